@@ -32,6 +32,7 @@ class Problem:
     row: int | None = None
     column: str | None = None
     key: str | None = None
+    line: int | None = None
     fix: str | None = None
 
     def where(self) -> str:
@@ -42,6 +43,8 @@ class Problem:
             parts.append(f"sheet '{self.sheet}'")
         if self.key is not None:
             parts.append(f"key '{self.key}'")
+        if self.line is not None:
+            parts.append(f"line {self.line}")
         if self.row is not None:
             parts.append(f"row {self.row}")
         if self.column is not None:
@@ -64,7 +67,7 @@ class StudyError(Exception):
     message
         What is wrong, in the user's terms. Ignored for formatting when ``problems`` is given
         except as a headline.
-    file, sheet, row, column, key, fix
+    file, sheet, row, column, key, line, fix
         Where the problem is and how to fix it (see :class:`Problem`).
     problems
         Several problems found in one validation pass; all of them are reported.
@@ -79,6 +82,7 @@ class StudyError(Exception):
         row: int | None = None,
         column: str | None = None,
         key: str | None = None,
+        line: int | None = None,
         fix: str | None = None,
         problems: Iterable[Problem] | None = None,
     ) -> None:
@@ -92,6 +96,7 @@ class StudyError(Exception):
                     row=row,
                     column=column,
                     key=key,
+                    line=line,
                     fix=fix,
                 ),
             )

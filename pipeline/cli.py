@@ -1,0 +1,208 @@
+"""The `socap` command: run, validate, init, simulate (CONTRACT section 1).
+
+Exit status: 0 done; 2 the user's input is wrong (one readable message on stderr naming the file,
+and where it applies the sheet, row and column, and the fix -- no traceback); 1 an internal error
+(a short message; the traceback goes to reports/socap-error.log for a bug report).
+
+Only the standard library is imported at start-up, so ``socap --help`` answers at once; each
+command imports what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+
+DESCRIPTION = """\
+socap turns social-capital survey exports into statistical evidence a reviewer accepts:
+reliability (alpha, omega), factor analysis (EFA, CFA with fit indices), scores aggregated to firms
+and clusters (ICC, rwg), network measures from tie lists, and models of the catalytic
+(moderating) effect of social capital on what networks do for innovation -- with a self-contained
+HTML report, an xlsx workbook of every table and results.json.
+
+Start here:
+  socap run                  run the study in this folder (in the socap repository: the example)
+  socap init my_region       start a new study from the template
+  socap validate my_region   check a study's config and data without fitting anything
+  socap simulate demo        write a synthetic study with known true parameters
+"""
+
+EPILOG = """\
+exit status: 0 done, 2 your input needs fixing (the message says where and how), 1 internal error.
+Documentation: README.md in the socap repository."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(
+        prog="socap", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"socap {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run", help="run the whole pipeline and write the report",
+        description="Run every stage for the study in STUDY (a folder holding study.yaml; default: "
+        "the current folder) and write reports/report.html, reports/tables.xlsx, "
+        "reports/results.json, reports/figures/ and data/processed/. A failed run leaves earlier "
+        "outputs as they were.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("study", nargs="?", default=None, metavar="STUDY",
+                     help="study folder (default: current folder)")
+    run.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+
+    val = sub.add_parser(
+        "validate", help="check config, instrument and data without fitting anything",
+        description="Read study.yaml, the instrument and every input file, map export columns to "
+        "items and print what a run would do: files and layouts, rows, items matched, answers "
+        "recoded, missing values by reason, rows the quality rules would drop, units and network "
+        "size. Reports the same errors as `socap run`.")
+    val.add_argument("study", nargs="?", default=None, metavar="STUDY",
+                     help="study folder (default: current folder)")
+
+    init = sub.add_parser(
+        "init", help="start a new study folder from the template",
+        description="Scaffold a new regional study in DIR: a commented study.yaml, the default "
+        "social-capital instrument (YAML and XLSForm), data/raw/, data/processed/, reports/ and "
+        "a short README for the survey team. Refuses to touch a non-empty DIR.")
+    init.add_argument("dir", metavar="DIR", help="folder to create")
+
+    sim = sub.add_parser(
+        "simulate", help="write a synthetic study with known true parameters",
+        description="Write a complete synthetic study (survey export, unit table, tie list, "
+        "study.yaml, instrument) into DIR, drawn from a second-order factor model and a "
+        "network/outcome model with a known catalytic effect, plus truth.json with every true "
+        "parameter. `socap simulate DIR && socap run DIR` runs it.")
+    sim.add_argument("dir", metavar="DIR", help="folder to write (must be empty or new)")
+    sim.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    sim.add_argument("--regions", type=int, default=3, help="regions (default 3)")
+    sim.add_argument("--clusters-per-region", type=int, default=4,
+                     help="clusters per region (default 4)")
+    sim.add_argument("--firms-per-cluster", type=int, default=25,
+                     help="firms per cluster (default 25)")
+    sim.add_argument("--respondents-per-firm", type=float, default=5.0,
+                     help="mean respondents per firm, at least 1 each (default 5)")
+    sim.add_argument("--format", choices=("xlsx", "csv", "parquet"), default="xlsx",
+                     help="survey export format (default xlsx; csv or parquet for big studies)")
+    return p
+
+
+def _error(message: str) -> None:
+    print(f"socap: error: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from .errors import StudyError
+
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "validate":
+            return _validate(args)
+        if args.command == "init":
+            return _init(args)
+        if args.command == "simulate":
+            return _simulate(args)
+    except StudyError as exc:
+        _error(exc.format())
+        return 2
+    except KeyboardInterrupt:
+        _error("interrupted; earlier outputs are unchanged")
+        return 130
+    except Exception:  # an internal error: a bug report, not the user's fault
+        log = _write_crash_log(args)
+        _error("internal error -- this is a bug in socap, not a problem with your data.\n"
+               f"  The details are in {log}; please attach it to a bug report.")
+        return 1
+    return 0  # pragma: no cover
+
+
+def _write_crash_log(args) -> Path:
+    from datetime import datetime, timezone
+
+    folder = Path(getattr(args, "study", None) or getattr(args, "dir", None) or ".")
+    if folder.suffix in (".yaml", ".yml"):
+        folder = folder.parent
+    reports = folder / "reports"
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+        log = reports / "socap-error.log"
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"--- {datetime.now(timezone.utc).isoformat()} socap {' '.join(sys.argv[1:])}\n")
+            fh.write(traceback.format_exc())
+        return log
+    except OSError:
+        traceback.print_exc()
+        return Path("(stderr)")
+
+
+def _run(args) -> int:
+    from .run import run_study
+
+    progress = None if args.quiet else (lambda msg: print(msg, flush=True))
+    outcome = run_study(args.study, progress=progress)
+    print()
+    for line in outcome.summary:
+        print(line)
+    return 0
+
+
+def _validate(args) -> int:
+    from .run import validate_study
+
+    for line in validate_study(args.study):
+        print(line)
+    return 0
+
+
+def _init(args) -> int:
+    from .template import init_study
+
+    written = init_study(args.dir)
+    print(f"Created a new study in {args.dir}/:")
+    for p in written:
+        print(f"  {p.relative_to(args.dir).as_posix()}")
+    print(f"\nNext: copy your survey export into {args.dir}/data/raw/, edit "
+          f"{args.dir}/study.yaml, then run `socap validate {args.dir}`.")
+    return 0
+
+
+def _simulate(args) -> int:
+    from .errors import StudyError
+    from .simulate import SimulationSpec, simulate_study, write_study
+
+    folder = Path(args.dir)
+    if folder.exists() and any(folder.iterdir()):
+        raise StudyError(f"{folder} exists and is not empty; socap simulate never overwrites files",
+                         file=folder, fix="give a new folder name")
+    for name in ("regions", "clusters_per_region", "firms_per_cluster"):
+        if getattr(args, name) < 1:
+            raise StudyError(f"--{name.replace('_', '-')} must be at least 1",
+                             fix=f"e.g. --{name.replace('_', '-')} 2")
+    if args.respondents_per_firm < 1:
+        raise StudyError("--respondents-per-firm must be at least 1", fix="e.g. --respondents-per-firm 5")
+    spec = SimulationSpec(seed=args.seed, regions=args.regions,
+                          clusters_per_region=args.clusters_per_region,
+                          firms_per_cluster=args.firms_per_cluster,
+                          respondents_per_firm=args.respondents_per_firm,
+                          survey_format=args.format)
+    sim = simulate_study(spec)
+    write_study(sim, folder)
+    t = sim.truth["sizes"]
+    print(f"Wrote a simulated study to {folder}/: {t['responses_total']} responses "
+          f"({t['respondents_valid']} valid) from {t['firms']} firms in {t['clusters']} clusters "
+          f"of {t['regions']} regions, {t['ties']} ties.")
+    print(f"True parameters: {folder}/truth.json. Next: socap run {folder}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,356 @@
+"""The instrument: constructs, items, response scales and missing codes.
+
+An instrument is read from a YAML file (CONTRACT section 3) or an XLSForm workbook
+(:mod:`pipeline.ingest.xlsform`) into the same frozen :class:`Instrument` model. Validation names
+the file, the key (and line) and the fix; every problem of the file is reported at once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ProblemList, StudyError, did_you_mean
+from .yamlfile import KeyPath, dotted, read_yaml
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+TOP_KEYS = ("name", "version", "description", "scale", "missing", "constructs", "higher_order",
+            "languages")
+CONSTRUCT_KEYS = ("label", "description", "scale", "items")
+ITEM_KEYS = ("text", "reverse", "scale", "label", "texts")
+SCALE_KEYS = ("min", "max", "labels")
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A response scale: integer codes from ``min`` to ``max`` and their labels."""
+
+    min: float
+    max: float
+    labels: Mapping[float, str] = field(default_factory=dict)
+
+    @property
+    def points(self) -> int:
+        """Number of response options (A in rwg's uniform null variance (A^2 - 1) / 12)."""
+        return int(round(self.max - self.min)) + 1
+
+    def reverse(self, x):
+        """Reverse-key a code: ``min + max - x``."""
+        return self.min + self.max - x
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    text: str
+    construct: str
+    reverse: bool
+    scale: Scale
+    texts: Mapping[str, str] = field(default_factory=dict)  # translations: language -> text
+
+
+@dataclass(frozen=True)
+class Construct:
+    name: str
+    label: str
+    items: tuple[Item, ...]
+    scale: Scale
+
+    @property
+    def item_ids(self) -> list[str]:
+        return [i.id for i in self.items]
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """A validated instrument.
+
+    Attributes
+    ----------
+    constructs
+        Constructs in file order, by name.
+    higher_order
+        Higher-order constructs (e.g. ``social_capital``) -> their first-order constructs.
+    missing
+        Codes or answer texts meaning "missing" (beside those of study.yaml).
+    """
+
+    name: str
+    version: str
+    scale: Scale
+    missing: tuple[Any, ...]
+    constructs: Mapping[str, Construct]
+    higher_order: Mapping[str, tuple[str, ...]]
+    source: str = ""
+
+    @property
+    def items(self) -> list[Item]:
+        return [i for c in self.constructs.values() for i in c.items]
+
+    @property
+    def item_ids(self) -> list[str]:
+        return [i.id for i in self.items]
+
+    def item(self, item_id: str) -> Item:
+        for i in self.items:
+            if i.id == item_id:
+                return i
+        raise KeyError(item_id)
+
+    def construct_items(self) -> dict[str, list[str]]:
+        return {name: c.item_ids for name, c in self.constructs.items()}
+
+    def construct_scales(self) -> dict[str, tuple[float, float]]:
+        """(min, max) per construct; for higher-order constructs, those of their first construct."""
+        out = {name: (c.scale.min, c.scale.max) for name, c in self.constructs.items()}
+        for name, parts in self.higher_order.items():
+            out[name] = out[parts[0]]
+        return out
+
+    @property
+    def score_names(self) -> list[str]:
+        return list(self.constructs) + list(self.higher_order)
+
+    @property
+    def has_reverse_items(self) -> bool:
+        return any(i.reverse for i in self.items)
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+
+
+def read_instrument(path: Path) -> Instrument:
+    """Read a YAML instrument or an XLSForm workbook (.xlsx) into an :class:`Instrument`.
+
+    Raises
+    ------
+    StudyError
+        The file is missing or invalid; every problem is listed with its key and line.
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+        from .ingest.xlsform import read_xlsform  # noqa: PLC0415 - only for XLSForm studies
+
+        return read_xlsform(path)
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        raise StudyError(
+            f"an instrument must be a YAML file (.yaml) or an XLSForm workbook (.xlsx), not "
+            f"'{path.suffix or 'no extension'}'",
+            file=path,
+            fix="point study.yaml's 'instrument:' at instruments/<name>.yaml or an XLSForm .xlsx",
+        )
+    data, lines = read_yaml(path, "instrument")
+    return instrument_from_mapping(data, source=str(path), lines=lines)
+
+
+def _scale_from(
+    raw: Any, where: KeyPath, problems: ProblemList, file: str, lines: dict, default: Scale | None
+) -> Scale | None:
+    line = lines.get(where)
+    if raw is None:
+        return default
+    if not isinstance(raw, dict):
+        problems.add("a scale must be a mapping with 'min', 'max' and optional 'labels'",
+                     file=file, key=dotted(where), line=line,
+                     fix="write e.g. scale: {min: 1, max: 5}")
+        return default
+    for k in raw:
+        if k not in SCALE_KEYS:
+            problems.add(f"unknown key '{k}' in a scale; {did_you_mean(k, SCALE_KEYS)}",
+                         file=file, key=dotted(where + (k,)), line=lines.get(where + (k,)))
+    lo = raw.get("min", default.min if default else None)
+    hi = raw.get("max", default.max if default else None)
+    ok = True
+    for name, v in (("min", lo), ("max", hi)):
+        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+            problems.add(f"the scale's '{name}' must be a number", file=file,
+                         key=dotted(where + (name,)), line=lines.get(where + (name,), line),
+                         fix="write e.g. scale: {min: 1, max: 5}")
+            ok = False
+    if not ok:
+        return default
+    if lo >= hi:
+        problems.add(f"the scale's min ({lo}) must be below its max ({hi})", file=file,
+                     key=dotted(where), line=line)
+        return default
+    labels_raw = raw.get("labels")
+    if labels_raw is None:
+        labels = dict(default.labels) if default and (default.min, default.max) == (lo, hi) else {}
+    elif not isinstance(labels_raw, dict):
+        problems.add("a scale's 'labels' must map codes to answer texts", file=file,
+                     key=dotted(where + ("labels",)), line=lines.get(where + ("labels",)),
+                     fix="write e.g. labels: {1: Strongly disagree, 5: Strongly agree}")
+        labels = {}
+    else:
+        labels = {}
+        for code, text in labels_raw.items():
+            kpath = where + ("labels", code)
+            try:
+                c = float(code)
+            except (TypeError, ValueError):
+                problems.add(f"label code '{code}' is not a number", file=file,
+                             key=dotted(kpath), line=lines.get(kpath),
+                             fix="label keys are the numeric codes, e.g. 1: Strongly disagree")
+                continue
+            if not lo <= c <= hi:
+                problems.add(f"label code {code} lies outside the scale {lo}..{hi}", file=file,
+                             key=dotted(kpath), line=lines.get(kpath))
+                continue
+            labels[c] = str(text)
+    return Scale(min=float(lo), max=float(hi), labels=labels)
+
+
+def instrument_from_mapping(
+    data: Any, *, source: str = "", lines: dict[KeyPath, int] | None = None
+) -> Instrument:
+    """Validate a parsed instrument mapping (from YAML or an XLSForm) into an Instrument."""
+    lines = lines or {}
+    file = source or "instrument"
+    problems = ProblemList()
+    if not isinstance(data, dict):
+        raise StudyError(
+            "an instrument must be a mapping with 'name', 'scale' and 'constructs'",
+            file=file,
+            fix="start from instruments/social_capital.yaml (socap init writes one)",
+        )
+    for k in data:
+        if k not in TOP_KEYS:
+            problems.add(f"unknown key '{k}'; {did_you_mean(k, TOP_KEYS)}", file=file,
+                         key=str(k), line=lines.get((k,)))
+    scale = _scale_from(data.get("scale"), ("scale",), problems, file, lines, None)
+    if data.get("scale") is None:
+        problems.add("the instrument has no 'scale'", file=file, key="scale",
+                     fix="add e.g. scale: {min: 1, max: 5, labels: {1: Strongly disagree, ...}}")
+    missing = data.get("missing") or []
+    if not isinstance(missing, list):
+        missing = [missing]
+    constructs_raw = data.get("constructs")
+    constructs: dict[str, Construct] = {}
+    seen_items: dict[str, str] = {}
+    if not isinstance(constructs_raw, dict) or not constructs_raw:
+        problems.add("the instrument has no constructs", file=file, key="constructs",
+                     line=lines.get(("constructs",)),
+                     fix="add constructs: {trust: {items: {trust_1: 'Item text', ...}}, ...}")
+        constructs_raw = {}
+    for cname, craw in constructs_raw.items():
+        cpath: KeyPath = ("constructs", cname)
+        cname = str(cname)
+        if not NAME_RE.match(cname):
+            problems.add(f"construct name '{cname}' must start with a letter and contain only "
+                         "letters, digits and '_' (it is used in model formulas)", file=file,
+                         key=dotted(cpath), line=lines.get(cpath))
+        if not isinstance(craw, dict):
+            problems.add(f"construct '{cname}' must be a mapping with 'items'", file=file,
+                         key=dotted(cpath), line=lines.get(cpath))
+            continue
+        for k in craw:
+            if k not in CONSTRUCT_KEYS:
+                problems.add(f"unknown key '{k}' in construct '{cname}'; "
+                             f"{did_you_mean(k, CONSTRUCT_KEYS)}", file=file,
+                             key=dotted(cpath + (k,)), line=lines.get(cpath + (k,)))
+        cscale = _scale_from(craw.get("scale"), cpath + ("scale",), problems, file, lines, scale)
+        items_raw = craw.get("items")
+        if not isinstance(items_raw, dict) or not items_raw:
+            problems.add(f"construct '{cname}' has no items", file=file,
+                         key=dotted(cpath + ("items",)), line=lines.get(cpath),
+                         fix="add items: {item_id: 'Item text', ...}")
+            continue
+        items = []
+        for iid, iraw in items_raw.items():
+            ipath = cpath + ("items", iid)
+            iid = str(iid)
+            if not NAME_RE.match(iid):
+                problems.add(f"item id '{iid}' must start with a letter and contain only "
+                             "letters, digits and '_'", file=file, key=dotted(ipath),
+                             line=lines.get(ipath))
+            if iid in seen_items:
+                problems.add(f"item '{iid}' appears in both '{seen_items[iid]}' and '{cname}'",
+                             file=file, key=dotted(ipath), line=lines.get(ipath),
+                             fix="give every item a unique id")
+                continue
+            seen_items[iid] = cname
+            reverse = False
+            iscale = cscale
+            texts: dict[str, str] = {}
+            if isinstance(iraw, str) or iraw is None:
+                text = iraw or ""
+            elif isinstance(iraw, dict):
+                for k in iraw:
+                    if k not in ITEM_KEYS:
+                        problems.add(f"unknown key '{k}' in item '{iid}'; "
+                                     f"{did_you_mean(k, ITEM_KEYS)}", file=file,
+                                     key=dotted(ipath + (k,)), line=lines.get(ipath + (k,)))
+                text = str(iraw.get("text", iraw.get("label", "")) or "")
+                reverse = iraw.get("reverse", False)
+                if not isinstance(reverse, bool):
+                    problems.add(f"item '{iid}': 'reverse' must be true or false", file=file,
+                                 key=dotted(ipath + ("reverse",)),
+                                 line=lines.get(ipath + ("reverse",)))
+                    reverse = False
+                iscale = _scale_from(iraw.get("scale"), ipath + ("scale",), problems, file,
+                                     lines, cscale)
+                if isinstance(iraw.get("texts"), dict):
+                    texts = {str(k): str(v) for k, v in iraw["texts"].items()}
+            else:
+                problems.add(f"item '{iid}' must be its text or a mapping with 'text' and "
+                             "'reverse'", file=file, key=dotted(ipath), line=lines.get(ipath))
+                continue
+            if iscale is None:
+                continue
+            items.append(Item(id=iid, text=text, construct=cname, reverse=reverse, scale=iscale,
+                              texts=texts))
+        if cscale is None:
+            continue
+        constructs[cname] = Construct(name=cname, label=str(craw.get("label") or cname),
+                                      items=tuple(items), scale=cscale)
+    higher: dict[str, tuple[str, ...]] = {}
+    ho_raw = data.get("higher_order") or {}
+    if not isinstance(ho_raw, dict):
+        problems.add("'higher_order' must map a name to a list of constructs", file=file,
+                     key="higher_order", line=lines.get(("higher_order",)),
+                     fix="write e.g. higher_order: {social_capital: [trust, reciprocity]}")
+        ho_raw = {}
+    for hname, parts in ho_raw.items():
+        hpath: KeyPath = ("higher_order", hname)
+        hname = str(hname)
+        if not NAME_RE.match(hname):
+            problems.add(f"higher-order name '{hname}' must start with a letter and contain only "
+                         "letters, digits and '_'", file=file, key=dotted(hpath),
+                         line=lines.get(hpath))
+        if hname in constructs_raw or hname in seen_items:
+            problems.add(f"'{hname}' is already a construct or item name", file=file,
+                         key=dotted(hpath), line=lines.get(hpath))
+        if not isinstance(parts, list) or len(parts) < 2:
+            problems.add(f"higher-order construct '{hname}' needs a list of at least two "
+                         "constructs", file=file, key=dotted(hpath), line=lines.get(hpath))
+            continue
+        for p in parts:
+            if p not in constructs_raw:
+                problems.add(f"higher-order construct '{hname}' names unknown construct '{p}'; "
+                             f"{did_you_mean(str(p), [str(c) for c in constructs_raw])}",
+                             file=file, key=dotted(hpath), line=lines.get(hpath))
+        higher[hname] = tuple(str(p) for p in parts)
+    for iid, cname in seen_items.items():
+        if iid in constructs_raw:
+            problems.add(f"'{iid}' is both an item and a construct name", file=file,
+                         key=f"constructs.{cname}.items.{iid}")
+    problems.raise_if_any(f"The instrument {file} has problems:")
+    assert scale is not None
+    return Instrument(
+        name=str(data.get("name") or Path(file).stem),
+        version=str(data.get("version") or ""),
+        scale=scale,
+        missing=tuple(missing),
+        constructs=constructs,
+        higher_order=higher,
+        source=str(source),
+    )
+
+
+def default_instrument_path() -> Path:
+    """The packaged default social-capital instrument (one source for init, simulate, example)."""
+    return Path(__file__).parent / "templates" / "instruments" / "social_capital.yaml"

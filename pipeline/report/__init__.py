@@ -1,0 +1,28 @@
+"""Writing what reviewers read: results.json, report.html, tables.xlsx and figures.
+
+Every table of the report is built once, from the results dictionary, by :mod:`.tables`; the
+HTML report and the xlsx workbook both render those same tables, so a number in the report is
+the number in results.json.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .jsonout import write_results
+
+
+def write_report(results: dict, folder: Path, *, artefacts: dict | None = None,
+                 instrument=None) -> Path:
+    """Write results.json, tables.xlsx, figures/ and report.html into ``folder``."""
+    from .figures import make_figures  # noqa: PLC0415
+    from .html import write_html  # noqa: PLC0415
+    from .tables import report_tables  # noqa: PLC0415
+    from .xlsx import write_xlsx  # noqa: PLC0415
+
+    folder = Path(folder)
+    write_results(results, folder / "results.json")
+    tables = report_tables(results)
+    write_xlsx(tables, folder / "tables.xlsx")
+    figures = make_figures(results, folder / "figures", artefacts=artefacts or {})
+    return write_html(results, tables, figures, folder / "report.html")

@@ -1,0 +1,579 @@
+"""The pipeline: every stage called in order, in one place, with atomic output.
+
+Each stage takes what it needs as arguments and returns a frozen result; this module is the only
+place that knows the order. Files are read through :mod:`pipeline.ingest` (and the study and
+instrument loaders) and written at the end by :func:`write_outputs`, first into a temporary folder
+that is moved into place only when everything has been written -- a failed run leaves the
+previous ``data/processed/`` and ``reports/`` as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .errors import ProblemList, StudyError, did_you_mean
+from .instrument import Instrument, read_instrument
+from .study import Study, read_study
+
+Progress = Callable[[str], None]
+
+PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "igraph", "matplotlib", "openpyxl",
+            "python-calamine", "pydantic", "PyYAML", "jinja2", "statsmodels")
+
+
+@dataclass
+class Stages:
+    """Wall time per stage, shown while running and in the run record."""
+
+    progress: Progress | None = None
+    times: dict[str, float] = field(default_factory=dict)
+    total: int = 9
+    _n: int = 0
+
+    def start(self, name: str) -> float:
+        self._n += 1
+        if self.progress:
+            self.progress(f"[{self._n}/{self.total}] {name} ...")
+        return time.perf_counter()
+
+    def done(self, name: str, t0: float, detail: str = "") -> None:
+        dt = time.perf_counter() - t0
+        self.times[name] = round(dt, 3)
+        if self.progress:
+            self.progress(f"      {detail + ' ' if detail else ''}({dt:.1f} s)")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything read from disk for one run."""
+
+    study: Study
+    instrument: Instrument
+    raw: object  # RawSurvey
+    unit_table: pd.DataFrame | None
+    ties: object | None  # TieList
+    files: list[tuple[str, Path]]  # (role, path)
+
+
+def read_inputs(study: Study) -> Inputs:
+    """Read study.yaml's instrument, the survey export(s), the unit table and the tie list."""
+    from .ingest import read_survey, read_unit_table, survey_files  # noqa: PLC0415
+
+    cfg = study.config
+    instrument = read_instrument(study.path(cfg.instrument))
+    files = [("instrument", study.path(cfg.instrument))]
+    files += [("survey", p) for p in survey_files(study)]
+    raw = read_survey(study)
+    unit_table = None
+    if cfg.units:
+        path = study.path(cfg.units.file)
+        unit_table = read_unit_table(path, id_column=cfg.units.id, sheet=cfg.units.sheet)
+        files.append(("units", path))
+    ties = None
+    if cfg.network:
+        from .ingest.ties import read_ties  # noqa: PLC0415
+
+        path = study.path(cfg.network.edges)
+        ties = read_ties(path, directed=cfg.network.directed)
+        files.append(("network", path))
+    return Inputs(study=study, instrument=instrument, raw=raw, unit_table=unit_table, ties=ties,
+                  files=files)
+
+
+# --------------------------------------------------------------------------------------------
+# the analysis
+
+
+def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
+    """Run every statistical stage. Returns (results, artefacts) where artefacts holds the frames
+    written to data/processed/ and the data the report draws from."""
+    from .clean import clean_responses  # noqa: PLC0415
+
+    study, instrument = inputs.study, inputs.instrument
+    cfg = study.config
+    warnings: list[tuple[str, str]] = []
+
+    def warn(stage: str, messages) -> None:
+        warnings.extend((stage, m) for m in messages)
+
+    # ---- clean
+    t0 = stages.start("Coding answers and applying quality rules")
+    cleaned = clean_responses(inputs.raw, instrument, cfg, study_file=str(study.file))
+    warn("clean", list(inputs.raw.notes) + list(cleaned.warnings))
+    responses = cleaned.responses
+    items = cleaned.items
+    stages.done("clean", t0, f"{cleaned.sample['respondents']} of {cleaned.sample['rows_read']} "
+                f"responses kept")
+
+    # ---- reliability
+    from .moments import item_moments  # noqa: PLC0415
+    from .reliability import scale_reliability  # noqa: PLC0415
+
+    t0 = stages.start("Reliability of each construct")
+    moments = item_moments(responses[items], items)
+    reliability = {}
+    for name, construct_items in instrument.construct_items().items():
+        rel = scale_reliability(moments, construct_items, name=name)
+        reliability[name] = rel.to_dict()
+        warn(f"reliability: {name}", rel.warnings)
+    stages.done("reliability", t0, ", ".join(
+        f"{c} alpha {_fmt(r.get('alpha'))}" for c, r in reliability.items()))
+
+    # ---- EFA
+    from .factors import efa as fit_efa  # noqa: PLC0415
+
+    t0 = stages.start("Exploratory factor analysis")
+    e = cfg.analysis.efa
+    efa_result = fit_efa(moments, n_factors=e.n_factors, method=e.method, rotation=e.rotation,
+                         seed=cfg.seed)
+    efa = efa_result.to_dict()
+    warn("efa", efa_result.warnings)
+    stages.done("efa", t0, f"{efa.get('n_factors')} factors ({efa.get('n_factors_reason', '')})")
+
+    # ---- CFA and scores
+    t0 = stages.start("Confirmatory factor analysis and scores")
+    cfa = None
+    cfa_result = None
+    if cfg.analysis.cfa or cfg.scoring.method == "factor":
+        from .cfa import fit_cfa  # noqa: PLC0415
+
+        cfa_result = fit_cfa(responses[items], instrument.construct_items(),
+                             dict(instrument.higher_order) or None)
+        cfa = cfa_result.to_dict()
+        warn("cfa", cfa_result.warnings)
+    if cfg.scoring.method == "factor":
+        from .cfa import factor_scores  # noqa: PLC0415
+
+        scores = factor_scores(cfa_result, responses[items])
+        scores = scores.reindex(columns=instrument.score_names)
+    else:
+        from .scores import mean_scores  # noqa: PLC0415
+
+        scores = mean_scores(responses, instrument, min_valid_share=cfg.scoring.min_valid_share)
+    scores.index = responses.index
+    responses = pd.concat([responses, scores], axis=1)
+    fit = (cfa or {}).get("fit", {})
+    stages.done("cfa", t0, f"CFI {_fmt(fit.get('cfi'))}, RMSEA {_fmt(fit.get('rmsea'))}, "
+                f"SRMR {_fmt(fit.get('srmr'))}; {cfg.scoring.method} scores" if cfa else
+                f"{cfg.scoring.method} scores")
+
+    # ---- invariance
+    invariance = None
+    if cfg.analysis.invariance:
+        if not cleaned.group_column:
+            raise StudyError("analysis.invariance needs survey.group (the region or cluster "
+                             "column whose groups are compared)", file=study.file,
+                             key="analysis.invariance",
+                             fix="set survey: group: <column>, or invariance: false")
+        from .cfa import measurement_invariance  # noqa: PLC0415
+
+        inv = measurement_invariance(responses[items + [cleaned.group_column]],
+                                     instrument.construct_items(), cleaned.group_column)
+        invariance = inv.to_dict()
+        warn("invariance", inv.warnings)
+
+    # ---- levels and network
+    t0 = stages.start("Units: aggregation and network measures")
+    aggregation = None
+    network = None
+    units = None
+    unit_col = cleaned.unit_column
+    group_col = cleaned.group_column
+    if unit_col:
+        from .levels import aggregate  # noqa: PLC0415
+
+        lev = aggregate(responses, unit=unit_col, scores=list(scores.columns),
+                        construct_items=instrument.construct_items(),
+                        scales=instrument.construct_scales(), group=group_col,
+                        min_respondents=cfg.units.min_respondents if cfg.units else 1)
+        aggregation = lev.to_dict()
+        warn("aggregation", lev.warnings)
+        units = lev.units.copy()
+        units.index = units.index.astype(str)
+        units.index.name = unit_col
+    if inputs.unit_table is not None:
+        units = _join_unit_table(units, inputs.unit_table, cfg.units.id, unit_col, study,
+                                 responses, warn)
+    if inputs.ties is not None:
+        from .network import network_measures  # noqa: PLC0415
+
+        node_ids = list(units.index) if units is not None else []
+        groups = None
+        if units is not None and group_col and group_col in units.columns:
+            groups = units[group_col].dropna().to_dict()
+        net = network_measures(inputs.ties.edges, directed=cfg.network.directed, units=node_ids,
+                               unit_groups=groups)
+        network = net.to_dict()
+        warn("network", list(getattr(inputs.ties, "notes", ())) + list(net.warnings))
+        measures = net.unit_measures
+        measures.index = measures.index.astype(str)
+        units = measures if units is None else units.join(measures, how="left")
+    stages.done("levels", t0, (f"{len(units)} units" if units is not None else "no units")
+                + (f", network of {network.get('nodes')} nodes" if network else ""))
+
+    # ---- models
+    t0 = stages.start("Models of the catalytic effect")
+    models = {}
+    from .models import fit_model  # noqa: PLC0415
+
+    for i, m in enumerate(cfg.analysis.models):
+        table = units.reset_index() if m.level == "unit" else responses
+        if table is None:
+            raise StudyError(f"model '{m.name}' is at unit level but the study has no units",
+                             file=study.file, key=f"analysis.models[{i}].level",
+                             fix="set survey: unit: (and units:), or level: respondent")
+        res = fit_model(table, name=m.name, formula=m.formula, family=m.family, se=m.se,
+                        cluster=m.cluster, focal=m.focal, moderator=m.moderator, random=m.random,
+                        center=m.center, standardize=m.standardize, weight=m.weight,
+                        mediation=m.mediation.model_dump() if m.mediation else None,
+                        level=m.level, seed=cfg.seed,
+                        n_boot=m.mediation.n_boot if m.mediation else 5000,
+                        config_key=f"analysis.models[{i}]")
+        models[m.name] = res.to_dict()
+        warn(f"model: {m.name}", res.warnings)
+    stages.done("models", t0, "; ".join(_catalytic_line(n, r, cfg) for n, r in models.items()))
+
+    sample = dict(cleaned.sample)
+    sample["units"] = int(len(units)) if units is not None else None
+    sample["groups"] = (int(responses[group_col].nunique()) if group_col else None)
+    sample["files"] = [f.__dict__ | {"path": _rel(Path(f.path), study.folder)} for f in inputs.raw.files]
+    sample["personal_data_dropped"] = list(inputs.raw.personal_data_dropped)
+    results = {
+        "sample": sample,
+        "items": _item_table(responses, instrument, items, cleaned),
+        "reliability": reliability,
+        "efa": efa,
+        "cfa": cfa,
+        "scores": {"method": cfg.scoring.method,
+                   "columns": list(scores.columns),
+                   "min_valid_share": cfg.scoring.min_valid_share},
+        "aggregation": aggregation,
+        "network": network,
+        "invariance": invariance,
+        "models": models,
+        "warnings": [{"number": k + 1, "stage": s, "message": msg}
+                     for k, (s, msg) in enumerate(warnings)],
+    }
+    artefacts = {"responses": responses, "exclusions": cleaned.exclusions, "units": units,
+                 "cleaned": cleaned, "ties": inputs.ties}
+    return results, artefacts
+
+
+def _join_unit_table(units, table, table_id, unit_col, study, responses, warn):
+    """Unit scores + unit-table columns; every survey unit must be in the unit table."""
+    t = table.set_index(table_id)
+    t.index = t.index.astype(str)
+    if units is None:
+        return t
+    missing = [u for u in units.index if u not in t.index]
+    if missing:
+        problems = ProblemList()
+        rows = responses.loc[responses[unit_col].isin(missing[:20])]
+        for u in missing[:20]:
+            r = rows.loc[rows[unit_col] == u].iloc[0]
+            problems.add(f"unit '{u}' answers the survey but has no row in the unit table "
+                         f"({study.config.units.file}); "
+                         f"{did_you_mean(u, list(t.index)[:5000])}",
+                         file=r["source_file"], row=int(r["source_row"]), column=unit_col,
+                         fix="add the unit to the unit table or correct the id in the export")
+        if len(missing) > 20:
+            problems.add(f"... and {len(missing) - 20} more units missing from the unit table")
+        problems.raise_if_any("Survey units are missing from the unit table:")
+    overlap = [c for c in t.columns if c in units.columns]
+    for c in overlap:
+        a = units[c].reindex(t.index)
+        b = t[c]
+        differ = a.notna() & b.notna() & (a.astype(str) != b.astype(str))
+        if differ.any():
+            warn("units", [f"column '{c}' differs between the survey and the unit table for "
+                           f"{int(differ.sum())} units; the unit table's values are used."])
+    joined = t.join(units.drop(columns=overlap), how="left")
+    joined["n_respondents"] = joined["n_respondents"].fillna(0).astype(int) \
+        if "n_respondents" in joined else 0
+    joined.index.name = unit_col
+    return joined
+
+
+def _item_table(responses, instrument, items, cleaned) -> dict:
+    out = {}
+    rec = cleaned.recoding.set_index("item")
+    x = responses[items]
+    for item in items:
+        col = x[item]
+        it = instrument.item(item)
+        entry = {
+            "construct": it.construct, "text": it.text, "reverse": it.reverse,
+            "column": rec.loc[item, "column"], "n": int(col.notna().sum()),
+            "mean": _num(col.mean()), "sd": _num(col.std()),
+            "missing": int(col.isna().sum()),
+            "from_text": int(rec.loc[item, "from_text"]),
+            "missing_by_reason": {c.removeprefix("missing: "): int(rec.loc[item, c])
+                                  for c in rec.columns if c.startswith("missing: ")},
+        }
+        out[item] = entry
+    return out
+
+
+def _num(v):
+    v = float(v)
+    return None if not np.isfinite(v) else v
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def _catalytic_line(name: str, res: dict, cfg) -> str:
+    spec = next(m for m in cfg.analysis.models if m.name == name)
+    if not (spec.focal and spec.moderator):
+        return f"{name}: n = {res.get('n')}"
+    term = _interaction_term(res.get("coefficients", {}), spec.focal, spec.moderator)
+    if term is None:
+        return f"{name}: n = {res.get('n')}"
+    c = res["coefficients"][term]
+    return (f"{name}: {term} = {c['estimate']:.3f} [95% CI {c['ci_low']:.3f}, {c['ci_high']:.3f}],"
+            f" p = {c['p']:.3g}")
+
+
+def _interaction_term(coefficients: dict, focal: str, moderator: str) -> str | None:
+    for term in (f"{focal}:{moderator}", f"{moderator}:{focal}"):
+        if term in coefficients:
+            return term
+    return None
+
+
+def _rel(path: Path, folder: Path) -> str:
+    try:
+        return Path(os.path.relpath(Path(path).resolve(), folder)).as_posix()
+    except ValueError:
+        return str(path)
+
+
+# --------------------------------------------------------------------------------------------
+# results record and outputs
+
+
+def provenance(inputs: Inputs, started: datetime, times: dict) -> dict:
+    from importlib import metadata  # noqa: PLC0415
+
+    from .ingest import sha256  # noqa: PLC0415
+
+    packages = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    study = inputs.study
+    return {
+        "study": {"title": study.config.title, "folder": study.folder.name,
+                  "seed": study.config.seed},
+        "software": {"socap": __version__, "python": sys.version.split()[0], "packages": packages},
+        "inputs": [{"role": role, "path": _rel(p, study.folder), "sha256": sha256(p)}
+                   for role, p in inputs.files],
+        "config": study.config.model_dump(mode="json"),
+        "run": {"started": started.isoformat(timespec="seconds"),
+                "seconds": times},
+    }
+
+
+def write_outputs(study: Study, results: dict, artefacts: dict, instrument: Instrument) -> Path:
+    """Write data/processed/ and reports/ atomically; returns the report path."""
+    from .report import write_report  # noqa: PLC0415
+
+    folder = study.folder
+    tmp = Path(tempfile.mkdtemp(prefix=".socap-run-", dir=folder))
+    try:
+        processed = tmp / "data" / "processed"
+        reports = tmp / "reports"
+        processed.mkdir(parents=True)
+        reports.mkdir(parents=True)
+        _write_processed(processed, artefacts)
+        write_report(results, reports, artefacts=artefacts, instrument=instrument)
+        _swap_into_place(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return study.reports_dir / "report.html"
+
+
+def _write_processed(folder: Path, artefacts: dict) -> None:
+    responses = artefacts["responses"]
+    _parquet_safe(responses).to_parquet(folder / "responses.parquet", index=False)
+    artefacts["exclusions"].to_csv(folder / "exclusions.csv", index=False)
+    units = artefacts.get("units")
+    if units is not None:
+        _parquet_safe(units.reset_index()).to_parquet(folder / "units.parquet", index=False)
+
+
+def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for c in out.columns:
+        if out[c].dtype == object:
+            out[c] = out[c].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    return out
+
+
+def _swap_into_place(tmp: Path, folder: Path) -> None:
+    """Replace data/processed/ and reports/ by the freshly written ones.
+
+    The old folders are renamed aside first and deleted only after both new ones are in place;
+    on any failure they are renamed back.
+    """
+    pairs = [(tmp / "data" / "processed", folder / "data" / "processed"),
+             (tmp / "reports", folder / "reports")]
+    backups = []
+    try:
+        for new, final in pairs:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():
+                aside = final.with_name(f".{final.name}.old-{os.getpid()}")
+                if aside.exists():
+                    shutil.rmtree(aside)
+                final.rename(aside)
+                backups.append((aside, final))
+            new.rename(final)
+            (final / ".gitkeep").touch()
+    except BaseException:
+        for aside, final in backups:
+            if final.exists():
+                shutil.rmtree(final, ignore_errors=True)
+            aside.rename(final)
+        raise
+    for aside, _ in backups:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    results: dict
+    report: Path
+    summary: list[str]
+
+
+def run_study(folder: Path | str | None = None, *, progress: Progress | None = None) -> RunOutcome:
+    """Run the whole pipeline for a study folder and write every output.
+
+    Raises
+    ------
+    StudyError
+        The user's input is wrong; nothing has been written.
+    """
+    started = datetime.now(timezone.utc).replace(microsecond=0)
+    stages = Stages(progress=progress)
+    t0 = stages.start("Reading study.yaml, instrument and data")
+    study = read_study(folder)
+    inputs = read_inputs(study)
+    stages.done("read", t0, f"{len(inputs.raw.data)} responses from "
+                f"{len(inputs.raw.files)} file(s)")
+    analysis, artefacts = analyse(inputs, stages)
+    t0 = stages.start("Writing report, tables and processed data")
+    results = provenance(inputs, started, stages.times) | analysis
+    report = write_outputs(study, results, artefacts, inputs.instrument)
+    stages.done("report", t0)
+    return RunOutcome(results=results, report=report, summary=summary_lines(results, study))
+
+
+def summary_lines(results: dict, study: Study) -> list[str]:
+    s = results["sample"]
+    lines = [f"Sample: {s['respondents']} respondents kept of {s['rows_read']} responses "
+             f"({s['excluded']} excluded)"
+             + (f", {s['units']} units" if s.get("units") else "")
+             + (f", {s['groups']} groups" if s.get("groups") else "") + "."]
+    flags = [f"{c} (alpha {r['alpha']:.2f})" for c, r in results["reliability"].items()
+             if r.get("alpha") is not None and r["alpha"] < 0.70]
+    lines.append("Reliability: " + ("all constructs alpha >= .70." if not flags else
+                                    "below .70: " + ", ".join(flags) + "."))
+    for name, res in results["models"].items():
+        lines.append("Model " + _catalytic_line(name, res, study.config))
+    if results["warnings"]:
+        lines.append(f"{len(results['warnings'])} warnings -- listed at the end of the report.")
+    lines.append(f"Report: {_rel(study.reports_dir / 'report.html', Path.cwd())}")
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+# socap validate
+
+
+def validate_study(folder: Path | str | None = None) -> list[str]:
+    """What a run would do, without fitting anything (``socap validate``).
+
+    Raises
+    ------
+    StudyError
+        The same errors as :func:`run_study` raises before fitting.
+    """
+    from .clean import RULE_LABELS, clean_responses  # noqa: PLC0415
+
+    study = read_study(folder)
+    inputs = read_inputs(study)
+    cfg = study.config
+    inst = inputs.instrument
+    cleaned = clean_responses(inputs.raw, inst, cfg, study_file=str(study.file))
+    out = [f"Study: {cfg.title}  ({_rel(study.file, Path.cwd())})",
+           f"Instrument: {inst.name} {inst.version} -- {len(inst.constructs)} constructs, "
+           f"{len(inst.item_ids)} items ({sum(i.reverse for i in inst.items)} reverse-keyed)"
+           + (f", higher-order: {', '.join(inst.higher_order)}" if inst.higher_order else "")]
+    out.append("Survey exports:")
+    for f in inputs.raw.files:
+        extra = ", ".join(x for x in (f"sheet '{f.sheet}'" if f.sheet else "",
+                                      f"encoding {f.encoding}" if f.encoding else "") if x)
+        out.append(f"  {_rel(Path(f.path), study.folder)}: layout {f.layout}, {f.rows} rows, "
+                   f"{f.columns} columns" + (f" ({extra})" if extra else ""))
+    if inputs.raw.personal_data_dropped:
+        out.append("  personal data columns dropped at ingest: "
+                   + ", ".join(inputs.raw.personal_data_dropped))
+    renamed = {i: c for i, c in cleaned.item_columns.items() if i != c}
+    out.append(f"Items matched: {len(cleaned.item_columns)} of {len(inst.item_ids)}"
+               + (" (" + ", ".join(f"{c} -> {i}" for i, c in renamed.items()) + ")" if renamed else ""))
+    rec = cleaned.recoding
+    out.append(f"Answers recoded from label text: {int(rec['from_text'].sum())}; "
+               f"reverse-keyed items reversed: {int(rec['reversed'].sum())}")
+    reasons = {c.removeprefix("missing: "): int(rec[c].sum()) for c in rec.columns
+               if c.startswith("missing: ")}
+    total_cells = len(inputs.raw.data) * len(cleaned.item_columns)
+    out.append("Missing answers: " + (", ".join(f"{k}: {v}" for k, v in reasons.items()) or "none")
+               + (f" ({sum(reasons.values()) / total_cells:.1%} of item answers)" if total_cells else ""))
+    s = cleaned.sample
+    out.append(f"Quality rules would drop {s['excluded']} of {s['rows_read']} responses:")
+    for rule, n in s["excluded_by_rule"].items():
+        out.append(f"  {RULE_LABELS[rule]}: {n}" + ("" if getattr(cfg.quality, rule) is not False else " (switched off)"))
+    out.append(f"Respondents kept: {s['respondents']}")
+    if cleaned.unit_column:
+        r = cleaned.responses
+        n_units = r[cleaned.unit_column].nunique()
+        out.append(f"Units ({cleaned.unit_column}): {n_units}"
+                   + (f" in {r[cleaned.group_column].nunique()} groups ({cleaned.group_column})"
+                      if cleaned.group_column else ""))
+        if inputs.unit_table is not None:
+            known = set(inputs.unit_table[cfg.units.id].astype(str))
+            absent = sorted(set(r[cleaned.unit_column].dropna()) - known)
+            out.append(f"Unit table: {len(inputs.unit_table)} rows, columns "
+                       + ", ".join(c for c in inputs.unit_table.columns if c != cfg.units.id)
+                       + (f"; {len(absent)} survey units missing from it: {', '.join(absent[:10])}"
+                          if absent else "; every survey unit is in it"))
+    if inputs.ties is not None:
+        edges = inputs.ties.edges
+        nodes = set(edges["source"]) | set(edges["target"])
+        out.append(f"Network: {len(edges)} ties among {len(nodes)} nodes "
+                   f"({'directed' if cfg.network.directed else 'undirected'})")
+        for note in getattr(inputs.ties, "notes", ()):
+            out.append(f"  {note}")
+    for m in cfg.analysis.models:
+        out.append(f"Model '{m.name}' ({m.level} level, {m.family}): {m.formula}")
+    for note in list(inputs.raw.notes) + list(cleaned.warnings):
+        out.append(f"Note: {note}")
+    out.append("No problems found: `socap run` can proceed.")
+    return out

@@ -1,0 +1,353 @@
+"""study.yaml: the study's configuration (CONTRACT section 2).
+
+:func:`read_study` loads and validates ``study.yaml``, resolves every path against the study
+folder, and returns a frozen :class:`Study`. Every problem of the file is reported at once, each
+with its key, line and fix; unknown keys suggest the closest valid key.
+"""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ProblemList, StudyError, did_you_mean
+from .yamlfile import dotted, read_yaml
+
+STUDY_FILE = "study.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SurveyConfig(_Strict):
+    files: list[str] | None = None
+    sheet: str | int | None = None
+    id: str | None = None
+    unit: str | None = None
+    group: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
+    missing: list[str | int | float] = Field(default_factory=list)
+    weight: str | None = None
+    layout: Literal["auto", "plain", "qualtrics", "surveymonkey", "kobo", "spss", "stata"] = "auto"
+    separator: str | None = None  # KoBo/ODK group separator ("/" or "-"); detected when absent
+    language: str | None = None  # XLSForm label language used for text answers
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _one_file(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("missing", mode="before")
+    @classmethod
+    def _one_code(cls, v: Any) -> Any:
+        return [v] if isinstance(v, (str, int, float)) else v
+
+
+class QualityConfig(_Strict):
+    previews: bool = True
+    incomplete: bool = True
+    speeders: float | Literal[False] = 0.5
+    straightlining: bool = True
+    max_missing_share: float | Literal[False] = 0.5
+
+    @field_validator("speeders", "max_missing_share", mode="before")
+    @classmethod
+    def _share(cls, v: Any) -> Any:
+        if v is True:
+            raise ValueError("give a share between 0 and 1 (e.g. 0.5), or false to switch it off")
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not 0 < v <= 1:
+            raise ValueError(f"must be a share between 0 and 1, not {v}")
+        return v
+
+
+class ScoringConfig(_Strict):
+    method: Literal["factor", "mean"] = "factor"
+    min_valid_share: float = Field(0.5, gt=0, le=1)
+
+
+class UnitsConfig(_Strict):
+    file: str
+    id: str
+    sheet: str | int | None = None
+    min_respondents: int = Field(1, ge=1)
+
+
+class NetworkConfig(_Strict):
+    edges: str
+    directed: bool = False
+    sheet: str | int | None = None
+    exact_betweenness_max_nodes: int = Field(50_000, ge=0)
+
+
+class EFAConfig(_Strict):
+    n_factors: int | Literal["auto"] = "auto"
+    method: Literal["ml", "minres"] = "ml"
+    rotation: Literal["oblimin", "promax", "varimax", "geomin", "none"] = "oblimin"
+    parallel_iterations: int = Field(20, ge=1)
+
+    @field_validator("n_factors")
+    @classmethod
+    def _positive(cls, v: Any) -> Any:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("must be 'auto' or a whole number of at least 1")
+        return v
+
+
+class MediationConfig(_Strict):
+    x: str
+    m: list[str]
+    y: str
+    moderator: str | None = None
+    covariates: list[str] = Field(default_factory=list)
+    n_boot: int = Field(5000, ge=100)
+
+    @field_validator("m", mode="before")
+    @classmethod
+    def _one_m(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class ModelConfig(_Strict):
+    name: str
+    formula: str
+    level: Literal["unit", "respondent"] = "unit"
+    family: Literal["gaussian", "poisson", "negbin", "logit"] = "gaussian"
+    se: Literal["classical", "hc3", "cluster"] = "classical"
+    cluster: str | None = None
+    focal: str | None = None
+    moderator: str | None = None
+    random: str | None = None
+    center: list[str] = Field(default_factory=list)
+    standardize: list[str] = Field(default_factory=list)
+    weight: str | None = None
+    mediation: MediationConfig | None = None
+
+    @field_validator("center", "standardize", mode="before")
+    @classmethod
+    def _one_name(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("formula")
+    @classmethod
+    def _has_tilde(cls, v: str) -> str:
+        if "~" not in v:
+            raise ValueError("a formula needs an outcome, '~' and predictors, e.g. "
+                             "'new_products ~ degree * social_capital'")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModelConfig":
+        if self.se == "cluster" and not self.cluster:
+            raise ValueError("se: cluster needs 'cluster:' naming the column that defines the "
+                             "clusters (e.g. cluster: cluster)")
+        if (self.focal is None) != (self.moderator is None):
+            raise ValueError("give both 'focal' and 'moderator' (for simple slopes and "
+                             "Johnson-Neyman), or neither")
+        return self
+
+
+class AnalysisConfig(_Strict):
+    efa: EFAConfig = Field(default_factory=EFAConfig)
+    cfa: bool = True
+    invariance: bool = False
+    models: list[ModelConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "AnalysisConfig":
+        names = [m.name for m in self.models]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"model names must be unique; repeated: {', '.join(dup)}")
+        return self
+
+
+class StudyConfig(_Strict):
+    title: str
+    instrument: str
+    survey: SurveyConfig = Field(default_factory=SurveyConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    units: UnitsConfig | None = None
+    network: NetworkConfig | None = None
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    seed: int = 1
+
+    @field_validator("scoring", mode="before")
+    @classmethod
+    def _scoring_word(cls, v: Any) -> Any:
+        return {"method": v} if isinstance(v, str) else v
+
+
+class Study(BaseModel):
+    """A loaded study: its folder, its validated config, and resolved paths."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    folder: Path
+    file: Path
+    config: StudyConfig
+    raw: dict
+
+    def path(self, relative: str | Path) -> Path:
+        """A path from study.yaml, resolved against the study folder."""
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else (self.folder / p)
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.folder / "data" / "raw"
+
+    @property
+    def processed_dir(self) -> Path:
+        return self.folder / "data" / "processed"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.folder / "reports"
+
+
+# --------------------------------------------------------------------------------------------
+# pydantic errors -> readable problems
+
+
+def _model_at(loc: tuple, model: type[BaseModel] = StudyConfig) -> type[BaseModel] | None:
+    """The pydantic model class that holds the key at ``loc`` (None when not a model)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
+        if field is None:
+            return current
+        current = _unwrap_model(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _unwrap_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    # pydantic adds union-branch tags such as 'str' or 'literal[...]' and validator names
+    model_fields_seen: list = []
+    current: Any = StudyConfig
+    for part in loc:
+        if isinstance(part, int):
+            model_fields_seen.append(part)
+            continue
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            if part in current.model_fields:
+                model_fields_seen.append(part)
+                current = _unwrap_model(current.model_fields[part].annotation) or current.model_fields[part].annotation
+                continue
+            model_fields_seen.append(part)
+            current = None
+        # otherwise a branch tag: skip
+    return tuple(model_fields_seen)
+
+
+_FIXES = {
+    "instrument": "point it at the instrument file, e.g. instrument: instruments/social_capital.yaml",
+    "title": "add a title, e.g. title: \"Ota ward manufacturing survey 2026\"",
+}
+
+
+def _problems_from(exc: ValidationError, file: str, lines: dict, raw: dict) -> ProblemList:
+    problems = ProblemList()
+    seen = set()
+    for err in exc.errors():
+        loc = _clean_loc(tuple(err["loc"]))
+        if loc[:1] == ("scoring",) and not isinstance(raw.get("scoring"), dict):
+            loc = ("scoring",)  # written as `scoring: mean`, validated as scoring.method
+        key = dotted(loc)
+        kind = err["type"]
+        line = None
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in lines:
+                line = lines[loc[:n]]
+                break
+        if kind == "extra_forbidden":
+            parent = _model_at(loc[:-1])
+            options = list(parent.model_fields) if parent else []
+            msg = f"unknown key '{loc[-1]}'"
+            hint = did_you_mean(str(loc[-1]), options)
+            fix = f"{hint[0].upper()}{hint[1:]}" if hint else "remove it"
+            if options and not hint.startswith("valid"):
+                fix += f" Valid keys here: {', '.join(options)}."
+        elif kind == "missing":
+            msg = f"the required key '{loc[-1]}' is missing"
+            fix = _FIXES.get(str(loc[-1]), f"add '{loc[-1]}:' (see the commented study.yaml "
+                             "that `socap init` writes)")
+        elif kind in ("literal_error", "enum"):
+            expected = err.get("ctx", {}).get("expected", "")
+            msg = f"'{err.get('input')}' is not a valid value"
+            fix = f"use one of {expected}"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            value = err.get("input")
+            if value is not None and not isinstance(value, (dict, list)) and str(value) not in msg:
+                msg = f"{msg} (got {value!r})"
+            fix = None
+        # a value that failed every branch of a union yields several errors: keep one per key
+        sig = (key, kind if kind in ("extra_forbidden", "missing") else "value")
+        if sig in seen:
+            continue
+        seen.add(sig)
+        problems.add(msg, file=file, key=key or None, line=line, fix=fix)
+    return problems
+
+
+def find_study_file(folder: Path | str | None) -> Path:
+    """The study.yaml for a folder argument (or a direct path to a .yaml file)."""
+    target = Path(folder) if folder is not None else Path.cwd()
+    if target.is_file() or target.suffix.lower() in (".yaml", ".yml"):
+        return target
+    return target / STUDY_FILE
+
+
+def read_study(folder: Path | str | None = None) -> Study:
+    """Read and validate a study's ``study.yaml``.
+
+    Parameters
+    ----------
+    folder
+        The study folder (default: the current folder), or the path of a study .yaml file.
+
+    Raises
+    ------
+    StudyError
+        No study.yaml, invalid YAML, or invalid keys/values (all reported at once).
+    """
+    file = find_study_file(folder)
+    if not file.exists():
+        where = file.parent
+        raise StudyError(
+            f"no {file.name} in {where.resolve() if where.exists() else where}",
+            file=file,
+            fix=("run socap in a study folder, give the folder (socap run path/to/study), "
+                 "or create one with `socap init DIR`"),
+        )
+    data, lines = read_yaml(file, "study file")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise StudyError("study.yaml must be a mapping of keys (title:, instrument:, survey: ...)",
+                         file=file, fix="start from the study.yaml that `socap init` writes")
+    try:
+        config = StudyConfig.model_validate(data)
+    except ValidationError as exc:
+        _problems_from(exc, str(file), lines, data).raise_if_any(f"The study file {file} has problems:")
+        raise  # pragma: no cover - raise_if_any always raises here
+    return Study(folder=file.parent.resolve(), file=file.resolve(), config=config, raw=data)

@@ -1,0 +1,152 @@
+"""Recoding answers and the quality rules."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.clean import clean_responses
+from pipeline.errors import StudyError
+from pipeline.ingest import read_survey
+from pipeline.instrument import read_instrument
+from pipeline.study import read_study
+
+INSTRUMENT = """
+scale: {min: 1, max: 5, labels: {1: Strongly disagree, 2: Disagree, 3: Neither, 4: Agree, 5: Strongly agree}}
+missing: [-99, "Don't know"]
+constructs:
+  trust:
+    items: {t1: a, t2: {text: b, reverse: true}, t3: c}
+  coop:
+    items: {c1: a, c2: b, c3: c}
+"""
+
+
+def make(tmp_path, csv_text: str, study_extra: str = ""):
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    (tmp_path / "inst.yaml").write_text(INSTRUMENT)
+    (tmp_path / "data" / "raw" / "s.csv").write_text(textwrap.dedent(csv_text).lstrip())
+    (tmp_path / "study.yaml").write_text(
+        "title: t\ninstrument: inst.yaml\nsurvey:\n  id: id\n  missing: [-98]\n"
+        + study_extra)
+    study = read_study(tmp_path)
+    inst = read_instrument(study.path("inst.yaml"))
+    return clean_responses(read_survey(study), inst, study.config, study_file=str(study.file))
+
+
+def test_labels_missing_codes_and_reverse_keying(tmp_path):
+    res = make(tmp_path, """
+        id,t1,t2,t3,c1,c2,c3,Email
+        a,4, strongly AGREE ,2,Don't know,-99,-98,x@y.org
+        b,Agree,1,3,3,3,4,z@y.org
+        c,5,2,,1,2,4,w@y.org
+        """)
+    r = res.responses.set_index("respondent_id")
+    assert r.loc["a", "t1"] == 4 and r.loc["b", "t1"] == 4  # label text -> code, case-insensitive
+    assert r.loc["a", "t2"] == 1  # 'strongly agree' = 5, reversed: 1 + 5 - 5
+    assert r.loc["b", "t2"] == 5 and r.loc["c", "t2"] == 4
+    assert np.isnan(r.loc["a", "c1"]) and np.isnan(r.loc["a", "c2"]) and np.isnan(r.loc["a", "c3"])
+    rec = res.recoding.set_index("item")
+    assert rec.loc["c1", "missing: Don't know"] == 1 and rec.loc["c2", "missing: -99"] == 1
+    assert rec.loc["c3", "missing: -98"] == 1 and rec.loc["t3", "missing: blank"] == 1
+    assert rec.loc["t2", "from_text"] == 1 and bool(rec.loc["t2", "reversed"])
+    assert "Email" not in res.responses.columns  # personal data never kept
+
+
+def test_every_bad_answer_reported_at_once(tmp_path):
+    with pytest.raises(StudyError) as err:
+        make(tmp_path, """
+            id,t1,t2,t3,c1,c2,c3
+            a,4,Agree strongly,2,3,3,3
+            b,7,1,3,3,3,3
+            c,5,2,2.5,Sometimes,2,3
+            """)
+    problems = err.value.problems
+    text = str(err.value)
+    assert len(problems) == 4
+    assert "row 2, column 't2'" in text and "'Agree strongly' matches no label" in text
+    assert "5 = Strongly agree" in text  # the valid labels are listed
+    assert "row 3, column 't1'" in text and "code 7" in text and "outside its scale 1..5" in text
+    assert "row 4, column 't3'" in text and "code 2.5" in text
+    assert "row 4, column 'c1'" in text and "'Sometimes'" in text
+
+
+def test_unmatched_items_and_columns_mapping(tmp_path):
+    with pytest.raises(StudyError) as err:
+        make(tmp_path, """
+            id,T1,Q2,t3,c1,c2,cc3
+            a,4,2,2,3,3,3
+            """)
+    text = str(err.value)
+    assert "item 't2' has no column" in text and "item 'c3' has no column" in text
+    assert "did you mean 'cc3'?" in text
+    res = make(tmp_path / "ok", """
+        id,T1,Q2,t3,c1,c2,cc3
+        a,4,2,2,3,3,3
+        """, "  columns: {Q2: t2, cc3: c3}\n")
+    assert res.item_columns == {"t1": "T1", "t2": "Q2", "t3": "t3", "c1": "c1", "c2": "c2", "c3": "cc3"}
+
+
+def test_duplicate_ids_name_both_rows(tmp_path):
+    with pytest.raises(StudyError) as err:
+        make(tmp_path, """
+            id,t1,t2,t3,c1,c2,c3
+            a,4,2,2,3,3,3
+            b,4,2,2,3,3,3
+            a,4,2,2,3,3,3
+            """)
+    assert "respondent id 'a' appears more than once (s.csv row 2; s.csv row 4)" in str(err.value)
+
+
+def test_quality_rules_in_order(tmp_path):
+    res = make(tmp_path, """
+        id,Status,Finished,Progress,Duration (in seconds),t1,t2,t3,c1,c2,c3
+        p,Survey Preview,True,100,500,4,2,4,4,4,4
+        i,IP Address,False,60,500,4,2,4,,,
+        s,IP Address,True,100,100,4,2,4,4,4,4
+        l,IP Address,True,100,500,3,3,3,3,3,3
+        m,IP Address,True,100,500,4,,,,,3
+        ok1,IP Address,True,100,500,4,2,4,4,4,4
+        ok2,IP Address,True,100,520,5,1,5,4,4,4
+        ok3,IP Address,True,100,480,4,2,4,4,4,4
+        """)
+    ex = res.exclusions.set_index("respondent_id")["rule"].to_dict()
+    assert ex == {"p": "previews", "i": "incomplete", "s": "speeders", "l": "straightlining",
+                  "m": "max_missing_share"}
+    assert res.sample["excluded_by_rule"] == {"previews": 1, "incomplete": 1, "speeders": 1,
+                                              "straightlining": 1, "max_missing_share": 1}
+    assert res.sample["respondents"] == 3 and res.sample["rows_read"] == 8
+    assert list(res.exclusions.columns) == ["respondent_id", "source_file", "source_row", "rule",
+                                            "detail"]
+    assert res.exclusions.set_index("respondent_id").loc["l", "source_row"] == 5
+
+
+def test_rules_can_be_switched_off(tmp_path):
+    res = make(tmp_path, """
+        id,Finished,Duration (in seconds),t1,t2,t3,c1,c2,c3
+        s,True,100,4,2,4,4,4,4
+        l,True,500,3,3,3,3,3,3
+        ok1,True,500,4,2,4,4,4,4
+        ok2,True,480,4,2,4,4,4,4
+        """, "quality: {speeders: false, straightlining: false}\n")
+    assert res.sample["excluded"] == 0
+
+
+def test_simulated_study_injected_problems_are_caught(example_study):
+    import json
+
+    study = read_study(example_study)
+    inst = read_instrument(study.path(study.config.instrument))
+    res = clean_responses(read_survey(study), inst, study.config)
+    truth = json.loads((example_study / "truth.json").read_text())
+    by_rule = res.sample["excluded_by_rule"]
+    inj = truth["injected"]
+    assert by_rule["incomplete"] == inj["incomplete"]
+    assert by_rule["straightlining"] >= inj["straightliners"]
+    assert by_rule["speeders"] >= inj["speeders"]
+    kept = res.responses
+    assert len(kept) >= truth["sizes"]["respondents_valid"] * 0.98
+    assert kept["firm_id"].map(type).eq(str).all()
