@@ -156,7 +156,7 @@ def _run(args) -> int:
 
 
 def _validate(args) -> int:
-    from .run import validate_study
+    from .validate import validate_study
 
     for line in validate_study(args.study):
         print(line)

@@ -1,0 +1,85 @@
+"""`socap validate`: what a run would do, without fitting anything.
+
+Reads study.yaml, the instrument and every input file through the same functions as
+:func:`pipeline.run.run_study` (so it raises the same errors), maps columns to items, applies the
+coding and quality rules, and describes the result per file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .run import _rel, read_inputs
+from .study import read_study
+
+
+def validate_study(folder: Path | str | None = None) -> list[str]:
+    """What a run would do, without fitting anything (``socap validate``).
+
+    Raises
+    ------
+    StudyError
+        The same errors as :func:`run_study` raises before fitting.
+    """
+    from .clean import RULE_LABELS, clean_responses  # noqa: PLC0415
+
+    study = read_study(folder)
+    inputs = read_inputs(study)
+    cfg = study.config
+    inst = inputs.instrument
+    cleaned = clean_responses(inputs.raw, inst, cfg, study_file=str(study.file))
+    out = [f"Study: {cfg.title}  ({_rel(study.file, Path.cwd())})",
+           f"Instrument: {inst.name} {inst.version} -- {len(inst.constructs)} constructs, "
+           f"{len(inst.item_ids)} items ({sum(i.reverse for i in inst.items)} reverse-keyed)"
+           + (f", higher-order: {', '.join(inst.higher_order)}" if inst.higher_order else "")]
+    out.append("Survey exports:")
+    for f in inputs.raw.files:
+        extra = ", ".join(x for x in (f"sheet '{f.sheet}'" if f.sheet else "",
+                                      f"encoding {f.encoding}" if f.encoding else "") if x)
+        out.append(f"  {_rel(Path(f.path), study.folder)}: layout {f.layout}, {f.rows} rows, "
+                   f"{f.columns} columns" + (f" ({extra})" if extra else ""))
+    if inputs.raw.personal_data_dropped:
+        out.append("  personal data columns dropped at ingest: "
+                   + ", ".join(inputs.raw.personal_data_dropped))
+    renamed = {i: c for i, c in cleaned.item_columns.items() if i != c}
+    out.append(f"Items matched: {len(cleaned.item_columns)} of {len(inst.item_ids)}"
+               + (" (" + ", ".join(f"{c} -> {i}" for i, c in renamed.items()) + ")" if renamed else ""))
+    rec = cleaned.recoding
+    out.append(f"Answers recoded from label text: {int(rec['from_text'].sum())}; "
+               f"reverse-keyed items reversed: {int(rec['reversed'].sum())}")
+    reasons = {c.removeprefix("missing: "): int(rec[c].sum()) for c in rec.columns
+               if c.startswith("missing: ")}
+    total_cells = len(inputs.raw.data) * len(cleaned.item_columns)
+    out.append("Missing answers: " + (", ".join(f"{k}: {v}" for k, v in reasons.items()) or "none")
+               + (f" ({sum(reasons.values()) / total_cells:.1%} of item answers)" if total_cells else ""))
+    s = cleaned.sample
+    out.append(f"Quality rules would drop {s['excluded']} of {s['rows_read']} responses:")
+    for rule, n in s["excluded_by_rule"].items():
+        out.append(f"  {RULE_LABELS[rule]}: {n}" + ("" if getattr(cfg.quality, rule) is not False else " (switched off)"))
+    out.append(f"Respondents kept: {s['respondents']}")
+    if cleaned.unit_column:
+        r = cleaned.responses
+        n_units = r[cleaned.unit_column].nunique()
+        out.append(f"Units ({cleaned.unit_column}): {n_units}"
+                   + (f" in {r[cleaned.group_column].nunique()} groups ({cleaned.group_column})"
+                      if cleaned.group_column else ""))
+        if inputs.unit_table is not None:
+            known = set(inputs.unit_table[cfg.units.id].astype(str))
+            absent = sorted(set(r[cleaned.unit_column].dropna()) - known)
+            out.append(f"Unit table: {len(inputs.unit_table)} rows, columns "
+                       + ", ".join(c for c in inputs.unit_table.columns if c != cfg.units.id)
+                       + (f"; {len(absent)} survey units missing from it: {', '.join(absent[:10])}"
+                          if absent else "; every survey unit is in it"))
+    if inputs.ties is not None:
+        edges = inputs.ties.edges
+        nodes = set(edges["source"]) | set(edges["target"])
+        out.append(f"Network: {len(edges)} ties among {len(nodes)} nodes "
+                   f"({'directed' if cfg.network.directed else 'undirected'})")
+        for note in getattr(inputs.ties, "notes", ()):
+            out.append(f"  {note}")
+    for m in cfg.analysis.models:
+        out.append(f"Model '{m.name}' ({m.level} level, {m.family}): {m.formula}")
+    for note in list(inputs.raw.notes) + list(cleaned.warnings):
+        out.append(f"Note: {note}")
+    out.append("No problems found: `socap run` can proceed.")
+    return out
