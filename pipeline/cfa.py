@@ -451,6 +451,11 @@ def fit_cfa(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
         return _empty_result(cons, hig, n, n_dropped, warnings)
 
     spec = _eng.cfa_spec(items, cons, hig)
+    if spec.n_par > p * (p + 1) // 2:
+        warnings.append(f"The model has {spec.n_par} free parameters but the {p} items give only "
+                        f"{p * (p + 1) // 2} variances and covariances, so it is not identified "
+                        "(e.g. a single construct with two items); no CFA was fitted.")
+        return _empty_result(cons, hig, n, n_dropped, warnings)
     mom = _eng.Moments(cov[None], mean[None], np.array([n]))
     est = _eng.estimate(spec, mom)
     fit = _idx.fitted(spec, mom, est)
@@ -650,19 +655,29 @@ def _regression_scores(x: np.ndarray, intercepts: np.ndarray, lam: np.ndarray, p
     mu = intercepts + lam @ alpha
     out = np.full((n, m), np.nan)
     observed = ~np.isnan(x)
-    patterns, inverse = np.unique(observed, axis=0, return_inverse=True)
+    if p <= 62:     # one integer code per missing-data pattern: a fast 1-D unique
+        codes = observed.astype(np.int64) @ (np.int64(1) << np.arange(p, dtype=np.int64))
+        uniq, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+        patterns = observed[first]
+    else:
+        patterns, inverse = np.unique(observed, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(len(patterns) + 1))
     cov_eta_y = phi @ lam.T                      # (m, p)
     defined_by = np.zeros((m, p), dtype=bool)
     for j, its in enumerate(latent_items):
         defined_by[j, list(its)] = True
     for k, pat in enumerate(patterns):
-        rows = np.flatnonzero(inverse == k)
+        rows = order[bounds[k]:bounds[k + 1]]
         if not pat.any():
             continue
         o = np.flatnonzero(pat)
         weights = np.linalg.solve(sigma[np.ix_(o, o)], cov_eta_y[:, o].T)   # (p_o, m)
-        scores = alpha + (x[np.ix_(rows, o)] - mu[o]) @ weights
+        if o.size == p:
+            scores = alpha + (x[rows] - mu) @ weights
+        else:
+            scores = alpha + (x[np.ix_(rows, o)] - mu[o]) @ weights
         ok = (defined_by & pat).any(axis=1)
         scores[:, ~ok] = np.nan
         out[rows] = scores
@@ -790,6 +805,27 @@ class InvarianceResult:
     defensible_comparisons: str
     criteria: Mapping[str, float]
     warnings: tuple[str, ...]
+
+    @property
+    def fit_table(self) -> pd.DataFrame:
+        """One row per fitted model (configural, metric, scalar, partial ones): ``model, chisq,
+        df, pvalue, cfi, tli, rmsea, rmsea_low, rmsea_high, srmr, delta_cfi, delta_rmsea,
+        chisq_diff, df_diff, p_diff, holds, freed``."""
+        rows = []
+        for lv in (self.configural, self.metric, self.scalar, self.partial_metric,
+                   self.partial_scalar):
+            if lv is None:
+                continue
+            f = lv.fit
+            ci = f.get("rmsea_ci") or [np.nan, np.nan]
+            rows.append({"model": lv.name, "chisq": f.get("chisq"), "df": f.get("df"),
+                         "pvalue": f.get("pvalue"), "cfi": f.get("cfi"), "tli": f.get("tli"),
+                         "rmsea": f.get("rmsea"), "rmsea_low": ci[0], "rmsea_high": ci[1],
+                         "srmr": f.get("srmr"), "delta_cfi": lv.delta_cfi,
+                         "delta_rmsea": lv.delta_rmsea, "chisq_diff": lv.chisq_diff,
+                         "df_diff": lv.df_diff, "p_diff": lv.p_diff, "holds": lv.holds,
+                         "freed": ", ".join(lv.freed)})
+        return pd.DataFrame(rows)
 
     @property
     def means_comparable(self) -> bool:
@@ -1274,10 +1310,10 @@ def group_means(scores: pd.DataFrame, groups: pd.Series | Sequence[Any],
     is a difference from the reference group) with Wald CIs, as ``parameterEstimates()`` of
     ``cfa(model, data, group = g, group.equal = c("loadings", "intercepts"))``.
     """
-    groups = pd.Series(np.asarray(groups, dtype=object), index=scores.index)
     if len(groups) != len(scores):
         raise StudyError("the group column and the scores have different lengths",
                          fix="pass one group value per respondent")
+    groups = pd.Series(np.asarray(groups, dtype=object), index=scores.index)
     order = list(invariance.groups) if invariance is not None else []
     order += [g for g in pd.unique(groups.dropna()) if g not in order]
     tcrit_p = 1 - (1 - level) / 2

@@ -4,6 +4,7 @@ Fixtures (R scripts beside them, run from the repository root):
   tests/reference/cfa_hs.json       Holzinger & Swineford (1939), 3 factors
   tests/reference/cfa_missing.json  5-point items with missing answers and reverse-keyed items
   tests/reference/cfa_socap.json    4 social-capital constructs + second-order social_capital
+                                    (also first-order only, and trust outside the second order)
 """
 
 from __future__ import annotations
@@ -65,10 +66,12 @@ def _case(name: str):
     data = pd.read_csv(REF / "data" / "cfa_socap.csv")
     if name == "socap_first":
         return data, SOCAP_MODEL, None, ref["first_order"]
+    if name == "socap_mixed":
+        return data, SOCAP_MODEL, {"social_capital": SOCAP[:3]}, ref["mixed"]
     return data, SOCAP_MODEL, {"social_capital": SOCAP}, ref
 
 
-CASES = ["hs", "missing", "socap_first", "socap"]
+CASES = ["hs", "missing", "socap_first", "socap", "socap_mixed"]
 _FITS: dict[str, tuple] = {}
 
 
@@ -468,6 +471,24 @@ def test_unidentified_model_is_a_warning():
     res = fit_cfa(data, model, {"social_capital": SOCAP[:2]})
     assert any("not be identified" in w for w in res.warnings)
     json.dumps(res.to_dict(), allow_nan=False)
+
+
+def test_more_parameters_than_moments_is_a_warning():
+    data = pd.read_csv(REF / "data" / "holzinger1939.csv")
+    res = fit_cfa(data, {"pair": ["x1", "x2"]})
+    assert any("not identified" in w for w in res.warnings)
+    assert not res.converged
+    json.dumps(res.to_dict(), allow_nan=False)
+
+
+def test_just_identified_model_fits_perfectly():
+    data = pd.read_csv(REF / "data" / "holzinger1939.csv")
+    res = fit_cfa(data, {"visual": ["x1", "x2", "x3"]})
+    assert res.converged and res.fit["df"] == 0
+    assert res.fit["chisq"] == pytest.approx(0.0, abs=1e-8)
+    assert res.fit["cfi"] == pytest.approx(1.0) and res.fit["rmsea"] == 0.0
+    assert res.fit["tli"] == 1.0
+    assert res.to_dict()["fit"]["pvalue"] is None        # lavaan: NA for df = 0
 
 
 def test_non_convergence_is_a_warning(monkeypatch):

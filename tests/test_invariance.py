@@ -240,6 +240,9 @@ def test_to_dict_contract_keys_and_json():
     assert d["groups"] == ["Pasteur", "Grant-White"]
     assert d["n"] == {"Pasteur": 156, "Grant-White": 145}
     assert json.loads(json.dumps(d, allow_nan=False)) == d
+    table = _result("hs").fit_table
+    assert list(table["model"]) == ["configural", "metric", "scalar", "partial scalar"]
+    assert table.loc[3, "freed"] == "x3~1, x7~1"
 
 
 # ----------------------------------------------------------------------------------------------

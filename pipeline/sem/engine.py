@@ -489,6 +489,21 @@ def incidence(spec: ModelSpec) -> np.ndarray:
     return c
 
 
+def to_parameters(spec: ModelSpec, entry_matrix: np.ndarray, axes: tuple[int, ...] = (0, 1)
+                  ) -> np.ndarray:
+    """Sum an entry-indexed matrix over the entries of each parameter (C' M C without the
+    dense products: sorted by parameter, then ``np.add.reduceat``)."""
+    if "reduce" not in spec._selections:
+        order = np.argsort(spec.par, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(spec.par[order]) != 0])
+        spec._selections["reduce"] = (order, starts)
+    order, starts = spec._selections["reduce"]
+    out = entry_matrix
+    for ax in axes:
+        out = np.add.reduceat(np.take(out, order, axis=ax), starts, axis=ax)
+    return out
+
+
 def gradient_information(spec: ModelSpec, mom: Moments, theta: np.ndarray, need_info=True):
     """dF/dtheta and the unit expected information of the parameters."""
     imp = matrices(spec, theta)
@@ -496,8 +511,7 @@ def gradient_information(spec: ModelSpec, mom: Moments, theta: np.ndarray, need_
     grad = np.bincount(spec.par, weights=g_e, minlength=spec.n_par)
     if not need_info:
         return grad, None
-    C = incidence(spec)
-    return grad, C.T @ i_e @ C
+    return grad, to_parameters(spec, i_e)
 
 
 # ----------------------------------------------------------------------------------------------

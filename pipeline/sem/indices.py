@@ -14,7 +14,7 @@ from scipy.special import chdtrc, chndtr
 
 from .engine import (
     ALPHA, BETA, LAMBDA, NU, PSI, THETA, Entries, Estimate, ModelSpec, Moments,
-    entry_gradient_information, free_entries, incidence, matrices,
+    entry_gradient_information, free_entries, matrices, to_parameters,
 )
 
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -46,8 +46,7 @@ def fitted(spec: ModelSpec, mom: Moments, est: Estimate) -> Fitted:
     imp = matrices(spec, est.theta)
     try:
         _, info_e = entry_gradient_information(spec, mom, imp, free_entries(spec))
-        C = incidence(spec)
-        info = C.T @ info_e @ C
+        info = to_parameters(spec, info_e)
         evals = np.linalg.eigvalsh(info)
         identified = bool(np.all(np.isfinite(evals)) and evals[0] > 1e-10 * max(evals[-1], 1e-300))
     except np.linalg.LinAlgError:
@@ -276,9 +275,8 @@ def modification_indices(fit: Fitted, candidates: Entries) -> tuple[np.ndarray, 
     if len(candidates) == 0:
         return np.zeros(0), np.zeros(0)
     grad, info, nf = _extended_information(fit, candidates)
-    C = incidence(spec)
-    i_pp = C.T @ info[:nf, :nf] @ C
-    i_xp = info[nf:, :nf] @ C
+    i_pp = fit.info
+    i_xp = to_parameters(spec, info[nf:, :nf], axes=(1,))
     i_xx = np.diag(info[nf:, nf:])
     try:
         solved = np.linalg.solve(i_pp, i_xp.T)
@@ -305,8 +303,7 @@ def release_score_test(fit: Fitted, entry_sets: list[np.ndarray]) -> list[tuple[
     free = free_entries(spec)
     imp = matrices(spec, fit.theta)
     grad, info = entry_gradient_information(spec, fit.mom, imp, free)
-    C = incidence(spec)
-    i_pp = C.T @ info @ C
+    i_pp = fit.info
     try:
         i_pp_inv = np.linalg.inv(i_pp)
     except np.linalg.LinAlgError:
@@ -315,7 +312,7 @@ def release_score_test(fit: Fitted, entry_sets: list[np.ndarray]) -> list[tuple[
     N = fit.mom.n_total
     for idx in entry_sets:
         idx = np.asarray(idx, dtype=int)
-        i_xp = info[idx] @ C
+        i_xp = to_parameters(spec, info[idx], axes=(1,))
         i_xx = info[np.ix_(idx, idx)]
         v = i_xx - i_xp @ i_pp_inv @ i_xp.T
         s = -0.5 * grad[idx]

@@ -1,7 +1,8 @@
 # Reference values for pipeline.cfa on a simulated social-capital instrument: four first-order
 # constructs (coordination, cooperation, reciprocity, trust; four 5-point items each) under a
 # second-order factor social_capital. Simulates (seeded) tests/reference/data/cfa_socap.csv, then
-# fits the second-order model as lavaan does by default (marker loadings, ML, listwise).
+# fits the second-order model as lavaan does by default (marker loadings, ML, listwise), the
+# first-order model, and a mixed model with trust outside the second-order factor.
 # Output: tests/reference/cfa_socap.json
 source("tests/reference/cfa_common.R")
 set.seed(7141)
@@ -31,6 +32,9 @@ trust        =~ trust_1 + trust_2 + trust_3 + trust_4
 model <- paste(first, "social_capital =~ coordination + cooperation + reciprocity + trust\n")
 fit <- cfa(model, data = d)
 fit1 <- cfa(first, data = d)
+# trust left outside the second-order factor: it covaries with social_capital (exogenous latents)
+mixed <- paste(first, "social_capital =~ coordination + cooperation + reciprocity\n")
+fitm <- cfa(mixed, data = d)
 out <- list(
   n = lavInspect(fit, "nobs"),
   converged = lavInspect(fit, "converged"),
@@ -46,6 +50,11 @@ out <- list(
     fit = dump_fit(fit1), params = dump_params(fit1), cov_lv = lavInspect(fit1, "cor.lv"),
     comp_rel = as.list(compRelSEM(fit1)), ave = as.list(AVE(fit1)),
     modindices = dump_modindices(fit1), scores = lavPredict(fit1)
+  ),
+  mixed = list(
+    fit = dump_fit(fitm), params = dump_params(fitm), cov_lv = lavInspect(fitm, "cor.lv"),
+    comp_rel = as.list(compRelSEM(fitm, higher = "social_capital")), ave = as.list(AVE(fitm)),
+    modindices = dump_modindices(fitm), scores = lavPredict(fitm)
   )
 )
 write_fixture(out, "tests/reference/cfa_socap.json")
