@@ -72,34 +72,35 @@ class Moments:
         return self.n / self.n.sum()
 
 
-def complete_moments(x: np.ndarray, chunk: int = 131_072) -> tuple[np.ndarray, np.ndarray, int]:
+def complete_moments(x: np.ndarray, chunk: int = 65_536) -> tuple[np.ndarray, np.ndarray, int]:
     """Mean and N-divisor covariance of the rows of ``x`` without missing values.
 
-    One pass for the mean and one for the centred cross-products, in chunks so that 10^6 rows
-    need no second full-size copy. Returns ``(mean, cov, n)``.
+    One pass over the data in row chunks: cross-products of the rows minus a provisional centre
+    (the mean of the first complete rows, so that no precision is lost to cancellation), then
+    ``cov = C / n - d d'`` with ``d`` the distance of the mean from that centre. Works on a
+    column-major pandas block without copying it whole. Returns ``(mean, cov, n)``.
     """
     x = np.asarray(x, dtype=float)
-    p = x.shape[1]
+    n_all, p = x.shape
     ok = ~np.isnan(x).any(axis=1)
     n = int(ok.sum())
     if n == 0:
         return np.full(p, np.nan), np.full((p, p), np.nan), 0
-    all_ok = n == x.shape[0]
+    first = np.flatnonzero(ok)[:1000]
+    centre = x[first].mean(axis=0)
     total = np.zeros(p)
-    for start in range(0, x.shape[0], chunk):
-        block = x[start:start + chunk]
-        if not all_ok:
-            block = block[ok[start:start + chunk]]
-        total += block.sum(axis=0)
-    mean = total / n
     cross = np.zeros((p, p))
-    for start in range(0, x.shape[0], chunk):
+    for start in range(0, n_all, chunk):
         block = x[start:start + chunk]
-        if not all_ok:
-            block = block[ok[start:start + chunk]]
-        centred = block - mean
-        cross += centred.T @ centred
-    return mean, cross / n, n
+        keep = ok[start:start + chunk]
+        if not keep.all():
+            block = block[keep]
+        block = block - centre
+        total += block.sum(axis=0)
+        cross += block.T @ block
+    d = total / n
+    cov = cross / n - np.outer(d, d)
+    return centre + d, 0.5 * (cov + cov.T), n
 
 
 # ----------------------------------------------------------------------------------------------
@@ -333,7 +334,7 @@ def matrices(spec: ModelSpec, theta: np.ndarray) -> Implied:
     if np.any(beta != 0):
         a_inv = np.linalg.inv(eye - beta)
     else:
-        a_inv = np.broadcast_to(eye, beta.shape).astype(dtype)
+        a_inv = np.repeat(eye[None], spec.groups, axis=0)
     phi = a_inv @ psi @ np.swapaxes(a_inv, 1, 2)
     sigma = lam @ phi @ np.swapaxes(lam, 1, 2) + mats[THETA]
     mu = None

@@ -151,7 +151,7 @@ def fit_measures(fit: Fitted) -> dict[str, float | list[float]]:
     N = mom.n_total
     npar = spec.n_par
     fmin = fit.est.fmin
-    x2 = float(N * fmin)
+    x2 = max(float(N * fmin), 0.0)      # F >= 0; a perfect fit can round to -1e-12
     moments = G * (p * (p + 1) // 2 + (p if spec.meanstructure else 0))
     df = moments - npar
     pvalue = float(chdtrc(df, x2)) if df > 0 else np.nan
@@ -200,24 +200,23 @@ def standardized(spec: ModelSpec, theta: np.ndarray, ent: Entries) -> np.ndarray
     with model-implied SDs.
     """
     imp = matrices(spec, theta)
+    k, g, r, c = ent.kind, ent.group, ent.row, ent.col
     with np.errstate(invalid="ignore", divide="ignore"):
         sd_y = np.sqrt(np.diagonal(imp.sigma, axis1=1, axis2=2))
         sd_e = np.sqrt(np.diagonal(imp.phi, axis1=1, axis2=2))
-        out = np.full(len(ent), np.nan)
-        for e in range(len(ent)):
-            k, g, r, c = ent.kind[e], ent.group[e], ent.row[e], ent.col[e]
-            if k == LAMBDA:
-                out[e] = imp.lam[g, r, c] * sd_e[g, c] / sd_y[g, r]
-            elif k == BETA:
-                out[e] = imp.beta[g, r, c] * sd_e[g, c] / sd_e[g, r]
-            elif k == PSI:
-                out[e] = imp.psi[g, r, c] / (sd_e[g, r] * sd_e[g, c])
-            elif k == THETA:
-                out[e] = imp.theta[g, r, c] / (sd_y[g, r] * sd_y[g, c])
-            elif k == NU:
-                out[e] = imp.nu[g, r] / sd_y[g, r]
-            elif k == ALPHA:
-                out[e] = imp.alpha[g, r] / sd_e[g, r]
+        out = np.full(len(ent), np.nan, dtype=np.result_type(imp.sigma.dtype, float))
+        m = k == LAMBDA
+        out[m] = imp.lam[g[m], r[m], c[m]] * sd_e[g[m], c[m]] / sd_y[g[m], r[m]]
+        m = k == BETA
+        out[m] = imp.beta[g[m], r[m], c[m]] * sd_e[g[m], c[m]] / sd_e[g[m], r[m]]
+        m = k == PSI
+        out[m] = imp.psi[g[m], r[m], c[m]] / (sd_e[g[m], r[m]] * sd_e[g[m], c[m]])
+        m = k == THETA
+        out[m] = imp.theta[g[m], r[m], c[m]] / (sd_y[g[m], r[m]] * sd_y[g[m], c[m]])
+        m = k == NU
+        out[m] = imp.nu[g[m], r[m]] / sd_y[g[m], r[m]]
+        m = k == ALPHA
+        out[m] = imp.alpha[g[m], r[m]] / sd_e[g[m], r[m]]
     return out
 
 
