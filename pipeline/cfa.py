@@ -681,33 +681,38 @@ def _regression_scores(x: np.ndarray, intercepts: np.ndarray, lam: np.ndarray, p
     m = lam.shape[1]
     alpha = np.zeros(m) if latent_means is None else np.asarray(latent_means, float)
     mu = intercepts + lam @ alpha
-    out = np.full((n, m), np.nan)
-    observed = ~np.isnan(x)
-    if p <= 62:     # one integer code per missing-data pattern: a fast 1-D unique
-        codes = observed.astype(np.int64) @ (np.int64(1) << np.arange(p, dtype=np.int64))
-        uniq, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
-        patterns = observed[first]
-    else:
-        patterns, inverse = np.unique(observed, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.searchsorted(inverse[order], np.arange(len(patterns) + 1))
     cov_eta_y = phi @ lam.T                      # (m, p)
     defined_by = np.zeros((m, p), dtype=bool)
     for j, its in enumerate(latent_items):
         defined_by[j, list(its)] = True
-    for k, pat in enumerate(patterns):
-        rows = order[bounds[k]:bounds[k + 1]]
-        if not pat.any():
-            continue
-        o = np.flatnonzero(pat)
-        weights = np.linalg.solve(sigma[np.ix_(o, o)], cov_eta_y[:, o].T)   # (p_o, m)
-        if o.size == p:
-            scores = alpha + (x[rows] - mu) @ weights
-        else:
-            scores = alpha + (x[np.ix_(rows, o)] - mu[o]) @ weights
-        ok = (defined_by & pat).any(axis=1)
-        scores[:, ~ok] = np.nan
+    # complete rows (usually most of them): one product over the whole matrix; rows with a gap
+    # come out NaN here and are filled pattern by pattern below
+    out = alpha + (x - mu) @ np.linalg.solve(sigma, cov_eta_y.T)
+    observed = ~np.isnan(x)
+    gaps = np.flatnonzero(~observed.all(axis=1))
+    if gaps.size == 0:
+        return out
+    obs = observed[gaps]
+    if p <= 62:     # one integer code per missing-data pattern: a fast 1-D unique
+        codes = obs.astype(np.int64) @ (np.int64(1) << np.arange(p, dtype=np.int64))
+        _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+        patterns = obs[first]
+    else:
+        patterns, inverse = np.unique(obs, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    # all patterns' weights in one batched solve: unobserved items get an identity block and a
+    # zero right-hand side, so their weights are 0 and the observed block is Sigma_oo^-1 C_o
+    both = patterns[:, :, None] & patterns[:, None, :]
+    a_mat = np.where(both, sigma, 0.0) + np.eye(p) * ~patterns[:, None, :]
+    b_mat = np.where(patterns[:, :, None], cov_eta_y.T[None], 0.0)
+    weights = np.linalg.solve(a_mat, b_mat)                           # (patterns, p, m)
+    defined = (defined_by[None] & patterns[:, None, :]).any(axis=2)    # (patterns, m)
+    for start in range(0, gaps.size, 65_536):
+        rows = gaps[start:start + 65_536]
+        pat = inverse[start:start + 65_536]
+        centred = np.nan_to_num(x[rows] - mu, nan=0.0)
+        scores = alpha + np.einsum("ip,ipm->im", centred, weights[pat])
+        scores[~defined[pat]] = np.nan
         out[rows] = scores
     return out
 

@@ -564,3 +564,31 @@ def test_result_is_frozen():
     with pytest.raises(Exception):
         res.n = 3  # type: ignore[misc]
     assert math.isclose(res.fit["df"], 24)
+
+
+# ----------------------------------------------------------------------------------------------
+# national-survey sample size: the optimum must be precise enough for chi2 = n F at n = 10^6
+
+
+def test_engine_matches_lavaan_at_one_million_rows():
+    from pipeline.sem import engine, indices
+
+    mom_csv = pd.read_csv(REF / "data" / "cfa_large_n_cov.csv")
+    ref = _load("cfa_large_n")
+    items = list(mom_csv["item"])
+    n = int(mom_csv["n"].iloc[0])
+    cov = mom_csv[items].to_numpy() * (n - 1) / n         # lavaan rescales sample.cov so too
+    model = {f"c{j}": [f"c{j}_{i}" for i in range(1, 5)] for j in range(1, 6)}
+    spec = engine.cfa_spec(items, model)
+    mom = engine.Moments(cov[None], mom_csv["mean"].to_numpy()[None], np.array([n]))
+    fit = indices.fitted(spec, mom, engine.estimate(spec, mom))
+    fm = indices.fit_measures(fit)
+    assert fit.est.converged
+    assert fm["chisq"] == pytest.approx(ref["fit"]["chisq"], abs=0.002)
+    for key in ("cfi", "tli", "rmsea", "srmr"):
+        assert fm[key] == pytest.approx(ref["fit"][key], abs=1e-5), key
+    lam = engine.matrices(spec, fit.theta).lam[0]
+    for row in ref["params"]:
+        if row["op"] == "=~":
+            j, i = spec.lv.index(row["lhs"]), items.index(row["rhs"])
+            assert lam[i, j] == pytest.approx(row["est"], abs=1e-4)
