@@ -592,3 +592,45 @@ def test_engine_matches_lavaan_at_one_million_rows():
         if row["op"] == "=~":
             j, i = spec.lv.index(row["lhs"]), items.index(row["rhs"])
             assert lam[i, j] == pytest.approx(row["est"], abs=1e-4)
+
+
+# ----------------------------------------------------------------------------------------------
+# never a crash on awkward data
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(0, 60),
+    missing=st.floats(0.0, 0.6),
+    constant=st.booleans(),
+    duplicate=st.booleans(),
+    higher=st.booleans(),
+    seed=st.integers(0, 10_000),
+)
+def test_awkward_data_gives_warnings_not_crashes(n, missing, constant, duplicate, higher, seed):
+    from pipeline.cfa import measurement_invariance
+
+    rng = np.random.default_rng(seed)
+    f = rng.normal(size=(n, 3))
+    cols = {}
+    for j in range(3):
+        for i in range(3):
+            cols[f"f{j}_{i}"] = np.round(2 + 0.8 * f[:, j] + rng.normal(size=n))
+    data = pd.DataFrame(cols)
+    if constant:
+        data["f0_1"] = 3.0
+    if duplicate:
+        data["f1_2"] = data["f1_1"]
+    data = data.mask(rng.random(data.shape) < missing)
+    data["g"] = rng.choice(["a", "b"], size=n)
+    model = {f"f{j}": [f"f{j}_{i}" for i in range(3)] for j in range(3)}
+    res = fit_cfa(data, model, {"top": ["f0", "f1", "f2"]} if higher else None)
+    json.dumps(res.to_dict(), allow_nan=False)
+    scores = factor_scores(res, data)
+    assert scores.shape[0] == n
+    inv = measurement_invariance(data, model, "g")
+    json.dumps(inv.to_dict(), allow_nan=False)

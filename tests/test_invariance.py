@@ -323,3 +323,45 @@ def test_group_means_follow_the_invariance_level():
     assert gm2.latent_means.empty and gm2.basis is None
     assert any("cannot be read" in w for w in gm2.warnings)
     assert "construct means cannot" in gm2.defensible_comparisons
+
+
+# ----------------------------------------------------------------------------------------------
+# more than two groups
+
+
+def _three_groups() -> pd.DataFrame:
+    d = _sim("intercept")
+    north = np.flatnonzero(d["region"].to_numpy() == "north")
+    d.loc[north[1::2], "region"] = "east"
+    return d
+
+
+def test_three_groups_match_lavaan():
+    ref = _load("invariance_sim")["three_groups"]
+    res = measurement_invariance(_three_groups(), SIM_MODEL, "region")
+    d = res.to_dict()
+    assert d["groups"] == ref["groups"] == ["north", "east", "south"]
+    assert list(d["n"].values()) == ref["nobs"]
+    for level in ("configural", "metric", "scalar"):
+        _check_level(d[level], ref[level]["fit"])          # includes RMSEA's sqrt(G) convention
+    assert d["level_reached"] == "metric"
+    assert d["partial"]["suggestions"][0]["parameter"] == "trust_3~1"
+    assert d["partial"]["suggestions"][0]["group"] == "south"
+
+
+@pytest.mark.parametrize("level", ["metric", "scalar"])
+def test_three_group_score_tests_match_lavtestscore(level):
+    ref = _load("invariance_sim")["three_groups"][level]["score"]
+    data = _three_groups()
+    items = [i for its in SIM_MODEL.values() for i in its]
+    mom = _mom(data, "region", items)
+    equal = ("loadings",) if level == "metric" else ("loadings", "intercepts")
+    fit, _ = _fit_groups(tuple(items), SIM_MODEL, mom, equal)
+    ours = {}
+    for kind in (engine.LAMBDA, engine.NU):
+        for t in _constraint_tests(fit, kind):
+            ours[(t["parameter"], t["group"] + 1)] = t["chisq"]      # lavaan groups are 1-based
+    assert len(ours) == len(ref)
+    for row in ref:
+        got = ours[(row["param"], row["group_rhs"])]
+        assert got == pytest.approx(row["X2"], rel=0.01, abs=1e-3), row["param"]

@@ -28,8 +28,10 @@ constraint across groups is two entries pointing at the same element. The deriva
 with respect to any entry is a symmetric rank-two matrix ``s (a b' + b a')``, so the gradient
 ``2 s a' W b`` and the expected (Fisher) information ``s_e s_f (Gaa o Gbb + Gab o Gab')`` with
 ``Gaa = a' Sigma^-1 a`` etc. need no p^2 x p^2 matrices. Estimation is Fisher scoring with a
-backtracking line search (lavaan uses quasi-Newton ``nlminb``; both reach the same optimum),
-falling back to SciPy's BFGS on the analytic gradient if scoring stalls.
+backtracking line search, switching to BFGS updates seeded with the expected Hessian near the
+optimum (Fisher scoring alone converges only linearly when the model misfits); lavaan uses the
+quasi-Newton ``nlminb``, and both reach the same optimum. SciPy's BFGS on the analytic gradient
+is the fallback if neither converges (imported only then).
 
 References
 ----------
@@ -566,8 +568,11 @@ def start_values(spec: ModelSpec, mom: Moments) -> np.ndarray:
         for j in range(spec.n_first):
             for k in range(j):
                 ij, ik = list(spec.indicators[j]), list(spec.indicators[k])
-                ratios = S[np.ix_(ij, ik)] / np.outer(lam[ij, j], lam[ik, k])
-                phi[j, k] = phi[k, j] = float(np.mean(ratios))
+                # least squares for S_jk ~ phi_jk lambda_j lambda_k'
+                outer = np.outer(lam[ij, j], lam[ik, k])
+                denom = float((outer ** 2).sum())
+                val = float((S[np.ix_(ij, ik)] * outer).sum() / denom) if denom > 0 else 0.0
+                phi[j, k] = phi[k, j] = val
         beta = np.zeros((m, m))
         psi = np.diag(np.diag(phi)).astype(float)
         for h in range(spec.n_first, m):
@@ -628,7 +633,7 @@ class Estimate:
 
 
 def estimate(spec: ModelSpec, mom: Moments, start: np.ndarray | None = None,
-             max_iter: int = 200, gtol: float = 1e-7) -> Estimate:
+             max_iter: int = 100, gtol: float = 1e-7) -> Estimate:
     """Minimise F: Fisher scoring with backtracking, quasi-Newton steps near the optimum.
 
     Far from the optimum the step uses the expected Hessian (2 x information, positive definite
@@ -637,8 +642,9 @@ def estimate(spec: ModelSpec, mom: Moments, start: np.ndarray | None = None,
     1e-3 the expected Hessian seeds BFGS updates, which converge superlinearly. Converged when
     the largest gradient element is below ``gtol`` (F is O(1), so parameters are then accurate
     to about 1e-7; lavaan's ``nlminb`` stops at a relative change of F of 1e-10), or when F no
-    longer changes in floating point while the gradient is below 1e-5. SciPy's BFGS is the
-    fallback when neither happens.
+    longer changes in floating point while the gradient is below 1e-5. Not converged when the
+    estimates exceed 10^4 x the largest item variance or ``max_iter`` steps are used up; when
+    instead no step can decrease F before convergence, SciPy's BFGS gets a try.
     """
     theta = start_values(spec, mom) if start is None else np.asarray(start, float).copy()
     f = objective(spec, mom, theta)
@@ -646,6 +652,9 @@ def estimate(spec: ModelSpec, mom: Moments, start: np.ndarray | None = None,
         return Estimate(theta, np.inf, False, 0, "the starting values give a non-positive-"
                         "definite implied covariance matrix")
     converged = False
+    diverged = False
+    bound = 1e4 * max(1.0, float(np.max(np.diagonal(mom.cov, axis1=1, axis2=2))),
+                      float(np.max(np.abs(mom.mean))) if spec.meanstructure else 1.0)
     it = 0
     quasi: np.ndarray | None = None
     prev_grad = prev_step = None
@@ -700,12 +709,21 @@ def estimate(spec: ModelSpec, mom: Moments, start: np.ndarray | None = None,
         if stalled >= 3 and gmax < 1e-5:
             converged = True
             break
+        if float(np.max(np.abs(theta))) > bound:
+            diverged = True      # estimates running off (e.g. a Heywood case in a tiny sample)
+            break
+    if diverged:
+        return Estimate(theta, f, False, it, "diverged: estimates grew without bound")
+    if not converged and it >= max_iter:
+        # well-posed CFA models converge in a few dozen steps; still moving after max_iter
+        # means a drifting (e.g. Heywood) solution, which another optimiser would not cure
+        return Estimate(theta, f, False, it, f"did not converge in {max_iter} iterations")
     if not converged:
         from scipy.optimize import minimize  # optional path only
 
         res = minimize(lambda th: objective(spec, mom, th), theta, method="BFGS",
                        jac=lambda th: gradient_information(spec, mom, th, need_info=False)[0],
-                       options={"gtol": 1e-8, "maxiter": 300})
+                       options={"gtol": 1e-8, "maxiter": 200})
         if np.isfinite(res.fun) and res.fun <= f + 1e-12:
             theta, f = res.x, float(res.fun)
         grad, _ = gradient_information(spec, mom, theta, need_info=False)

@@ -8,7 +8,8 @@
 # For each: configural / metric / scalar fits (lavaan::cfa(group = "region", group.equal = ...)),
 # the chi-square difference tests and the univariate score tests (lavTestScore); for the two
 # non-invariant scenarios also the partial models that free the simulated non-invariant parameter
-# (group.partial = "trust_3~1" in the scalar model; "cooperation=~coop_2" in metric and scalar).
+# (group.partial = "trust_3~1" in the scalar model; "cooperation=~coop_2" in metric and scalar),
+# and a three-group version of the intercept scenario (north split into north / east).
 # Output: tests/reference/invariance_sim.json
 source("tests/reference/cfa_common.R")
 set.seed(5150)
@@ -76,4 +77,17 @@ for (s in names(scen)) {
     partial = partial
   )
 }
+# three groups: the intercept scenario with the north split into north / east by row parity
+d3 <- all[all$scenario == "intercept", ]
+north <- which(d3$region == "north")
+d3$region[north[seq(2, length(north), by = 2)]] <- "east"
+c3 <- cfa(model, data = d3, group = "region")
+m3 <- cfa(model, data = d3, group = "region", group.equal = "loadings")
+s3 <- cfa(model, data = d3, group = "region", group.equal = c("loadings", "intercepts"))
+out$three_groups <- list(
+  groups = lavInspect(c3, "group.label"), nobs = lavInspect(c3, "nobs"),
+  configural = list(fit = dump_fit(c3)),
+  metric = list(fit = dump_fit(m3), score = dump_score_tests(m3)),
+  scalar = list(fit = dump_fit(s3), score = dump_score_tests(s3))
+)
 write_fixture(out, "tests/reference/invariance_sim.json")
