@@ -20,6 +20,7 @@ import argparse
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,7 @@ def timed(fn, repeat: int = 1):
 def import_time(module: str) -> float:
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         env={"PYTHONPATH": str(ROOT)})
+                         env={"PYTHONPATH": str(ROOT)}, check=False)
     return float(out.stdout.strip()) if out.returncode == 0 else float("nan")
 
 
@@ -100,15 +101,15 @@ def main() -> None:
     for n in args.sizes:
         data = simulate(n)
         rep = 3 if n < 1_000_000 else 1
+        x = data[items].to_numpy(float, na_value=np.nan)
         with _one_blas_thread():       # as inside fit_cfa
-            t_cov, _ = timed(lambda: complete_moments(
-                data[items].to_numpy(float, na_value=np.nan)), rep)
-        t_fit, res = timed(lambda: fit_cfa(data, CONSTRUCTS), rep)
-        t_sc, _ = timed(lambda: factor_scores(res, data), rep)
+            t_cov, _ = timed(partial(complete_moments, x), rep)
+        t_fit, res = timed(partial(fit_cfa, data, CONSTRUCTS), rep)
+        t_sc, _ = timed(partial(factor_scores, res, data), rep)
         if args.no_semopy:
             t_sem, x2_sem = float("nan"), float("nan")
         else:
-            t_sem, stats = timed(lambda: semopy_fit(data), 1)
+            t_sem, stats = timed(partial(semopy_fit, data), 1)
             x2_sem = float(stats["chi2"].iloc[0])
         print(f"{n:>9} {res.n:>9} {t_cov:>9.3f} {t_fit:>9.3f} {t_sc:>8.3f} {t_sem:>8.2f} "
               f"{t_sem / t_fit:>13.1f} {res.fit['chisq']:>11.2f} {x2_sem:>12.2f}")

@@ -48,8 +48,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,8 +61,14 @@ from pipeline.sem import engine as _eng
 from pipeline.sem import indices as _idx
 
 __all__ = [
-    "CFAResult", "InvarianceLevel", "InvarianceResult", "GroupMeansResult",
-    "fit_cfa", "factor_scores", "measurement_invariance", "group_means",
+    "CFAResult",
+    "GroupMeansResult",
+    "InvarianceLevel",
+    "InvarianceResult",
+    "factor_scores",
+    "fit_cfa",
+    "group_means",
+    "measurement_invariance",
 ]
 
 #: Modification hints: at most this many, each with mi >= the 5% critical value of chi2(1).
@@ -137,7 +144,8 @@ def _check_model(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
     for name, members in (higher_order or {}).items():
         if name in constructs:
             problems.add(f"higher-order factor '{name}' has the name of a construct",
-                         key=f"higher_order.{name}", fix="give the higher-order factor its own name")
+                         key=f"higher_order.{name}",
+                         fix="give the higher-order factor its own name")
         for m in members:
             if m not in constructs:
                 problems.add(f"'{m}' under higher-order factor '{name}' is not a construct; "
@@ -327,12 +335,13 @@ class CFAResult:
         """A short text summary in the order a reviewer reads."""
         f = self.fit
         lines = [
-            f"CFA (ML, lavaan defaults): n = {self.n} complete rows "
-            f"({self.n_dropped_listwise} dropped listwise); converged: {self.converged}",
-            f"chi2({f.get('df')}) = {_fmt(f.get('chisq'), 2)}, p = {_fmt(f.get('pvalue'), 4)}; "
-            f"CFI = {_fmt(f.get('cfi'))}, TLI = {_fmt(f.get('tli'))}, RMSEA = "
-            f"{_fmt(f.get('rmsea'))} [{_fmt((f.get('rmsea_ci') or [np.nan])[0])}, "
-            f"{_fmt((f.get('rmsea_ci') or [np.nan, np.nan])[1])}], SRMR = {_fmt(f.get('srmr'))}",
+            (f"CFA (ML, lavaan defaults): n = {self.n} complete rows "
+             f"({self.n_dropped_listwise} dropped listwise); converged: {self.converged}"),
+            (f"chi2({f.get('df')}) = {_fmt(f.get('chisq'), 2)}, p = {_fmt(f.get('pvalue'), 4)}; "
+             f"CFI = {_fmt(f.get('cfi'))}, TLI = {_fmt(f.get('tli'))}, RMSEA = "
+             f"{_fmt(f.get('rmsea'))} [{_fmt((f.get('rmsea_ci') or [np.nan])[0])}, "
+             f"{_fmt((f.get('rmsea_ci') or [np.nan, np.nan])[1])}], "
+             f"SRMR = {_fmt(f.get('srmr'))}"),
         ]
         for row in self.parameters[self.parameters["op"] == "=~"].itertuples(index=False):
             lines.append(f"  {row.lhs} =~ {row.rhs}: {_fmt(row.estimate)} "
@@ -677,7 +686,7 @@ def _regression_scores(x: np.ndarray, intercepts: np.ndarray, lam: np.ndarray, p
     with ``mu = intercepts + Lambda alpha`` -- the conditional expectation of the latents given the
     observed items. A latent gets NaN when none of the items behind it is observed.
     """
-    n, p = x.shape
+    p = x.shape[1]
     m = lam.shape[1]
     alpha = np.zeros(m) if latent_means is None else np.asarray(latent_means, float)
     mu = intercepts + lam @ alpha
@@ -1206,7 +1215,7 @@ def _invariance_models(items, cons, mom, used, n_by, group, crit, partial, warni
         suggestions = tests
         if partial_metric is not None and partial_metric.holds and partial_metric.freed:
             partial_level = "partial metric"
-            pm_fit, pm_fm = _fit_groups(items, cons, mom, LOAD, sorted(pm_set))
+            _, pm_fm = _fit_groups(items, cons, mom, LOAD, sorted(pm_set))
             partial_scalar, ps_set, _ = _partial_search(
                 items, cons, mom, INT, _eng.NU, pm_set, pm_fm, crit, "partial scalar")
             if partial_scalar is not None and partial_scalar.holds:

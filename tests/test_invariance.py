@@ -302,7 +302,7 @@ def test_observed_group_means_match_t_test():
 
 
 def test_group_means_follow_the_invariance_level():
-    from pipeline.cfa import fit_cfa, factor_scores
+    from pipeline.cfa import factor_scores, fit_cfa
 
     data = _sim("intercept")
     scores = factor_scores(fit_cfa(data, SIM_MODEL), data)

@@ -43,8 +43,8 @@ Rosseel, Y. (2012). lavaan: An R package for structural equation modeling. Journ
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -393,7 +393,7 @@ class Entries:
     col: np.ndarray
 
     @classmethod
-    def of(cls, rows: Sequence[tuple[int, int, int, int]]) -> "Entries":
+    def of(cls, rows: Sequence[tuple[int, int, int, int]]) -> Entries:
         arr = np.array(list(rows), dtype=int).reshape(-1, 4)
         return cls(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3])
 

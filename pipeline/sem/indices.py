@@ -13,8 +13,20 @@ import numpy as np
 from scipy.special import chdtrc, chndtr
 
 from .engine import (
-    ALPHA, BETA, LAMBDA, NU, PSI, THETA, Entries, Estimate, ModelSpec, Moments,
-    entry_gradient_information, free_entries, matrices, to_parameters,
+    ALPHA,
+    BETA,
+    LAMBDA,
+    NU,
+    PSI,
+    THETA,
+    Entries,
+    Estimate,
+    ModelSpec,
+    Moments,
+    entry_gradient_information,
+    free_entries,
+    matrices,
+    to_parameters,
 )
 
 LOG_2PI = float(np.log(2.0 * np.pi))
