@@ -867,13 +867,17 @@ def _diagnostics(form, columns, X, y, fit: Fit, mixed, family, wts, warnings, no
 
 
 def _breusch_pagan(X: np.ndarray, e: np.ndarray) -> dict:
-    """Koenker's studentised Breusch-Pagan test (lmtest::bptest default): n R^2 of e^2 on X."""
+    """Koenker's studentised Breusch-Pagan test, as lmtest::bptest(fit) (its default).
+
+    ``u = e^2 - mean(e^2)`` regressed on the model's design ``X``: statistic ``n * sum(fitted^2) /
+    sum(u^2)`` (= n R^2 when X has an intercept), chi-square with ``p - 1`` df.
+    """
     n, p = X.shape
     u = e * e
+    u = u - u.mean()
     coef, *_ = np.linalg.lstsq(X, u, rcond=None)
     f = X @ coef
-    r2 = 1.0 - float(np.sum((u - f) ** 2)) / float(np.sum((u - u.mean()) ** 2))
-    stat = n * r2
+    stat = n * float(np.sum(f * f)) / float(np.sum(u * u))
     df = p - 1
     return {"statistic": stat, "df": df, "p": float(sp.chdtrc(df, stat))}
 
