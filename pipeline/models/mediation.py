@@ -16,8 +16,10 @@ multiplicities c (how often each row was drawn), so the cross-product matrix of 
 variables for the resample is ``c @ P`` with ``P`` the row-wise products of the (column-
 standardised) variables -- one matrix product per block of draws -- and each regression is a
 batched small solve.  5,000 draws at n = 2,000 take well under a second.  Draws are generated in
-fixed blocks of 64, block b from ``numpy.random.default_rng(SeedSequence(seed, spawn_key=(b,)))``,
-so results for a seed do not depend on how draws are batched.
+blocks whose size depends only on n (a power of two in [64, 1024] with block x n <= 2^21, so a
+block's multiplicity matrix stays under 16 MB and each matrix product is large enough for BLAS to
+run efficiently), block b from ``numpy.random.default_rng(SeedSequence(seed, spawn_key=(b,)))``:
+results for a seed and data set do not depend on how blocks are batched.
 
 Bias-corrected interval (Efron, 1982; PROCESS's default "bc"): z0 = Phi^-1(share of draws below
 the estimate); the interval is the bootstrap quantiles at Phi(2 z0 -+ z_{1-alpha/2}).  Quantiles
@@ -42,7 +44,15 @@ from scipy import special as sp
 
 __all__ = ["MediationResult", "mediation_effects", "BLOCK"]
 
-BLOCK = 64
+BLOCK = 64  # smallest block of draws
+
+
+def block_size(n: int) -> int:
+    """Draws per RNG block for n rows: a power of two in [64, 1024] with block * n <= 2**21."""
+    b = 1024
+    while b > BLOCK and b * n > 2 ** 21:
+        b //= 2
+    return b
 
 
 def _ols(R: np.ndarray, y: np.ndarray):
@@ -119,15 +129,17 @@ class MediationResult:
 
 
 def _counts_block(seed: int, block: int, n: int) -> np.ndarray:
+    size = block_size(n)
     rng = np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(block,)))
-    idx = rng.integers(0, n, size=(BLOCK, n))
-    flat = (idx + (np.arange(BLOCK) * n)[:, None]).ravel()
-    return np.bincount(flat, minlength=BLOCK * n).reshape(BLOCK, n).astype(np.float64)
+    dtype = np.int32 if size * n < 2 ** 31 else np.int64
+    idx = rng.integers(0, n, size=(size, n), dtype=dtype)
+    idx += (np.arange(size, dtype=dtype) * n)[:, None]
+    return np.bincount(idx.ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
 
 
 def bootstrap_counts(seed: int, n: int, n_boot: int) -> np.ndarray:
     """The multiplicity matrix (n_boot, n) of the bootstrap draws for ``seed`` (for tests)."""
-    blocks = -(-n_boot // BLOCK)
+    blocks = -(-n_boot // block_size(n))
     return np.vstack([_counts_block(seed, b, n) for b in range(blocks)])[:n_boot]
 
 
@@ -152,7 +164,7 @@ def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates
     n_boot, seed, ci_level
         Bootstrap draws, seed, confidence level.
     batch_blocks
-        Blocks of 64 draws solved together (memory/speed only; results do not depend on it).
+        RNG blocks solved together (memory/speed only; results do not depend on it).
 
     Returns
     -------
@@ -218,11 +230,12 @@ def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates
     Vs = (V - mu) / sd
     Vs[:, 0] = 1.0
     iu, ju = np.triu_indices(q)
-    P = Vs[:, iu] * Vs[:, ju]
-    n_blocks = -(-n_boot // BLOCK)
-    a1_b = np.empty((n_blocks * BLOCK, K))
-    a3_b = np.empty((n_blocks * BLOCK, K)) if moderated else None
-    b_b = np.empty((n_blocks * BLOCK, K))
+    P = np.ascontiguousarray(Vs[:, iu] * Vs[:, ju])
+    bsize = block_size(n)
+    n_blocks = -(-n_boot // bsize)
+    a1_b = np.empty((n_blocks * bsize, K))
+    a3_b = np.empty((n_blocks * bsize, K)) if moderated else None
+    b_b = np.empty((n_blocks * bsize, K))
     scale_a1 = sd[i_m] / sd[i_x]
     scale_a3 = sd[i_m] / sd[i_xw] if moderated else None
     scale_b = sd[i_y] / sd[i_m]
@@ -244,7 +257,7 @@ def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates
         rb = S[:, ib][:, :, [i_y]]
         sa = _batched_solve(Aa, ra)
         sb = _batched_solve(Ab, rb)
-        rows = slice(start * BLOCK, start * BLOCK + nb)
+        rows = slice(start * bsize, start * bsize + nb)
         a1_b[rows] = sa[:, 1, :] * scale_a1
         if moderated:
             a3_b[rows] = sa[:, 3, :] * scale_a3
