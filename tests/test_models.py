@@ -131,3 +131,198 @@ def test_fit_statistics_match_r(case):
         assert r["singular"] == w["singular"] and r["n_groups"] == w["n_groups"]
         _close(res["r2"], w["r2_marginal"], 1e-4, "marginal R2")
         _close(res["r2_conditional"], w["r2_conditional"], 1e-4, "conditional R2")
+
+
+# ------------------------------------------------------------------------------------------------
+# Errors, formula handling, probes' edge cases, plot data, import cost
+# ------------------------------------------------------------------------------------------------
+
+FIRM_TABLE = pd.read_csv(REF / "data" / "models_firms.csv")
+
+
+def test_unknown_column_names_closest_and_key():
+    with pytest.raises(StudyError) as e:
+        fit_model(FIRM_TABLE, name="m", formula="growth ~ degre * social_capital", config_key="analysis.models[2]")
+    msg = str(e.value)
+    assert "analysis.models[2].formula" in msg
+    assert "'degre'" in msg and "'degree'" in msg and "Fix" in msg
+    assert e.value.problems[0].key == "analysis.models[2].formula"
+
+
+@pytest.mark.parametrize("kwargs,key", [
+    ({"family": "poison"}, ".family"),
+    ({"se": "hc1"}, ".se"),
+    ({"se": "cluster"}, ".cluster"),
+    ({"se": "cluster", "cluster": "clustr"}, ".cluster"),
+    ({"focal": "degree"}, ".moderator"),
+    ({"focal": "degree", "moderator": "log_employees"}, ".formula"),
+    ({"focal": "degree", "moderator": "sc"}, ".moderator"),
+    ({"random": "cluster", "se": "hc3"}, ".se"),
+    ({"random": "cluster", "family": "poisson"}, ".random"),
+    ({"center": ["growth"]}, ".center"),
+    ({"standardize": ["nope"]}, ".standardize"),
+    ({"weight": "wgt"}, ".weight"),
+    ({"level": "firm"}, ".level"),
+    ({"formula": "growth ~ I(degree^2)"}, ".formula"),
+    ({"formula": "growth ~ degree +"}, ".formula"),
+    ({"formula": "growth ~ log(social_capital - 5)"}, ".formula"),
+    ({"formula": "growth ~ degree + sector", "family": "poisson"}, ".family"),
+    ({"formula": "sector ~ degree", "family": "logit"}, ".formula"),
+])
+def test_settings_errors_name_the_key(kwargs, key):
+    args = {"formula": "growth ~ degree * social_capital + log_employees"}
+    args.update(kwargs)
+    with pytest.raises(StudyError) as e:
+        fit_model(FIRM_TABLE, name="m", config_key="analysis.models[0]", **args)
+    assert any(p.key == "analysis.models[0]" + key for p in e.value.problems), str(e.value)
+    assert all(p.fix for p in e.value.problems)
+
+
+def test_collinear_terms_are_a_study_error():
+    t = FIRM_TABLE.copy()
+    t["degree2"] = 2 * t["degree"]
+    with pytest.raises(StudyError) as e:
+        fit_model(t, name="m", formula="growth ~ degree + degree2")
+    assert "degree2" in str(e.value)
+
+
+def test_listwise_deletion_counts():
+    res = fit_model(FIRM_TABLE, name="m", formula="growth ~ degree * social_capital + log_employees")
+    complete = FIRM_TABLE[["growth", "degree", "social_capital", "log_employees"]].dropna()
+    assert res.n == len(complete) and res.n_dropped == len(FIRM_TABLE) - len(complete) > 0
+    assert any("Listwise deletion" in n and "social_capital" in n for n in res.notes)
+    assert all(n.startswith(f"[{i}] ") for i, n in enumerate(res.notes, 1))
+
+
+def test_logical_and_categorical_outcome_for_logit():
+    t = FIRM_TABLE.copy()
+    t["innov_bool"] = t["innovated"].astype(bool)
+    t["innov_str"] = np.where(t["innovated"] == 1, "yes", "no")
+    ref = fit_model(t, name="m", formula="innovated ~ degree + log_employees", family="logit")
+    for col in ("innov_bool", "innov_str"):
+        res = fit_model(t, name="m", formula=f"{col} ~ degree + log_employees", family="logit")
+        assert res.coefficients["degree"]["estimate"] == pytest.approx(ref.coefficients["degree"]["estimate"], rel=1e-10)
+
+
+def test_formula_terms_follow_r():
+    from pipeline.models.formula import parse_formula
+
+    assert parse_formula("y ~ a*b + c").term_labels == ["a", "b", "c", "a:b"]
+    assert parse_formula("y ~ b + a + a:b").term_labels == ["b", "a", "b:a"]
+    assert parse_formula("y ~ (a + b + c)^2 - b:c").term_labels == ["a", "b", "c", "a:b", "a:c"]
+    assert parse_formula("y ~ a/b").term_labels == ["a", "a:b"]
+    assert parse_formula("y ~ log(x + 1) * z").term_labels == ["log(x + 1)", "z", "log(x + 1):z"]
+    assert not parse_formula("y ~ 0 + a").intercept and not parse_formula("y ~ a - 1").intercept
+    assert parse_formula("y ~ `a b` + c").term_labels == ["`a b`", "c"]
+
+
+def test_bool_and_numeric_factor_coding():
+    t = FIRM_TABLE.dropna().copy()
+    t["big"] = t["log_employees"] > 3
+    res = fit_model(t, name="m", formula="growth ~ big + factor(degree)")
+    names = list(res.coefficients)
+    assert "bigTRUE" in names
+    levels = sorted(t["degree"].unique())
+    assert names[2:] == [f"factor(degree){v}" for v in levels[1:]]
+
+
+def test_centring_changes_main_effects_not_the_interaction():
+    raw = fit_model(FIRM_TABLE, name="m", formula="growth ~ degree * social_capital", focal="degree",
+                    moderator="social_capital")
+    cen = fit_model(FIRM_TABLE, name="m", formula="growth ~ degree * social_capital", focal="degree",
+                    moderator="social_capital", center=["degree", "social_capital"])
+    key = "degree:social_capital"
+    assert cen.coefficients[key]["estimate"] == pytest.approx(raw.coefficients[key]["estimate"], rel=1e-9)
+    assert cen.coefficients[key]["se"] == pytest.approx(raw.coefficients[key]["se"], rel=1e-9)
+    # the slope at the moderator's mean equals the centred model's main effect
+    assert cen.simple_slopes[1]["slope"] == pytest.approx(cen.coefficients["degree"]["estimate"], rel=1e-9)
+    for a, b in zip(raw.simple_slopes, cen.simple_slopes):
+        assert a["slope"] == pytest.approx(b["slope"], rel=1e-9)
+        assert b["moderator_value_raw"] == pytest.approx(a["moderator_value"], rel=1e-9)
+    for a, b in zip(raw.johnson_neyman["bounds"], cen.johnson_neyman["bounds_raw"]):
+        assert a == pytest.approx(b, rel=1e-9)
+
+
+def test_johnson_neyman_cases():
+    from pipeline.models.moderation import johnson_neyman
+
+    # slope 1 + w, var 0.01 (+0 w terms): significant outside the root pair around w = -1
+    r = johnson_neyman(1.0, 1.0, 0.01, 0.0, 0.0, 1.96, -5, 5)
+    assert r["inside_significant"] is False and len(r["bounds"]) == 2
+    lo, hi = r["bounds"]
+    assert lo == pytest.approx(-1 - 0.196) and hi == pytest.approx(-1 + 0.196)
+    assert r["significant_regions"] == [[-5, pytest.approx(lo)], [pytest.approx(hi), 5]]
+    # imprecise interaction: significant between the roots
+    r = johnson_neyman(1.0, 0.1, 0.04, 0.0, 0.05, 1.96, -10, 10)
+    assert r["inside_significant"] is True
+    for b in r["bounds"]:
+        slope, se = 1 + 0.1 * b, math.sqrt(0.04 + 0.05 * b * b)
+        assert abs(slope) / se == pytest.approx(1.96, rel=1e-9)
+    # no real roots: significant everywhere, or nowhere
+    assert johnson_neyman(5.0, 0.0, 0.01, 0.0, 0.0, 1.96, 0, 1)["bounds"] == []
+    assert johnson_neyman(5.0, 0.0, 0.01, 0.0, 0.0, 1.96, 0, 1)["significant_regions"] == [[0, 1]]
+    assert johnson_neyman(0.0, 0.1, 1.0, 0.0, 1.0, 1.96, 0, 1)["significant_regions"] == []
+
+
+def test_plot_data():
+    res = fit_model(FIRM_TABLE, name="m", formula="new_products ~ degree * social_capital + log_employees",
+                    family="poisson", se="cluster", cluster="cluster", focal="degree", moderator="social_capital")
+    ip = res.interaction_plot_data(points=20)
+    assert list(ip["at"].unique()) == ["-1 SD", "mean", "+1 SD"] and len(ip) == 60
+    assert np.allclose(ip["response"], np.exp(ip["linear_predictor"]))
+    assert (ip["lp_low"] < ip["linear_predictor"]).all()
+    jn = res.johnson_neyman_plot_data(points=50)
+    lo, hi = res.johnson_neyman["range"]
+    assert jn["moderator_value"].iloc[0] == lo and jn["moderator_value"].iloc[-1] == hi
+    mid = res.simple_slopes[1]
+    b = res.coefficients
+    want = b["degree"]["estimate"] + b["degree:social_capital"]["estimate"] * jn["moderator_value"]
+    assert np.allclose(jn["slope"], want)
+    d = res.to_dict()
+    json.dumps(d)  # plain JSON
+    for key in ("level", "family", "n", "formula", "r2", "coefficients", "simple_slopes", "johnson_neyman"):
+        assert key in d
+    assert {"at", "slope", "se", "p"} <= set(d["simple_slopes"][0])
+    assert {"bounds", "inside_significant"} <= set(d["johnson_neyman"])
+    assert mid["at"] == "mean"
+
+
+def test_overdispersion_warning_and_negbin_advice():
+    res = fit_model(FIRM_TABLE, name="m", formula="new_products ~ degree * social_capital + log_employees",
+                    family="poisson")
+    assert res.diagnostics["dispersion"]["ratio"] > 1.25
+    assert any("negbin" in w for w in res.warnings)
+
+
+def test_separation_is_flagged():
+    t = pd.DataFrame({"x": np.arange(40.0), "z": np.tile([0.0, 1.0], 20)})
+    t["y"] = (t["x"] > 19.5).astype(int)
+    res = fit_model(t, name="m", formula="y ~ x + z", family="logit")
+    assert any("separation" in w for w in res.warnings)
+
+
+def test_singular_random_intercept_is_a_warning():
+    rng = np.random.default_rng(3)
+    t = pd.DataFrame({"g": np.repeat(np.arange(20), 10), "x": rng.normal(size=200)})
+    t["y"] = 1 + 0.5 * t["x"] + rng.normal(size=200)   # no group effect at all
+    res = fit_model(t, name="m", formula="y ~ x", random="g")
+    if res.random["singular"]:
+        assert any("singular" in w for w in res.warnings)
+    assert res.random["variance"]["intercept"] < 0.05
+
+
+def test_default_path_imports_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = ("import sys, pandas as pd, numpy as np\n"
+            "from pipeline.models import fit_model\n"
+            "t = pd.DataFrame({'y': np.arange(50.) % 7, 'x': np.arange(50.), 'w': np.arange(50.) % 5, 'g': np.arange(50) % 5})\n"
+            "fit_model(t, name='m', formula='y ~ x * w', family='poisson', se='cluster', cluster='g', focal='x', moderator='w',"
+            " mediation={'x': 'x', 'm': 'w', 'y': 'y'}, n_boot=100)\n"
+            "fit_model(t, name='m', formula='y ~ x * w', random='g')\n"
+            "bad = [m for m in ('scipy.stats', 'statsmodels', 'pingouin', 'factor_analyzer', 'semopy', 'patsy', 'formulaic') if m in sys.modules]\n"
+            "print(','.join(bad))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
