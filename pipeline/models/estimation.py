@@ -232,7 +232,23 @@ def _start_mu(family: str, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return y.copy()
 
 
-def _irls(X, y, w, off, family, theta, eta0=None, tol=1e-10, maxit=100):
+def _chol_wls(X, z, W):
+    """Weighted normal equations solved by Cholesky with column equilibration (fast IRLS steps)."""
+    A = X * W[:, None]
+    M = A.T @ X
+    d = np.sqrt(np.diag(M))
+    d[d == 0] = 1.0
+    Ms = M / np.outer(d, d)
+    try:
+        c = sla.cho_factor(Ms, lower=False, check_finite=False)
+        return sla.cho_solve(c, (A.T @ z) / d, check_finite=False) / d
+    except (np.linalg.LinAlgError, ValueError):
+        return _wls(X, z, W, check_rank=False)[0]
+
+
+def _irls(X, y, w, off, family, theta, eta0=None, tol=1e-10, maxit=100, check_rank=True, final_qr=True):
+    """IRLS: a QR step first (with R's rank check), Cholesky steps while converging, and a final
+    QR step at the converged weights (accurate estimates and the R factor for the covariance)."""
     if eta0 is None:
         eta = _link(family, _start_mu(family, y, w))
     else:
@@ -247,7 +263,10 @@ def _irls(X, y, w, off, family, theta, eta0=None, tol=1e-10, maxit=100):
         var = _variance(family, mu, theta)
         z = eta - off + (y - mu) / d
         W = w * d * d / var
-        coef_new, R, Q = _wls(X, z, W, check_rank=(it == 1))
+        if it == 1 and check_rank:
+            coef_new = _wls(X, z, W, check_rank=True)[0]
+        else:
+            coef_new = _chol_wls(X, z, W)
         eta_new = X @ coef_new + off
         mu_new = _linkinv(family, eta_new)
         dev = _deviance(family, y, mu_new, w, theta)
@@ -265,11 +284,19 @@ def _irls(X, y, w, off, family, theta, eta0=None, tol=1e-10, maxit=100):
             dev_old = dev
             break
         dev_old = dev
-    # weights and QR at the final estimates (R reports those of the last iteration)
     d = _mu_eta(family, eta)
     W = w * d * d / _variance(family, mu, theta)
-    sw = np.sqrt(W)
-    Q, R = np.linalg.qr(X * sw[:, None], mode="reduced")
+    if not final_qr:
+        return coef, eta, mu, W, None, None, dev_old, it, converged
+    # polishing step by QR at the converged weights; R and Q give the covariance and leverages
+    z = eta - off + (y - mu) / d
+    coef_q, R, Q = _wls(X, z, W, check_rank=False)
+    eta_q = X @ coef_q + off
+    mu_q = _linkinv(family, eta_q)
+    dev_q = _deviance(family, y, mu_q, w, theta)
+    if np.isfinite(dev_q) and dev_q <= dev_old + 1e-9 * (abs(dev_old) + 1.0):
+        # R and Q are those of the weights of this last step, as R's glm.fit reports them
+        coef, eta, mu, dev_old = coef_q, eta_q, mu_q, dev_q
     return coef, eta, mu, W, R, Q, dev_old, it, converged
 
 
@@ -279,7 +306,7 @@ def _null_deviance(X, y, w, off, family, theta, intercept: bool) -> float:
             mu0 = np.full_like(y, np.sum(w * y) / np.sum(w))
         else:
             one = np.ones((len(y), 1))
-            _, _, mu0, *_ = _irls(one, y, w, off, family, theta)
+            _, _, mu0, *_ = _irls(one, y, w, off, family, theta, check_rank=False, final_qr=False)
     else:
         mu0 = _linkinv(family, off)
     return _deviance(family, y, mu0, w, theta)
@@ -352,7 +379,8 @@ def fit_negbin(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None,
     it = 0
     converged = False
     for it in range(1, maxit + 1):
-        coef, eta, mu, W, R, Q, dev, _, _ = _irls(X, y, w, off, "negbin", theta, eta0=eta)
+        coef, eta, mu, W, R, Q, dev, _, _ = _irls(X, y, w, off, "negbin", theta, eta0=eta,
+                                                  check_rank=False, final_qr=False)
         t_old = theta
         theta, se, tit, tok = _theta_ml(y, mu, w, t0=theta)
         if not np.isfinite(theta) or theta <= 0:

@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import linalg as sla
 from scipy import special as sp
 
 from ..errors import StudyError, did_you_mean
@@ -722,6 +723,7 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
 
 def _standardised(form, columns, vals, levels, X, y, coef, family, is_mixed, wts, offset, groups, fit):
     """Coefficients after z-scoring numeric atoms (and y for gaussian); products from z-scores."""
+    n = X.shape[0]
     zvals = {}
     for i, v in vals.items():
         if levels[i] is None:
@@ -729,20 +731,25 @@ def _standardised(form, columns, vals, levels, X, y, coef, family, is_mixed, wts
             zvals[i] = (v - v.mean()) / s if s > 0 else v * 0.0
         else:
             zvals[i] = v
-    n = X.shape[0]
-    Xz = fm.build_matrix(columns, zvals, n)
     ysd = float(np.std(y, ddof=1)) if family == "gaussian" else 1.0
-    # X_z = X T exactly when the term hierarchy is respected: then b_z = T^-1 b (the fit is
-    # equivariant under reparameterisation); otherwise refit.
-    T, *_ = np.linalg.lstsq(X, Xz, rcond=None)
-    resid = Xz - X @ T
-    scale = np.maximum(np.abs(Xz).max(axis=0), 1.0)
-    if np.all(np.abs(resid).max(axis=0) <= 1e-8 * scale):
-        try:
-            bz = np.linalg.solve(T, coef)
-            return bz / ysd
-        except np.linalg.LinAlgError:
-            pass
+    # When the term hierarchy is respected, X_z = X T for a p x p matrix T, and the fit is
+    # equivariant under that reparameterisation: b_z = T^-1 b.  The identity is algebraic, so
+    # T is found (and checked) on a spread subset of rows; otherwise the model is refitted.
+    sub = np.unique(np.linspace(0, n - 1, min(n, 4000)).astype(np.int64))
+    Xs = X[sub]
+    Xzs = fm.build_matrix(columns, {i: v[sub] for i, v in zvals.items()}, len(sub))
+    Q, R = np.linalg.qr(Xs)
+    d = np.abs(np.diag(R))
+    if d.min() > 1e-9 * d.max():
+        T = sla.solve_triangular(R, Q.T @ Xzs)
+        resid = Xzs - Xs @ T
+        scale = np.maximum(np.abs(Xzs).max(axis=0), 1.0)
+        if np.all(np.abs(resid).max(axis=0) <= 1e-8 * scale):
+            try:
+                return np.linalg.solve(T, coef) / ysd
+            except np.linalg.LinAlgError:
+                pass
+    Xz = fm.build_matrix(columns, zvals, n)
     if is_mixed:
         from .mixed import fit_lmer
 
@@ -813,7 +820,7 @@ def _diagnostics(form, columns, X, y, fit: Fit, mixed, family, wts, warnings, no
                              + (" (marginal: y - X b)" if mixed is not None else "")}
         txt = f"Residuals: skewness {skew:.2f}, excess kurtosis {kurt:.2f}"
         if mixed is None and wts is None and X.shape[1] > 1:
-            bp = _breusch_pagan(X, e)
+            bp = _breusch_pagan(fit.extra["Q"], e)
             diag["breusch_pagan"] = bp
             txt += (f"; Breusch-Pagan (studentised, Koenker; lmtest::bptest) chi2({bp['df']}) = "
                     f"{bp['statistic']:.2f}, {_fmt_p(bp['p'])}")
@@ -866,17 +873,16 @@ def _diagnostics(form, columns, X, y, fit: Fit, mixed, family, wts, warnings, no
     return diag
 
 
-def _breusch_pagan(X: np.ndarray, e: np.ndarray) -> dict:
+def _breusch_pagan(Q: np.ndarray, e: np.ndarray) -> dict:
     """Koenker's studentised Breusch-Pagan test, as lmtest::bptest(fit) (its default).
 
     ``u = e^2 - mean(e^2)`` regressed on the model's design ``X``: statistic ``n * sum(fitted^2) /
     sum(u^2)`` (= n R^2 when X has an intercept), chi-square with ``p - 1`` df.
     """
-    n, p = X.shape
+    n, p = Q.shape
     u = e * e
     u = u - u.mean()
-    coef, *_ = np.linalg.lstsq(X, u, rcond=None)
-    f = X @ coef
+    f = Q @ (Q.T @ u)            # Q: orthonormal basis of the design (from the fit's QR)
     stat = n * float(np.sum(f * f)) / float(np.sum(u * u))
     df = p - 1
     return {"statistic": stat, "df": df, "p": float(sp.chdtrc(df, stat))}
