@@ -22,7 +22,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import linalg as sla
 from scipy import special as sp
 
 __all__ = ["Fit", "fit_lm", "fit_glm", "fit_negbin", "sandwich", "RankDeficient", "FAMILIES"]
@@ -179,12 +178,21 @@ def _wls(X: np.ndarray, z: np.ndarray, W: np.ndarray, check_rank: bool = True):
         bad = [j for j in range(A.shape[1]) if norms[j] == 0 or diag[j] < 1e-7 * norms[j]]
         if bad:
             raise RankDeficient(bad)
-    coef = sla.solve_triangular(R, Q.T @ (z * sw), lower=False)
+    coef = _tri_solve(R, Q.T @ (z * sw))
     return coef, R, Q
 
 
+def _tri_solve(R: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve R x = b for the small (p x p) triangular R.
+
+    np.linalg.solve rather than scipy.linalg.solve_triangular: on this OpenBLAS build the
+    latter costs ~10 ms per call for tiny matrices (thread start-up), which dominated small fits.
+    """
+    return np.linalg.solve(R, b)
+
+
 def _inv_from_r(R: np.ndarray) -> np.ndarray:
-    Rinv = sla.solve_triangular(R, np.eye(R.shape[0]), lower=False)
+    Rinv = _tri_solve(R, np.eye(R.shape[0]))
     return Rinv @ Rinv.T
 
 
@@ -240,8 +248,8 @@ def _chol_wls(X, z, W):
     d[d == 0] = 1.0
     Ms = M / np.outer(d, d)
     try:
-        c = sla.cho_factor(Ms, lower=False, check_finite=False)
-        return sla.cho_solve(c, (A.T @ z) / d, check_finite=False) / d
+        L = np.linalg.cholesky(Ms)
+        return np.linalg.solve(L.T, np.linalg.solve(L, (A.T @ z) / d)) / d
     except (np.linalg.LinAlgError, ValueError):
         return _wls(X, z, W, check_rank=False)[0]
 

@@ -8,7 +8,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import linalg as sla
 from scipy import special as sp
 
 from ..errors import StudyError, did_you_mean
@@ -741,7 +740,7 @@ def _standardised(form, columns, vals, levels, X, y, coef, family, is_mixed, wts
     Q, R = np.linalg.qr(Xs)
     d = np.abs(np.diag(R))
     if d.min() > 1e-9 * d.max():
-        T = sla.solve_triangular(R, Q.T @ Xzs)
+        T = np.linalg.solve(R, Q.T @ Xzs)
         resid = Xzs - Xs @ T
         scale = np.maximum(np.abs(Xzs).max(axis=0), 1.0)
         if np.all(np.abs(resid).max(axis=0) <= 1e-8 * scale):
