@@ -342,3 +342,17 @@ def test_interaction_ci_coverage(family, se):
     res = coverage(*scen, reps=200)
     assert 0.91 <= res["interaction"] <= 0.98, res
     assert 0.91 <= res["slope_at_mean"] <= 0.98, res
+
+
+def test_categorical_focal_is_a_study_error():
+    with pytest.raises(StudyError) as e:
+        fit_model(FIRM_TABLE, name="m", formula="growth ~ sector * degree", focal="sector", moderator="degree")
+    assert e.value.problems[0].key.endswith(".focal")
+
+
+def test_simple_slopes_table():
+    res = fit_model(FIRM_TABLE, name="m", formula="growth ~ degree * social_capital", focal="degree",
+                    moderator="social_capital")
+    tab = res.simple_slopes_table()
+    assert list(tab["at"]) == ["-1 SD", "mean", "+1 SD"]
+    assert tab["slope"].tolist() == [s["slope"] for s in res.simple_slopes]

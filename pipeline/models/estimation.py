@@ -340,20 +340,33 @@ def fit_glm(X: np.ndarray, y: np.ndarray, family: str, w: np.ndarray | None = No
     return fit
 
 
-def _theta_ml(y, mu, w, t0=None, limit=100, tol=1e-10):
-    """MASS::theta.ml: Newton steps on the profile score of theta; returns (theta, se, it, ok)."""
+def _theta_ml(y, mu, w, t0=None, limit=100, tol=1e-10, groups=None):
+    """MASS::theta.ml: Newton steps on the profile score of theta; returns (theta, se, it, ok).
+
+    The digamma/trigamma terms depend on y only, so they are summed over the distinct counts
+    (``groups`` = (distinct y, summed weights)); only cheap arithmetic runs over all rows.
+    """
     n = float(np.sum(w))
+    if groups is None:
+        uy, inv = np.unique(y, return_inverse=True)
+        groups = (uy, np.bincount(inv.ravel(), weights=w))
+    uy, wy = groups
     if t0 is None:
         t0 = n / float(np.sum(w * (y / mu - 1.0) ** 2))
-    it, delta, info = 0, 1.0, float("nan")
-    ok = True
+
+    def score_info(t):
+        a = mu + t
+        score = (float(wy @ sp.digamma(t + uy)) - n * sp.digamma(t) + n * (math.log(t) + 1.0)
+                 - float(np.sum(w * (np.log(a) + (y + t) / a))))
+        info = (-float(wy @ sp.polygamma(1, t + uy)) + n * sp.polygamma(1, t) - n / t
+                + float(np.sum(w * (2.0 / a - (y + t) / (a * a)))))
+        return score, info
+
+    it, ok = 0, True
     while True:
         it += 1
         t0 = abs(t0)
-        score = float(np.sum(w * (sp.digamma(t0 + y) - sp.digamma(t0) + math.log(t0) + 1.0
-                                  - np.log(t0 + mu) - (y + t0) / (mu + t0))))
-        info = float(np.sum(w * (-sp.polygamma(1, t0 + y) + sp.polygamma(1, t0) - 1.0 / t0
-                                 + 2.0 / (mu + t0) - (y + t0) / (mu + t0) ** 2)))
+        score, info = score_info(t0)
         delta = score / info
         t0 = t0 + delta
         if abs(delta) <= tol * max(1.0, abs(t0)) or it >= limit or not np.isfinite(t0):
@@ -361,8 +374,7 @@ def _theta_ml(y, mu, w, t0=None, limit=100, tol=1e-10):
             break
     if t0 < 0:
         t0, ok = 0.0, False
-    info = float(np.sum(w * (-sp.polygamma(1, t0 + y) + sp.polygamma(1, t0) - 1.0 / t0
-                             + 2.0 / (mu + t0) - (y + t0) / (mu + t0) ** 2))) if t0 > 0 else float("nan")
+    info = score_info(t0)[1] if t0 > 0 else float("nan")
     se = math.sqrt(1.0 / info) if info > 0 else float("nan")
     return t0, se, it, ok
 
@@ -381,7 +393,9 @@ def fit_negbin(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None,
     w = np.ones(n) if w is None else w
     off = np.zeros(n) if offset is None else offset
     pois = fit_glm(X, y, "poisson", w, off, intercept)
-    theta, se, tit, tok = _theta_ml(y, pois.mu, w)
+    uy, inv = np.unique(y, return_inverse=True)
+    groups = (uy, np.bincount(inv.ravel(), weights=w))
+    theta, se, tit, tok = _theta_ml(y, pois.mu, w, groups=groups)
     eta = pois.eta
     ll_old = -np.inf
     it = 0
@@ -390,7 +404,7 @@ def fit_negbin(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None,
         coef, eta, mu, W, R, Q, dev, _, _ = _irls(X, y, w, off, "negbin", theta, eta0=eta,
                                                   check_rank=False, final_qr=False)
         t_old = theta
-        theta, se, tit, tok = _theta_ml(y, mu, w, t0=theta)
+        theta, se, tit, tok = _theta_ml(y, mu, w, t0=theta, groups=groups)
         if not np.isfinite(theta) or theta <= 0:
             break
         ll = _loglik("negbin", y, mu, w, theta)

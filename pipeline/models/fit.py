@@ -120,6 +120,11 @@ class ModelResult:
         rows = [{"term": t, **v} for t, v in self.coefficients.items()]
         return pd.DataFrame(rows, columns=["term", "estimate", "se", "z_or_t", "p", "ci_low", "ci_high", "beta"])
 
+    def simple_slopes_table(self) -> pd.DataFrame:
+        """Tidy simple slopes: at, moderator_value, slope, se, z_or_t, p, ci_low, ci_high."""
+        return pd.DataFrame(list(self.simple_slopes),
+                            columns=["at", "moderator_value", "slope", "se", "z_or_t", "p", "ci_low", "ci_high"])
+
     def interaction_plot_data(self, points: int = 50) -> pd.DataFrame:
         """Predicted values over the focal predictor's range at the three moderator values.
 
@@ -479,6 +484,11 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
                         f"(mean {shift[i]:.4g}" + (f", SD {scale[i]:.4g})" if opt == "standardize" else ")"))
         notes.append("Before forming interactions: " + "; ".join(desc) + ", over the model's rows.")
 
+    for opt, i in (("focal", focal_i), ("moderator", mod_i)):
+        if i is not None and levels[i] is not None:
+            raise StudyError(f"{opt}: '{form.atoms[i].label}' is categorical; simple slopes and Johnson-Neyman "
+                             "bounds need a numeric focal predictor and moderator", key=f"{key}.{opt}",
+                             fix="name numeric predictors (code a binary variable as 0/1)")
     columns = fm.columns_for(form, levels)
     X = fm.build_matrix(columns, vals, n)
     p = X.shape[1]
@@ -577,8 +587,7 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
                  + "), interaction products formed from the z-scores (Friedrich, 1982); dummy columns stay 0/1.")
 
     # ---- fit statistics ----------------------------------------------------------------------
-    extras: dict[str, Any] = {"link": {"gaussian": "identity", "poisson": "log", "negbin": "log", "logit": "logit"}[family],
-                              "n_zero_weight": None}
+    extras: dict[str, Any] = {"link": {"gaussian": "identity", "poisson": "log", "negbin": "log", "logit": "logit"}[family]}
     random_info = None
     if mixed is not None:
         var_f = float(np.var(mixed.fitted_fixed, ddof=1))
@@ -618,7 +627,6 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
         r2_type = "deviance-based pseudo-R^2: 1 - deviance / null deviance" + (" (= McFadden's)" if family == "logit" else "")
         adj = None
         aic, bic, ll, dev, ndev = fit.aic, fit.bic, fit.loglik, fit.deviance, fit.null_deviance
-    extras.pop("n_zero_weight")
 
     # ---- diagnostics -------------------------------------------------------------------------
     diagnostics = _diagnostics(form, columns, X, y, fit, mixed, family, wts, warnings, notes, names, V, se)
