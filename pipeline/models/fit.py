@@ -313,15 +313,10 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
                          "already models the clustering)", key=f"{key}.se",
                          fix=f"set se: classical, or drop `random: {random}` and keep se: {se}")
     if random is not None and family == "negbin":
-        raise StudyError("random intercepts are supported for gaussian models only (negbin mixed "
-                         "models are not implemented)", key=f"{key}.random",
-                         fix="use family: gaussian with random, or drop random and use se: cluster")
-    if random is not None and family in ("poisson", "logit"):
-        raise StudyError(f"random intercepts are supported for gaussian models only; a {family} "
-                         "mixed model (lme4::glmer) is not implemented in socap",
-                         key=f"{key}.random",
-                         fix=f"drop `random: {random}` and use se: cluster with cluster: {random} "
-                             "(cluster-robust SEs), or use family: gaussian")
+        raise StudyError("random intercepts are supported for gaussian, poisson and logit models; a negative "
+                         "binomial mixed model (lme4::glmer.nb) is not implemented in socap", key=f"{key}.random",
+                         fix=f"use family: poisson with random: {random}, or drop random and use se: cluster "
+                             f"with cluster: {random} (cluster-robust SEs for the negbin model)")
     if (focal is None) != (moderator is None):
         missing = "moderator" if moderator is None else "focal"
         raise StudyError(f"simple slopes need both `focal` and `moderator`; `{missing}` is missing",
@@ -506,12 +501,16 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
                              fix="drop `weight:` or the random intercept")
         groups, guniq = pd.factorize(table[random].to_numpy()[rows], sort=True)
     try:
-        if random is not None:
+        if random is not None and family == "gaussian":
             from .mixed import fit_lmer
 
-            fit_rank_check = fit_lm(X, y, None, offset)  # rank check (and a plain OLS for diagnostics)
+            fit = fit_lm(X, y, None, offset)  # rank check (and the OLS fit for comparison)
             mixed = fit_lmer(X, y - (0 if offset is None else offset), groups)
-            fit = fit_rank_check
+        elif random is not None:
+            from .mixed import fit_glmer
+
+            fit = fit_glm(X, y, family, None, offset, intercept=form.intercept)  # rank check, start values
+            mixed = fit_glmer(X, y, groups, family, offset)
         elif family == "gaussian":
             fit = fit_lm(X, y, wts, offset)
         elif family == "negbin":
@@ -529,7 +528,9 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
         coef, V = mixed.coef, mixed.vcov
         dfres = None
         se_desc = ("model-based (REML) standard errors of lme4::lmer, tested with z (Wald; "
-                   "lme4 gives no df, lmerTest's Satterthwaite df would be smaller)")
+                   "lme4 gives no df, lmerTest's Satterthwaite df would be smaller)" if family == "gaussian" else
+                   "model-based standard errors of lme4::glmer (Laplace approximation; inverse Hessian of the "
+                   "deviance in theta and the fixed effects)")
     else:
         coef = fit.coef
         dfres = fit.df_residual if family == "gaussian" else None
@@ -589,7 +590,7 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
     # ---- fit statistics ----------------------------------------------------------------------
     extras: dict[str, Any] = {"link": {"gaussian": "identity", "poisson": "log", "negbin": "log", "logit": "logit"}[family]}
     random_info = None
-    if mixed is not None:
+    if mixed is not None and family == "gaussian":
         var_f = float(np.var(mixed.fitted_fixed, ddof=1))
         tot = var_f + mixed.tau2 + mixed.sigma2
         r2, r2_type, adj = var_f / tot, "marginal (Nakagawa & Schielzeth)", None
@@ -600,15 +601,38 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
                        "sd": {"intercept": math.sqrt(mixed.tau2), "residual": math.sqrt(mixed.sigma2)},
                        "icc": mixed.icc, "reml_criterion": mixed.reml_criterion,
                        "singular": mixed.singular, "converged": mixed.converged}
-        if mixed.singular:
-            warnings.append(f"The random-intercept variance of {random} is estimated at (or near) zero: a singular fit "
-                            "(lme4::isSingular). The clusters add no variance beyond the fixed effects; the model "
-                            "reduces to OLS.")
-        if not mixed.converged:
-            warnings.append("The REML optimisation of the random-intercept variance did not converge.")
         notes.append(f"Random intercept for {random} ({mixed.n_groups} groups), REML as lme4::lmer: between-group "
                      f"variance {mixed.tau2:.4g}, residual variance {mixed.sigma2:.4g}, ICC {mixed.icc:.3f}. "
                      "R^2 is Nakagawa & Schielzeth's marginal R^2 (fixed effects' share of the total variance).")
+    elif mixed is not None:
+        var_f = float(np.var(mixed.fitted_fixed, ddof=1))
+        if family == "logit":
+            dist_var = math.pi ** 2 / 3.0
+            dist_txt = "pi^2/3 (logistic distribution)"
+        else:
+            lam = math.exp(float(np.mean(mixed.fitted_fixed)) + mixed.tau2 / 2.0)
+            dist_var = math.log1p(1.0 / lam)
+            dist_txt = "log(1 + 1/lambda), lambda = exp(mean(X b) + tau^2/2) (lognormal approximation)"
+        tot = var_f + mixed.tau2 + dist_var
+        r2, r2_type, adj = var_f / tot, "marginal, latent scale (Nakagawa, Johnson & Schielzeth 2017)", None
+        extras["r2_conditional"] = (var_f + mixed.tau2) / tot
+        aic, bic, ll, dev, ndev = mixed.aic, mixed.bic, mixed.loglik, mixed.deviance, None
+        icc = mixed.tau2 / (mixed.tau2 + dist_var)
+        random_info = {"group": random, "n_groups": mixed.n_groups, "estimation": "Laplace (ML)",
+                       "variance": {"intercept": mixed.tau2, "distribution": dist_var},
+                       "sd": {"intercept": math.sqrt(mixed.tau2)}, "icc": icc, "icc_scale": "latent",
+                       "deviance": mixed.deviance, "singular": mixed.singular, "converged": mixed.converged}
+        notes.append(f"Random intercept for {random} ({mixed.n_groups} groups), Laplace approximation as lme4::glmer "
+                     f"(nAGQ = 1): intercept variance {mixed.tau2:.4g} on the linear-predictor scale; latent-scale ICC "
+                     f"{icc:.3f} with distribution-specific variance {dist_txt}. Coefficients are conditional on "
+                     "the random intercept (cluster-specific), not population-averaged.")
+    if mixed is not None:
+        if mixed.singular:
+            warnings.append(f"The random-intercept variance of {random} is estimated at (or near) zero: a singular fit "
+                            "(lme4::isSingular). The clusters add no variance beyond the fixed effects; the model "
+                            "reduces to the model without the random intercept.")
+        if not mixed.converged:
+            warnings.append("The mixed model's optimisation did not converge; estimates may be unreliable.")
     elif family == "gaussian":
         wv = np.ones(n) if wts is None else wts
         e = y - fit.mu
@@ -757,10 +781,14 @@ def _standardised(form, columns, vals, levels, X, y, coef, family, is_mixed, wts
             except np.linalg.LinAlgError:
                 pass
     Xz = fm.build_matrix(columns, zvals, n)
-    if is_mixed:
+    if is_mixed and family == "gaussian":
         from .mixed import fit_lmer
 
         return fit_lmer(Xz, (y - y.mean()) / ysd, groups).coef
+    if is_mixed:
+        from .mixed import fit_glmer
+
+        return fit_glmer(Xz, y, groups, family, offset).coef
     if family == "gaussian":
         return fit_lm(Xz, (y - y.mean()) / ysd, wts, offset).coef
     if family == "negbin":
@@ -816,7 +844,9 @@ def _diagnostics(form, columns, X, y, fit: Fit, mixed, family, wts, warnings, no
     if cn > 1000:
         warnings.append(f"The condition number of the design is {cn:.0f}: predictors are nearly collinear; "
                         "consider centring predictors (center: [...]) or dropping redundant terms.")
-    if family == "gaussian":
+    if mixed is not None and family != "gaussian":
+        pass  # GLMM: the GLM dispersion / separation checks do not apply to the conditional model
+    elif family == "gaussian":
         e = y - (mixed.fitted_fixed if mixed is not None else fit.mu)
         ec = e - e.mean()
         m2 = float(np.mean(ec ** 2))
@@ -877,6 +907,8 @@ def _diagnostics(form, columns, X, y, fit: Fit, mixed, family, wts, warnings, no
                                 "a penalised (Firth) logit.")
     if mixed is not None:
         diag["convergence"] = {"converged": mixed.converged, "singular": mixed.singular}
+        if hasattr(mixed, "iterations"):
+            diag["convergence"]["evaluations"] = mixed.iterations
     return diag
 
 
