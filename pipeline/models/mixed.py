@@ -176,12 +176,11 @@ class GlmmFit:
 
 
 def _glmm_pieces(family: str, eta: np.ndarray, y: np.ndarray):
-    """mu, W = d mu / d eta (canonical links), W' = dW / d eta, and -2 log p(y | eta)."""
-    from scipy import special as sp
-
+    """mu, W = d mu / d eta (canonical links), W' = dW / d eta, and -2 log p(y | eta) without the
+    terms free of eta (for Poisson, 2 log y! is added once by the caller)."""
     if family == "poisson":
         mu = np.exp(eta)
-        return mu, mu, mu, -2.0 * (y * eta - mu - sp.gammaln(y + 1.0))
+        return mu, mu, mu, -2.0 * (y * eta - mu)
     mu = 1.0 / (1.0 + np.exp(-eta))
     W = mu * (1.0 - mu)
     # -2 [y log mu + (1-y) log(1-mu)] = -2 [y eta - log(1 + e^eta)], stably
@@ -210,42 +209,66 @@ def fit_glmer(X: np.ndarray, y: np.ndarray, groups: np.ndarray, family: str,
     """
     from scipy.optimize import minimize
 
+    from .estimation import fit_glm
+
     n, p = X.shape
     J = int(groups.max()) + 1
     off = np.zeros(n) if offset is None else offset
+    # optimise in standardised columns (centred when there is an intercept column): the same
+    # model reparameterised, X = Xs A^-1, beta = A beta_s -- much better conditioned for L-BFGS
+    X_orig = X
+    sd = X.std(axis=0)
+    mean = X.mean(axis=0)
+    icol = [j for j in range(p) if sd[j] == 0 and mean[j] == 1.0]
+    A = np.eye(p)
+    for j in range(p):
+        if sd[j] > 0:
+            A[j, j] = 1.0 / sd[j]
+            if icol:
+                A[icol[0], j] = -mean[j] / sd[j]
+    X = X @ A
     state = {"u": np.zeros(J), "evals": 0}
+    if family == "poisson":
+        from scipy import special as sp
+
+        const = float(2.0 * np.sum(sp.gammaln(y + 1.0)))
+    else:
+        const = 0.0
 
     def bsum(v):
         return np.bincount(groups, weights=v, minlength=J)
 
     def modes(beta, theta):
+        """Conditional modes u^ by per-group Newton steps with backtracking (convex objective)."""
         eta0 = X @ beta + off
-        u = state["u"].copy() if theta > 0 else np.zeros(J)
         if theta == 0:
-            return u, eta0
+            return np.zeros(J), eta0
+        u = state["u"].copy()
+        eta = eta0 + theta * u[groups]
+        mu, W, _, m2l = _glmm_pieces(family, eta, y)
+        f = bsum(m2l) + u * u
         ok = False
         for _ in range(100):
-            eta = eta0 + theta * u[groups]
-            mu, W, _, m2l = _glmm_pieces(family, eta, y)
             g = u - theta * bsum(y - mu)
             H = 1.0 + theta * theta * bsum(W)
             step = g / H
-            f_old = bsum(m2l) + u * u
             t = np.ones(J)
-            for _ in range(30):   # per-group backtracking (the per-group objective is convex)
+            for _ in range(30):
                 u_new = u - t * step
-                _, _, _, m2n = _glmm_pieces(family, eta0 + theta * u_new[groups], y)
-                worse = bsum(m2n) + u_new * u_new > f_old + 1e-12 * np.abs(f_old)
+                eta_new = eta0 + theta * u_new[groups]
+                mu_n, W_n, _, m2n = _glmm_pieces(family, eta_new, y)
+                f_new = bsum(m2n) + u_new * u_new
+                worse = f_new > f + 1e-12 * np.abs(f)
                 if not worse.any():
                     break
                 t = np.where(worse, t / 2, t)
-            u = u_new
+            u, eta, mu, W, f = u_new, eta_new, mu_n, W_n, f_new
             if np.max(np.abs(t * step)) < 1e-11:
                 ok = True
                 break
         state["u"] = u
         state["modes_ok"] = ok
-        return u, eta0 + theta * u[groups]
+        return u, eta
 
     def dev_grad(params):
         state["evals"] += 1
@@ -254,7 +277,7 @@ def fit_glmer(X: np.ndarray, y: np.ndarray, groups: np.ndarray, family: str,
         mu, W, Wp, m2l = _glmm_pieces(family, eta, y)
         S = bsum(W)
         den = 1.0 + theta * theta * S
-        D = float(np.sum(m2l) + u @ u + np.sum(np.log(den)))
+        D = float(np.sum(m2l) + const + u @ u + np.sum(np.log(den)))
         # d u^ / d beta  = -theta sum_i W_i x_i / den ;  d u^ / d theta = (u/theta - theta u S) / den
         SWx = np.empty((J, p))
         for k in range(p):
@@ -279,18 +302,17 @@ def fit_glmer(X: np.ndarray, y: np.ndarray, groups: np.ndarray, family: str,
         return D, np.concatenate([[g_theta], g_beta])
 
     # start: the GLM fit and theta = 1 (lme4 starts theta at 1 as well)
-    from .estimation import fit_glm
-
     start = fit_glm(X, y, family, None, offset)
     x0 = np.concatenate([[1.0], start.coef])
     res = minimize(dev_grad, x0, jac=True, method="L-BFGS-B",
                    bounds=[(0.0, None)] + [(None, None)] * p,
                    options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-8, "maxcor": 30})
     params = res.x
-    # polish with a few Newton steps on the numerical Hessian of the analytic gradient
+    # polish with Newton steps on the Hessian (central differences of the analytic gradient);
+    # the same Hessian gives the covariance (the parameters move by < 1e-6 while polishing)
     H = _num_hessian(lambda x: dev_grad(x)[1], params)
-    for _ in range(5):
-        D, g = dev_grad(params)
+    D, g = dev_grad(params)
+    for _ in range(4):
         if params[0] <= 1e-8:
             break
         try:
@@ -299,25 +321,25 @@ def fit_glmer(X: np.ndarray, y: np.ndarray, groups: np.ndarray, family: str,
             break
         if not np.all(np.isfinite(step)) or params[0] - step[0] < 0:
             break
-        new = params - step
-        if dev_grad(new)[0] <= D + 1e-10:
-            params = new
+        D_new, g_new = dev_grad(params - step)
+        if D_new > D + 1e-10:
+            break
+        params, D, g = params - step, D_new, g_new
         if np.max(np.abs(step)) < 1e-10:
             break
-        H = _num_hessian(lambda x: dev_grad(x)[1], params)
-    D, g = dev_grad(params)
     theta, beta = float(params[0]), params[1:]
     singular = theta < 1e-4
     if singular:
         Hb = _num_hessian(lambda b: dev_grad(np.concatenate([[theta], b]))[1][1:], beta)
         V = 2.0 * np.linalg.inv(Hb)
     else:
-        H = _num_hessian(lambda x: dev_grad(x)[1], params)
         V = (2.0 * np.linalg.inv(H))[1:, 1:]
     grad_ok = np.max(np.abs(g[1:])) < 1e-3 and (theta <= 1e-8 or abs(g[0]) < 1e-3)
     u, _ = modes(beta, theta)
-    return GlmmFit(beta, V, theta * theta, theta, D, n, p, J, singular,
-                   bool(res.success or grad_ok) and state.get("modes_ok", True), u, X @ beta,
+    beta_orig = A @ beta
+    V = A @ V @ A.T
+    return GlmmFit(beta_orig, V, theta * theta, theta, D, n, p, J, singular,
+                   bool(res.success or grad_ok) and state.get("modes_ok", True), u, X_orig @ beta_orig,
                    int(state["evals"]))
 
 
