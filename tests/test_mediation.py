@@ -140,3 +140,12 @@ def test_mediation_settings_errors():
     assert "moderator" in str(e.value)
     with pytest.raises(StudyError):
         fit_model(TABLE, name="m", formula=FORMULA, mediation={"x": "social_capital", "y": "growth"})
+
+
+def test_effects_table_lists_every_bootstrap_effect():
+    case = next(c for c in FIRMS["mediation"] if c["id"] == "moderated")
+    res = _run(case, n_boot=300, seed=1)
+    tab = res.effects_table()
+    assert list(tab["effect"]) == ["index of moderated mediation"] + ["conditional indirect"] * 3
+    assert tab["estimate"].iloc[0] == res.index_of_moderated_mediation["participation"]["estimate"]
+    assert (tab["ci_percentile_low"] <= tab["ci_percentile_high"]).all()

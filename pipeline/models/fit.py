@@ -722,6 +722,9 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
     if mediation is not None:
         med = _mediation(table, mediation, form, key, seed, n_boot)
         warnings.extend(med.warnings)
+        if weight is not None:
+            warnings.append(f"The mediation regressions are unweighted (the model's weight '{weight}' is not applied "
+                            "to the bootstrap of indirect effects).")
         if family != "gaussian":
             warnings.append(f"Mediation is estimated with linear (OLS) regressions for the mediator and the outcome "
                             f"although this model's family is {family}; the product-of-coefficients indirect effect "

@@ -40,6 +40,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy import special as sp
 
 __all__ = ["MediationResult", "mediation_effects", "BLOCK"]
@@ -111,6 +112,27 @@ class MediationResult:
     model: str
     warnings: tuple[str, ...] = ()
     boot_draws: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def effects_table(self) -> pd.DataFrame:
+        """Tidy bootstrap effects: effect, mediator, at, moderator_value, estimate, boot_se,
+        ci_percentile_low/high, ci_bc_low/high (indirect effects; for model 7 the index of
+        moderated mediation and the conditional indirect effects)."""
+        rows = []
+
+        def add(effect, m, rec, at=None, w=None):
+            rows.append({"effect": effect, "mediator": m, "at": at, "moderator_value": w,
+                         "estimate": rec["estimate"], "boot_se": rec["boot_se"],
+                         "ci_percentile_low": rec["ci_percentile"][0], "ci_percentile_high": rec["ci_percentile"][1],
+                         "ci_bc_low": rec["ci_bias_corrected"][0], "ci_bc_high": rec["ci_bias_corrected"][1]})
+
+        for m, rec in self.indirect.items():
+            add("indirect", m, rec)
+        for m, rec in (self.index_of_moderated_mediation or {}).items():
+            add("index of moderated mediation", m, rec)
+        for m, recs in (self.conditional_indirect or {}).items():
+            for rec in recs:
+                add("conditional indirect", m, rec, rec["at"], rec["moderator_value"])
+        return pd.DataFrame(rows)
 
     def to_dict(self) -> dict:
         from .fit import _clean
