@@ -423,3 +423,55 @@ def test_glmer_gradient_is_exact():
             np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-5)
     finally:
         so.minimize = orig
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(30, 200), weighted=st.booleans())
+def test_ols_and_sandwich_identities(seed, n, weighted):
+    """lm estimates, HC3 and CR1 from their textbook definitions (independent dense algebra)."""
+    from pipeline.models.estimation import fit_lm, sandwich
+
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, 3))])
+    y = X @ rng.normal(size=4) + rng.normal(size=n) * (1 + np.abs(X[:, 1]))
+    w = rng.uniform(0.5, 2.0, n) if weighted else np.ones(n)
+    fit = fit_lm(X, y, w)
+    W = np.diag(w)
+    B = np.linalg.inv(X.T @ W @ X)
+    b = B @ X.T @ W @ y
+    np.testing.assert_allclose(fit.coef, b, rtol=1e-9, atol=1e-12)
+    e = y - X @ b
+    h = np.einsum("ij,jk,ik->i", X, B, X) * w
+    meat = X.T @ np.diag((w * e) ** 2 / (1 - h) ** 2) @ X
+    np.testing.assert_allclose(sandwich(fit, X, "hc3")[0], B @ meat @ B, rtol=1e-8)
+    g = rng.integers(0, 7, n)
+    g = pd.factorize(g, sort=True)[0]
+    G = g.max() + 1
+    U = np.zeros((G, 4))
+    for i in range(n):
+        U[g[i]] += w[i] * e[i] * X[i]
+    want = G / (G - 1) * (n - 1) / (n - 4) * B @ U.T @ U @ B
+    np.testing.assert_allclose(sandwich(fit, X, "cluster", g)[0], want, rtol=1e-8)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), family=st.sampled_from(["poisson", "logit", "negbin"]))
+def test_glm_score_is_zero_at_the_estimate(seed, family):
+    from pipeline.models.estimation import fit_glm, fit_negbin
+
+    rng = np.random.default_rng(seed)
+    n = 300
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, 2))])
+    eta = X @ np.array([0.3, 0.5, -0.4])
+    if family == "logit":
+        y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
+    elif family == "poisson":
+        y = rng.poisson(np.exp(eta)).astype(float)
+    else:
+        y = rng.negative_binomial(2, 2 / (2 + np.exp(eta))).astype(float)
+    fit = fit_negbin(X, y) if family == "negbin" else fit_glm(X, y, family)
+    score = X.T @ fit.score_residuals()
+    assert np.max(np.abs(score)) < 1e-6 * n

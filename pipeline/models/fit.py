@@ -883,8 +883,13 @@ def _diagnostics(form, columns, X, y, fit: Fit, mixed, family, wts, warnings, no
                               "p": float(sp.chdtrc(dfres, pear)) if dfres > 0 else None}
         notes.append(f"Dispersion: Pearson chi2 / df = {ratio:.3f} (df {dfres}).")
         if family == "poisson" and ratio > 1.25 and diag["dispersion"]["p"] is not None and diag["dispersion"]["p"] < 0.05:
-            warnings.append(f"The Poisson model is overdispersed (Pearson chi2/df = {ratio:.2f}): its standard errors "
-                            "are too small; use family: negbin (or se: hc3 / cluster).")
+            if se == "classical":
+                warnings.append(f"The Poisson model is overdispersed (Pearson chi2/df = {ratio:.2f}): its classical "
+                                "standard errors are too small; use family: negbin (or se: hc3 / cluster).")
+            else:
+                warnings.append(f"The Poisson model is overdispersed (Pearson chi2/df = {ratio:.2f}); the {se} standard "
+                                "errors allow for it, but family: negbin would describe the counts better and "
+                                "estimate more efficiently.")
         if not fit.converged:
             warnings.append(f"The IRLS fit did not converge within {fit.iterations} iterations; estimates may be unreliable.")
         diag["convergence"] = {"iterations": fit.iterations, "converged": fit.converged}
