@@ -19,7 +19,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.models import fit_model  # noqa: E402
+from pipeline.models import fit_model
 
 
 def simulate(n: int, seed: int = 1) -> pd.DataFrame:

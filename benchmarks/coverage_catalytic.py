@@ -25,7 +25,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.models import fit_model  # noqa: E402
+from pipeline.models import fit_model
 
 TRUTH = {"gaussian": (1.0, 0.2, 0.3, 0.08, 0.2), "poisson": (-1.2, 0.06, 0.25, 0.04, 0.2)}
 SCENARIOS = [

@@ -425,7 +425,8 @@ def test_glmer_gradient_is_exact():
         so.minimize = orig
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 @settings(max_examples=25, deadline=None)

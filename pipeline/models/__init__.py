@@ -19,4 +19,4 @@ from .fit import ModelResult, fit_model
 from .formula import parse_formula
 from .mediation import MediationResult, mediation_effects
 
-__all__ = ["fit_model", "ModelResult", "MediationResult", "mediation_effects", "parse_formula"]
+__all__ = ["MediationResult", "ModelResult", "fit_model", "mediation_effects", "parse_formula"]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special as sp
 
-__all__ = ["Fit", "fit_lm", "fit_glm", "fit_negbin", "sandwich", "RankDeficient", "FAMILIES"]
+__all__ = ["FAMILIES", "Fit", "RankDeficient", "fit_glm", "fit_lm", "fit_negbin", "sandwich"]
 
 FAMILIES = ("gaussian", "poisson", "negbin", "logit")
 _EPS = np.finfo(float).eps

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from .estimation import FAMILIES, Fit, RankDeficient, fit_glm, fit_lm, fit_negbi
 from .mediation import MediationResult, mediation_effects
 from .moderation import average_marginal_effects, johnson_neyman, slope_gradient
 
-__all__ = ["fit_model", "ModelResult"]
+__all__ = ["ModelResult", "fit_model"]
 
 SE_TYPES = ("classical", "hc3", "cluster")
 LEVELS = ("unit", "respondent")

@@ -30,17 +30,16 @@ interaction label by their first appearance in the formula, exactly as R's ``ter
 
 from __future__ import annotations
 
-import math
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import StudyError, closest
 
-__all__ = ["Atom", "Formula", "ParsedColumn", "parse_formula", "Design"]
+__all__ = ["Atom", "Formula", "ParsedColumn", "atom_values", "build_matrix", "columns_for", "parse_formula"]
 
 _FUNCS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "log": np.log,
@@ -531,7 +530,7 @@ def _categorical(series: pd.Series):
         arr = series.to_numpy(dtype=object)
         notna = ~pd.isna(series).to_numpy()
         codes = np.full(len(arr), -1, dtype=np.int64)
-        codes[notna] = (arr[notna] == True).astype(np.int64)  # noqa: E712
+        codes[notna] = (arr[notna] == True).astype(np.int64)
         return codes, ["FALSE", "TRUE"]
     codes, uniques = pd.factorize(series, sort=False)
     uniques = np.asarray(uniques, dtype=object)
@@ -612,24 +611,6 @@ def one_hot(codes: np.ndarray, n_levels: int) -> np.ndarray:
     return out
 
 
-@dataclass
-class Design:
-    """Everything needed to rebuild rows of the design (for slopes, plots, bootstraps)."""
-
-    formula: Formula
-    columns: list[ParsedColumn]
-    levels: dict[int, list[str] | None]
-    shift: dict[int, float]     # centring applied to numeric atoms (model scale = (raw - shift) / scale)
-    scale: dict[int, float]
-
-    @property
-    def names(self) -> list[str]:
-        return [c.name for c in self.columns]
-
-    def matrix(self, values: Mapping[int, np.ndarray], n: int) -> np.ndarray:
-        return build_matrix(self.columns, values, n)
-
-
 def suggest_column(name: str, valid: Sequence[str]) -> str | None:
     best = closest(name, valid)
     if best is None:
@@ -659,7 +640,3 @@ def check_columns(formula: Formula, table: pd.DataFrame, key: str) -> None:
             p = probs[0]
             raise StudyError(p.message, key=p.key, fix=p.fix)
         raise StudyError("The model formula names unknown columns:", problems=probs)
-
-
-def is_finite_number(x) -> bool:
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)

@@ -36,14 +36,13 @@ Efron, B. (1982). The jackknife, the bootstrap and other resampling plans. SIAM.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import special as sp
 
-__all__ = ["MediationResult", "mediation_effects", "BLOCK"]
+__all__ = ["BLOCK", "MediationResult", "mediation_effects"]
 
 BLOCK = 64  # smallest block of draws
 

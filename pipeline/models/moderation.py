@@ -40,13 +40,13 @@ Multivariate Behavioral Research, 40(3), 373-400.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
 from .formula import ParsedColumn, build_matrix
 
-__all__ = ["slope_gradient", "johnson_neyman", "average_marginal_effects"]
+__all__ = ["average_marginal_effects", "johnson_neyman", "slope_gradient"]
 
 
 def slope_gradient(columns: list[ParsedColumn], values: Mapping[int, np.ndarray], focal: int,
