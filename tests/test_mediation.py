@@ -149,3 +149,15 @@ def test_effects_table_lists_every_bootstrap_effect():
     assert list(tab["effect"]) == ["index of moderated mediation"] + ["conditional indirect"] * 3
     assert tab["estimate"].iloc[0] == res.index_of_moderated_mediation["participation"]["estimate"]
     assert (tab["ci_percentile_low"] <= tab["ci_percentile_high"]).all()
+
+
+@pytest.mark.parametrize("spec", [
+    {"x": "social_capital", "m": ["participation"], "y": "growth", "covariates": ["participation"]},
+    {"x": "social_capital", "m": ["social_capital"], "y": "growth"},
+    {"x": "social_capital", "m": ["participation"], "y": "growth", "n_boot": 0},
+    {"x": "social_capital", "m": ["participation"], "y": "growth", "ci_level": 95},
+])
+def test_mediation_role_and_setting_errors(spec):
+    with pytest.raises(StudyError) as e:
+        fit_model(TABLE, name="m", formula=FORMULA, mediation=spec)
+    assert e.value.problems[0].key.startswith("analysis.models[0].mediation")

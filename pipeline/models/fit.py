@@ -958,9 +958,24 @@ def _mediation(table: pd.DataFrame, spec: Mapping, form: fm.Formula, key: str, s
     else:
         used = {x, y, *ms} | ({w} if w else set())
         covs = [a.label for a in form.atoms if a.label not in used and not set(a.columns) & used]
-    n_boot = int(spec.get("n_boot", n_boot))
-    seed = int(spec.get("seed", seed))
-    level = float(spec.get("ci_level", 0.95))
+    roles = {x: "x", y: "y", **{m: "m" for m in ms}, **({w: "moderator"} if w else {})}
+    if len(roles) < 2 + len(ms) + (1 if w else 0):
+        raise StudyError("mediation names the same column in two roles (x, m, y, moderator)", key=mkey,
+                         fix="give x, each mediator, y and the moderator different columns")
+    for c in covs:
+        if c in roles:
+            raise StudyError(f"mediation covariate '{c}' is also the mediation's {roles[c]}", key=f"{mkey}.covariates",
+                             fix=f"remove '{c}' from covariates")
+    try:
+        n_boot = int(spec.get("n_boot", n_boot))
+        seed = int(spec.get("seed", seed))
+        level = float(spec.get("ci_level", 0.95))
+    except (TypeError, ValueError):
+        raise StudyError("mediation n_boot and seed must be whole numbers and ci_level a number", key=mkey,
+                         fix="e.g. n_boot: 5000, seed: 1, ci_level: 0.95") from None
+    if n_boot < 2 or not 0 < level < 1:
+        raise StudyError(f"mediation needs n_boot >= 2 and 0 < ci_level < 1 (got {n_boot}, {level})", key=mkey,
+                         fix="e.g. n_boot: 5000, ci_level: 0.95")
     valid = [str(c) for c in table.columns]
     for k, cols in (("x", [x]), ("y", [y]), ("m", ms), ("moderator", [w] if w else [])):
         for c in cols:
