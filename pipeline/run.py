@@ -171,16 +171,12 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
 
     # ---- invariance
     invariance = None
-    if cfg.analysis.invariance:
-        if not cleaned.group_column:
-            raise StudyError("analysis.invariance needs survey.group (the region or cluster "
-                             "column whose groups are compared)", file=study.file,
-                             key="analysis.invariance",
-                             fix="set survey: group: <column>, or invariance: false")
+    if cfg.analysis.invariance is not False:
+        inv_col = _invariance_column(cfg, cleaned, responses, study)
         from .cfa import measurement_invariance  # noqa: PLC0415
 
-        inv = measurement_invariance(responses[items + [cleaned.group_column]],
-                                     instrument.construct_items(), cleaned.group_column)
+        inv = measurement_invariance(responses[items + [inv_col]], instrument.construct_items(),
+                                     inv_col)
         invariance = inv.to_dict()
         warn("invariance", inv.warnings)
 
@@ -269,6 +265,25 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
     artefacts = {"responses": responses, "exclusions": cleaned.exclusions, "units": units,
                  "cleaned": cleaned, "ties": inputs.ties}
     return results, artefacts
+
+
+def _invariance_column(cfg, cleaned, responses, study) -> str:
+    """The column whose groups invariance compares: survey.group, or the column named."""
+    setting = cfg.analysis.invariance
+    if setting is True:
+        if not cleaned.group_column:
+            raise StudyError("analysis.invariance: true compares the groups of survey.group, "
+                             "which is not set", file=study.file, key="analysis.invariance",
+                             fix="set survey: group: <column>, name a column (invariance: "
+                             "region), or set invariance: false")
+        return cleaned.group_column
+    if setting not in responses.columns:
+        candidates = [c for c in responses.columns if c not in cleaned.items]
+        raise StudyError(f"analysis.invariance names column '{setting}', which the survey "
+                         f"export does not have; {did_you_mean(str(setting), candidates)}",
+                         file=study.file, key="analysis.invariance",
+                         fix="name a survey column that holds the region (or other group)")
+    return str(setting)
 
 
 def _join_unit_table(units, table, table_id, unit_col, study, responses, warn):

@@ -387,6 +387,7 @@ def study_yaml(spec: SimulationSpec, title: str, survey_file: str) -> str:
         units="units:\n  file: data/raw/firms.csv\n  id: firm_id",
         network="network:\n  edges: data/raw/ties.csv\n  directed: false",
         models=EXAMPLE_MODELS,
+        invariance="region" if spec.regions > 1 else "false",
         seed=str(spec.seed),
     )
 

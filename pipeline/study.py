@@ -153,7 +153,7 @@ class ModelConfig(_Strict):
 class AnalysisConfig(_Strict):
     efa: EFAConfig = Field(default_factory=EFAConfig)
     cfa: bool = True
-    invariance: bool = False
+    invariance: bool | str = False  # true: across survey.group; a column name: across that column
     models: list[ModelConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -40,6 +40,7 @@ INIT_FIELDS = {
                "  #     focal: degree\n"
                "  #     moderator: social_capital\n"
                "  #     standardize: [degree, social_capital]"),
+    "invariance": "false",
     "seed": "1",
 }
 
