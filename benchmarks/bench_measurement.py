@@ -42,9 +42,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.factors import efa, factor_count, sampling_adequacy  # noqa: E402
-from pipeline.moments import item_moments, single_blas_thread  # noqa: E402
-from pipeline.reliability import scale_reliability  # noqa: E402
+from pipeline.factors import efa, factor_count, sampling_adequacy
+from pipeline.moments import item_moments, single_blas_thread
+from pipeline.reliability import scale_reliability
 
 
 def simulate(n: int, p: int, missing: float, seed: int) -> tuple[pd.DataFrame, dict]:
@@ -97,12 +97,14 @@ def baseline_stage(df: pd.DataFrame, constructs: dict, seed: int = 0) -> dict:
 
     warnings.filterwarnings("ignore", category=FutureWarning)  # sklearn's force_all_finite
     with single_blas_thread():
-        return _baseline(df, constructs, seed, pg, FactorAnalyzer, calculate_kmo,
-                         calculate_bartlett_sphericity)
+        return _baseline(
+            df, constructs, seed, pg, FactorAnalyzer, calculate_kmo, calculate_bartlett_sphericity
+        )
 
 
-def _baseline(df, constructs, seed, pg, FactorAnalyzer, calculate_kmo,
-              calculate_bartlett_sphericity) -> dict:
+def _baseline(
+    df, constructs, seed, pg, FactorAnalyzer, calculate_kmo, calculate_bartlett_sphericity
+) -> dict:
     t = {}
     t0 = time.perf_counter()
     df.cov()
@@ -124,8 +126,10 @@ def _baseline(df, constructs, seed, pg, FactorAnalyzer, calculate_kmo,
     rng = np.random.default_rng(seed)
     n, p = df.shape
     np.linalg.eigvalsh(corr.to_numpy())
-    sims = [np.linalg.eigvalsh(np.corrcoef(rng.standard_normal((n, p)), rowvar=False))
-            for _ in range(20)]
+    sims = [
+        np.linalg.eigvalsh(np.corrcoef(rng.standard_normal((n, p)), rowvar=False))
+        for _ in range(20)
+    ]
     np.quantile(np.array(sims), 0.95, axis=0)
     t["parallel"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -137,9 +141,15 @@ def _baseline(df, constructs, seed, pg, FactorAnalyzer, calculate_kmo,
 
 def import_time(code: str) -> float:
     out = subprocess.run(
-        [sys.executable, "-c", "import time; t = time.perf_counter(); " + code
-         + "; print(time.perf_counter() - t)"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import time; t = time.perf_counter(); " + code + "; print(time.perf_counter() - t)",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -153,17 +163,24 @@ def main() -> None:
     ap.add_argument("--no-baseline", action="store_true")
     args = ap.parse_args()
 
-    print(f"bench_measurement  {_dt.datetime.now().isoformat(timespec='seconds')}  "
-          f"python {platform.python_version()}  numpy {np.__version__}  pandas {pd.__version__}  "
-          f"cpus {os.cpu_count()}  load {os.getloadavg()[0]:.2f}")
+    print(
+        f"bench_measurement  {_dt.datetime.now().isoformat(timespec='seconds')}  "
+        f"python {platform.python_version()}  numpy {np.__version__}  pandas {pd.__version__}  "
+        f"cpus {os.cpu_count()}  load {os.getloadavg()[0]:.2f}"
+    )
     print(f"{args.items} items (3 constructs, 1-5 Likert), {args.missing:.0%} missing (MCAR)\n")
 
-    imp_socap = min(import_time(
-        "import pipeline.moments, pipeline.reliability, pipeline.factors; import scipy.optimize")
-        for _ in range(3))
+    imp_socap = min(
+        import_time(
+            "import pipeline.moments, pipeline.reliability, pipeline.factors; import scipy.optimize"
+        )
+        for _ in range(3)
+    )
     imp_base = min(import_time("import pandas, pingouin, factor_analyzer") for _ in range(2))
-    print(f"import: socap measurement modules + scipy.optimize {imp_socap:.2f} s;  "
-          f"pandas + pingouin + factor_analyzer {imp_base:.2f} s\n")
+    print(
+        f"import: socap measurement modules + scipy.optimize {imp_socap:.2f} s;  "
+        f"pandas + pingouin + factor_analyzer {imp_base:.2f} s\n"
+    )
 
     parts = ["moments", "reliability", "adequacy", "parallel", "efa", "total"]
     header = f"{'n':>9} {'impl':>8} " + " ".join(f"{p:>11}" for p in parts) + f" {'ratio':>7}"
@@ -179,9 +196,12 @@ def main() -> None:
             try:
                 base = baseline_stage(df, constructs)
                 ratio = base["total"] / best["total"]
-                print(f"{n:>9} {'naive':>8} " + " ".join(f"{base[p]:>11.4f}" for p in parts)
-                      + f" {ratio:>6.1f}x")
-            except Exception as exc:  # a baseline library failing is itself a finding
+                print(
+                    f"{n:>9} {'naive':>8} "
+                    + " ".join(f"{base[p]:>11.4f}" for p in parts)
+                    + f" {ratio:>6.1f}x"
+                )
+            except Exception as exc:  # noqa: BLE001 - a baseline library failing is itself a finding
                 print(f"{n:>9} {'naive':>8} failed: {type(exc).__name__}: {exc}")
         sys.stdout.flush()
 

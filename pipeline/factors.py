@@ -28,24 +28,25 @@ order.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
-from scipy.special import chdtrc
+from scipy.special import chdtr, chdtrc, chndtr, chndtrinc
 
 from pipeline.errors import StudyError, did_you_mean
 from pipeline.moments import ItemMoments, single_blas_thread
 
 __all__ = [
-    "Adequacy",
-    "FactorCount",
-    "EFAResult",
-    "sampling_adequacy",
-    "factor_count",
-    "efa",
     "METHODS",
     "ROTATIONS",
+    "Adequacy",
+    "EFAResult",
+    "FactorCount",
+    "efa",
+    "factor_count",
+    "sampling_adequacy",
 ]
 
 METHODS = ("ml", "minres")
@@ -106,6 +107,18 @@ def _cov2cor(c: np.ndarray) -> np.ndarray:
     return out
 
 
+def cor_smooth(r: np.ndarray, eig_tol: float = 1e-12) -> tuple[np.ndarray, bool]:
+    """``psych::cor.smooth``: lift eigenvalues below ``eig_tol`` to 100 ``eig_tol``, rescale them
+    to sum to p and return to a correlation matrix -- when the smallest is below machine epsilon.
+    Returns the matrix and whether it was smoothed."""
+    vals, vecs = np.linalg.eigh(r)
+    if vals.min() >= _EPS:
+        return r, False
+    vals = np.where(vals < eig_tol, 100 * eig_tol, vals)
+    vals = vals * r.shape[0] / vals.sum()
+    return _cov2cor((vecs * vals) @ vecs.T), True
+
+
 # --------------------------------------------------------------------------------------------
 # extraction: psych::fac's "ml" and "minres" fits of the uniquenesses
 # --------------------------------------------------------------------------------------------
@@ -130,9 +143,7 @@ def _ml_loadings(psi: np.ndarray, s: np.ndarray, nf: int) -> np.ndarray:
     return load * np.sqrt(psi)[:, None]
 
 
-def _minres_value_and_gradient(
-    psi: np.ndarray, s: np.ndarray, nf: int
-) -> tuple[float, np.ndarray]:
+def _minres_value_and_gradient(psi: np.ndarray, s: np.ndarray, nf: int) -> tuple[float, np.ndarray]:
     """psych's fit.residuals (minres) and FAgr.minres from one eigh.
 
     Both decompose R with 1 - Psi on the diagonal (``diag(S) <- 1 - Psi`` and ``S - diag(Psi)``
@@ -152,10 +163,6 @@ def _minres_value_and_gradient(
     grad_load = top * np.sqrt(np.maximum(vals[:nf], 0.0))
     g = np.einsum("ij,ij->i", grad_load, grad_load) + psi - s.diagonal()
     return value, g
-
-
-def _minres_gradient(psi: np.ndarray, s: np.ndarray, nf: int) -> np.ndarray:
-    return _minres_value_and_gradient(psi, s, nf)[1]
 
 
 def _minres_loadings(psi: np.ndarray, s: np.ndarray, nf: int) -> np.ndarray:
@@ -212,13 +219,13 @@ def _extract(r: np.ndarray, nf: int, method: str) -> _Fit:
     signs[signs == 0] = 1.0
     load = load * signs
     converged = bool(res.success)
-    if not converged and method == "minres":
-        # psych's minres gradient is the diagonal residual, not the exact gradient of the
-        # off-diagonal least-squares criterion, so L-BFGS-B can end in a line-search failure at
-        # the solution; accept it when the (projected) diagonal residual vanishes.
-        g = _minres_gradient(psi, r, nf)
+    if not converged and res.nit < 100:
+        # L-BFGS-B can end in a line-search failure at the solution when the criterion is flat
+        # there (and psych's minres gradient is the diagonal residual, not the exact gradient of
+        # its criterion); accept the fit when the gradient vanishes for the free uniquenesses.
+        _, g = fg(psi, r, nf)
         free = (psi > PSI_LOWER * 1.0001) & (psi < upper * 0.9999)
-        converged = bool(np.all(np.abs(g[free]) < 1e-4)) and res.nit < 100
+        converged = bool(np.all(np.abs(g[free]) < 1e-4))
     return _Fit(
         loadings=load,
         psi=psi,
@@ -342,6 +349,67 @@ def _rotate(load: np.ndarray, rotation: str) -> tuple[np.ndarray, np.ndarray | N
     if rotation == "geomin":
         return _gpf_oblique(load, _vgq_geomin)
     raise ValueError(rotation)  # pragma: no cover - validated before
+
+
+def _fit_statistics(
+    r: np.ndarray, loadings: np.ndarray, phi: np.ndarray, n: int, k: int, conf: float = 0.90
+) -> dict:
+    """psych::factor.stats' chi-square, TLI, RMSEA (with its 90% interval) and BIC.
+
+    ``objective = tr(M^-1 R) - ln|M^-1 R| - p`` with M the model L Phi L' (unit diagonal) and R the
+    correlation matrix, both passed through ``cor.smooth``; ``chi2 = objective ((n - 1) -
+    (2p + 5)/6 - 2k/3)`` on ``p(p-1)/2 - pk + k(k-1)/2`` df (clipped at 0 for the statistic; psych
+    keeps the unclipped value for RMSEA and BIC, as here); ``TLI = (M0 - Mm) / (M0 - 1/nm)``;
+    ``RMSEA = sqrt(max(chi2 / (df n) - 1/(n - 1), 0))`` with the noncentral chi-square interval;
+    ``BIC = chi2 - df ln n``. R: ``psych::fa(...)$STATISTIC``, ``$dof``, ``$PVAL``, ``$TLI``,
+    ``$RMSEA``, ``$BIC``.
+    """
+    p = r.shape[0]
+    model = loadings @ phi @ loadings.T
+    np.fill_diagonal(model, np.diag(r))
+    model, _ = cor_smooth(model)
+    rs, _ = cor_smooth(r)
+    dof = p * (p - 1) / 2 - p * k + k * (k - 1) / 2
+    out: dict[str, Any] = {"n": int(n), "df": dof}
+    try:
+        mir = np.linalg.solve(model, rs)
+    except np.linalg.LinAlgError:
+        return {**out, "chi2": None, "p": None, "tli": None, "rmsea": None,
+                "rmsea_ci": [None, None], "bic": None}
+    sign, logdet = np.linalg.slogdet(mir)
+    objective = float(np.trace(mir) - logdet - p) if sign > 0 else float("nan")
+    nm = (n - 1) - (2 * p + 5) / 6 - (2 * k) / 3
+    chisq = objective * nm
+    stat = max(chisq, 0.0) if math.isfinite(chisq) else chisq
+    out["chi2"] = stat
+    out["p"] = float(chdtrc(dof, stat)) if dof > 0 and math.isfinite(stat) else None
+    s0, ld0 = np.linalg.slogdet(rs)
+    f0 = float(np.trace(rs) - ld0 - p) if s0 > 0 else float("nan")
+    if dof > 0:
+        mm = objective / dof
+        m0 = f0 * 2 / (p * (p - 1))
+        out["tli"] = (m0 - mm) / (m0 - 1 / nm)
+    else:
+        out["tli"] = None
+    if dof > 0 and math.isfinite(chisq):
+        rmsea = math.sqrt(max(chisq / (dof * n) - 1 / (n - 1), 0.0))
+        tail = (1 - conf) / 2
+        cdf = float(chdtr(dof, stat))
+        upper = lower = 0.0
+        if cdf > tail:
+            upper = math.sqrt(float(chndtrinc(stat, dof, tail)) / (n - 1) / dof)
+        if cdf > 1 - tail:
+            lower = math.sqrt(float(chndtrinc(stat, dof, 1 - tail)) / (n - 1) / dof)
+        upper = upper if upper >= rmsea else None
+        lower = lower if lower <= rmsea else None
+        out["rmsea"] = rmsea
+        out["rmsea_ci"] = [lower, upper]
+        out["bic"] = chisq - dof * math.log(n)
+    else:
+        out["rmsea"] = None
+        out["rmsea_ci"] = [None, None]
+        out["bic"] = None
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,6 +549,9 @@ class EFAResult:
         total variance and cumulative proportion.
     converged : bool
         The extraction and the rotation both converged.
+    fit : dict
+        ``chi2, df, p, tli, rmsea, rmsea_ci, bic, n`` as ``psych::fa`` reports them (see
+        :func:`_fit_statistics`); for ``minres`` too, as psych computes them for every method.
     extraction : dict
         Optimiser details (iterations, objective, message, psi at the bound).
     warnings : tuple of str
@@ -503,6 +574,7 @@ class EFAResult:
     proportion: np.ndarray
     cumulative: np.ndarray
     converged: bool
+    fit: dict = field(default_factory=dict)
     extraction: dict = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
@@ -531,9 +603,7 @@ class EFAResult:
             "n_factors_reason": self.n_factors_reason,
             "method": self.method,
             "rotation": self.rotation,
-            "loadings": {
-                item: dict(zip(f, row)) for item, row in zip(self.items, self.loadings)
-            },
+            "loadings": {item: dict(zip(f, row)) for item, row in zip(self.items, self.loadings)},
             "communalities": dict(zip(self.items, self.communalities)),
             "uniquenesses": dict(zip(self.items, self.uniquenesses)),
             "variance": {
@@ -554,6 +624,7 @@ class EFAResult:
             "parallel_factor_eigenvalues": count["parallel_factor_eigenvalues"],
             "map": count["map"],
             "parallel_settings": count["parallel_settings"],
+            "fit": self.fit,
             "converged": self.converged,
             "warnings": list(self.warnings),
         }
@@ -615,6 +686,12 @@ def _adequacy(r: np.ndarray, n: int, items: tuple[str, ...]) -> Adequacy:
         cond_ok = np.isfinite(q).all() and np.linalg.cond(r) < 1e12
     except np.linalg.LinAlgError:
         cond_ok = False
+    if cond_ok and not np.all(np.diag(q) > 0):
+        # an indefinite pairwise matrix: the anti-image has no correlation form (psych: NaN)
+        cond_ok = False
+        kmo_reason = "is not positive definite"
+    else:
+        kmo_reason = "is singular (some items are exact linear combinations of others)"
     if cond_ok:
         img = _cov2cor(q)
         np.fill_diagonal(img, 0.0)
@@ -628,8 +705,8 @@ def _adequacy(r: np.ndarray, n: int, items: tuple[str, ...]) -> Adequacy:
         kmo = None
         kmo_items = np.full(p, np.nan)
         warns.append(
-            "The correlation matrix is singular (some items are exact linear combinations of "
-            "others), so the KMO measure of sampling adequacy cannot be computed."
+            f"The correlation matrix {kmo_reason}, so the KMO measure of sampling adequacy "
+            "cannot be computed."
         )
     sign, logdet = np.linalg.slogdet(r)
     if sign > 0 and n > 1:
@@ -747,7 +824,7 @@ def _map(r: np.ndarray, max_factors: int) -> np.ndarray:
 def _leading_above(observed: np.ndarray, threshold: np.ndarray) -> int:
     """psych: which(!(observed > threshold))[1] - 1 (all above -> p)."""
     fails = np.nonzero(~(observed > threshold))[0]
-    return int(fails[0]) if len(fails) else int(len(observed))
+    return int(fails[0]) if len(fails) else len(observed)
 
 
 def factor_count(
@@ -858,8 +935,12 @@ def _factor_count(moments, seed, n_iter, items, quantile, max_factors) -> Factor
             f"Velicer's MAP reached its minimum at the largest number of components examined "
             f"({map_best}); more factors may be indicated."
         )
-    suggested = {"parallel": parallel, "parallel_fa": parallel_fa, "kaiser": kaiser,
-                 "map": map_best}
+    suggested = {
+        "parallel": parallel,
+        "parallel_fa": parallel_fa,
+        "kaiser": kaiser,
+        "map": map_best,
+    }
     return FactorCount(
         items=m.items,
         n=int(n),
@@ -942,6 +1023,9 @@ def efa(
     [.005, 1]. ``ml`` minimises ``-sum_{j>k}(ln e_j - e_j) - k + p`` over the eigenvalues e of
     Psi^-1/2 R Psi^-1/2 (the ``factanal`` criterion); ``minres`` minimises the sum of squared
     off-diagonal residuals of R - L L'. Loadings are the leading eigenvectors scaled as in psych.
+    A pairwise correlation matrix that is not positive definite (``psych::fa(fm = "ml")`` stops on
+    it) is smoothed for ``ml`` as ``psych::cor.smooth`` does, with a warning; ``minres`` fits it as
+    it is, as psych does.
     Communality is the diagonal of L L' (``$communality``), uniqueness ``1 - communality``. SS
     loadings of a rotated oblique solution are ``diag(Phi L'L)``; proportions divide by p.
     A Heywood case is flagged when a communality reaches 1 or a uniqueness stops at the lower
@@ -1024,6 +1108,15 @@ def _efa(moments, n_factors, method, rotation, seed, items, n_iter, adequacy, co
         )
 
     r = m.cor_pairwise
+    if method == "ml":
+        r, smoothed = cor_smooth(r)
+        if smoothed:
+            warns.append(
+                "The pairwise correlation matrix is not positive definite (pairwise deletion with "
+                "much missing data can make correlations mutually inconsistent), which maximum "
+                "likelihood cannot fit; it was smoothed first, as psych::cor.smooth does. "
+                "Consider method minres, which fits the matrix as it is."
+            )
     fit = _extract(r, k, method)
     load = fit.loadings.copy()
     load[load == 0] = 1e-15
@@ -1072,6 +1165,7 @@ def _efa(moments, n_factors, method, rotation, seed, items, n_iter, adequacy, co
             "factors, too few items per factor or a too small sample are the usual causes."
         )
     factors = tuple(f"F{j + 1}" for j in range(k))
+    fit_stats = _fit_statistics(r, rotated, phi, m.n_rows, k)
     return EFAResult(
         items=m.items,
         n=int(m.n_rows),
@@ -1090,6 +1184,7 @@ def _efa(moments, n_factors, method, rotation, seed, items, n_iter, adequacy, co
         proportion=proportion,
         cumulative=cumulative,
         converged=bool(fit.converged and rot_conv),
+        fit=fit_stats,
         extraction={
             "iterations": fit.iterations,
             "objective": fit.objective,

@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,7 +75,8 @@ def single_blas_thread():
 
             ctl = _CONTROLLERS[key] = ThreadpoolController()
         return ctl.limit(limits=1, user_api="blas")
-    except Exception:  # pragma: no cover - threadpoolctl missing or unusable
+    except (ImportError, OSError, RuntimeError, ValueError, AttributeError):  # pragma: no cover
+        # threadpoolctl missing or unable to inspect this platform's BLAS: run unlimited
         return contextlib.nullcontext()
 
 
@@ -166,7 +168,7 @@ class ItemMoments:
             )
         return np.asarray(idx, dtype=np.intp)
 
-    def subset(self, items: Sequence[str]) -> "ItemMoments":
+    def subset(self, items: Sequence[str]) -> ItemMoments:
         """The moments of a subset of items (in the order given).
 
         Pairwise statistics are exact for any subset (each pair only involves its own rows). The

@@ -13,8 +13,8 @@ no omega. The formulas are a few lines on the covariance matrix, written out her
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 from scipy.special import fdtri
@@ -23,7 +23,7 @@ from pipeline.errors import StudyError
 from pipeline.factors import _clean, _extract, single_blas_thread, smc
 from pipeline.moments import ItemMoments
 
-__all__ = ["ItemReliability", "Reliability", "scale_reliability", "construct_reliability"]
+__all__ = ["ItemReliability", "Reliability", "construct_reliability", "scale_reliability"]
 
 #: conventional lower bound for an acceptable alpha (Nunnally, 1978)
 ALPHA_THRESHOLD = 0.70
@@ -171,9 +171,7 @@ def _omega_total(r: np.ndarray) -> tuple[float | None, list[str]]:
     return (vt - float(u2.sum())) / vt, warns
 
 
-def scale_reliability(
-    moments: ItemMoments, items: Sequence[str], *, name: str = ""
-) -> Reliability:
+def scale_reliability(moments: ItemMoments, items: Sequence[str], *, name: str = "") -> Reliability:
     """Cronbach's alpha, Feldt interval, item statistics and omega total of one scale.
 
     Parameters
@@ -241,8 +239,14 @@ def scale_reliability(
     ok = np.isfinite(var) & (var > 0)
     for it, good, nv in zip(m.items, ok, m.n_valid):
         if not good:
-            why = "was never answered" if nv == 0 else (
-                "has a single answer" if nv == 1 else "has no variance (every answer is the same)"
+            why = (
+                "was never answered"
+                if nv == 0
+                else (
+                    "has a single answer"
+                    if nv == 1
+                    else "has no variance (every answer is the same)"
+                )
             )
             warns.append(f"Item {it} of {label} {why}; it was left out of the reliability.")
     use = np.nonzero(ok)[0]
@@ -315,8 +319,9 @@ def scale_reliability(
                 omega, om_warn = _omega_total(r_om)
                 warns.extend(f"For {label}, {w}." for w in om_warn)
             else:
-                warns.append(f"Omega of {label} is undefined: some item pairs were never "
-                             "answered together.")
+                warns.append(
+                    f"Omega of {label} is undefined: some item pairs were never answered together."
+                )
         else:
             warns.append(
                 f"{label[0].upper() + label[1:]} has two items: alpha is reported, but omega needs "
@@ -370,4 +375,6 @@ def construct_reliability(
     moments: ItemMoments, constructs: Mapping[str, Sequence[str]]
 ) -> dict[str, Reliability]:
     """:func:`scale_reliability` for every construct of an instrument (``{name: items}``)."""
-    return {name: scale_reliability(moments, items, name=name) for name, items in constructs.items()}
+    return {
+        name: scale_reliability(moments, items, name=name) for name, items in constructs.items()
+    }

@@ -27,12 +27,12 @@ TOL_LOAD = 1e-4
 TOL_EXACT = 1e-8
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(name):
     return json.loads((REF / f"{name}.json").read_text())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def moments(name):
     ref = load(name)
     d = pd.read_csv(ROOT / ref["data"])
@@ -41,7 +41,7 @@ def moments(name):
     return item_moments(d, ref["items"])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def count(name, seed=1, n_iter=20):
     return factor_count(moments(name), seed=seed, n_iter=n_iter)
 
@@ -50,7 +50,9 @@ def fit_cases():
     out = []
     for name in FIXTURES:
         for i, f in enumerate(load(name)["fits"]):
-            out.append(pytest.param(name, i, id=f"{name}-{f['method']}-{f['rotation']}-{f['nfactors']}"))
+            out.append(
+                pytest.param(name, i, id=f"{name}-{f['method']}-{f['rotation']}-{f['nfactors']}")
+            )
     return out
 
 
@@ -126,16 +128,18 @@ def test_simulated_factor_eigenvalues_match_r():
     n_iter = 300
     fc = factor_count(moments("efa_hs39"), seed=9, n_iter=n_iter)
     m = moments("efa_hs39")
-    sims = factors_mod._simulated_correlations(np.random.default_rng(9), m.n_rows, m.n_items,
-                                               n_iter)
+    sims = factors_mod._simulated_correlations(
+        np.random.default_rng(9), m.n_rows, m.n_items, n_iter
+    )
     with factors_mod.single_blas_thread():
-        draws = np.stack([
-            factors_mod._reduced_eigenvalues(s, factors_mod._extract(s, 1, "minres"))
-            for s in sims
-        ])
+        draws = np.stack(
+            [
+                factors_mod._reduced_eigenvalues(s, factors_mod._extract(s, 1, "minres"))
+                for s in sims
+            ]
+        )
     # same seed, same draws: factor_count's mean line is the mean of these
-    np.testing.assert_allclose(fc.parallel_factor_eigenvalues_mean, draws.mean(axis=0),
-                               atol=1e-12)
+    np.testing.assert_allclose(fc.parallel_factor_eigenvalues_mean, draws.mean(axis=0), atol=1e-12)
     se = draws.std(axis=0) * np.sqrt(1 / long["n_iter"] + 1 / n_iter)
     assert np.all(np.abs(draws.mean(axis=0) - long["fa_sim_mean"]) < 4.5 * se)
 
@@ -145,14 +149,20 @@ def test_efa_matches_psych(name, i):
     ref = load(name)
     f = ref["fits"][i]
     rotation = {"geominQ": "geomin"}.get(f["rotation"], f["rotation"])
-    res = efa(moments(name), n_factors=f["nfactors"], method=f["method"], rotation=rotation,
-              count=count(name))
+    res = efa(
+        moments(name),
+        n_factors=f["nfactors"],
+        method=f["method"],
+        rotation=rotation,
+        count=count(name),
+    )
     p, k = len(ref["items"]), f["nfactors"]
     want = np.array(f["loadings"], dtype=float).reshape(p, k)
     np.testing.assert_allclose(res.loadings, want, atol=TOL_LOAD)
     if f["Phi"] is not None:
-        np.testing.assert_allclose(res.factor_correlations,
-                                   np.array(f["Phi"]).reshape(k, k), atol=TOL_LOAD)
+        np.testing.assert_allclose(
+            res.factor_correlations, np.array(f["Phi"]).reshape(k, k), atol=TOL_LOAD
+        )
     else:
         np.testing.assert_array_equal(res.factor_correlations, np.eye(k))
     np.testing.assert_allclose(res.communalities, f["communality"], atol=TOL_LOAD)
@@ -162,6 +172,19 @@ def test_efa_matches_psych(name, i):
     np.testing.assert_allclose(res.cumulative, np.ravel(f["cumulative"]), atol=TOL_LOAD)
     assert res.converged
     assert res.factors == tuple(f"F{j + 1}" for j in range(k))
+    want_fit = f["fit"]
+    assert res.fit["df"] == want_fit["df"]
+    for key in ("chi2", "tli", "rmsea", "bic"):
+        if want_fit[key] is None:
+            assert res.fit[key] is None, key
+        else:  # fit indices: project tolerance 0.002; chi2 and BIC relative
+            assert res.fit[key] == pytest.approx(want_fit[key], rel=1e-6, abs=2e-6), key
+    if want_fit["p"] is not None:
+        assert res.fit["p"] == pytest.approx(want_fit["p"], rel=1e-5, abs=1e-300)
+    for got, want in zip(res.fit["rmsea_ci"], want_fit["rmsea_ci"]):
+        assert (got is None) == (want is None)
+        if want is not None:
+            assert got == pytest.approx(want, abs=1e-5)
     assert not any("Heywood" in w for w in res.warnings)
 
 
@@ -169,8 +192,9 @@ def test_efa_matches_psych(name, i):
 def test_phi_belongs_to_the_loadings(rotation):
     """diag(L Phi L') is rotation-invariant: it equals the communalities only if Phi was
     reordered and sign-flipped together with the loadings (factor_analyzer's Phi is not)."""
-    res = efa(moments("efa_bfi"), n_factors=5, method="ml", rotation=rotation,
-              count=count("efa_bfi"))
+    res = efa(
+        moments("efa_bfi"), n_factors=5, method="ml", rotation=rotation, count=count("efa_bfi")
+    )
     implied = np.einsum("ij,jk,ik->i", res.loadings, res.factor_correlations, res.loadings)
     np.testing.assert_allclose(implied, res.communalities, atol=1e-8)
     assert np.all(np.diff(res.ss_loadings) <= 1e-12)  # variance order
@@ -192,10 +216,24 @@ def test_to_dict_contract_keys_and_json():
     assert isinstance(res, EFAResult)
     d = res.to_dict()
     json.dumps(d, allow_nan=False)
-    for key in ("kmo", "kmo_items", "bartlett", "suggested", "n_factors", "n_factors_reason",
-                "method", "rotation", "loadings", "communalities", "variance",
-                "factor_correlations", "eigenvalues", "parallel_eigenvalues", "converged",
-                "warnings"):
+    for key in (
+        "kmo",
+        "kmo_items",
+        "bartlett",
+        "suggested",
+        "n_factors",
+        "n_factors_reason",
+        "method",
+        "rotation",
+        "loadings",
+        "communalities",
+        "variance",
+        "factor_correlations",
+        "eigenvalues",
+        "parallel_eigenvalues",
+        "converged",
+        "warnings",
+    ):
         assert key in d, key
     assert set(d["bartlett"]) == {"chi2", "df", "p"}
     assert {"parallel", "kaiser", "map"} <= set(d["suggested"])
@@ -223,7 +261,9 @@ def test_constant_item_is_left_out_with_a_warning():
 
 def test_heywood_case_is_a_warning():
     rng = np.random.default_rng(5)
-    r = np.array([[1, .85, .85, .5], [.85, 1, .6, .45], [.85, .6, 1, .45], [.5, .45, .45, 1]])
+    r = np.array(
+        [[1, 0.85, 0.85, 0.5], [0.85, 1, 0.6, 0.45], [0.85, 0.6, 1, 0.45], [0.5, 0.45, 0.45, 1]]
+    )
     x = rng.multivariate_normal(np.zeros(4), r, size=400)
     res = efa(item_moments(x), n_factors=1, method="ml")
     assert any("Heywood" in w and "V1" in w for w in res.warnings)
@@ -288,6 +328,36 @@ def test_default_path_imports_no_heavy_library():
         "heavy = ['scipy.stats', 'statsmodels', 'pingouin', 'factor_analyzer', 'semopy', 'sklearn']\n"
         "print([h for h in heavy if h in sys.modules])\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"
+
+
+def test_non_positive_definite_pairwise_matrix():
+    """ML on a smoothed matrix as psych::fa(cor.smooth(r)); minres on the raw one as psych."""
+    ref = load("efa_nonpd")
+    assert ref["ml_raw_fails"] and ref["min_eigenvalue"] < 0  # psych::fa(x, fm = "ml") stops
+    m = item_moments(pd.read_csv(ROOT / ref["data"]), ref["items"])
+    smoothed, changed = factors_mod.cor_smooth(m.cor_pairwise)
+    assert changed
+    np.testing.assert_allclose(smoothed, np.array(ref["smoothed"]), atol=1e-10)
+    ml = efa(m, n_factors=2, method="ml", rotation="oblimin")
+    assert any("not positive definite" in w and "smoothed" in w for w in ml.warnings)
+    # item b is a Heywood case in both fits (ML: uniqueness at psych's bound .005; minres: an
+    # ultra-Heywood loading above 1): the criteria are flat there and R's and scipy's L-BFGS-B
+    # stop up to ~1.5e-3 apart -- inside the project tolerance of 0.01 for loadings.
+    assert any("Heywood" in w and "b" in w for w in ml.warnings)
+    tol = 5e-3
+    np.testing.assert_allclose(ml.loadings, np.array(ref["ml"]["loadings"]), atol=tol)
+    np.testing.assert_allclose(ml.factor_correlations, np.array(ref["ml"]["Phi"]), atol=tol)
+    np.testing.assert_allclose(ml.communalities, ref["ml"]["communality"], atol=tol)
+    mr = efa(m, n_factors=2, method="minres", rotation="oblimin", count=ml.count)
+    assert not any("smoothed" in w for w in mr.warnings)
+    assert any("Heywood" in w for w in mr.warnings)
+    np.testing.assert_allclose(mr.loadings, np.array(ref["minres"]["loadings"]), atol=tol)
+    np.testing.assert_allclose(mr.factor_correlations, np.array(ref["minres"]["Phi"]), atol=tol)
+    # Bartlett's test and KMO are undefined on such a matrix: None with warnings, no crash
+    assert ml.adequacy.chi2 is None and ml.adequacy.kmo is None
+    assert any("KMO" in w for w in ml.warnings)
+    assert json.dumps(ml.to_dict(), allow_nan=False)

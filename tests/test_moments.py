@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -118,10 +119,19 @@ def test_chunked_accumulation_equals_one_pass(frame):
     for start in range(0, len(x), 97):
         acc.add(x[start : start + 97])
     parts = acc.moments()
-    for key in ("n_valid", "n_pairwise", "means", "sds", "cov_pairwise", "cor_pairwise",
-                "mean_complete", "cov_complete"):
-        np.testing.assert_allclose(getattr(parts, key), getattr(whole, key), rtol=1e-12,
-                                   atol=1e-12, err_msg=key)
+    for key in (
+        "n_valid",
+        "n_pairwise",
+        "means",
+        "sds",
+        "cov_pairwise",
+        "cor_pairwise",
+        "mean_complete",
+        "cov_complete",
+    ):
+        np.testing.assert_allclose(
+            getattr(parts, key), getattr(whole, key), rtol=1e-12, atol=1e-12, err_msg=key
+        )
     assert parts.n_complete == whole.n_complete
     assert sorted(parts.pattern_counts.tolist()) == sorted(whole.pattern_counts.tolist())
 
@@ -176,7 +186,13 @@ def test_subset_pairwise_exact_and_listwise_honest(frame):
 def test_r_na_conventions():
     """Constant item -> NaN correlations (diagonal too); pairs with < 2 joint rows -> NaN."""
     x = np.array(
-        [[1, 2, 1, np.nan], [2, 2, np.nan, 1], [3, 2, 2, np.nan], [np.nan, 2, 3, 4], [5, 2, 1, np.nan]],
+        [
+            [1, 2, 1, np.nan],
+            [2, 2, np.nan, 1],
+            [3, 2, 2, np.nan],
+            [np.nan, 2, 3, 4],
+            [5, 2, 1, np.nan],
+        ],
         dtype=float,
     )
     m = item_moments(x)
@@ -224,7 +240,7 @@ def test_user_errors_name_the_column():
 def test_frozen():
     m = item_moments(np.ones((3, 2)))
     assert isinstance(m, ItemMoments)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         m.n_rows = 5  # type: ignore[misc]
 
 

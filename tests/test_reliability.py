@@ -31,7 +31,7 @@ TOL_CLOSED = 1e-9
 TOL_OMEGA = 1e-6
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(name):
     return json.loads((REF / f"{name}.json").read_text())
 
@@ -110,8 +110,9 @@ def test_reverse_keying_warnings_match_psych(name, group, scale):
     if ref["alpha"] is None:
         return
     rel = scale_reliability(moments_for(name, group), ref["items"], name=scale)
-    flagged = {it for it in ref["items"] if any(f"is item {it} reverse-keyed" in w
-                                                for w in rel.warnings)}
+    flagged = {
+        it for it in ref["items"] if any(f"is item {it} reverse-keyed" in w for w in rel.warnings)
+    }
     assert flagged == set(ref.get("negative_pc1") or [])
 
 
@@ -121,8 +122,9 @@ def test_bfi_flags_exactly_the_reverse_worded_items():
     flagged = set()
     for scale, r in ref["raw"].items():
         rel = scale_reliability(m, r["items"], name=scale)
-        flagged |= {it for it in r["items"] if any(f"is item {it} reverse" in w
-                                                   for w in rel.warnings)}
+        flagged |= {
+            it for it in r["items"] if any(f"is item {it} reverse" in w for w in rel.warnings)
+        }
     assert flagged == set(ref["reverse"])
 
 
@@ -143,8 +145,9 @@ def test_warnings_edge_cases():
     single = scale_reliability(m, "satisfaction", name="satisfaction")
     assert single.alpha is None and single.alpha_ci is None and single.omega_total is None
     assert any("one item" in w for w in single.warnings)
-    assert single.items[0].mean == pytest.approx(float(np.nanmean(
-        pd.read_csv(ROOT / load("reliability_mixed")["data"])["satisfaction"])))
+    assert single.items[0].mean == pytest.approx(
+        float(np.nanmean(pd.read_csv(ROOT / load("reliability_mixed")["data"])["satisfaction"]))
+    )
     hostile = scale_reliability(m, ref["hostility"]["items"], name="hostility")
     assert hostile.alpha >= 0.70 and not any("below" in w for w in hostile.warnings)
 
@@ -160,15 +163,24 @@ def test_to_dict_contract_and_json():
     m = moments_for("reliability_mixed", "scales")
     ref = load("reliability_mixed")["scales"]
     out = construct_reliability(m, {k: v["items"] for k, v in ref.items()})
-    for name, rel in out.items():
+    for rel in out.values():
         assert isinstance(rel, Reliability)
         d = rel.to_dict()
         json.dumps(d, allow_nan=False)
-        for key in ("n", "alpha", "alpha_ci", "omega_total", "items", "warnings", "std_alpha",
-                    "average_r", "n_items"):
+        for key in (
+            "n",
+            "alpha",
+            "alpha_ci",
+            "omega_total",
+            "items",
+            "warnings",
+            "std_alpha",
+            "average_r",
+            "n_items",
+        ):
             assert key in d
         assert len(d["alpha_ci"]) == 2
-        for item, stats in d["items"].items():
+        for stats in d["items"].values():
             for key in ("r_drop", "alpha_if_deleted", "mean", "sd", "missing"):
                 assert key in stats
     assert out["satisfaction"].to_dict()["alpha"] is None

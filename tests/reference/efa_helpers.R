@@ -5,6 +5,9 @@ suppressMessages({
   library(GPArotation)
   library(jsonlite)
 })
+# psych::fa.parallel draws its data sets with parallel::mclapply; with several cores the draws
+# depend on scheduling and set.seed() does not reproduce them. One core makes fixtures repeatable.
+options(mc.cores = 1)
 
 one_fit <- function(x, k, fm, rotate) {
   f <- suppressWarnings(fa(x, nfactors = k, fm = fm, rotate = rotate, warnings = FALSE))
@@ -20,7 +23,12 @@ one_fit <- function(x, k, fm, rotate) {
     ss_loadings = unname(va["SS loadings", ]),
     proportion = unname(va["Proportion Var", ]),
     cumulative = if (k > 1) unname(va["Cumulative Var", ]) else unname(va["Proportion Var", ]),
-    e_values = unname(f$e.values)
+    e_values = unname(f$e.values),
+    fit = list(chi2 = f$STATISTIC, df = f$dof, p = if (is.null(f$PVAL)) NA else f$PVAL,
+               tli = if (is.null(f$TLI)) NA else f$TLI,
+               rmsea = if (is.null(f$RMSEA)) NA else unname(f$RMSEA[1]),
+               rmsea_ci = if (is.null(f$RMSEA)) c(NA, NA) else unname(f$RMSEA[2:3]),
+               bic = if (is.null(f$BIC)) NA else f$BIC)
   )
 }
 
