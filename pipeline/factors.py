@@ -10,8 +10,9 @@ Why hand-written numpy rather than a library:
 * ``factor_analyzer`` (0.5.1) costs ~1.6 s to import, fails on missing values in its KMO, and
   returns the factor-correlation matrix of an oblique rotation in the rotation's own order while
   its loadings are sorted, so Phi does not belong to the loadings it is printed with.
-* ``statsmodels.multivariate.factor`` has no pairwise input, no promax/geomin in psych's form and
-  costs ~2 s to import.
+* ``statsmodels.multivariate.factor.Factor`` (which does accept a correlation matrix) extracts by
+  principal axes or ML only (no minres), offers no geomin, warns that its promax differs from R's,
+  and costs ~2 s to import.
 * the pieces are small: psych's extraction is an L-BFGS-B fit of the uniquenesses (done here with
   ``scipy.optimize``, as R's ``optim``), and GPArotation's gradient-projection algorithms
   (Jennrich 2002; Bernaards & Jennrich 2005) are a few lines of linear algebra on a p x k matrix.
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.special import chdtr, chdtrc, chndtr, chndtrinc
+from scipy.special import chdtr, chdtrc, chndtrinc
 
 from pipeline.errors import StudyError, did_you_mean
 from pipeline.moments import ItemMoments, single_blas_thread
@@ -644,7 +645,7 @@ def _usable(moments: ItemMoments, items: Sequence[str] | None) -> tuple[ItemMome
     undefined correlations first, and each is named in a warning.
     """
     if items is not None:
-        moments = moments.subset(list(items))
+        moments = moments.subset([items] if isinstance(items, str) else list(items))
     warns: list[str] = []
     keep = list(moments.items)
     r = moments.cor_pairwise

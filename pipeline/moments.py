@@ -8,11 +8,11 @@ from masked matrix products, so 10^6 respondents x 25 items cost a few BLAS call
 Python loop over item pairs.
 
 Why hand-written numpy rather than ``pandas.DataFrame.cov``: pandas computes pairwise covariances
-with a compiled double loop over column pairs (O(n p^2) scalar work, single-threaded, about 10x
-slower than BLAS at p = 25) and gives neither the pairwise counts nor the listwise statistics in
-the same pass. Here, with ``M`` the 0/1 matrix of observed cells and ``X0`` the data centred by
-the available-case means with missing cells set to 0, every pairwise statistic is a block of two
-matrix products::
+with a compiled double loop over column pairs and rows (single-threaded scalar work, no BLAS;
+``benchmarks/bench_measurement.py`` measures the difference) and gives neither the pairwise counts
+nor the listwise statistics in the same pass. Here, with ``M`` the 0/1 matrix of observed cells
+and ``X0`` the data centred by the available-case means with missing cells set to 0, every
+pairwise statistic is a block of two matrix products::
 
     N   = M'M            pairwise-complete counts n_ij
     S   = X0'M           S_ij = sum of (x_i - c_i) over rows where i and j are observed
@@ -21,8 +21,8 @@ matrix products::
 
 and R's pairwise covariance of items i and j, which uses that pair's own means and n_ij - 1, is
 ``(Q_ij - S_ij S_ji / n_ij) / (n_ij - 1)``. Centring first (the shift ``c``) keeps the
-subtraction well conditioned: 10^6 rows of 1-5 Likert data agree with a two-pass computation to
-about 1e-13 (see ``tests/test_moments.py``). Rows are processed in blocks so memory stays bounded
+subtraction well conditioned: 10^6 rows of 1-5 Likert data agree with R's two-pass algorithm to
+1e-10 relative (``tests/test_moments.py``). Rows are processed in blocks so memory stays bounded
 whatever ``n``; :class:`MomentsAccumulator` exposes the same pass for data streamed in chunks.
 
 The listwise statistics depend on the item set: rows complete on a subset of items are a superset
