@@ -39,7 +39,7 @@ class Stages:
 
     progress: Progress | None = None
     times: dict[str, float] = field(default_factory=dict)
-    total: int = 9
+    total: int = 8
     _n: int = 0
 
     def start(self, name: str) -> float:

@@ -66,11 +66,11 @@ class SimulationSpec:
     tau_cluster: float = 0.10  # share of latent social-capital variance between clusters
     tau_firm: float = 0.30  # share between firms within clusters
     second_order: dict = field(default_factory=lambda: {
-        "coordination": 0.80, "cooperation": 0.85, "reciprocity": 0.75, "trust": 0.90})
+        "coordination": 0.70, "cooperation": 0.75, "reciprocity": 0.65, "trust": 0.80})
     loading_range: tuple[float, float] = (0.60, 0.85)
     thresholds: tuple[float, ...] = THRESHOLDS
     # data problems
-    missing_share: float = 0.03
+    missing_share: float = 0.02
     straightliners_share: float = 0.01
     speeders_share: float = 0.015
     incomplete_share: float = 0.02

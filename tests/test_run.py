@@ -104,7 +104,7 @@ def test_no_personal_data_anywhere(ran):
 
 
 def test_same_inputs_same_results(ran, tmp_path):
-    again = tmp_path / "again"
+    again = tmp_path / "again" / "study"  # same folder name: it is part of the record
     shutil.copytree(ran, again)
     assert main(["run", str(again), "--quiet"]) == 0
     a = json.loads((ran / "reports/results.json").read_text())
