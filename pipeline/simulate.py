@@ -50,7 +50,7 @@ import pandas as pd
 
 from .instrument import Instrument, default_instrument_path, read_instrument
 
-THRESHOLDS = (-1.6, -0.75, 0.05, 1.15)  # 5 categories; a mild agreement skew typical of surveys
+THRESHOLDS = (-1.5, -0.5, 0.5, 1.5)  # 5 symmetric categories: no skew-induced nonlinearity
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,7 @@ class SimulatedStudy:
     firms: pd.DataFrame
     ties: pd.DataFrame
     truth: dict
+    latent: pd.DataFrame | None = None  # per firm: true social capital and degree (not written)
 
 
 def _likert(ystar: np.ndarray, thresholds) -> np.ndarray:
@@ -300,7 +301,10 @@ def simulate_study(spec: SimulationSpec | None = None, instrument: Instrument | 
         "network": {"delta_sc_ties": spec.delta_sc_ties,
                     "corr_degree_social_capital": float(np.corrcoef(degree, sc_firm)[0, 1])},
     }
-    return SimulatedStudy(spec=spec, survey=survey, firms=firms, ties=ties, truth=truth)
+    latent = pd.DataFrame({"firm_id": firm_ids, "social_capital": sc_firm, "z_sc": z_sc,
+                           "degree": degree, "z_degree": z_deg, "eta_linear": eta_lin})
+    return SimulatedStudy(spec=spec, survey=survey, firms=firms, ties=ties, truth=truth,
+                          latent=latent)
 
 
 def _simulate_ties(spec, rng, firm_cluster, cluster_region, z_sc, firm_ids, cluster_names,
