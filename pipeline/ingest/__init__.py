@@ -16,6 +16,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import StudyError, did_you_mean
@@ -26,7 +27,7 @@ EXPORT_SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".txt", ".sav", ".zsav", ".
 
 @dataclass(frozen=True)
 class ExportFile:
-    """One survey export as read."""
+    """One survey export as read: where it is, the layout detected and how it was decoded."""
 
     path: str
     layout: str
@@ -35,6 +36,7 @@ class ExportFile:
     encoding: str | None = None
     sheet: str | None = None
     header_rows: int = 1
+    delimiter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,31 +112,60 @@ def survey_files(study) -> list[Path]:
     return files
 
 
-def read_survey(study) -> RawSurvey:
+def read_survey(study, instrument=None) -> RawSurvey:
     """Read and stack a study's survey exports.
+
+    Parameters
+    ----------
+    study
+        The loaded :class:`pipeline.study.Study`.
+    instrument
+        Its :class:`pipeline.instrument.Instrument` (read from study.yaml's ``instrument:`` when
+        not given): item columns are never taken for personal data, and item ids reveal ODK's
+        ``-`` group separator.
+
+    Returns
+    -------
+    RawSurvey
+        Files stacked in the order read (``survey.files``, or data/raw/ sorted by name), with
+        ``source_file`` and ``source_row`` naming each response's place.
 
     Raises
     ------
     StudyError
-        A file is missing, unreadable, empty, or its layout is broken.
+        A file is missing, unreadable, empty, or its layout is broken; ``survey.id`` looks like
+        personal data.
     """
+    from .personal import check_respondent_id  # noqa: PLC0415
     from .plain import read_export  # noqa: PLC0415
 
     cfg = study.config.survey
-    frames, metas, infos, notes, pii = [], [], [], [], []
+    check_respondent_id(cfg.id, study_file=study.file)
+    if instrument is None:
+        from ..instrument import read_instrument  # noqa: PLC0415
+
+        instrument = read_instrument(study.path(study.config.instrument))
+    known = list(instrument.item_ids)
+    keep = [c for c in (cfg.id, cfg.unit, cfg.group, cfg.weight) if c] + list(cfg.columns)
+    frames, metas, infos, notes, pii, system = [], [], [], [], [], []
     for path in survey_files(study):
-        export = read_export(path, sheet=cfg.sheet, layout=cfg.layout, separator=cfg.separator)
+        export = read_export(path, sheet=cfg.sheet, layout=cfg.layout, separator=cfg.separator,
+                             known_names=known, keep=keep)
         frame = export.data
+        check_respondent_id(cfg.id, frame, study_file=study.file, file=path)
         frame.insert(0, "source_file", path.name)
         frames.append(frame)
         metas.append(export.columns)
         infos.append(export.file)
         notes.extend(export.notes)
         pii.extend(c for c in export.personal_data_dropped if c not in pii)
+        system.extend(c for c in export.columns.loc[export.columns["system"], "column"]
+                      if c not in system)
     data = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
     columns = pd.concat(metas, ignore_index=True)
     return RawSurvey(data=data, columns=columns, files=tuple(infos),
-                     personal_data_dropped=tuple(pii), notes=tuple(notes))
+                     personal_data_dropped=tuple(pii), notes=tuple(notes),
+                     metadata_columns=tuple(system))
 
 
 def read_unit_table(path: Path, *, id_column: str, sheet=None, study_file=None) -> pd.DataFrame:
@@ -154,14 +185,14 @@ def read_unit_table(path: Path, *, id_column: str, sheet=None, study_file=None) 
             column=id_column,
             fix=f"set units: id: to one of its columns ({did_you_mean(id_column, frame.columns)})",
         )
-    ids = frame[id_column].astype("string").str.strip()
+    ids = ids_as_text(frame[id_column])
     from ..errors import ProblemList  # noqa: PLC0415
 
     problems = ProblemList()
-    for i in frame.index[ids.isna() | (ids == "")][:50]:
+    for i in frame.index[ids.isna()][:50]:
         problems.add("empty unit id", file=path, row=int(table.rows[i]), column=id_column,
                      fix="give every unit an id or delete the row")
-    dup = ids[ids.duplicated(keep=False) & ids.notna() & (ids != "")]
+    dup = ids[ids.duplicated(keep=False) & ids.notna()]
     for value, idx in dup.groupby(dup).groups.items():
         rows = ", ".join(str(int(table.rows[i])) for i in idx)
         problems.add(f"unit id '{value}' appears more than once (rows {rows})", file=path,
@@ -190,3 +221,21 @@ def numeric_where_possible(frame: pd.DataFrame, keep_text=()) -> pd.DataFrame:
         else:
             out[col] = s
     return pd.DataFrame(out, index=frame.index)
+
+
+def ids_as_text(values: pd.Series) -> pd.Series:
+    """Ids as text, vectorised: 12 and 12.0 -> '12', ' F01 ' -> 'F01', empty -> None."""
+    s = pd.Series(values).reset_index(drop=True) if not isinstance(values, pd.Series) else values
+    if s.dtype.kind in "iu":
+        return s.astype(str).astype(object)
+    if s.dtype.kind == "f":
+        x = s.to_numpy(float)
+        whole = np.isfinite(x) & (x == np.round(x)) & (np.abs(x) < 2**53)
+        out = np.where(whole, pd.Series(np.where(whole, x, 0).astype(np.int64)).astype(str),
+                       s.astype(str).to_numpy(object)).astype(object)
+        out[np.isnan(x)] = None
+        return pd.Series(out, index=s.index, dtype=object)
+    out = [None if v is None or (isinstance(v, float) and np.isnan(v))
+           else (str(int(v)) if isinstance(v, float) and v.is_integer() else (str(v).strip() or None))
+           for v in s.to_numpy(dtype=object)]
+    return pd.Series(out, index=s.index, dtype=object)
