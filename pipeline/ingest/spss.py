@@ -61,7 +61,11 @@ def read_stats_file(path: Path, what: str = "survey export"):
         s = df[col]
         miss: list = []
         if col in ranges:
-            miss = [(float(r["lo"]), float(r["hi"])) for r in ranges[col]]
+            for r in ranges[col]:
+                try:
+                    miss.append((float(r["lo"]), float(r["hi"])))
+                except (TypeError, ValueError):  # string variable: discrete text codes
+                    miss.extend(str(v) for v in {r["lo"], r["hi"]})
         elif col in user_values:
             miss = [str(v) for v in user_values[col]]
         columns[col] = typed_column(s)
