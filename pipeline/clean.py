@@ -156,6 +156,12 @@ def map_items(columns, instrument: Instrument, mapping: dict[str, str], file: st
     by_item: dict[str, str] = {}
     items = set(instrument.item_ids)
     qindex = _question_index(meta, cols)
+    qtexts = {}
+    if meta is not None and len(meta):
+        colset = set(cols)
+        for c, q in zip(meta["column"], meta["question"]):
+            if c in colset and isinstance(q, str):
+                qtexts.setdefault(c, _key(q))
     for export_col, item in mapping.items():
         if item not in items:
             problems.add(f"survey.columns maps '{export_col}' to '{item}', which is not an item of "
@@ -183,6 +189,8 @@ def map_items(columns, instrument: Instrument, mapping: dict[str, str], file: st
             cands = [c for c in cols if c not in taken and len(k) >= 8 and _key(c) == k]
             if not cands and len(k) >= 8:
                 cands = [c for c in qindex.get(k, []) if c not in taken]
+            if not cands and len(k) >= 15:  # 'Stem - Statement', 'Stem-Statement', 'Stem: ...'
+                cands = [c for c, q in qtexts.items() if c not in taken and q.endswith(k)]
             if len(cands) == 1:
                 found = cands[0]
         if found is None:
@@ -457,6 +465,14 @@ def _values(s: pd.Series) -> pd.Series:
     return pd.Series(mapped[codes], index=s.index)
 
 
+def _display(s: pd.Series) -> np.ndarray:
+    """Cells as a user reads them (1 not 1.0, blank ''), vectorised over the distinct values."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    shown = [(_fmt(u) if isinstance(u, (int, float, np.integer, np.floating))
+              and not isinstance(u, (bool, np.bool_)) else str(u)) for u in uniques]
+    return np.array(shown + [""], dtype=object)[codes]
+
+
 def _truthy(s: pd.Series) -> np.ndarray:
     return _values(s).isin(["true", "1", "yes", "y", "t"]).to_numpy()
 
@@ -602,12 +618,12 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         if c is not None:
             st = _values(data[c])
             mark(st.isin(PREVIEW_STATUS).to_numpy(), "previews",
-                 f"{c} = " + data[c].astype(str).to_numpy(dtype=object))
+                 f"{c} = " + _display(data[c]))
         c = column(CHANNEL_NAMES)
         if c is not None:
             ch = _values(data[c])
             mark(ch.isin(PREVIEW_CHANNELS).to_numpy(), "previews",
-                 f"{c} = " + data[c].astype(str).to_numpy(dtype=object))
+                 f"{c} = " + _display(data[c]))
     if quality.incomplete:
         c = column(FINISHED_NAMES)
         if c is not None:

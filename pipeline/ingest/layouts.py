@@ -130,7 +130,7 @@ def detect_layout(rows: list[list], known_names=()) -> str:
     answers_in_r2 = sum(v in SURVEYMONKEY_ANSWER for v in n2)
     sm_system = sum(_norm(v) in n1 for v in SURVEYMONKEY_SYSTEM[:4])
     carried = any(not a and b for a, b in zip(r1, r2))  # row 1 blank over a sub-question
-    if (sm_system >= 2 and (answers_in_r2 or carried)) or (answers_in_r2 and carried):
+    if (sm_system >= 2 and (answers_in_r2 or carried)) or ((answers_in_r2 or sm_system) and carried):
         return "surveymonkey"
     kobo = {_norm(v) for v in KOBO_SYSTEM if v.startswith("_") or "/" in v}
     odk = {_norm(v) for v in ODK_CENTRAL_SYSTEM}
