@@ -170,10 +170,11 @@ class Instrument:
 
 
 def scale_labels(scale: Scale, language: str | None) -> Mapping[float, str]:
-    """The scale's labels in ``language`` (a name :meth:`Instrument.resolve_language` returned)."""
+    """The scale's labels in ``language`` (a name :meth:`Instrument.resolve_language` returned);
+    a scale not translated into that language keeps its own labels."""
     if language is None:
         return scale.labels
-    return scale.translations.get(language, {})
+    return scale.translations.get(language) or scale.labels
 
 
 # --------------------------------------------------------------------------------------------
