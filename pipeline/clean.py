@@ -141,18 +141,9 @@ def _question_index(meta: pd.DataFrame | None, columns) -> dict[str, list[str]]:
     return out
 
 
-def map_items(columns, instrument: Instrument, mapping: dict[str, str], file: str,
-              meta: pd.DataFrame | None = None) -> dict[str, str]:
-    """Instrument item -> export column. Every unmatched item is reported at once.
-
-    Matching, in order: ``survey.columns`` (its keys name an export column, or a column's
-    question text); the item id as a column name (case-insensitive); the item's text as a column
-    name or as a column's question text (the whole text, or its part after ``' - '`` as
-    Qualtrics and SurveyMonkey write matrix rows), letters and digits compared, when exactly one
-    column matches.
-    """
-    cols = [c for c in columns if c not in META_COLUMNS]
-    problems = ProblemList()
+def _match_items(cols, instrument: Instrument, mapping: dict[str, str],
+                 meta: pd.DataFrame | None):
+    """One file's matching: (item -> column, mapping keys not found, unmatched items, free cols)."""
     by_item: dict[str, str] = {}
     items = set(instrument.item_ids)
     qindex = _question_index(meta, cols)
@@ -162,19 +153,15 @@ def map_items(columns, instrument: Instrument, mapping: dict[str, str], file: st
         for c, q in zip(meta["column"], meta["question"]):
             if c in colset and isinstance(q, str):
                 qtexts.setdefault(c, _key(q))
+    keys_missing = []
     for export_col, item in mapping.items():
         if item not in items:
-            problems.add(f"survey.columns maps '{export_col}' to '{item}', which is not an item of "
-                         f"the instrument; {did_you_mean(item, instrument.item_ids)}",
-                         file=file, key=f"survey.columns.{export_col}")
             continue
         found = _find_column(cols, export_col)
         if found is None and len(qindex.get(_key(export_col), [])) == 1:
             found = qindex[_key(export_col)][0]
         if found is None:
-            problems.add(f"survey.columns names export column '{export_col}', which the export "
-                         f"does not have; {did_you_mean(export_col, cols)}", file=file,
-                         key=f"survey.columns.{export_col}")
+            keys_missing.append(export_col)
             continue
         by_item[item] = found
     taken = set(by_item.values())
@@ -198,16 +185,75 @@ def map_items(columns, instrument: Instrument, mapping: dict[str, str], file: st
         else:
             by_item[item] = found
             taken.add(found)
-    if unmatched:
-        free = [c for c in cols if c not in taken]
-        for item in unmatched:
-            hint = did_you_mean(item, free)
+    free = [c for c in cols if c not in taken]
+    return by_item, keys_missing, unmatched, free
+
+
+def map_items_by_file(columns, instrument: Instrument, mapping: dict[str, str], file: str,
+                      meta: pd.DataFrame | None = None) -> dict[str | None, dict[str, str]]:
+    """Instrument item -> export column, for each export file (files differ: a plain wave and a
+    Qualtrics wave name the same item differently).
+
+    Matching, in order: ``survey.columns`` (its keys name an export column, or a column's
+    question text); the item id as a column name (case-insensitive); the item's text as a column
+    name or as a column's question text (the whole text, its part after ``' - '`` as Qualtrics
+    and SurveyMonkey write matrix rows, or the end of the question text), letters and digits
+    compared, when exactly one column matches.
+
+    Returns
+    -------
+    dict
+        File name -> (item -> column) for the items that file has (key None when ``meta`` does
+        not tell the files apart).
+
+    Raises
+    ------
+    StudyError
+        ``survey.columns`` naming a non-item or a column no file has, and items no file has a
+        column for -- all reported at once.
+    """
+    cols = [c for c in columns if c not in META_COLUMNS]
+    problems = ProblemList()
+    items = set(instrument.item_ids)
+    for export_col, item in mapping.items():
+        if item not in items:
+            problems.add(f"survey.columns maps '{export_col}' to '{item}', which is not an item of "
+                         f"the instrument; {did_you_mean(item, instrument.item_ids)}",
+                         file=file, key=f"survey.columns.{export_col}")
+    if meta is not None and len(meta) and "file" in meta:
+        groups = {f: (list(dict.fromkeys(c for c in m["column"] if c in set(cols))), m)
+                  for f, m in meta.groupby("file", sort=False)}
+    else:
+        groups = {None: (cols, meta)}
+    out, missing_keys, unmatched_in, free_in = {}, None, {}, {}
+    for f, (fcols, fmeta) in groups.items():
+        by_item, keys_missing, unmatched, free = _match_items(fcols, instrument, mapping, fmeta)
+        out[f] = by_item
+        missing_keys = set(keys_missing) if missing_keys is None else missing_keys & set(keys_missing)
+        unmatched_in[f], free_in[f] = unmatched, free
+    for export_col in mapping:
+        if export_col in (missing_keys or set()) and mapping[export_col] in items:
+            problems.add(f"survey.columns names export column '{export_col}', which the export "
+                         f"does not have; {did_you_mean(export_col, cols)}", file=file,
+                         key=f"survey.columns.{export_col}")
+    first = next(iter(groups))
+    for item in instrument.item_ids:
+        if all(item in unmatched_in[f] for f in groups):
+            hint = did_you_mean(item, free_in[first])
             problems.add(f"instrument item '{item}' has no column in the survey export"
                          + (f"; {hint}" if hint else ""), file=file, column=item,
                          fix="rename the export column to the item id, or map it in study.yaml: "
                          f"survey: columns: {{<export column>: {item}}}")
     problems.raise_if_any("The survey export does not match the instrument:")
-    return {i: by_item[i] for i in instrument.item_ids}
+    return out
+
+
+def map_items(columns, instrument: Instrument, mapping: dict[str, str], file: str,
+              meta: pd.DataFrame | None = None) -> dict[str, str]:
+    """Instrument item -> export column for a single export (see :func:`map_items_by_file`)."""
+    by_file = map_items_by_file(columns, instrument, mapping, file,
+                                None if meta is None else meta.assign(file="one"))
+    return {i: next(iter(by_file.values()))[i] for i in instrument.item_ids}
 
 
 @dataclass(frozen=True)
@@ -241,7 +287,8 @@ def _meta_for(meta: pd.DataFrame | None, column: str) -> list[tuple[str, dict]]:
 
 def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[str, str],
                  extra_missing=(), *, files: pd.Series | None = None,
-                 meta: pd.DataFrame | None = None, language: str | None = None) -> Recoded:
+                 meta: pd.DataFrame | None = None, language: str | None = None,
+                 file_columns: dict | None = None) -> Recoded:
     """Codes, missing values and reverse keying for every item, vectorised per column.
 
     Per cell, in order: blank -> missing ("blank"); an SPSS/Stata user-missing code -> missing
@@ -256,6 +303,9 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
     ----------
     language
         A language name from :meth:`Instrument.resolve_language` (None: the instrument's own).
+    file_columns
+        File -> (item -> export column), when ``data`` holds the answers under the item ids
+        (several files): messages then name each file's own column.
 
     Raises
     ------
@@ -290,8 +340,21 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
             reasons[name] = len(reasons)
         return reasons[name]
 
-    def where(i):
-        return {"file": None if files is None else files.iloc[i], "row": int(rows[i])}
+    def where(i, item_id, col):
+        f = None if files is None else files.iloc[i]
+        if file_columns:
+            col = file_columns.get(f, file_columns.get(None, {})).get(item_id, col)
+        return {"file": f, "row": int(rows[i]), "column": col}
+
+    def per_file_meta(item_id, col):
+        if not file_columns:
+            return _meta_for(meta, col)
+        out = []
+        for f, fmap in file_columns.items():
+            if item_id in fmap and meta is not None and len(meta):
+                hit = meta.loc[(meta["file"] == f) & (meta["column"] == fmap[item_id])]
+                out.extend((str(f), r) for _, r in hit.iterrows())
+        return out
 
     for j, (item_id, col) in enumerate(item_columns.items()):
         item = instrument.item(item_id)
@@ -322,7 +385,7 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
         cr = cell_reason[:, j]
         cr[isnull] = reason("blank")
         # SPSS / Stata metadata of this column, file by file
-        for fname, m in _meta_for(meta, col):
+        for fname, m in per_file_meta(item_id, col):
             fm = file_mask.get(fname, np.ones(n, bool)) if file_mask else np.ones(n, bool)
             vlab = m.get("value_labels") if isinstance(m.get("value_labels"), dict) else {}
             mcodes = m.get("missing_codes") if isinstance(m.get("missing_codes"), list) else []
@@ -408,19 +471,19 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
             valid_txt = "; ".join(f"{_fmt(k)} = {v}" for k, v in labels.items())
             for i in idx[kinds == "bad"]:
                 problems.add(
-                    f"answer '{obj[i]}' matches no label of item '{item_id}'", column=col,
+                    f"answer '{obj[i]}' matches no label of item '{item_id}'",
                     fix=(f"valid answers: {valid_txt or 'codes ' + _fmt(sc.min) + '..' + _fmt(sc.max)}"
                          + (f"; missing codes: {', '.join(map(str, missing_codes))}" if missing_codes else "")
                          + " -- or add the text to study.yaml survey: missing: [...]"),
-                    **where(i))
+                    **where(i, item_id, col))
         bad = ~np.isnan(num) & ((num < sc.min) | (num > sc.max)
                                 | (np.abs(num - np.round(num)) > 1e-9))
         for i in np.flatnonzero(bad):
             problems.add(
                 f"code {_fmt(num[i])} of item '{item_id}' lies outside its scale "
-                f"{_fmt(sc.min)}..{_fmt(sc.max)}", column=col,
+                f"{_fmt(sc.min)}..{_fmt(sc.max)}",
                 fix="correct the value, or declare it a missing code in study.yaml survey: "
-                "missing: [...]", **where(i))
+                "missing: [...]", **where(i, item_id, col))
         raw[:, j] = num
         records.append({"item": item_id, "column": col, "valid": int((~np.isnan(num)).sum()),
                         "from_text": int(from_text_m[:, j].sum()),
@@ -571,7 +634,8 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                          file=study_file, key="survey.language",
                          fix="use one of those languages, or remove survey: language:")
     problems.raise_if_any("study.yaml and the survey export do not agree:")
-    item_columns = map_items(cols, instrument, survey.columns, study_file, meta)
+    file_columns = map_items_by_file(cols, instrument, survey.columns, study_file, meta)
+    item_columns, item_data = _item_data(data, files, instrument, file_columns)
 
     # respondent ids: text; unique within and across files
     if found["id"]:
@@ -592,8 +656,9 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         problems.raise_if_any("Respondent ids are not unique:")
     else:
         ids = files.astype(str) + ":" + data["source_row"].astype(str)
-    rec = recode_items(data, instrument, item_columns, survey.missing, files=files, meta=meta,
-                       language=language)
+    rec = recode_items(item_data, instrument, {i: i for i in item_columns}, survey.missing,
+                       files=files, meta=meta, language=language, file_columns=file_columns)
+    rec.recoding["column"] = [item_columns[i] for i in rec.recoding["item"]]
     raw_codes, coded = rec.raw, rec.coded
 
     n = len(data)
@@ -679,7 +744,7 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         "source_row": data["source_row"].to_numpy()[~keep], "rule": rule_of[~keep],
         "detail": detail[~keep]})
 
-    item_cols = set(item_columns.values())
+    item_cols = {c for fm in file_columns.values() for c in fm.values()}
     other = [c for c in cols if c not in item_cols and c not in (found["id"],)]
     responses = pd.DataFrame({"respondent_id": ids.to_numpy(dtype=object)[keep]})
     for key in ("unit", "group"):
@@ -713,7 +778,7 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         if no_unit:
             warnings.append(f"{no_unit} kept respondents have no unit id ({found['unit']}); they "
                             "are used at respondent level but not aggregated to units.")
-    by_file = _by_file(raw, files, item_columns, instrument, rec, rule_of, keep, meta)
+    by_file = _by_file(raw, files, file_columns, instrument, rec, rule_of, keep)
     for f in by_file:
         if f["items_unmatched"] and len(by_file) > 1:
             warnings.append(f"{f['file']} has no column for {len(f['items_unmatched'])} instrument "
@@ -734,24 +799,22 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                        by_file=tuple(by_file))
 
 
-def _by_file(raw, files, item_columns, instrument, rec: Recoded, rule_of, keep, meta) -> list[dict]:
+def _by_file(raw, files, file_columns, instrument, rec: Recoded, rule_of, keep) -> list[dict]:
     """Per export file: layout, rows, items matched, codes recoded, missing by reason, drops."""
     layouts = {Path(f.path).name: f.layout for f in getattr(raw, "files", ())}
     out = []
+    items = list(instrument.item_ids)
     for fname, mask in _file_masks(files, len(files)).items():
-        present = set(meta.loc[meta["file"] == fname, "column"]) if meta is not None and len(meta) else set(item_columns.values())
-        matched = [i for i, c in item_columns.items() if c in present]
-        unmatched = [i for i in instrument.item_ids if i not in matched]
-        reasons = {r: int((rec.cell_reason[mask] == k).sum()) for k, r in enumerate(rec.reasons)}
-        if unmatched:
-            # cells of items the file has no column for are not "blank answers" of that file
-            cols_missing = [j for j, i in enumerate(item_columns) if i in unmatched]
-            blank_k = rec.reasons.index("blank") if "blank" in rec.reasons else None
-            if blank_k is not None:
-                reasons["blank"] -= int((rec.cell_reason[np.ix_(mask, cols_missing)] == blank_k).sum())
+        fmap = file_columns.get(fname, file_columns.get(None, {}))
+        matched = [i for i in items if i in fmap]
+        unmatched = [i for i in items if i not in fmap]
+        have = [j for j, i in enumerate(items) if i in fmap]
+        cr = rec.cell_reason[np.ix_(mask, have)]
+        reasons = {r: int((cr == k).sum()) for k, r in enumerate(rec.reasons)}
         out.append({
             "file": fname, "layout": layouts.get(fname), "rows": int(mask.sum()),
             "items_matched": len(matched), "items_unmatched": unmatched,
+            "columns": {i: fmap[i] for i in matched if fmap[i] != i},
             "from_text": int(rec.from_text[mask].sum()),
             "from_labels": int(rec.from_labels[mask].sum()),
             "missing": {r: v for r, v in reasons.items() if v},
@@ -759,6 +822,38 @@ def _by_file(raw, files, item_columns, instrument, rec: Recoded, rule_of, keep, 
             "kept": int((keep & mask).sum()),
         })
     return out
+
+
+def _item_data(data: pd.DataFrame, files: pd.Series, instrument: Instrument,
+               file_columns: dict) -> tuple[dict[str, str], pd.DataFrame]:
+    """The item answers under the item ids, each file's rows taken from that file's column.
+
+    Returns (item -> the export column it was read from, joined with ' | ' when files differ;
+    the frame of answers with ``source_row``)."""
+    items = list(instrument.item_ids)
+    maps = list(file_columns.values())
+    names: dict[str, str] = {}
+    cols = {}
+    masks = _file_masks(files, len(files)) if None not in file_columns else {}
+    for i in items:
+        used = list(dict.fromkeys(m[i] for m in maps if i in m))
+        names[i] = " | ".join(used)
+        if len(used) == 1 and all(i in m for m in maps):
+            cols[i] = data[used[0]]
+            continue
+        out = pd.Series([None] * len(data), index=data.index, dtype=object)
+        numeric = True
+        for f, m in file_columns.items():
+            if i not in m:
+                continue
+            mask = masks.get(f, np.ones(len(data), bool))
+            part = data.loc[mask, m[i]]
+            numeric &= part.dtype.kind in "iuf"
+            out[mask] = part.to_numpy(dtype=object)
+        cols[i] = pd.to_numeric(out, errors="coerce") if numeric else out
+    frame = pd.DataFrame(cols, index=data.index)
+    frame["source_row"] = data["source_row"].to_numpy()
+    return names, frame
 
 
 def _fmt_or_na(x: float) -> str:
