@@ -309,6 +309,11 @@ def typed_column(s: pd.Series) -> pd.Series:
     values = s.to_numpy(dtype=object)
     kind = pd.api.types.infer_dtype(values, skipna=True)
     index = pd.RangeIndex(len(values))
+    if kind not in ("string", "empty", "integer", "floating", "mixed-integer-float", "decimal"):
+        # xlsx: empty cells arrive as '' among numbers, dates, booleans
+        values = values.copy()
+        values[values == ""] = None
+        kind = pd.api.types.infer_dtype(values, skipna=True)
     if kind in ("integer", "floating", "mixed-integer-float", "decimal"):
         return _numeric(pd.to_numeric(pd.Series(values, index=index), errors="coerce"))
     if kind == "empty":
