@@ -373,14 +373,24 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
         if numeric_col:
             num = s.to_numpy(dtype=float, copy=True)
             isnull = np.isnan(num)
-            obj = None
+            obj = ucodes = uniq = None
         else:
+            # every distinct cell is looked at once (factorize is a C hash table)
+            ucodes, uniq = pd.factorize(s.astype(object), use_na_sentinel=True)
+            uval = np.full(len(uniq) + 1, np.nan)
+            for k, u in enumerate(uniq):
+                if isinstance(u, (bool, np.bool_)):
+                    continue
+                if isinstance(u, (int, float, np.integer, np.floating)):
+                    uval[k] = float(u)
+                elif isinstance(u, str):
+                    try:
+                        uval[k] = float(u.strip())
+                    except ValueError:
+                        pass
+            num = uval[ucodes]
+            isnull = ucodes == -1
             obj = s.to_numpy(dtype=object)
-            isnull = pd.isna(s).to_numpy()
-            num = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, copy=True)
-            if s.dtype == object:
-                is_bool = np.fromiter((isinstance(v, (bool, np.bool_)) for v in obj), bool, n)
-                num[is_bool] = np.nan
         handled = isnull.copy()
         cr = cell_reason[:, j]
         cr[isnull] = reason("blank")
@@ -399,8 +409,9 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
                         sel = hit & (num == code)
                         cr[sel] = reason(name)
                         handled |= sel
-                elif obj is not None:
-                    sel = fm & ~handled & np.fromiter((v == spec for v in obj), bool, n)
+                elif ucodes is not None:
+                    hits = [k for k, u in enumerate(uniq) if isinstance(u, str) and u == spec]
+                    sel = fm & ~handled & np.isin(ucodes, hits)
                     if sel.any():
                         lab = vlab.get(spec)
                         cr[sel] = reason(f"{lab} (.{spec})" if lab else f".{spec}")
@@ -447,22 +458,25 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
                 num[sel] = np.nan
         # texts
         text = ~handled & np.isnan(num)
-        if obj is not None and text.any():
+        if ucodes is not None and text.any():
             idx = np.flatnonzero(text)
-            vals = pd.Series(obj[idx])
-            uniq = pd.unique(vals.astype(str))
-            outcome: dict[str, tuple[str, Any]] = {}
-            for u in uniq:
+            ku_rows = ucodes[idx]
+            kind_u = np.full(len(uniq), "", dtype=object)
+            val_u = np.full(len(uniq), None, dtype=object)
+            for k in np.unique(ku_rows):
+                u = str(uniq[k])
                 nu, ku = _norm(u), _key(u)
-                if nu in miss_txt or (ku and ku in miss_txt):
-                    outcome[u] = ("missing", miss_txt.get(nu, miss_txt.get(ku)))
+                if nu == "":
+                    kind_u[k], val_u[k] = "missing", "blank"
+                elif nu in miss_txt or (ku and ku in miss_txt):
+                    kind_u[k], val_u[k] = "missing", miss_txt.get(nu, miss_txt.get(ku))
                 elif nu in lookup or (ku and ku in lookup):
-                    outcome[u] = ("code", lookup.get(nu, lookup.get(ku)))
+                    kind_u[k], val_u[k] = "code", lookup.get(nu, lookup.get(ku))
                 else:
-                    outcome[u] = ("bad", None)
-            kinds = vals.astype(str).map(lambda v: outcome[v][0]).to_numpy()
-            values = vals.astype(str).map(lambda v: outcome[v][1]).to_numpy(dtype=object)
-            for r in {v for k, v in zip(kinds, values) if k == "missing"}:
+                    kind_u[k] = "bad"
+            kinds = kind_u[ku_rows]
+            values = val_u[ku_rows]
+            for r in {val_u[k] for k in np.unique(ku_rows) if kind_u[k] == "missing"}:
                 sel = idx[(kinds == "missing") & (values == r)]
                 cr[sel] = reason(r)
             coded_sel = kinds == "code"
@@ -697,7 +711,7 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         if c is not None:
             prog = pd.to_numeric(data[c], errors="coerce").to_numpy(float)
             mark(prog < 100, "incomplete",
-                 "progress " + pd.Series(prog).map(_fmt_or_na).to_numpy(dtype=object))
+                 "progress " + np.where(np.isnan(prog), "missing", _display(pd.Series(prog))))
     if quality.speeders is not False:
         c = column(DURATION_NAMES)
         dur, what = None, ""
@@ -885,8 +899,10 @@ def _typed(values: np.ndarray):
             return s.map(lambda v: None if v is None else bool(v)).astype("boolean").to_numpy()
         if kind in ("datetime", "datetime64", "date"):
             return s.to_numpy()
+        if kind == "string":  # the reader left it text (words, or numbers with leading zeros)
+            return s.where(filled, None).to_numpy(dtype=object)
         num = pd.to_numeric(s, errors="coerce")
         if num[filled].notna().all():
             return num.to_numpy(float)
-    return s.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
-                 else str(v)).to_numpy(dtype=object)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    return np.array([str(u) for u in uniques] + [None], dtype=object)[codes]

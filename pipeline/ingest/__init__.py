@@ -235,7 +235,7 @@ def ids_as_text(values: pd.Series) -> pd.Series:
                        s.astype(str).to_numpy(object)).astype(object)
         out[np.isnan(x)] = None
         return pd.Series(out, index=s.index, dtype=object)
-    out = [None if v is None or (isinstance(v, float) and np.isnan(v))
-           else (str(int(v)) if isinstance(v, float) and v.is_integer() else (str(v).strip() or None))
-           for v in s.to_numpy(dtype=object)]
-    return pd.Series(out, index=s.index, dtype=object)
+    codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=True)
+    mapped = [(str(int(v)) if isinstance(v, float) and v.is_integer() else (str(v).strip() or None))
+              for v in uniques] + [None]
+    return pd.Series(np.array(mapped, dtype=object)[codes], index=s.index, dtype=object)

@@ -258,8 +258,11 @@ def _csv_cells(path: Path, what: str, tsv: bool) -> tuple[pd.DataFrame, str, str
     text, used = decode_text(raw, path, what)
     text = text.removeprefix("\ufeff")
     delimiter = "\t" if tsv else sniff_delimiter(text)
+    cells = _arrow_csv(raw if used in ("utf-8", "utf-8 (BOM)") else None, text, delimiter)
+    if cells is not None:
+        return cells, used, delimiter
     try:
-        cells = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=str,
+        cells = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=object,
                             keep_default_na=False, na_filter=False, skip_blank_lines=False,
                             engine="c", quotechar='"', doublequote=True)
     except pd.errors.ParserError:
@@ -276,6 +279,44 @@ def _csv_cells(path: Path, what: str, tsv: bool) -> tuple[pd.DataFrame, str, str
         cells = pd.DataFrame(dtype=object)
     cells.columns = range(cells.shape[1])
     return cells, used, delimiter
+
+
+def _arrow_csv(raw: bytes | None, text: str, delimiter: str) -> pd.DataFrame | None:
+    """Every record as arrow strings (pyarrow's C++ reader, no Python object per cell), or None
+    when the file has blank lines or ragged rows inside it (the pandas path handles those and
+    keeps their row numbers)."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.csv as pacsv  # noqa: PLC0415
+
+    try:
+        first = next(csv.reader(io.StringIO(text[:1_000_000]), delimiter=delimiter))
+    except (StopIteration, csv.Error):
+        return None
+    width = len(first)
+    if raw is None:
+        raw = text.encode("utf-8")
+    elif raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    raw = raw.rstrip(b"\r\n")  # trailing blank lines are not rows
+    if not raw:
+        return None
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(raw),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                             ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"f{i}": pa.string() for i in range(width)},
+                strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        return None
+    if table.num_columns != width:
+        return None
+    return pd.DataFrame({i: pd.Series(pd.arrays.ArrowStringArray(table.column(i).combine_chunks())
+                                      if hasattr(pd.arrays, "ArrowStringArray") else
+                                      table.column(i).to_pandas())
+                         for i in range(width)})
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,6 +347,11 @@ def typed_body(grid: Grid, header_rows: int) -> tuple[pd.DataFrame, np.ndarray]:
 
 def typed_column(s: pd.Series) -> pd.Series:
     """One column's cells: numbers where every filled cell is one, else stripped text/values."""
+    if isinstance(s.dtype, pd.StringDtype) or str(s.dtype) in ("str", "string"):
+        import pyarrow as pa  # noqa: PLC0415
+
+        return _arrow_string_column(pa.array(s.array, type=pa.string(), from_pandas=True),
+                                    pd.RangeIndex(len(s)))
     values = s.to_numpy(dtype=object)
     kind = pd.api.types.infer_dtype(values, skipna=True)
     index = pd.RangeIndex(len(values))
@@ -319,20 +365,49 @@ def typed_column(s: pd.Series) -> pd.Series:
     if kind == "empty":
         return pd.Series([None] * len(values), index=index, dtype=object)
     if kind == "string":
-        t = pd.Series(values, index=index, dtype="str").str.strip()
-        t = t.mask(t == "")
-        filled = t.notna()
-        if filled.any():
-            f = t[filled]
-            num = pd.to_numeric(f, errors="coerce")
-            if (num.notna().all() and not f.str.match(_LEADING_ZERO).any()
-                    and not f.str.lower().isin(_NOT_NUMBERS).any()):
-                out = pd.Series(np.nan, index=index)
-                out[filled] = num.astype(float)
-                return _numeric(out)
-        return _text(t)
-    # mixed cells (numbers and text, booleans, dates): strip strings, keep the rest
-    return pd.Series([_clean_cell(v) for v in values], index=index, dtype=object)
+        import pyarrow as pa  # noqa: PLC0415
+
+        return _arrow_string_column(pa.array(values, type=pa.string(), from_pandas=True), index)
+    # mixed cells (numbers and text, booleans, dates; xlsx): kept as the workbook stores them,
+    # empty cells None. Text is compared stripped downstream (labels, ids), so no Python loop here.
+    if values is s.to_numpy(dtype=object):
+        values = values.copy()
+    values[pd.isna(values)] = None
+    return pd.Series(values, index=index, dtype=object)
+
+
+_NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|NaN|inf|Inf|infinity|Infinity)$"
+
+
+def _maybe_numbers(t) -> bool:
+    """Whether the first filled cells look like numbers (a failed arrow cast costs ~40 ms)."""
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    head = pc.drop_null(t.slice(0, 5000) if len(t) > 5000 else t)
+    if len(head) == 0:
+        head = pc.drop_null(t)
+    return bool(pc.all(pc.match_substring_regex(head, _NUMBER_RE)).as_py())
+
+
+def _arrow_string_column(arr, index) -> pd.Series:
+    """A column of strings, in arrow compute (C++): numbers when every filled cell parses as one
+    and none has leading zeros, else text stripped of surrounding spaces, blanks as None."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    t = pc.utf8_trim_whitespace(arr)
+    t = pc.if_else(pc.equal(t, ""), pa.scalar(None, pa.string()), t)
+    if t.null_count < len(t) and _maybe_numbers(t):
+        try:
+            x = pc.cast(t, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            x = None
+        if x is not None:
+            words = pc.any(pc.and_kleene(pc.is_valid(x), pc.invert(pc.is_finite(x)))).as_py()
+            zeros = pc.any(pc.match_substring_regex(t, r"^[+-]?0\d")).as_py()
+            if not words and not zeros:
+                return _numeric(pd.Series(x.to_numpy(zero_copy_only=False), index=index))
+    return pd.Series(t.to_numpy(zero_copy_only=False), index=index, dtype=object)
 
 
 def _text(t: pd.Series) -> pd.Series:
