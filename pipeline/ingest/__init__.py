@@ -6,8 +6,15 @@ returns plain frames plus metadata; nothing here interprets answers (that is :mo
 Public entry points
 -------------------
 :func:`read_survey`      the survey export(s) of a study -> :class:`RawSurvey`
+:func:`survey_files`     which exports a study reads (``survey.files`` or "drop in" data/raw/)
 :func:`read_unit_table`  the unit (firm) table -> DataFrame with the id as text
-:func:`read_table`       any csv/tsv/xlsx table as text cells (shared by the readers)
+:func:`read_table`       any csv/tsv/xlsx table, typed, with file row numbers
+:func:`ids_as_text`      ids as text (12, 12.0 and ' 12 ' are all '12')
+
+Modules: :mod:`.tables` (cells of csv/tsv/xlsx), :mod:`.layouts` (Qualtrics, SurveyMonkey,
+KoBo/ODK header rows and their detection), :mod:`.spss` (SPSS/Stata with user-missing codes),
+:mod:`.plain` (one export -> the common shape), :mod:`.personal` (identifying columns),
+:mod:`.xlsform` (XLSForm instruments). Every file is opened read-only.
 """
 
 from __future__ import annotations
@@ -50,14 +57,20 @@ class RawSurvey:
         ``source_file`` (the file's name) and ``source_row`` (the row a user sees in the file).
         Cells are as read (numbers, text, booleans, None).
     columns
-        Metadata per column: ``column``, ``source_column``, ``question`` (question text where the
-        layout gives it), ``file``.
+        Metadata per column and file: ``column`` (the name socap uses), ``source_column`` (the
+        header as the file writes it), ``question`` (question text where the layout gives it),
+        ``import_id`` (Qualtrics ImportId), ``value_labels`` (SPSS/Stata code -> label),
+        ``missing_codes`` (SPSS missing values/ranges, Stata extended missing letters),
+        ``system`` (platform metadata column), ``file``, ``layout``.
     files
         The files read, with the layout detected.
     personal_data_dropped
         Names of identifying columns dropped at ingest (their contents are never kept).
     notes
         Things the reader did that a user should know (encoding fallback, rows dropped...).
+    metadata_columns
+        Platform system columns kept as metadata (Qualtrics Status/Finished/..., KoBo _uuid,
+        _submission_time, ...): not items, available to the quality rules and as columns.
     """
 
     data: pd.DataFrame
