@@ -50,7 +50,11 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
         b = by_file.get(name)
         if b is None:
             continue
+        renamed = [f"{c} -> {i}" for i, c in b.get("columns", {}).items()]
         out.append(f"    items matched: {b['items_matched']} of {len(inst.item_ids)}"
+                   + (f" ({', '.join(renamed[:4])}"
+                      + (f", ... {len(renamed) - 4} more" if len(renamed) > 4 else "") + ")"
+                      if renamed else "")
                    + (f"; no column for: {', '.join(b['items_unmatched'])}"
                       if b["items_unmatched"] else ""))
         out.append(f"    answers recoded from label text: {b['from_text']}"
@@ -67,7 +71,8 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
                    + ", ".join(inputs.raw.personal_data_dropped))
     renamed = {i: c for i, c in cleaned.item_columns.items() if i != c}
     out.append(f"Items matched: {len(cleaned.item_columns)} of {len(inst.item_ids)}"
-               + (" (" + ", ".join(f"{c} -> {i}" for i, c in renamed.items()) + ")" if renamed else ""))
+               + (" (" + ", ".join(f"{c} -> {i}" for i, c in renamed.items()) + ")"
+                  if renamed and len(inputs.raw.files) == 1 else ""))
     rec = cleaned.recoding
     out.append(f"Answers recoded from label text: {int(rec['from_text'].sum())}"
                + (f", through value labels: {int(rec['from_labels'].sum())}"

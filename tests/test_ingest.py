@@ -176,3 +176,14 @@ def test_kobo_dash_separator_recognised_through_item_names(tmp_path):
     assert any("stripped at '-'" in n for n in exp.notes)
     exp = read_export(p, separator="/", known_names=inst.item_ids)  # configured: taken as given
     assert "grp_coordination-coord_1" in exp.data.columns
+
+
+def test_windows_line_ends_quoted_breaks_and_number_like_text(tmp_path):
+    p = tmp_path / "s.csv"
+    p.write_bytes(b'id,q,code,note,x\r\n1,"two\r\nlines",007,nan,1e2\r\n2,plain,8,inf,+3\r\n')
+    t = read_table(p)
+    assert list(t.rows) == [2, 3] and list(t.frame["id"]) == [1, 2]
+    assert t.frame["q"].iloc[0] == "two\r\nlines" or t.frame["q"].iloc[0] == "two\nlines"
+    assert list(t.frame["code"]) == ["007", "8"]  # leading zeros: text
+    assert list(t.frame["note"]) == ["nan", "inf"]  # words, not numbers
+    assert t.frame["x"].tolist() == [100, 3]
