@@ -41,6 +41,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from ingest_writers import qualtrics_rows, study, write
+
     from pipeline.clean import clean_responses
     from pipeline.ingest import read_survey
     from pipeline.ingest.plain import read_export
@@ -69,7 +70,7 @@ def main() -> None:
     rows = []
     for name, path in files.items():
         if path.suffix == ".csv":
-            base = best(lambda: pd.read_csv(path), args.repeat)
+            base = best(lambda: pd.read_csv(path, low_memory=False), args.repeat)
         else:
             base = best(lambda: pd.read_excel(path, engine="calamine"), args.repeat)
         read = best(lambda: read_export(path, known_names=inst.item_ids), args.repeat)

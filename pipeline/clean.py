@@ -321,7 +321,7 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
         Every answer text that matches no label and every out-of-range code, with file, row and
         column, reported together.
     """
-    from .instrument import scale_labels  # noqa: PLC0415
+    from .instrument import scale_labels
 
     n = len(data)
     p = len(item_columns)
@@ -662,7 +662,7 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
 
     # respondent ids: text; unique within and across files
     if found["id"]:
-        from .ingest import ids_as_text  # noqa: PLC0415
+        from .ingest import ids_as_text
 
         ids = ids_as_text(data[found["id"]])
         empty = ids.isna()
@@ -696,7 +696,7 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         return None
 
     def mark(mask, rule, text):
-        sel = mask & (rule_of == None)  # noqa: E711 - elementwise on object array
+        sel = mask & (rule_of == None)
         rule_of[sel] = rule
         detail[sel] = text if isinstance(text, str) else text[sel]
 
@@ -738,7 +738,7 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                                      f"'{cb}' (the export has no duration column).")
                     break
         if dur is not None:
-            base = dur[(rule_of == None) & ~np.isnan(dur)]  # noqa: E711
+            base = dur[(rule_of == None) & ~np.isnan(dur)]
             if base.size:
                 med = float(np.median(base))
                 cut = quality.speeders * med
@@ -761,7 +761,7 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
              "missing " + pd.Series(np.round(share * 100)).astype(int).astype(str).to_numpy(dtype=object)
              + "% of items")
 
-    keep = rule_of == None  # noqa: E711
+    keep = rule_of == None
     exclusions = pd.DataFrame({
         "respondent_id": ids.to_numpy(dtype=object)[~keep], "source_file": files.to_numpy()[~keep],
         "source_row": data["source_row"].to_numpy()[~keep], "rule": rule_of[~keep],
@@ -772,7 +772,7 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
     responses = pd.DataFrame({"respondent_id": ids.to_numpy(dtype=object)[keep]})
     for key in ("unit", "group"):
         if found[key]:
-            from .ingest import ids_as_text  # noqa: PLC0415
+            from .ingest import ids_as_text
 
             responses[found[key]] = ids_as_text(data[found[key]]).to_numpy(dtype=object)[keep]
     responses["source_file"] = files.to_numpy()[keep]

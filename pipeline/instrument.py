@@ -8,9 +8,10 @@ the file, the key (and line) and the fix; every problem of the file is reported 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ProblemList, StudyError, did_you_mean
 from .yamlfile import KeyPath, dotted, read_yaml
@@ -191,7 +192,7 @@ def read_instrument(path: Path) -> Instrument:
     """
     path = Path(path)
     if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-        from .ingest.xlsform import read_xlsform  # noqa: PLC0415 - only for XLSForm studies
+        from .ingest.xlsform import read_xlsform
 
         return read_xlsform(path)
     if path.suffix.lower() not in (".yaml", ".yml"):

@@ -21,7 +21,7 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
     StudyError
         The same errors as :func:`run_study` raises before fitting.
     """
-    from .clean import RULE_LABELS, clean_responses  # noqa: PLC0415
+    from .clean import RULE_LABELS, clean_responses
 
     study = read_study(folder)
     inputs = read_inputs(study)

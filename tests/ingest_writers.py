@@ -135,7 +135,6 @@ def qualtrics_rows(frame: pd.DataFrame, inst, *, text_values=True, single_quoted
 
 def qualtrics_legacy_rows(frame: pd.DataFrame, inst) -> list[list]:
     """Legacy Qualtrics export (before 2017): V1..V10 over the system columns, two header rows."""
-    items = inst.item_ids
     n = len(frame)
     starts, ends = _start_end(frame["Duration (in seconds)"])
     sys_names = ["ResponseID", "ResponseSet", "Name", "ExternalDataReference", "EmailAddress",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import textwrap
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from pipeline.clean import clean_responses
@@ -208,7 +207,7 @@ def test_straightlining_only_with_reverse_keyed_items(tmp_path):
         """)
     assert list(res.exclusions["rule"]) == ["straightlining"]
     # the same answers with an instrument without reverse-keyed items: kept, with a note
-    import pipeline.clean as clean
+    from pipeline import clean
     study_dir = tmp_path / "b"
     (study_dir / "data" / "raw").mkdir(parents=True)
     (study_dir / "inst.yaml").write_text(INSTRUMENT.replace("{text: b, reverse: true}", "b"))

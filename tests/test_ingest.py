@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-
 from ingest_writers import base_survey, kobo_rows, study, write
+
 from pipeline.errors import StudyError
 from pipeline.ingest import read_survey, read_table, read_unit_table
 from pipeline.ingest.personal import identifying_columns, is_identifying
@@ -155,7 +155,6 @@ def test_raw_data_are_never_written(tmp_path):
                          p.stat().st_mode) for p in raw.iterdir()}
 
     before = snapshot()
-    from pipeline.clean import clean_responses
 
     st = read_study(folder)
     got = read_survey(st)

@@ -10,9 +10,18 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from ingest_writers import (
+    base_survey,
+    kobo_rows,
+    qualtrics_legacy_rows,
+    qualtrics_rows,
+    study,
+    surveymonkey_rows,
+    write,
+    write_dta,
+    write_sav,
+)
 
-from ingest_writers import (base_survey, kobo_rows, qualtrics_legacy_rows, qualtrics_rows, study,
-                            surveymonkey_rows, write, write_dta, write_sav)
 from pipeline.clean import clean_responses
 from pipeline.errors import StudyError
 from pipeline.ingest import read_survey

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from ingest_writers import base_survey, qualtrics_rows, study, surveymonkey_rows, write
+
 from pipeline.errors import StudyError
 from pipeline.validate import validate_study
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import StudyError, did_you_mean
-from .tables import read_table  # noqa: F401  (re-exported)
+from .tables import read_table
 
 EXPORT_SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".txt", ".sav", ".zsav", ".dta", ".parquet")
 
@@ -149,13 +149,13 @@ def read_survey(study, instrument=None) -> RawSurvey:
         A file is missing, unreadable, empty, or its layout is broken; ``survey.id`` looks like
         personal data.
     """
-    from .personal import check_respondent_id  # noqa: PLC0415
-    from .plain import read_export  # noqa: PLC0415
+    from .personal import check_respondent_id
+    from .plain import read_export
 
     cfg = study.config.survey
     check_respondent_id(cfg.id, study_file=study.file)
     if instrument is None:
-        from ..instrument import read_instrument  # noqa: PLC0415
+        from ..instrument import read_instrument
 
         instrument = read_instrument(study.path(study.config.instrument))
     known = list(instrument.item_ids)
@@ -199,7 +199,7 @@ def read_unit_table(path: Path, *, id_column: str, sheet=None, study_file=None) 
             fix=f"set units: id: to one of its columns ({did_you_mean(id_column, frame.columns)})",
         )
     ids = ids_as_text(frame[id_column])
-    from ..errors import ProblemList  # noqa: PLC0415
+    from ..errors import ProblemList
 
     problems = ProblemList()
     for i in frame.index[ids.isna()][:50]:

@@ -260,8 +260,8 @@ def surveymonkey_header(rows: list[list], width: int) -> Header:
                 names[j] = f"Q{k}_{i}"
     return Header(layout="surveymonkey", rows=2, names=names, sources=sources,
                   questions=questions, system=system,
-                  notes=[f"SurveyMonkey answer columns named Q1..Q{len(spans)} in export order "
-                         "(question texts kept)."] if spans else [])
+                  notes=[(f"SurveyMonkey answer columns named Q1..Q{len(spans)} in export order "
+                          "(question texts kept).")] if spans else [])
 
 
 def kobo_separator(names: list[str], configured: str | None, known_names=()) -> str | None:

@@ -28,7 +28,7 @@ META_FIELDS = ("column", "source_column", "question", "import_id", "value_labels
 class Export:
     data: pd.DataFrame  # source_row + typed cells, columns named
     columns: pd.DataFrame  # one row per column: META_FIELDS
-    file: "ExportFile"  # noqa: F821
+    file: ExportFile  # noqa: F821
     notes: tuple[str, ...] = ()
     personal_data_dropped: tuple[str, ...] = ()
 
@@ -59,14 +59,14 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
         Unreadable, empty or header-only file, duplicate or unnamed columns, a layout that does
         not fit the file.
     """
-    from . import ExportFile  # noqa: PLC0415
+    from . import ExportFile
 
     path = Path(path)
     suffix = path.suffix.lower()
     notes: list[str] = []
     encoding = sheet_name = delimiter = None
     if suffix in STATS_SUFFIXES:
-        from .spss import read_stats_file  # noqa: PLC0415
+        from .spss import read_stats_file
 
         if layout not in ("auto", "spss", "stata"):
             raise StudyError(f"survey.layout is '{layout}' but {path.name} is an SPSS/Stata file",

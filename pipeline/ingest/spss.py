@@ -38,7 +38,7 @@ def read_stats_file(path: Path, what: str = "survey export"):
     StudyError
         The file cannot be read (corrupt, or another format with this suffix).
     """
-    import pyreadstat  # noqa: PLC0415 - only for SPSS/Stata studies
+    import pyreadstat
 
     path = Path(path)
     stata = path.suffix.lower() == ".dta"

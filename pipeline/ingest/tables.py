@@ -168,7 +168,7 @@ def _xlsx_cells(path: Path, sheet, what: str) -> tuple[pd.DataFrame, str]:
             file=path,
             fix="open it in Excel/LibreOffice and save it again as .xlsx, or export csv",
         ) from None
-    import python_calamine  # noqa: PLC0415
+    import python_calamine
 
     try:
         wb = python_calamine.CalamineWorkbook.from_path(str(path))
@@ -285,8 +285,8 @@ def _arrow_csv(raw: bytes | None, text: str, delimiter: str) -> pd.DataFrame | N
     """Every record as arrow strings (pyarrow's C++ reader, no Python object per cell), or None
     when the file has blank lines or ragged rows inside it (the pandas path handles those and
     keeps their row numbers)."""
-    import pyarrow as pa  # noqa: PLC0415
-    import pyarrow.csv as pacsv  # noqa: PLC0415
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
 
     try:
         first = next(csv.reader(io.StringIO(text[:1_000_000]), delimiter=delimiter))
@@ -348,7 +348,7 @@ def typed_body(grid: Grid, header_rows: int) -> tuple[pd.DataFrame, np.ndarray]:
 def typed_column(s: pd.Series) -> pd.Series:
     """One column's cells: numbers where every filled cell is one, else stripped text/values."""
     if isinstance(s.dtype, pd.StringDtype) or str(s.dtype) in ("str", "string"):
-        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow as pa
 
         return _arrow_string_column(pa.array(s.array, type=pa.string(), from_pandas=True),
                                     pd.RangeIndex(len(s)))
@@ -365,7 +365,7 @@ def typed_column(s: pd.Series) -> pd.Series:
     if kind == "empty":
         return pd.Series([None] * len(values), index=index, dtype=object)
     if kind == "string":
-        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow as pa
 
         return _arrow_string_column(pa.array(values, type=pa.string(), from_pandas=True), index)
     # mixed cells (numbers and text, booleans, dates; xlsx): kept as the workbook stores them,
@@ -381,7 +381,7 @@ _NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|NaN|inf|Inf|in
 
 def _maybe_numbers(t) -> bool:
     """Whether the first filled cells look like numbers (a failed arrow cast costs ~40 ms)."""
-    import pyarrow.compute as pc  # noqa: PLC0415
+    import pyarrow.compute as pc
 
     head = pc.drop_null(t.slice(0, 5000) if len(t) > 5000 else t)
     if len(head) == 0:
@@ -392,8 +392,8 @@ def _maybe_numbers(t) -> bool:
 def _arrow_string_column(arr, index) -> pd.Series:
     """A column of strings, in arrow compute (C++): numbers when every filled cell parses as one
     and none has leading zeros, else text stripped of surrounding spaces, blanks as None."""
-    import pyarrow as pa  # noqa: PLC0415
-    import pyarrow.compute as pc  # noqa: PLC0415
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     t = pc.utf8_trim_whitespace(arr)
     t = pc.if_else(pc.equal(t, ""), pa.scalar(None, pa.string()), t)

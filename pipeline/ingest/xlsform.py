@@ -66,8 +66,9 @@ def _s(v) -> str:
 
 def _sheets(path: Path) -> dict[str, list[dict]]:
     """Every sheet as a list of row dicts (header -> cell text), with the row number a user sees."""
-    from .tables import read_grid  # noqa: PLC0415
-    import python_calamine  # noqa: PLC0415
+    import python_calamine
+
+    from .tables import read_grid
 
     try:
         names = list(python_calamine.CalamineWorkbook.from_path(str(path)).sheet_names)
@@ -342,8 +343,8 @@ def write_xlsform(instrument: Instrument, path: Path) -> Path:
     ``missing``), the socap ``constructs`` and ``instrument`` sheets. :func:`read_xlsform` reads
     the workbook back into an instrument equal to ``instrument``.
     """
-    from openpyxl import Workbook  # noqa: PLC0415
-    from openpyxl.styles import Font  # noqa: PLC0415
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
 
     path = Path(path)
     own = f"label::{instrument.language}" if instrument.language else "label"
@@ -438,7 +439,7 @@ def write_default_xlsform(path: Path | None = None) -> Path:
 
         python -c "from pipeline.ingest.xlsform import write_default_xlsform; write_default_xlsform()"
     """
-    from ..instrument import default_instrument_path, read_instrument  # noqa: PLC0415
+    from ..instrument import default_instrument_path, read_instrument
 
     src = default_instrument_path()
     return write_xlsform(read_instrument(src), path or src.with_suffix(".xlsx"))
