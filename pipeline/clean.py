@@ -7,12 +7,21 @@ the kept responses and every exclusion with its rule.
 
 Every problem of the export (unknown labels, out-of-range codes, unmatched items, duplicate ids)
 is reported at once, each with its file, row and column.
+
+Items are matched to columns per export file (waves exported from different platforms name the
+same item differently), by ``survey.columns``, the item id, or the item text in the column's
+question text. Text answers are recoded through the instrument's labels in ``survey.language``
+(XLSForm ``label::<language>``) or XLSForm choice names; SPSS/Stata user-missing codes are
+counted by their labelled reason, and SPSS/Stata codes are recoded through their value labels
+when those are the instrument's labels. All of it works over the distinct values of a column
+(``pandas.factorize``), so 10^5-10^6 responses cost a few hash passes, not a Python loop per cell.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,12 +38,22 @@ RULE_LABELS = {
     "straightlining": "straight-lining (one answer on every item)",
     "max_missing_share": "too many items missing",
 }
-PREVIEW_STATUS = {"survey preview", "survey test", "spam", "preview", "test", "1", "2", "8", "17"}
+# Qualtrics "Status" (Response Type): 0 IP Address, 1 Survey Preview, 2 Survey Test, 4 Imported,
+# 8 Spam, 9 Survey Preview Spam, 12 Imported Spam, 16 Offline, 17 Offline Survey Preview, 32 EX,
+# 40 EX Spam, 48 EX Offline, 256 Synthetic. Previews, tests, spam and synthetic responses are
+# dropped; IP Address, Imported, Offline and EX responses are real ones. Legacy exports: 1 = preview.
+PREVIEW_STATUS = {"survey preview", "survey test", "spam", "survey preview spam", "imported spam",
+                  "offline survey preview", "ex spam", "synthetic", "preview", "test",
+                  "1", "2", "8", "9", "12", "17", "40", "256"}
+PREVIEW_CHANNELS = {"preview", "test"}  # Qualtrics DistributionChannel
 DURATION_NAMES = ("duration (in seconds)", "duration", "duration_sec", "duration_seconds",
-                  "duration (seconds)", "time_taken", "_duration")
+                  "duration (seconds)", "time_taken", "_duration", "duration in seconds")
+START_END_NAMES = (("startdate", "enddate"), ("start date", "end date"), ("start", "end"),
+                   ("starttime", "endtime"), ("start_time", "end_time"))
 FINISHED_NAMES = ("finished", "complete", "completed")
 PROGRESS_NAMES = ("progress",)
-STATUS_NAMES = ("status", "distributionchannel")
+STATUS_NAMES = ("status",)
+CHANNEL_NAMES = ("distributionchannel",)
 META_COLUMNS = ("source_file", "source_row")
 
 
@@ -54,9 +73,15 @@ class CleanResult:
         Instrument item -> export column it was read from.
     recoding
         One row per item: ``item``, ``column``, ``valid``, ``from_text`` (answers recoded from
-        label text), ``missing`` and one ``missing: <reason>`` column per reason, ``reversed``.
+        label text or choice names), ``from_labels`` (SPSS/Stata codes recoded through their
+        value labels), ``missing`` and one ``missing: <reason>`` column per reason, ``reversed``.
     sample
-        ``rows_read``, ``excluded`` (per rule, in the order applied), ``respondents``.
+        ``rows_read``, ``excluded``, ``excluded_by_rule`` (per rule, in the order applied),
+        ``respondents``, and ``by_file``: one dict per export (see :attr:`by_file`).
+    by_file
+        One row per export file: ``file``, ``layout``, ``rows``, ``items_matched``,
+        ``items_unmatched`` (list), ``from_text``, ``from_labels``, ``missing`` (dict reason ->
+        count), ``excluded`` (dict rule -> count), ``kept``.
     """
 
     responses: pd.DataFrame
@@ -69,6 +94,7 @@ class CleanResult:
     group_column: str | None
     weight_column: str | None
     warnings: tuple[str, ...] = ()
+    by_file: tuple[dict, ...] = ()
 
     @property
     def items(self) -> list[str]:
@@ -79,6 +105,23 @@ def _norm(s: Any) -> str:
     return re.sub(r"\s+", " ", str(s).strip().casefold())
 
 
+def _key(s: Any) -> str:
+    """Looser key: letters and digits only ('Don't know' ~ 'dont_know' ~ 'DON'T KNOW')."""
+    return "".join(ch for ch in str(s).casefold() if ch.isalnum())
+
+
+def _norm_value(v: Any) -> str:
+    """A cell as comparable text: numbers without '.0', text normalised, blanks ''."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        f = float(v)
+        return str(int(f)) if f.is_integer() else repr(f)
+    return _norm(v)
+
+
 def _find_column(columns, wanted: str) -> str | None:
     if wanted in columns:
         return wanted
@@ -86,24 +129,47 @@ def _find_column(columns, wanted: str) -> str | None:
     return low.get(_norm(wanted))
 
 
-def map_items(columns, instrument: Instrument, mapping: dict[str, str], file: str) -> dict[str, str]:
-    """Instrument item -> export column (``survey.columns`` first, then the item id itself,
-    case-insensitively). Every unmatched item is reported at once."""
-    cols = [c for c in columns if c not in META_COLUMNS]
-    problems = ProblemList()
+def _question_index(meta: pd.DataFrame | None, columns) -> dict[str, list[str]]:
+    """Text key -> columns whose name or question text (or its part after ' - ') it is."""
+    out: dict[str, list[str]] = {}
+    if meta is None or len(meta) == 0:
+        return out
+    cols = set(columns)
+    seen = set()
+    for col, q in zip(meta["column"], meta["question"]):
+        if col not in cols or not isinstance(q, str) or (col, q) in seen:
+            continue
+        seen.add((col, q))
+        keys = {_key(q)}
+        if " - " in q:
+            keys.add(_key(q.rsplit(" - ", 1)[1]))
+        for k in keys:
+            if k and col not in out.setdefault(k, []):
+                out[k].append(col)
+    return out
+
+
+def _match_items(cols, instrument: Instrument, mapping: dict[str, str],
+                 meta: pd.DataFrame | None):
+    """One file's matching: (item -> column, mapping keys not found, unmatched items, free cols)."""
     by_item: dict[str, str] = {}
     items = set(instrument.item_ids)
+    qindex = _question_index(meta, cols)
+    qtexts = {}
+    if meta is not None and len(meta):
+        colset = set(cols)
+        for c, q in zip(meta["column"], meta["question"]):
+            if c in colset and isinstance(q, str):
+                qtexts.setdefault(c, _key(q))
+    keys_missing = []
     for export_col, item in mapping.items():
         if item not in items:
-            problems.add(f"survey.columns maps '{export_col}' to '{item}', which is not an item of "
-                         f"the instrument; {did_you_mean(item, instrument.item_ids)}",
-                         file=file, key=f"survey.columns.{export_col}")
             continue
         found = _find_column(cols, export_col)
+        if found is None and len(qindex.get(_key(export_col), [])) == 1:
+            found = qindex[_key(export_col)][0]
         if found is None:
-            problems.add(f"survey.columns names export column '{export_col}', which the export "
-                         f"does not have; {did_you_mean(export_col, cols)}", file=file,
-                         key=f"survey.columns.{export_col}")
+            keys_missing.append(export_col)
             continue
         by_item[item] = found
     taken = set(by_item.values())
@@ -113,102 +179,339 @@ def map_items(columns, instrument: Instrument, mapping: dict[str, str], file: st
             continue
         found = _find_column([c for c in cols if c not in taken], item)
         if found is None:
+            text = instrument.item(item).text
+            k = _key(text)
+            cands = [c for c in cols if c not in taken and len(k) >= 8 and _key(c) == k]
+            if not cands and len(k) >= 8:
+                cands = [c for c in qindex.get(k, []) if c not in taken]
+            if not cands and len(k) >= 15:  # 'Stem - Statement', 'Stem-Statement', 'Stem: ...'
+                cands = [c for c, q in qtexts.items() if c not in taken and q.endswith(k)]
+            if len(cands) == 1:
+                found = cands[0]
+        if found is None:
             unmatched.append(item)
         else:
             by_item[item] = found
             taken.add(found)
-    if unmatched:
-        free = [c for c in cols if c not in taken]
-        for item in unmatched:
-            hint = did_you_mean(item, free)
+    free = [c for c in cols if c not in taken]
+    return by_item, keys_missing, unmatched, free
+
+
+def map_items_by_file(columns, instrument: Instrument, mapping: dict[str, str], file: str,
+                      meta: pd.DataFrame | None = None) -> dict[str | None, dict[str, str]]:
+    """Instrument item -> export column, for each export file (files differ: a plain wave and a
+    Qualtrics wave name the same item differently).
+
+    Matching, in order: ``survey.columns`` (its keys name an export column, or a column's
+    question text); the item id as a column name (case-insensitive); the item's text as a column
+    name or as a column's question text (the whole text, its part after ``' - '`` as Qualtrics
+    and SurveyMonkey write matrix rows, or the end of the question text), letters and digits
+    compared, when exactly one column matches.
+
+    Returns
+    -------
+    dict
+        File name -> (item -> column) for the items that file has (key None when ``meta`` does
+        not tell the files apart).
+
+    Raises
+    ------
+    StudyError
+        ``survey.columns`` naming a non-item or a column no file has, and items no file has a
+        column for -- all reported at once.
+    """
+    cols = [c for c in columns if c not in META_COLUMNS]
+    problems = ProblemList()
+    items = set(instrument.item_ids)
+    for export_col, item in mapping.items():
+        if item not in items:
+            problems.add(f"survey.columns maps '{export_col}' to '{item}', which is not an item of "
+                         f"the instrument; {did_you_mean(item, instrument.item_ids)}",
+                         file=file, key=f"survey.columns.{export_col}")
+    if meta is not None and len(meta) and "file" in meta:
+        groups = {f: (list(dict.fromkeys(c for c in m["column"] if c in set(cols))), m)
+                  for f, m in meta.groupby("file", sort=False)}
+    else:
+        groups = {None: (cols, meta)}
+    out, missing_keys, unmatched_in, free_in = {}, None, {}, {}
+    for f, (fcols, fmeta) in groups.items():
+        by_item, keys_missing, unmatched, free = _match_items(fcols, instrument, mapping, fmeta)
+        out[f] = by_item
+        missing_keys = set(keys_missing) if missing_keys is None else missing_keys & set(keys_missing)
+        unmatched_in[f], free_in[f] = unmatched, free
+    for export_col in mapping:
+        if export_col in (missing_keys or set()) and mapping[export_col] in items:
+            problems.add(f"survey.columns names export column '{export_col}', which the export "
+                         f"does not have; {did_you_mean(export_col, cols)}", file=file,
+                         key=f"survey.columns.{export_col}")
+    first = next(iter(groups))
+    for item in instrument.item_ids:
+        if all(item in unmatched_in[f] for f in groups):
+            hint = did_you_mean(item, free_in[first])
             problems.add(f"instrument item '{item}' has no column in the survey export"
                          + (f"; {hint}" if hint else ""), file=file, column=item,
                          fix="rename the export column to the item id, or map it in study.yaml: "
                          f"survey: columns: {{<export column>: {item}}}")
     problems.raise_if_any("The survey export does not match the instrument:")
-    return {i: by_item[i] for i in instrument.item_ids}
+    return out
+
+
+def map_items(columns, instrument: Instrument, mapping: dict[str, str], file: str,
+              meta: pd.DataFrame | None = None) -> dict[str, str]:
+    """Instrument item -> export column for a single export (see :func:`map_items_by_file`)."""
+    by_file = map_items_by_file(columns, instrument, mapping, file,
+                                None if meta is None else meta.assign(file="one"))
+    return {i: next(iter(by_file.values()))[i] for i in instrument.item_ids}
+
+
+@dataclass(frozen=True)
+class Recoded:
+    """What :func:`recode_items` did to every item cell."""
+
+    raw: np.ndarray  # codes before reverse keying (n x p), NaN missing
+    coded: np.ndarray  # reverse-keyed where the item is
+    recoding: pd.DataFrame  # per item (see CleanResult.recoding)
+    reasons: tuple[str, ...]  # missing reasons, in order of first appearance
+    cell_reason: np.ndarray  # n x p int16: index into reasons, -1 where not missing
+    from_text: np.ndarray  # n x p bool: coded from label text / choice name
+    from_labels: np.ndarray  # n x p bool: SPSS/Stata code changed through its value label
+    notes: tuple[str, ...] = ()
+
+
+def _file_masks(files: pd.Series | None, n: int) -> dict[str, np.ndarray]:
+    if files is None:
+        return {}
+    codes, uniques = pd.factorize(files)
+    return {str(u): codes == k for k, u in enumerate(uniques)}
+
+
+def _meta_for(meta: pd.DataFrame | None, column: str) -> list[tuple[str, dict]]:
+    """(file, metadata row) of one column in each file that has it."""
+    if meta is None or len(meta) == 0:
+        return []
+    rows = meta.loc[meta["column"] == column]
+    return [(str(r["file"]), r) for _, r in rows.iterrows()]
 
 
 def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[str, str],
-                 extra_missing=(), *, files: pd.Series | None = None):
+                 extra_missing=(), *, files: pd.Series | None = None,
+                 meta: pd.DataFrame | None = None, language: str | None = None,
+                 file_columns: dict | None = None) -> Recoded:
     """Codes, missing values and reverse keying for every item, vectorised per column.
 
-    Returns
-    -------
-    raw_codes, coded, recoding, missing_reasons
-        ``raw_codes``: codes before reversing (for straight-lining); ``coded``: reversed where
-        keyed so; ``recoding``: per-item counts; ``missing_reasons``: reason counts per item.
+    Per cell, in order: blank -> missing ("blank"); an SPSS/Stata user-missing code -> missing
+    (reason: its value label and code, e.g. "Refused (-99)"); an SPSS/Stata code whose value
+    label is an instrument label -> that label's code; a numeric missing code of the instrument
+    or study -> missing (reason: the code); a text -> missing when it is a missing text, else the
+    code of the label (in ``language``) or XLSForm choice name it matches, compared
+    case-insensitively with spaces collapsed, then on letters and digits alone; then codes
+    outside the item's scale or not whole are problems.
+
+    Parameters
+    ----------
+    language
+        A language name from :meth:`Instrument.resolve_language` (None: the instrument's own).
+    file_columns
+        File -> (item -> export column), when ``data`` holds the answers under the item ids
+        (several files): messages then name each file's own column.
 
     Raises
     ------
     StudyError
-        Every answer text that matches no label and every out-of-range code, with row and column.
+        Every answer text that matches no label and every out-of-range code, with file, row and
+        column, reported together.
     """
+    from .instrument import scale_labels
+
     n = len(data)
+    p = len(item_columns)
     missing_codes = list(instrument.missing) + list(extra_missing)
-    miss_num = {float(m) for m in missing_codes if _is_number(m)}
-    miss_txt = {_norm(m): str(m) for m in missing_codes if not _is_number(m)}
+    miss_num = sorted({float(m) for m in missing_codes if _is_number(m)})
+    miss_txt: dict[str, str] = {}
+    for m in missing_codes:
+        if not _is_number(m):
+            miss_txt.setdefault(_norm(m), str(m))
+            miss_txt.setdefault(_key(m), str(m))
     problems = ProblemList()
-    raw = np.full((n, len(item_columns)), np.nan)
+    raw = np.full((n, p), np.nan)
+    cell_reason = np.full((n, p), -1, dtype=np.int16)
+    from_text_m = np.zeros((n, p), bool)
+    from_labels_m = np.zeros((n, p), bool)
+    reasons: dict[str, int] = {}
+    notes: list[str] = []
     records = []
-    reasons_all: dict[str, dict[str, int]] = {}
     rows = data["source_row"].to_numpy() if "source_row" in data else np.arange(n) + 2
+    file_mask = _file_masks(files, n)
+
+    def reason(name: str) -> int:
+        if name not in reasons:
+            reasons[name] = len(reasons)
+        return reasons[name]
+
+    def where(i, item_id, col):
+        f = None if files is None else files.iloc[i]
+        if file_columns:
+            col = file_columns.get(f, file_columns.get(None, {})).get(item_id, col)
+        return {"file": f, "row": int(rows[i]), "column": col}
+
+    def per_file_meta(item_id, col):
+        if not file_columns:
+            return _meta_for(meta, col)
+        out = []
+        for f, fmap in file_columns.items():
+            if item_id in fmap and meta is not None and len(meta):
+                hit = meta.loc[(meta["file"] == f) & (meta["column"] == fmap[item_id])]
+                out.extend((str(f), r) for _, r in hit.iterrows())
+        return out
+
     for j, (item_id, col) in enumerate(item_columns.items()):
         item = instrument.item(item_id)
+        sc = item.scale
+        labels = scale_labels(sc, language)
+        lookup: dict[str, float] = {}
+        for code, text in labels.items():
+            lookup.setdefault(_norm(text), float(code))
+        for code, text in labels.items():
+            lookup.setdefault(_key(text), float(code))
+        for code, name in sc.names.items():
+            lookup.setdefault(_norm(name), float(code))
+            lookup.setdefault(_key(name), float(code))
         s = data[col]
-        labels = {_norm(v): k for k, v in item.scale.labels.items()}
-        obj = s.to_numpy(dtype=object)
-        isnull = pd.isna(s).to_numpy()
-        num = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, copy=True)
-        is_bool = np.fromiter((isinstance(v, (bool, np.bool_)) for v in obj), bool, n)
-        num[is_bool] = np.nan
-        text = ~isnull & np.isnan(num)
-        reasons: dict[str, int] = {}
-        if isnull.any():
-            reasons["blank"] = int(isnull.sum())
-        # numeric missing codes
-        if miss_num:
-            m = np.isin(num, list(miss_num))
-            for code in miss_num:
-                k = int((num == code).sum())
-                if k:
-                    reasons[_fmt(code)] = reasons.get(_fmt(code), 0) + k
-            num[m] = np.nan
-        from_text = 0
-        if text.any():
+        numeric_col = s.dtype.kind in "iuf"
+        if numeric_col:
+            num = s.to_numpy(dtype=float, copy=True)
+            isnull = np.isnan(num)
+            obj = ucodes = uniq = None
+        else:
+            # every distinct cell is looked at once (factorize is a C hash table)
+            ucodes, uniq = pd.factorize(s.astype(object), use_na_sentinel=True)
+            uval = np.full(len(uniq) + 1, np.nan)
+            for k, u in enumerate(uniq):
+                if isinstance(u, (bool, np.bool_)):
+                    continue
+                if isinstance(u, (int, float, np.integer, np.floating)):
+                    uval[k] = float(u)
+                elif isinstance(u, str):
+                    try:
+                        uval[k] = float(u.strip())
+                    except ValueError:
+                        pass
+            num = uval[ucodes]
+            isnull = ucodes == -1
+            obj = s.to_numpy(dtype=object)
+        handled = isnull.copy()
+        cr = cell_reason[:, j]
+        cr[isnull] = reason("blank")
+        # SPSS / Stata metadata of this column, file by file
+        for fname, m in per_file_meta(item_id, col):
+            fm = file_mask.get(fname, np.ones(n, bool)) if file_mask else np.ones(n, bool)
+            vlab = m.get("value_labels") if isinstance(m.get("value_labels"), dict) else {}
+            mcodes = m.get("missing_codes") if isinstance(m.get("missing_codes"), list) else []
+            for spec in mcodes:
+                if isinstance(spec, tuple):
+                    lo, hi = spec
+                    hit = fm & ~handled & (num >= lo) & (num <= hi)
+                    for code in np.unique(num[hit]):
+                        lab = vlab.get(float(code))
+                        name = f"{lab} ({_fmt(code)})" if lab else _fmt(code)
+                        sel = hit & (num == code)
+                        cr[sel] = reason(name)
+                        handled |= sel
+                elif ucodes is not None:
+                    hits = [k for k, u in enumerate(uniq) if isinstance(u, str) and u == spec]
+                    sel = fm & ~handled & np.isin(ucodes, hits)
+                    if sel.any():
+                        lab = vlab.get(spec)
+                        code = f".{spec}" if len(spec) == 1 and spec.isalpha() else spec  # Stata .a
+                        cr[sel] = reason(f"{lab} ({code})" if lab else code)
+                        handled |= sel
+            num[handled] = np.nan
+            if vlab:
+                remap, unmatched = {}, []
+                for code, lab in vlab.items():
+                    if not isinstance(code, float) or any(
+                            isinstance(sp, tuple) and sp[0] <= code <= sp[1] for sp in mcodes):
+                        continue
+                    target = lookup.get(_norm(lab), lookup.get(_key(lab)))
+                    if target is None:
+                        if _norm(lab) in miss_txt or _key(lab) in miss_txt:
+                            continue
+                        unmatched.append(lab)
+                    else:
+                        remap[code] = target
+                if remap and not unmatched:
+                    changed = {c: t for c, t in remap.items() if c != t}
+                    if changed:
+                        sel_all = np.zeros(n, bool)
+                        new = num.copy()
+                        for c, t in changed.items():
+                            sel = fm & (num == c)
+                            new[sel] = t
+                            sel_all |= sel
+                        num = new
+                        from_labels_m[sel_all, j] = True
+                        notes.append(f"{fname}: column '{col}' recoded through its value labels "
+                                     "to the instrument's codes (" + ", ".join(
+                                         f"{_fmt(c)} -> {_fmt(t)}" for c, t in changed.items())
+                                     + ").")
+                elif remap and unmatched:
+                    notes.append(f"{fname}: value labels of column '{col}' only partly match the "
+                                 f"instrument's labels ({', '.join(map(repr, unmatched[:5]))} do "
+                                 "not); its codes were used as they are.")
+        # numeric missing codes of the instrument and study
+        for code in miss_num:
+            sel = ~handled & (num == code)
+            if sel.any():
+                cr[sel] = reason(_fmt(code))
+                handled |= sel
+                num[sel] = np.nan
+        # texts
+        text = ~handled & np.isnan(num)
+        if ucodes is not None and text.any():
             idx = np.flatnonzero(text)
-            normed = [_norm(v) for v in obj[idx]]
-            for i, t in zip(idx, normed):
-                if t in miss_txt:
-                    reasons[miss_txt[t]] = reasons.get(miss_txt[t], 0) + 1
-                elif t in labels:
-                    num[i] = labels[t]
-                    from_text += 1
+            ku_rows = ucodes[idx]
+            kind_u = np.full(len(uniq), "", dtype=object)
+            val_u = np.full(len(uniq), None, dtype=object)
+            for k in np.unique(ku_rows):
+                u = str(uniq[k])
+                nu, ku = _norm(u), _key(u)
+                if nu == "":
+                    kind_u[k], val_u[k] = "missing", "blank"
+                elif nu in miss_txt or (ku and ku in miss_txt):
+                    kind_u[k], val_u[k] = "missing", miss_txt.get(nu, miss_txt.get(ku))
+                elif nu in lookup or (ku and ku in lookup):
+                    kind_u[k], val_u[k] = "code", lookup.get(nu, lookup.get(ku))
                 else:
-                    valid = "; ".join(f"{_fmt(k)} = {v}" for k, v in item.scale.labels.items())
-                    problems.add(
-                        f"answer '{obj[i]}' matches no label of item '{item_id}'",
-                        file=None if files is None else files.iloc[i], row=int(rows[i]),
-                        column=col,
-                        fix=(f"valid answers: {valid or 'codes ' + _fmt(item.scale.min) + '..' + _fmt(item.scale.max)}"
-                             + (f"; missing codes: {', '.join(map(str, missing_codes))}" if missing_codes else "")
-                             + " -- or add the text to study.yaml survey: missing: [...]"),
-                    )
-        bad = ~np.isnan(num) & ((num < item.scale.min) | (num > item.scale.max)
+                    kind_u[k] = "bad"
+            kinds = kind_u[ku_rows]
+            values = val_u[ku_rows]
+            for r in {val_u[k] for k in np.unique(ku_rows) if kind_u[k] == "missing"}:
+                sel = idx[(kinds == "missing") & (values == r)]
+                cr[sel] = reason(r)
+            coded_sel = kinds == "code"
+            num[idx[coded_sel]] = values[coded_sel].astype(float)
+            from_text_m[idx[coded_sel], j] = True
+            valid_txt = "; ".join(f"{_fmt(k)} = {v}" for k, v in labels.items())
+            for i in idx[kinds == "bad"]:
+                problems.add(
+                    f"answer '{obj[i]}' matches no label of item '{item_id}'",
+                    fix=(f"valid answers: {valid_txt or 'codes ' + _fmt(sc.min) + '..' + _fmt(sc.max)}"
+                         + (f"; missing codes: {', '.join(map(str, missing_codes))}" if missing_codes else "")
+                         + " -- or add the text to study.yaml survey: missing: [...]"),
+                    **where(i, item_id, col))
+        bad = ~np.isnan(num) & ((num < sc.min) | (num > sc.max)
                                 | (np.abs(num - np.round(num)) > 1e-9))
         for i in np.flatnonzero(bad):
             problems.add(
                 f"code {_fmt(num[i])} of item '{item_id}' lies outside its scale "
-                f"{_fmt(item.scale.min)}..{_fmt(item.scale.max)}",
-                file=None if files is None else files.iloc[i], row=int(rows[i]), column=col,
+                f"{_fmt(sc.min)}..{_fmt(sc.max)}",
                 fix="correct the value, or declare it a missing code in study.yaml survey: "
-                "missing: [...]",
-            )
+                "missing: [...]", **where(i, item_id, col))
         raw[:, j] = num
-        reasons_all[item_id] = reasons
         records.append({"item": item_id, "column": col, "valid": int((~np.isnan(num)).sum()),
-                        "from_text": from_text, "missing": int(np.isnan(num).sum()),
-                        "reversed": item.reverse})
+                        "from_text": int(from_text_m[:, j].sum()),
+                        "from_labels": int(from_labels_m[:, j].sum()),
+                        "missing": int(np.isnan(num).sum()), "reversed": item.reverse})
     problems.raise_if_any("The survey export has answers socap cannot code:")
     coded = raw.copy()
     for j, item_id in enumerate(item_columns):
@@ -216,10 +519,12 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
         if item.reverse:
             coded[:, j] = item.scale.reverse(coded[:, j])
     recoding = pd.DataFrame(records)
-    reason_names = sorted({r for d in reasons_all.values() for r in d})
-    for r in reason_names:
-        recoding[f"missing: {r}"] = [reasons_all[i].get(r, 0) for i in item_columns]
-    return raw, coded, recoding, reasons_all
+    names = tuple(reasons)
+    for k, r in enumerate(names):
+        recoding[f"missing: {r}"] = (cell_reason == k).sum(0).astype(int)
+    return Recoded(raw=raw, coded=coded, recoding=recoding, reasons=names,
+                   cell_reason=cell_reason, from_text=from_text_m, from_labels=from_labels_m,
+                   notes=tuple(dict.fromkeys(notes)))
 
 
 def _is_number(v) -> bool:
@@ -239,14 +544,44 @@ def _fmt(x: float) -> str:
     return str(int(x)) if x.is_integer() else f"{x:g}"
 
 
+def _values(s: pd.Series) -> pd.Series:
+    """Cells as comparable text, vectorised over the distinct values."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    mapped = np.array([_norm_value(u) for u in uniques] + [""], dtype=object)
+    return pd.Series(mapped[codes], index=s.index)
+
+
+def _display(s: pd.Series) -> np.ndarray:
+    """Cells as a user reads them (1 not 1.0, blank ''), vectorised over the distinct values."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    shown = [(_fmt(u) if isinstance(u, (int, float, np.integer, np.floating))
+              and not isinstance(u, (bool, np.bool_)) else str(u)) for u in uniques]
+    return np.array(shown + [""], dtype=object)[codes]
+
+
 def _truthy(s: pd.Series) -> np.ndarray:
-    v = s.map(lambda x: _norm(x) if x is not None and not (isinstance(x, float) and np.isnan(x)) else "")
-    return v.isin(["true", "1", "1.0", "yes", "y", "t"]).to_numpy()
+    return _values(s).isin(["true", "1", "yes", "y", "t"]).to_numpy()
 
 
 def _falsy(s: pd.Series) -> np.ndarray:
-    v = s.map(lambda x: _norm(x) if x is not None and not (isinstance(x, float) and np.isnan(x)) else "")
-    return v.isin(["false", "0", "0.0", "no", "n", "f"]).to_numpy()
+    return _values(s).isin(["false", "0", "no", "n", "f"]).to_numpy()
+
+
+def _duration_from_dates(data: pd.DataFrame, start: str, end: str) -> np.ndarray | None:
+    """Seconds between a start and an end column (SurveyMonkey, KoBo), or None if unparseable."""
+    def parse(col):
+        s = data[col]
+        if s.dtype.kind == "M":
+            return s
+        try:
+            return pd.to_datetime(s, errors="coerce", utc=True)
+        except (ValueError, TypeError):
+            return pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
+    a, b = parse(start), parse(end)
+    if a.isna().mean() > 0.5 or b.isna().mean() > 0.5:
+        return None
+    secs = (b - a).dt.total_seconds().to_numpy(float)
+    return secs
 
 
 def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "study.yaml") -> CleanResult:
@@ -261,15 +596,42 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
     config
         The study's :class:`pipeline.study.StudyConfig`.
 
+    Returns
+    -------
+    CleanResult
+
     Raises
     ------
     StudyError
         Configured columns missing from the export, unmatched items, uncodable answers,
-        duplicate respondent ids -- each with file, row and column.
+        duplicate respondent ids (within or across files, naming both places), an unknown
+        ``survey.language`` -- each with file, row and column.
+
+    Notes
+    -----
+    Quality rules, applied in this order, each to the rows no earlier rule dropped (switches
+    under ``quality:`` in study.yaml):
+
+    ``previews``
+        Qualtrics ``Status`` preview, test, spam or synthetic (text or numeric code, see
+        ``PREVIEW_STATUS``) or ``DistributionChannel`` preview/test.
+    ``incomplete``
+        ``Finished`` false (FALSE/False/0/no) or ``Progress`` below 100, where present.
+    ``speeders``
+        Duration (``Duration (in seconds)``, or end minus start time when only those are given)
+        under ``speeders`` x the median duration of the responses still kept.
+    ``straightlining``
+        The same answer on every answered instrument item (at least half of them and three
+        answered), checked only when some items are reverse-keyed: without reversed items one
+        answer everywhere can be genuine.
+    ``max_missing_share``
+        More than this share of the instrument's items missing. (Too few valid items for one
+        construct only makes that construct's score missing; see :mod:`pipeline.scores`.)
     """
     survey, quality = config.survey, config.quality
     data = raw.data
     files = data["source_file"]
+    meta = getattr(raw, "columns", None)
     cols = [c for c in data.columns if c not in META_COLUMNS]
     problems = ProblemList()
     found: dict[str, str | None] = {}
@@ -284,12 +646,25 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                          f"{did_you_mean(wanted, cols)}", file=study_file, key=f"survey.{key}",
                          fix=f"set survey: {key}: to one of the export's columns")
         found[key] = col
+    language = None
+    if getattr(survey, "language", None):
+        try:
+            language = instrument.resolve_language(survey.language)
+        except KeyError:
+            langs = instrument.languages
+            problems.add(f"survey.language is '{survey.language}', but the instrument has answer "
+                         f"labels in {', '.join(repr(x) for x in langs) or 'one unnamed language only'}",
+                         file=study_file, key="survey.language",
+                         fix="use one of those languages, or remove survey: language:")
     problems.raise_if_any("study.yaml and the survey export do not agree:")
-    item_columns = map_items(cols, instrument, survey.columns, study_file)
+    file_columns = map_items_by_file(cols, instrument, survey.columns, study_file, meta)
+    item_columns, item_data = _item_data(data, files, instrument, file_columns)
 
     # respondent ids: text; unique within and across files
     if found["id"]:
-        ids = data[found["id"]].map(_as_id)
+        from .ingest import ids_as_text
+
+        ids = ids_as_text(data[found["id"]])
         empty = ids.isna()
         for i in np.flatnonzero(empty.to_numpy())[:50]:
             problems.add("empty respondent id", file=files.iloc[i], row=int(data["source_row"].iloc[i]),
@@ -304,8 +679,10 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         problems.raise_if_any("Respondent ids are not unique:")
     else:
         ids = files.astype(str) + ":" + data["source_row"].astype(str)
-    raw_codes, coded, recoding, _ = recode_items(data, instrument, item_columns, survey.missing,
-                                                 files=files)
+    rec = recode_items(item_data, instrument, {i: i for i in item_columns}, survey.missing,
+                       files=files, meta=meta, language=language, file_columns=file_columns)
+    rec.recoding["column"] = [item_columns[i] for i in rec.recoding["item"]]
+    raw_codes, coded = rec.raw, rec.coded
 
     n = len(data)
     rule_of = np.full(n, None, dtype=object)
@@ -319,16 +696,22 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         return None
 
     def mark(mask, rule, text):
-        sel = mask & (rule_of == None)  # noqa: E711 - elementwise on object array
+        sel = mask & (rule_of == None)
         rule_of[sel] = rule
         detail[sel] = text if isinstance(text, str) else text[sel]
 
-    notes = []
+    notes = list(rec.notes)
     if quality.previews:
         c = column(STATUS_NAMES)
         if c is not None:
-            st = data[c].map(lambda v: _norm(v) if v is not None else "")
-            mark(st.isin(PREVIEW_STATUS).to_numpy(), "previews", f"{c} = " + data[c].astype(str).to_numpy())
+            st = _values(data[c])
+            mark(st.isin(PREVIEW_STATUS).to_numpy(), "previews",
+                 f"{c} = " + _display(data[c]))
+        c = column(CHANNEL_NAMES)
+        if c is not None:
+            ch = _values(data[c])
+            mark(ch.isin(PREVIEW_CHANNELS).to_numpy(), "previews",
+                 f"{c} = " + _display(data[c]))
     if quality.incomplete:
         c = column(FINISHED_NAMES)
         if c is not None:
@@ -336,54 +719,72 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         c = column(PROGRESS_NAMES)
         if c is not None:
             prog = pd.to_numeric(data[c], errors="coerce").to_numpy(float)
-            mark(prog < 100, "incomplete", "progress " + pd.Series(prog).map(_fmt_or_na).to_numpy())
+            mark(prog < 100, "incomplete",
+                 "progress " + np.where(np.isnan(prog), "missing", _display(pd.Series(prog))))
     if quality.speeders is not False:
         c = column(DURATION_NAMES)
+        dur, what = None, ""
         if c is not None:
             dur = pd.to_numeric(data[c], errors="coerce").to_numpy(float)
-            base = dur[(rule_of == None) & ~np.isnan(dur)]  # noqa: E711
+            what = c
+        else:
+            for a, b in START_END_NAMES:
+                ca, cb = column((a,)), column((b,))
+                if ca is not None and cb is not None:
+                    dur = _duration_from_dates(data, ca, cb)
+                    what = f"{cb} - {ca}"
+                    if dur is not None:
+                        notes.append(f"Speeders were judged on the time between '{ca}' and "
+                                     f"'{cb}' (the export has no duration column).")
+                    break
+        if dur is not None:
+            base = dur[(rule_of == None) & ~np.isnan(dur)]
             if base.size:
                 med = float(np.median(base))
                 cut = quality.speeders * med
                 mark(dur < cut, "speeders",
-                     f"duration under {quality.speeders:g} x median ({cut:.0f} s of {med:.0f} s)")
+                     f"{what} under {quality.speeders:g} x median ({cut:.0f} s of {med:.0f} s)")
     n_items = coded.shape[1]
     answered = (~np.isnan(raw_codes)).sum(1)
     if quality.straightlining and instrument.has_reverse_items and n_items >= 3:
         lo = np.nanmin(np.where(np.isnan(raw_codes), np.inf, raw_codes), axis=1)
         hi = np.nanmax(np.where(np.isnan(raw_codes), -np.inf, raw_codes), axis=1)
         same = (lo == hi) & (answered >= max(3, int(np.ceil(n_items / 2))))
-        mark(same, "straightlining", "same answer on all " + pd.Series(answered).astype(str).to_numpy()
-             + " answered items")
+        mark(same, "straightlining", "same answer on all "
+             + pd.Series(answered).astype(str).to_numpy(dtype=object) + " answered items")
     elif quality.straightlining and not instrument.has_reverse_items:
         notes.append("Straight-lining was not checked: the instrument has no reverse-keyed items, "
                      "so one answer on every item can be a genuine response.")
     if quality.max_missing_share is not False:
         share = 1 - answered / max(n_items, 1)
         mark(share > quality.max_missing_share, "max_missing_share",
-             "missing " + pd.Series(np.round(share * 100)).astype(int).astype(str).to_numpy()
+             "missing " + pd.Series(np.round(share * 100)).astype(int).astype(str).to_numpy(dtype=object)
              + "% of items")
 
-    keep = rule_of == None  # noqa: E711
+    keep = rule_of == None
     exclusions = pd.DataFrame({
-        "respondent_id": ids.to_numpy()[~keep], "source_file": files.to_numpy()[~keep],
+        "respondent_id": ids.to_numpy(dtype=object)[~keep], "source_file": files.to_numpy()[~keep],
         "source_row": data["source_row"].to_numpy()[~keep], "rule": rule_of[~keep],
         "detail": detail[~keep]})
 
-    item_cols = set(item_columns.values())
+    item_cols = {c for fm in file_columns.values() for c in fm.values()}
     other = [c for c in cols if c not in item_cols and c not in (found["id"],)]
-    responses = pd.DataFrame({"respondent_id": ids.to_numpy()[keep]})
+    responses = pd.DataFrame({"respondent_id": ids.to_numpy(dtype=object)[keep]})
     for key in ("unit", "group"):
         if found[key]:
-            responses[found[key]] = data[found[key]].map(_as_id).to_numpy()[keep]
+            from .ingest import ids_as_text
+
+            responses[found[key]] = ids_as_text(data[found[key]]).to_numpy(dtype=object)[keep]
     responses["source_file"] = files.to_numpy()[keep]
     responses["source_row"] = data["source_row"].to_numpy()[keep]
+    extra = {}
     for c in other:
         if c in responses.columns:
             continue
-        responses[c] = _typed(data[c].to_numpy()[keep])
+        extra[c] = _typed(data[c].to_numpy()[keep])
     items_frame = pd.DataFrame(coded[keep], columns=list(item_columns))
-    responses = pd.concat([responses, items_frame], axis=1)
+    responses = pd.concat([responses, pd.DataFrame(extra, index=responses.index), items_frame],
+                          axis=1)
     if found["weight"]:
         w = pd.to_numeric(responses[found["weight"]], errors="coerce")
         bad = w.isna() | (w < 0)
@@ -400,18 +801,82 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         if no_unit:
             warnings.append(f"{no_unit} kept respondents have no unit id ({found['unit']}); they "
                             "are used at respondent level but not aggregated to units.")
+    by_file = _by_file(raw, files, file_columns, instrument, rec, rule_of, keep)
+    for f in by_file:
+        if f["items_unmatched"] and len(by_file) > 1:
+            warnings.append(f"{f['file']} has no column for {len(f['items_unmatched'])} instrument "
+                            f"item(s) ({', '.join(f['items_unmatched'][:8])}); their answers are "
+                            f"missing for its {f['rows']} responses.")
     counts = {r: int((rule_of == r).sum()) for r in RULES}
     sample = {"rows_read": int(n), "excluded": int((~keep).sum()), "excluded_by_rule": counts,
-              "respondents": int(keep.sum())}
+              "respondents": int(keep.sum()), "by_file": [dict(f) for f in by_file]}
     if keep.sum() == 0:
         raise StudyError("every response was excluded by the quality rules ("
                          + ", ".join(f"{k}: {v}" for k, v in counts.items() if v) + ")",
                          file=study_file, key="quality",
                          fix="check the export, or relax the rules under quality: in study.yaml")
     return CleanResult(responses=responses, exclusions=exclusions, item_columns=item_columns,
-                       recoding=recoding, sample=sample, id_column=found["id"] or "respondent_id",
+                       recoding=rec.recoding, sample=sample, id_column=found["id"] or "respondent_id",
                        unit_column=found["unit"], group_column=found["group"],
-                       weight_column=found["weight"], warnings=tuple(warnings))
+                       weight_column=found["weight"], warnings=tuple(warnings),
+                       by_file=tuple(by_file))
+
+
+def _by_file(raw, files, file_columns, instrument, rec: Recoded, rule_of, keep) -> list[dict]:
+    """Per export file: layout, rows, items matched, codes recoded, missing by reason, drops."""
+    layouts = {Path(f.path).name: f.layout for f in getattr(raw, "files", ())}
+    out = []
+    items = list(instrument.item_ids)
+    for fname, mask in _file_masks(files, len(files)).items():
+        fmap = file_columns.get(fname, file_columns.get(None, {}))
+        matched = [i for i in items if i in fmap]
+        unmatched = [i for i in items if i not in fmap]
+        have = [j for j, i in enumerate(items) if i in fmap]
+        cr = rec.cell_reason[np.ix_(mask, have)]
+        reasons = {r: int((cr == k).sum()) for k, r in enumerate(rec.reasons)}
+        out.append({
+            "file": fname, "layout": layouts.get(fname), "rows": int(mask.sum()),
+            "items_matched": len(matched), "items_unmatched": unmatched,
+            "columns": {i: fmap[i] for i in matched if fmap[i] != i},
+            "from_text": int(rec.from_text[mask].sum()),
+            "from_labels": int(rec.from_labels[mask].sum()),
+            "missing": {r: v for r, v in reasons.items() if v},
+            "excluded": {r: int(((rule_of == r) & mask).sum()) for r in RULES},
+            "kept": int((keep & mask).sum()),
+        })
+    return out
+
+
+def _item_data(data: pd.DataFrame, files: pd.Series, instrument: Instrument,
+               file_columns: dict) -> tuple[dict[str, str], pd.DataFrame]:
+    """The item answers under the item ids, each file's rows taken from that file's column.
+
+    Returns (item -> the export column it was read from, joined with ' | ' when files differ;
+    the frame of answers with ``source_row``)."""
+    items = list(instrument.item_ids)
+    maps = list(file_columns.values())
+    names: dict[str, str] = {}
+    cols = {}
+    masks = _file_masks(files, len(files)) if None not in file_columns else {}
+    for i in items:
+        used = list(dict.fromkeys(m[i] for m in maps if i in m))
+        names[i] = " | ".join(used)
+        if len(used) == 1 and all(i in m for m in maps):
+            cols[i] = data[used[0]]
+            continue
+        out = pd.Series([None] * len(data), index=data.index, dtype=object)
+        numeric = True
+        for f, m in file_columns.items():
+            if i not in m:
+                continue
+            mask = masks.get(f, np.ones(len(data), bool))
+            part = data.loc[mask, m[i]]
+            numeric &= part.dtype.kind in "iuf"
+            out[mask] = part.to_numpy(dtype=object)
+        cols[i] = pd.to_numeric(out, errors="coerce") if numeric else out
+    frame = pd.DataFrame(cols, index=data.index)
+    frame["source_row"] = data["source_row"].to_numpy()
+    return names, frame
 
 
 def _fmt_or_na(x: float) -> str:
@@ -430,12 +895,23 @@ def _as_id(v) -> str | None:
 
 def _typed(values: np.ndarray):
     """Non-item survey columns: numeric when every non-empty cell is a number, else text."""
-    s = pd.Series(values, dtype=object)
+    s = pd.Series(values)
+    if s.dtype.kind in "iufb":
+        return s.to_numpy()
+    if s.dtype.kind == "M":
+        return s.to_numpy()
+    s = s.astype(object)
     filled = s.notna()
     if filled.any():
-        if s[filled].map(lambda v: isinstance(v, (bool, np.bool_))).all():
+        kind = pd.api.types.infer_dtype(s[filled], skipna=True)
+        if kind == "boolean":
             return s.map(lambda v: None if v is None else bool(v)).astype("boolean").to_numpy()
+        if kind in ("datetime", "datetime64", "date"):
+            return s.to_numpy()
+        if kind == "string":  # the reader left it text (words, or numbers with leading zeros)
+            return s.where(filled, None).to_numpy(dtype=object)
         num = pd.to_numeric(s, errors="coerce")
         if num[filled].notna().all():
             return num.to_numpy(float)
-    return s.map(lambda v: None if v is None else str(v)).to_numpy(dtype=object)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    return np.array([str(u) for u in uniques] + [None], dtype=object)[codes]

@@ -8,9 +8,10 @@ the file, the key (and line) and the fix; every problem of the file is reported 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ProblemList, StudyError, did_you_mean
 from .yamlfile import KeyPath, dotted, read_yaml
@@ -18,19 +19,33 @@ from .yamlfile import KeyPath, dotted, read_yaml
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 TOP_KEYS = ("name", "version", "description", "scale", "missing", "constructs", "higher_order",
-            "languages")
+            "languages", "language")
 CONSTRUCT_KEYS = ("label", "description", "scale", "items")
 ITEM_KEYS = ("text", "reverse", "scale", "label", "texts")
-SCALE_KEYS = ("min", "max", "labels")
+SCALE_KEYS = ("min", "max", "labels", "translations", "names")
 
 
 @dataclass(frozen=True)
 class Scale:
-    """A response scale: integer codes from ``min`` to ``max`` and their labels."""
+    """A response scale: integer codes from ``min`` to ``max`` and their labels.
+
+    Attributes
+    ----------
+    labels
+        Code -> answer text in the instrument's language.
+    translations
+        Language -> (code -> answer text): the XLSForm ``label::<language>`` columns of the
+        choices sheet (``survey.language`` picks the set used to recode text answers).
+    names
+        Code -> XLSForm choice name, where the form stores names that are not the codes
+        (KoBo/ODK exports hold these names when exported as "XML values").
+    """
 
     min: float
     max: float
     labels: Mapping[float, str] = field(default_factory=dict)
+    translations: Mapping[str, Mapping[float, str]] = field(default_factory=dict)
+    names: Mapping[float, str] = field(default_factory=dict)
 
     @property
     def points(self) -> int:
@@ -85,6 +100,7 @@ class Instrument:
     constructs: Mapping[str, Construct]
     higher_order: Mapping[str, tuple[str, ...]]
     source: str = ""
+    language: str | None = None  # the language of texts and labels (XLSForm default_language)
 
     @property
     def items(self) -> list[Item]:
@@ -118,6 +134,49 @@ class Instrument:
     def has_reverse_items(self) -> bool:
         return any(i.reverse for i in self.items)
 
+    @property
+    def languages(self) -> list[str]:
+        """Languages with answer labels: the instrument's own first, then its translations."""
+        out = [self.language] if self.language else []
+        for item in self.items:
+            for lang in item.scale.translations:
+                if lang not in out:
+                    out.append(lang)
+        return out
+
+    def resolve_language(self, wanted: str | None) -> str | None:
+        """The instrument language that ``survey.language`` names (None: the instrument's own).
+
+        ``English (en)`` is found as ``English (en)``, ``english``, or ``en``. Returns the
+        matching language name, None for the instrument's own language, or raises KeyError.
+        """
+        if wanted is None:
+            return None
+        def keys(name: str) -> set[str]:
+            n = name.strip().casefold()
+            out = {n}
+            m = re.match(r"^(.*?)\s*\(([^)]+)\)\s*$", n)
+            if m:
+                out |= {m.group(1).strip(), m.group(2).strip()}
+            return out
+        w = wanted.strip().casefold()
+        if self.language and w in keys(self.language):
+            return None
+        for lang in self.languages:
+            if w in keys(lang):
+                return None if lang == self.language else lang
+        if not self.language and w in ("default", ""):
+            return None
+        raise KeyError(wanted)
+
+
+def scale_labels(scale: Scale, language: str | None) -> Mapping[float, str]:
+    """The scale's labels in ``language`` (a name :meth:`Instrument.resolve_language` returned);
+    a scale not translated into that language keeps its own labels."""
+    if language is None:
+        return scale.labels
+    return scale.translations.get(language) or scale.labels
+
 
 # --------------------------------------------------------------------------------------------
 # loading
@@ -133,7 +192,7 @@ def read_instrument(path: Path) -> Instrument:
     """
     path = Path(path)
     if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-        from .ingest.xlsform import read_xlsform  # noqa: PLC0415 - only for XLSForm studies
+        from .ingest.xlsform import read_xlsform
 
         return read_xlsform(path)
     if path.suffix.lower() not in (".yaml", ".yml"):
@@ -177,9 +236,36 @@ def _scale_from(
         problems.add(f"the scale's min ({lo}) must be below its max ({hi})", file=file,
                      key=dotted(where), line=line)
         return default
+    same = default is not None and (default.min, default.max) == (lo, hi)
+    translations: dict = {}
+    tr_raw = raw.get("translations")
+    if tr_raw is None:
+        translations = {k: dict(v) for k, v in default.translations.items()} if same else {}
+    elif not isinstance(tr_raw, dict):
+        problems.add("a scale's 'translations' must map a language to its labels", file=file,
+                     key=dotted(where + ("translations",)),
+                     line=lines.get(where + ("translations",)),
+                     fix="write e.g. translations: {French: {1: Pas du tout d'accord, ...}}")
+    else:
+        for lang, tl in tr_raw.items():
+            if not isinstance(tl, dict):
+                problems.add(f"the '{lang}' translation must map codes to answer texts", file=file,
+                             key=dotted(where + ("translations", lang)))
+                continue
+            translations[str(lang)] = {float(k): str(v) for k, v in tl.items()
+                                       if _is_code(k)}
+    names_raw = raw.get("names")
+    if names_raw is None:
+        names = dict(default.names) if same else {}
+    elif isinstance(names_raw, dict):
+        names = {float(k): str(v) for k, v in names_raw.items() if _is_code(k)}
+    else:
+        names = {}
+        problems.add("a scale's 'names' must map codes to choice names", file=file,
+                     key=dotted(where + ("names",)))
     labels_raw = raw.get("labels")
     if labels_raw is None:
-        labels = dict(default.labels) if default and (default.min, default.max) == (lo, hi) else {}
+        labels = dict(default.labels) if same else {}
     elif not isinstance(labels_raw, dict):
         problems.add("a scale's 'labels' must map codes to answer texts", file=file,
                      key=dotted(where + ("labels",)), line=lines.get(where + ("labels",)),
@@ -201,7 +287,16 @@ def _scale_from(
                              key=dotted(kpath), line=lines.get(kpath))
                 continue
             labels[c] = str(text)
-    return Scale(min=float(lo), max=float(hi), labels=labels)
+    return Scale(min=float(lo), max=float(hi), labels=labels, translations=translations,
+                 names=names)
+
+
+def _is_code(k) -> bool:
+    try:
+        float(k)
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 def instrument_from_mapping(
@@ -348,6 +443,7 @@ def instrument_from_mapping(
         constructs=constructs,
         higher_order=higher,
         source=str(source),
+        language=str(data["language"]) if data.get("language") else None,
     )
 
 

@@ -21,7 +21,7 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
     StudyError
         The same errors as :func:`run_study` raises before fitting.
     """
-    from .clean import RULE_LABELS, clean_responses  # noqa: PLC0415
+    from .clean import RULE_LABELS, clean_responses
 
     study = read_study(folder)
     inputs = read_inputs(study)
@@ -32,20 +32,51 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
            f"Instrument: {inst.name} {inst.version} -- {len(inst.constructs)} constructs, "
            f"{len(inst.item_ids)} items ({sum(i.reverse for i in inst.items)} reverse-keyed)"
            + (f", higher-order: {', '.join(inst.higher_order)}" if inst.higher_order else "")]
-    out.append("Survey exports:")
+    if cfg.survey.files:
+        out.append("Survey exports (survey.files):")
+    else:
+        out.append("Survey exports (survey.files not set: every export in data/raw/ other than the "
+                   "unit table and tie list was taken):")
+    by_file = {f["file"]: f for f in cleaned.by_file}
     for f in inputs.raw.files:
-        extra = ", ".join(x for x in (f"sheet '{f.sheet}'" if f.sheet else "",
-                                      f"encoding {f.encoding}" if f.encoding else "") if x)
+        name = Path(f.path).name
+        extra = ", ".join(x for x in (
+            f"sheet '{f.sheet}'" if f.sheet else "",
+            f"encoding {f.encoding}" if f.encoding else "",
+            f"delimiter {_delim(f.delimiter)}" if f.delimiter else "",
+            f"{f.header_rows} header rows" if f.header_rows not in (0, 1) else "") if x)
         out.append(f"  {_rel(Path(f.path), study.folder)}: layout {f.layout}, {f.rows} rows, "
                    f"{f.columns} columns" + (f" ({extra})" if extra else ""))
+        b = by_file.get(name)
+        if b is None:
+            continue
+        renamed = [f"{c} -> {i}" for i, c in b.get("columns", {}).items()]
+        out.append(f"    items matched: {b['items_matched']} of {len(inst.item_ids)}"
+                   + (f" ({', '.join(renamed[:4])}"
+                      + (f", ... {len(renamed) - 4} more" if len(renamed) > 4 else "") + ")"
+                      if renamed else "")
+                   + (f"; no column for: {', '.join(b['items_unmatched'])}"
+                      if b["items_unmatched"] else ""))
+        out.append(f"    answers recoded from label text: {b['from_text']}"
+                   + (f"; through SPSS/Stata value labels: {b['from_labels']}"
+                      if b["from_labels"] else ""))
+        out.append("    missing answers: " + (", ".join(f"{k}: {v}" for k, v in b["missing"].items())
+                                              or "none"))
+        dropped = sum(b["excluded"].values())
+        out.append(f"    quality rules would drop {dropped} of {b['rows']} rows"
+                   + (": " + ", ".join(f"{k} {v}" for k, v in b["excluded"].items() if v)
+                      if dropped else "") + f"; {b['kept']} kept")
     if inputs.raw.personal_data_dropped:
-        out.append("  personal data columns dropped at ingest: "
+        out.append("  personal data columns dropped at ingest (contents never kept): "
                    + ", ".join(inputs.raw.personal_data_dropped))
     renamed = {i: c for i, c in cleaned.item_columns.items() if i != c}
     out.append(f"Items matched: {len(cleaned.item_columns)} of {len(inst.item_ids)}"
-               + (" (" + ", ".join(f"{c} -> {i}" for i, c in renamed.items()) + ")" if renamed else ""))
+               + (" (" + ", ".join(f"{c} -> {i}" for i, c in renamed.items()) + ")"
+                  if renamed and len(inputs.raw.files) == 1 else ""))
     rec = cleaned.recoding
-    out.append(f"Answers recoded from label text: {int(rec['from_text'].sum())}; "
+    out.append(f"Answers recoded from label text: {int(rec['from_text'].sum())}"
+               + (f", through value labels: {int(rec['from_labels'].sum())}"
+                  if "from_labels" in rec and rec["from_labels"].sum() else "") + "; "
                f"reverse-keyed items reversed: {int(rec['reversed'].sum())}")
     reasons = {c.removeprefix("missing: "): int(rec[c].sum()) for c in rec.columns
                if c.startswith("missing: ")}
@@ -83,3 +114,7 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
         out.append(f"Note: {note}")
     out.append("No problems found: `socap run` can proceed.")
     return out
+
+
+def _delim(d: str) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(d, repr(d))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import textwrap
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from pipeline.clean import clean_responses
@@ -150,3 +149,84 @@ def test_simulated_study_injected_problems_are_caught(example_study):
     kept = res.responses
     assert len(kept) >= truth["sizes"]["respondents_valid"] * 0.98
     assert kept["firm_id"].map(type).eq(str).all()
+
+
+@pytest.mark.parametrize("finished", [("TRUE", "FALSE"), ("1", "0"), ("True", "False"),
+                                      ("true", "false")])
+def test_finished_in_every_spelling(tmp_path, finished):
+    yes, no = finished
+    res = make(tmp_path, f"""
+        id,Finished,t1,t2,t3,c1,c2,c3
+        a,{yes},4,2,4,4,4,4
+        b,{no},4,2,4,4,4,4
+        c,{yes},5,1,5,4,4,4
+        """)
+    assert res.exclusions.set_index("respondent_id")["rule"].to_dict() == {"b": "incomplete"}
+
+
+def test_speeders_judged_against_the_median_of_responses_still_kept(tmp_path):
+    # previews and incomplete responses are fast; with them the median would be 100 s and the
+    # 'x' response (240 s) would pass. Without them the median of x, a, b, c is (590 + 600) / 2 =
+    # 595 s: 240 < 297.5 is a speeder.
+    res = make(tmp_path, """
+        id,Status,Finished,Duration (in seconds),t1,t2,t3,c1,c2,c3
+        p1,Survey Preview,True,50,4,2,4,4,4,4
+        p2,Survey Test,True,60,4,2,4,4,4,4
+        p3,Spam,True,70,4,2,4,4,4,4
+        i1,IP Address,False,80,4,2,4,4,4,4
+        i2,IP Address,False,100,4,2,4,4,4,4
+        x,IP Address,True,240,4,2,4,4,4,4
+        a,IP Address,True,600,4,2,4,4,4,4
+        b,IP Address,True,610,5,1,5,4,4,4
+        c,IP Address,True,590,4,2,4,4,4,4
+        """)
+    ex = res.exclusions.set_index("respondent_id")
+    assert ex.loc["x", "rule"] == "speeders"
+    assert ex.loc["x", "detail"] == "Duration (in seconds) under 0.5 x median (298 s of 595 s)"
+    assert res.sample["excluded_by_rule"]["previews"] == 3
+
+
+def test_speeders_from_start_and_end_times_when_no_duration(tmp_path):
+    res = make(tmp_path, """
+        id,Start Date,End Date,t1,t2,t3,c1,c2,c3
+        a,03/02/2026 09:00:00 AM,03/02/2026 09:10:00 AM,4,2,4,4,4,4
+        b,03/02/2026 10:00:00 AM,03/02/2026 10:01:00 AM,4,2,4,4,4,4
+        c,03/02/2026 11:00:00 AM,03/02/2026 11:09:00 AM,5,1,5,4,4,4
+        d,03/02/2026 11:00:00 AM,03/02/2026 11:11:00 AM,4,2,4,4,4,4
+        """)
+    assert res.exclusions.set_index("respondent_id")["rule"].to_dict() == {"b": "speeders"}
+    assert any("'Start Date' and 'End Date'" in w for w in res.warnings)
+
+
+def test_straightlining_only_with_reverse_keyed_items(tmp_path):
+    (tmp_path / "a").mkdir()
+    res = make(tmp_path / "a", """
+        id,t1,t2,t3,c1,c2,c3
+        l,3,3,3,3,3,3
+        ok,4,2,4,4,4,4
+        """)
+    assert list(res.exclusions["rule"]) == ["straightlining"]
+    # the same answers with an instrument without reverse-keyed items: kept, with a note
+    from pipeline import clean
+    study_dir = tmp_path / "b"
+    (study_dir / "data" / "raw").mkdir(parents=True)
+    (study_dir / "inst.yaml").write_text(INSTRUMENT.replace("{text: b, reverse: true}", "b"))
+    (study_dir / "data" / "raw" / "s.csv").write_text("id,t1,t2,t3,c1,c2,c3\nl,3,3,3,3,3,3\nok,4,2,4,4,4,4\n")
+    (study_dir / "study.yaml").write_text("title: t\ninstrument: inst.yaml\nsurvey:\n  id: id\n")
+    study = read_study(study_dir)
+    inst = read_instrument(study.path("inst.yaml"))
+    res = clean.clean_responses(read_survey(study), inst, study.config)
+    assert res.sample["excluded"] == 0
+    assert any("no reverse-keyed items" in w for w in res.warnings)
+
+
+def test_missing_text_matched_loosely_and_missing_codes_counted_per_item(tmp_path):
+    res = make(tmp_path, """
+        id,t1,t2,t3,c1,c2,c3
+        a,DON'T KNOW,dont_know,  don't   know ,-99,-98,4
+        b,4,2,4,4,4,4
+        c,5,1,5,4,4,4
+        """)
+    rec = res.recoding.set_index("item")
+    assert list(rec["missing: Don't know"]) == [1, 1, 1, 0, 0, 0]
+    assert rec.loc["c1", "missing: -99"] == 1 and rec.loc["c2", "missing: -98"] == 1

@@ -6,8 +6,15 @@ returns plain frames plus metadata; nothing here interprets answers (that is :mo
 Public entry points
 -------------------
 :func:`read_survey`      the survey export(s) of a study -> :class:`RawSurvey`
+:func:`survey_files`     which exports a study reads (``survey.files`` or "drop in" data/raw/)
 :func:`read_unit_table`  the unit (firm) table -> DataFrame with the id as text
-:func:`read_table`       any csv/tsv/xlsx table as text cells (shared by the readers)
+:func:`read_table`       any csv/tsv/xlsx table, typed, with file row numbers
+:func:`ids_as_text`      ids as text (12, 12.0 and ' 12 ' are all '12')
+
+Modules: :mod:`.tables` (cells of csv/tsv/xlsx), :mod:`.layouts` (Qualtrics, SurveyMonkey,
+KoBo/ODK header rows and their detection), :mod:`.spss` (SPSS/Stata with user-missing codes),
+:mod:`.plain` (one export -> the common shape), :mod:`.personal` (identifying columns),
+:mod:`.xlsform` (XLSForm instruments). Every file is opened read-only.
 """
 
 from __future__ import annotations
@@ -16,17 +23,18 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import StudyError, did_you_mean
-from .tables import read_table  # noqa: F401  (re-exported)
+from .tables import read_table
 
 EXPORT_SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".txt", ".sav", ".zsav", ".dta", ".parquet")
 
 
 @dataclass(frozen=True)
 class ExportFile:
-    """One survey export as read."""
+    """One survey export as read: where it is, the layout detected and how it was decoded."""
 
     path: str
     layout: str
@@ -35,6 +43,7 @@ class ExportFile:
     encoding: str | None = None
     sheet: str | None = None
     header_rows: int = 1
+    delimiter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,14 +57,20 @@ class RawSurvey:
         ``source_file`` (the file's name) and ``source_row`` (the row a user sees in the file).
         Cells are as read (numbers, text, booleans, None).
     columns
-        Metadata per column: ``column``, ``source_column``, ``question`` (question text where the
-        layout gives it), ``file``.
+        Metadata per column and file: ``column`` (the name socap uses), ``source_column`` (the
+        header as the file writes it), ``question`` (question text where the layout gives it),
+        ``import_id`` (Qualtrics ImportId), ``value_labels`` (SPSS/Stata code -> label),
+        ``missing_codes`` (SPSS missing values/ranges, Stata extended missing letters),
+        ``system`` (platform metadata column), ``file``, ``layout``.
     files
         The files read, with the layout detected.
     personal_data_dropped
         Names of identifying columns dropped at ingest (their contents are never kept).
     notes
         Things the reader did that a user should know (encoding fallback, rows dropped...).
+    metadata_columns
+        Platform system columns kept as metadata (Qualtrics Status/Finished/..., KoBo _uuid,
+        _submission_time, ...): not items, available to the quality rules and as columns.
     """
 
     data: pd.DataFrame
@@ -110,31 +125,60 @@ def survey_files(study) -> list[Path]:
     return files
 
 
-def read_survey(study) -> RawSurvey:
+def read_survey(study, instrument=None) -> RawSurvey:
     """Read and stack a study's survey exports.
+
+    Parameters
+    ----------
+    study
+        The loaded :class:`pipeline.study.Study`.
+    instrument
+        Its :class:`pipeline.instrument.Instrument` (read from study.yaml's ``instrument:`` when
+        not given): item columns are never taken for personal data, and item ids reveal ODK's
+        ``-`` group separator.
+
+    Returns
+    -------
+    RawSurvey
+        Files stacked in the order read (``survey.files``, or data/raw/ sorted by name), with
+        ``source_file`` and ``source_row`` naming each response's place.
 
     Raises
     ------
     StudyError
-        A file is missing, unreadable, empty, or its layout is broken.
+        A file is missing, unreadable, empty, or its layout is broken; ``survey.id`` looks like
+        personal data.
     """
-    from .plain import read_export  # noqa: PLC0415
+    from .personal import check_respondent_id
+    from .plain import read_export
 
     cfg = study.config.survey
-    frames, metas, infos, notes, pii = [], [], [], [], []
+    check_respondent_id(cfg.id, study_file=study.file)
+    if instrument is None:
+        from ..instrument import read_instrument
+
+        instrument = read_instrument(study.path(study.config.instrument))
+    known = list(instrument.item_ids)
+    keep = [c for c in (cfg.id, cfg.unit, cfg.group, cfg.weight) if c] + list(cfg.columns)
+    frames, metas, infos, notes, pii, system = [], [], [], [], [], []
     for path in survey_files(study):
-        export = read_export(path, sheet=cfg.sheet, layout=cfg.layout, separator=cfg.separator)
+        export = read_export(path, sheet=cfg.sheet, layout=cfg.layout, separator=cfg.separator,
+                             known_names=known, keep=keep)
         frame = export.data
+        check_respondent_id(cfg.id, frame, study_file=study.file, file=path)
         frame.insert(0, "source_file", path.name)
         frames.append(frame)
         metas.append(export.columns)
         infos.append(export.file)
         notes.extend(export.notes)
         pii.extend(c for c in export.personal_data_dropped if c not in pii)
+        system.extend(c for c in export.columns.loc[export.columns["system"], "column"]
+                      if c not in system)
     data = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
     columns = pd.concat(metas, ignore_index=True)
     return RawSurvey(data=data, columns=columns, files=tuple(infos),
-                     personal_data_dropped=tuple(pii), notes=tuple(notes))
+                     personal_data_dropped=tuple(pii), notes=tuple(notes),
+                     metadata_columns=tuple(system))
 
 
 def read_unit_table(path: Path, *, id_column: str, sheet=None, study_file=None) -> pd.DataFrame:
@@ -154,14 +198,14 @@ def read_unit_table(path: Path, *, id_column: str, sheet=None, study_file=None) 
             column=id_column,
             fix=f"set units: id: to one of its columns ({did_you_mean(id_column, frame.columns)})",
         )
-    ids = frame[id_column].astype("string").str.strip()
-    from ..errors import ProblemList  # noqa: PLC0415
+    ids = ids_as_text(frame[id_column])
+    from ..errors import ProblemList
 
     problems = ProblemList()
-    for i in frame.index[ids.isna() | (ids == "")][:50]:
+    for i in frame.index[ids.isna()][:50]:
         problems.add("empty unit id", file=path, row=int(table.rows[i]), column=id_column,
                      fix="give every unit an id or delete the row")
-    dup = ids[ids.duplicated(keep=False) & ids.notna() & (ids != "")]
+    dup = ids[ids.duplicated(keep=False) & ids.notna()]
     for value, idx in dup.groupby(dup).groups.items():
         rows = ", ".join(str(int(table.rows[i])) for i in idx)
         problems.add(f"unit id '{value}' appears more than once (rows {rows})", file=path,
@@ -190,3 +234,21 @@ def numeric_where_possible(frame: pd.DataFrame, keep_text=()) -> pd.DataFrame:
         else:
             out[col] = s
     return pd.DataFrame(out, index=frame.index)
+
+
+def ids_as_text(values: pd.Series) -> pd.Series:
+    """Ids as text, vectorised: 12 and 12.0 -> '12', ' F01 ' -> 'F01', empty -> None."""
+    s = pd.Series(values).reset_index(drop=True) if not isinstance(values, pd.Series) else values
+    if s.dtype.kind in "iu":
+        return s.astype(str).astype(object)
+    if s.dtype.kind == "f":
+        x = s.to_numpy(float)
+        whole = np.isfinite(x) & (x == np.round(x)) & (np.abs(x) < 2**53)
+        out = np.where(whole, pd.Series(np.where(whole, x, 0).astype(np.int64)).astype(str),
+                       s.astype(str).to_numpy(object)).astype(object)
+        out[np.isnan(x)] = None
+        return pd.Series(out, index=s.index, dtype=object)
+    codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=True)
+    mapped = [(str(int(v)) if isinstance(v, float) and v.is_integer() else (str(v).strip() or None))
+              for v in uniques] + [None]
+    return pd.Series(np.array(mapped, dtype=object)[codes], index=s.index, dtype=object)

@@ -1,7 +1,9 @@
-"""Plain exports: one header row naming the columns (xlsx, csv/tsv, parquet).
+"""One survey export -> the common raw-responses shape (:class:`Export`), whatever its layout.
 
-Layout detection and the platform readers (Qualtrics, SurveyMonkey, KoBo, SPSS/Stata) build on
-the same :class:`Export` shape.
+:func:`read_export` reads the file's cells (:mod:`.tables`, or :mod:`.spss` for SPSS/Stata),
+detects the platform layout from the header rows (:mod:`.layouts`) unless ``survey.layout``
+names it, types the data rows, drops identifying columns (:mod:`.personal`) and describes every
+column (source column, question text, platform id, value labels, missing codes).
 """
 
 from __future__ import annotations
@@ -9,53 +11,141 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import StudyError
+from .layouts import LAYOUTS, detect_layout, header_for
 from .personal import identifying_columns
-from .tables import read_table
+from .tables import check_names, read_grid, typed_body
+
+STATS_SUFFIXES = (".sav", ".zsav", ".dta")
+META_FIELDS = ("column", "source_column", "question", "import_id", "value_labels",
+               "missing_codes", "system", "file", "layout")
 
 
 @dataclass(frozen=True)
 class Export:
-    data: pd.DataFrame  # cells as read + source_row
-    columns: pd.DataFrame  # column, source_column, question, file
-    file: "ExportFile"  # noqa: F821
+    data: pd.DataFrame  # source_row + typed cells, columns named
+    columns: pd.DataFrame  # one row per column: META_FIELDS
+    file: ExportFile  # noqa: F821
     notes: tuple[str, ...] = ()
     personal_data_dropped: tuple[str, ...] = ()
 
 
-def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None) -> Export:
+def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
+                known_names=(), keep=()) -> Export:
     """Read one survey export into the common raw-responses shape.
+
+    Parameters
+    ----------
+    path
+        The export (.xlsx/.xlsm, .csv/.tsv/.txt, .sav/.zsav, .dta, .parquet); opened read-only.
+    sheet
+        xlsx: the sheet (name or 0-based number); default the first.
+    layout
+        ``auto`` (detect), ``plain``, ``qualtrics``, ``surveymonkey``, ``kobo``, ``spss``,
+        ``stata``.
+    separator
+        KoBo/ODK group separator (``/`` or ``-``); detected when None.
+    known_names
+        Instrument item ids: recognise ODK's ``-`` separator; never treated as personal data.
+    keep
+        Further column names never dropped as personal data (unit, group, weight, mapped columns).
 
     Raises
     ------
     StudyError
-        Unreadable, empty or header-only file, duplicate column names.
+        Unreadable, empty or header-only file, duplicate or unnamed columns, a layout that does
+        not fit the file.
     """
-    from . import ExportFile  # noqa: PLC0415
+    from . import ExportFile
 
     path = Path(path)
-    if path.suffix.lower() == ".parquet":
+    suffix = path.suffix.lower()
+    notes: list[str] = []
+    encoding = sheet_name = delimiter = None
+    if suffix in STATS_SUFFIXES:
+        from .spss import read_stats_file
+
+        if layout not in ("auto", "spss", "stata"):
+            raise StudyError(f"survey.layout is '{layout}' but {path.name} is an SPSS/Stata file",
+                             file=path, key="survey.layout",
+                             fix="set survey: layout: auto (SPSS/Stata files need no layout)")
+        frame, info, detected, encoding = read_stats_file(path)
+        rows = np.arange(1, len(frame) + 1, dtype=np.int64)
+        names = list(frame.columns)
+        meta = pd.DataFrame({
+            "column": names, "source_column": names,
+            "question": [i["question"] for i in info], "import_id": [None] * len(names),
+            "value_labels": [i["value_labels"] for i in info],
+            "missing_codes": [i["missing_codes"] for i in info],
+            "system": [False] * len(names)})
+        header_rows = 0
+    elif suffix == ".parquet":
         frame = pd.read_parquet(path)
-        rows = pd.RangeIndex(2, len(frame) + 2).to_numpy()
-        encoding, sheet_name = None, None
+        rows = np.arange(2, len(frame) + 2, dtype=np.int64)
+        detected, header_rows = "plain", 1
+        names = [str(c) for c in frame.columns]
+        frame.columns = names
+        meta = _meta(names, names, [None] * len(names), None, set())
     else:
-        table = read_table(path, sheet=sheet, what="survey export")
-        frame, rows, encoding, sheet_name = table.frame, table.rows, table.encoding, table.sheet
+        if layout in ("spss", "stata"):
+            raise StudyError(f"survey.layout is '{layout}' but {path.name} is not a .sav/.dta file",
+                             file=path, key="survey.layout",
+                             fix="set survey: layout: auto, or give the .sav/.dta export")
+        grid = read_grid(path, sheet=sheet, what="survey export")
+        encoding, sheet_name, delimiter = grid.encoding, grid.sheet, grid.delimiter
+        head = grid.head_rows(3)
+        width = grid.cells.shape[1]
+        detected = detect_layout(head, known_names) if layout == "auto" else layout
+        if detected not in LAYOUTS:
+            raise StudyError(f"unknown survey layout '{layout}'", key="survey.layout",
+                             fix="use auto, plain, qualtrics, surveymonkey, kobo, spss or stata")
+        header = header_for(detected, head, width, separator=separator, known_names=known_names)
+        if header.rows > len(head) or (header.rows > 1 and len(head) < header.rows):
+            raise StudyError(f"the export has fewer rows than a {detected} header needs "
+                             f"({header.rows})", file=path, sheet=sheet_name,
+                             fix="export again with the header rows, or set survey: layout:")
+        body, rows = typed_body(grid, header.rows)
+        keep_cols = [j for j in body.columns
+                     if header.names[j] != "" or body[j].notna().any()]
+        names = [header.names[j] for j in keep_cols]
+        check_names(names, path, sheet_name, "survey export", header_row=1,
+                    positions=[int(j) for j in keep_cols])
+        frame = body[keep_cols]
+        frame.columns = names
+        meta = _meta(names, [header.sources[j] for j in keep_cols],
+                     [header.questions[j] for j in keep_cols],
+                     [header.import_ids[j] for j in keep_cols] if header.import_ids else None,
+                     header.system)
+        header_rows = header.rows
+        notes.extend(f"{path.name}: {n}" for n in header.notes)
     if len(frame) == 0:
         raise StudyError("the survey export has a header but no responses", file=path,
                          sheet=sheet_name, fix="check the export holds data (and the right sheet)")
-    pii = identifying_columns(frame.columns)
-    frame = frame.drop(columns=pii)
-    meta = pd.DataFrame({"column": frame.columns, "source_column": frame.columns,
-                         "question": [None] * frame.shape[1], "file": path.name})
+    pii = identifying_columns(list(frame.columns), frame=frame,
+                              keep=set(known_names) | set(keep))
+    if pii:
+        frame = frame.drop(columns=pii)
+        meta = meta.loc[~meta["column"].isin(pii)].reset_index(drop=True)
+    meta["file"] = path.name
+    meta["layout"] = detected
     frame = frame.reset_index(drop=True)
     frame.insert(0, "source_row", rows)
-    notes = []
-    if encoding and encoding not in ("utf-8", "utf-8 (BOM)"):
+    if encoding and encoding not in ("utf-8", "utf-8 (BOM)", "UTF-8", "utf-16"):
         notes.append(f"{path.name} was read as {encoding} (not UTF-8).")
-    info = ExportFile(path=str(path), layout="plain", rows=len(frame), columns=frame.shape[1] - 1,
-                      encoding=encoding, sheet=sheet_name, header_rows=1)
-    return Export(data=frame, columns=meta, file=info, notes=tuple(notes),
+    info = ExportFile(path=str(path), layout=detected, rows=len(frame),
+                      columns=frame.shape[1] - 1, encoding=encoding, sheet=sheet_name,
+                      header_rows=header_rows, delimiter=delimiter)
+    return Export(data=frame, columns=meta[list(META_FIELDS)], file=info, notes=tuple(notes),
                   personal_data_dropped=tuple(pii))
+
+
+def _meta(names, sources, questions, import_ids, system) -> pd.DataFrame:
+    n = len(names)
+    return pd.DataFrame({
+        "column": names, "source_column": sources, "question": questions,
+        "import_id": import_ids if import_ids is not None else [None] * n,
+        "value_labels": [None] * n, "missing_codes": [None] * n,
+        "system": [c in system for c in names]})
