@@ -75,7 +75,7 @@ def read_inputs(study: Study) -> Inputs:
     instrument = read_instrument(study.path(cfg.instrument))
     files = [("instrument", study.path(cfg.instrument))]
     files += [("survey", p) for p in survey_files(study)]
-    raw = read_survey(study)
+    raw = read_survey(study, instrument)
     unit_table = None
     if cfg.units:
         path = study.path(cfg.units.file)

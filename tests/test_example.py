@@ -39,5 +39,6 @@ def test_example_is_the_simulator_output():
 
 
 def test_example_instrument_is_the_packaged_one():
-    assert (ROOT / "instruments" / "social_capital.yaml").read_bytes() == \
-        default_instrument_path().read_bytes()
+    for suffix in (".yaml", ".xlsx"):
+        packaged = default_instrument_path().with_suffix(suffix)
+        assert (ROOT / "instruments" / packaged.name).read_bytes() == packaged.read_bytes()
