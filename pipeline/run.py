@@ -222,6 +222,7 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
     # ---- models
     t0 = stages.start("Models of the catalytic effect")
     models = {}
+    model_results = {}
     from .models import fit_model  # noqa: PLC0415
 
     for i, m in enumerate(cfg.analysis.models):
@@ -238,6 +239,7 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
                         n_boot=m.mediation.n_boot if m.mediation else 5000,
                         config_key=f"analysis.models[{i}]")
         models[m.name] = res.to_dict()
+        model_results[m.name] = res
         warn(f"model: {m.name}", res.warnings)
     stages.done("models", t0, "; ".join(_catalytic_line(n, r, cfg) for n, r in models.items()))
 
@@ -263,7 +265,8 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
                      for k, (s, msg) in enumerate(warnings)],
     }
     artefacts = {"responses": responses, "exclusions": cleaned.exclusions, "units": units,
-                 "cleaned": cleaned, "ties": inputs.ties}
+                 "cleaned": cleaned, "ties": inputs.ties, "models": model_results,
+                 "efa": efa_result, "cfa": cfa_result}
     return results, artefacts
 
 
