@@ -245,11 +245,12 @@ def map_items_by_file(columns, instrument: Instrument, mapping: dict[str, str], 
                          f"does not have; {did_you_mean(export_col, cols)}", file=file,
                          key=f"survey.columns.{export_col}")
     first = next(iter(groups))
+    exports = ", ".join(str(f) for f in groups if f is not None) or file
     for item in instrument.item_ids:
         if all(item in unmatched_in[f] for f in groups):
             hint = did_you_mean(item, free_in[first])
             problems.add(f"instrument item '{item}' has no column in the survey export"
-                         + (f"; {hint}" if hint else ""), file=file, column=item,
+                         + (f"; {hint}" if hint else ""), file=exports, column=item,
                          fix="rename the export column to the item id, or map it in study.yaml: "
                          f"survey: columns: {{<export column>: {item}}}")
     problems.raise_if_any("The survey export does not match the instrument:")
@@ -512,6 +513,13 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
                         "from_text": int(from_text_m[:, j].sum()),
                         "from_labels": int(from_labels_m[:, j].sum()),
                         "missing": int(np.isnan(num).sum()), "reversed": item.reverse})
+    for j, (item_id, col) in enumerate(item_columns.items()):
+        if n and np.isnan(raw[:, j]).all():
+            names = sorted(map(str, pd.unique(files))) if files is not None else []
+            problems.add(f"item '{item_id}' has no valid answer: every cell of its column is "
+                         "empty or a missing code", file=", ".join(names) or None, column=col,
+                         fix="check that the right export column is mapped to it (survey: "
+                         "columns:), or remove the item from the instrument")
     problems.raise_if_any("The survey export has answers socap cannot code:")
     coded = raw.copy()
     for j, item_id in enumerate(item_columns):
@@ -815,6 +823,14 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                          + ", ".join(f"{k}: {v}" for k, v in counts.items() if v) + ")",
                          file=study_file, key="quality",
                          fix="check the export, or relax the rules under quality: in study.yaml")
+    n_items = len(item_columns)
+    if keep.sum() <= n_items:
+        raise StudyError(
+            f"only {int(keep.sum())} respondents are kept for {n_items} items: reliability and "
+            "factor analysis need more respondents than items (ideally 5-10 per item)",
+            file=", ".join(sorted(map(str, pd.unique(files)))), key="quality",
+            fix="check that the whole export was read (sheet, layout) and how many responses the "
+            "quality rules dropped (socap validate); or collect more responses")
     return CleanResult(responses=responses, exclusions=exclusions, item_columns=item_columns,
                        recoding=rec.recoding, sample=sample, id_column=found["id"] or "respondent_id",
                        unit_column=found["unit"], group_column=found["group"],

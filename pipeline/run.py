@@ -153,12 +153,20 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
                              dict(instrument.higher_order) or None)
         cfa = cfa_result.to_dict()
         warn("cfa", cfa_result.warnings)
-    if cfg.scoring.method == "factor":
+    scoring = cfg.scoring.method
+    scores = None
+    if scoring == "factor":
         from .cfa import factor_scores  # noqa: PLC0415
 
-        scores = factor_scores(cfa_result, responses[items])
-        scores = scores.reindex(columns=instrument.score_names)
-    else:
+        if cfa.get("converged"):
+            scores = factor_scores(cfa_result, responses[items])
+            scores = scores.reindex(columns=instrument.score_names)
+        if scores is None or scores.isna().all().any():
+            scoring = "mean"
+            warn("scores", ["Factor scores could not be computed because the CFA was not fitted "
+                            "or did not converge (see the CFA warnings); construct scores are "
+                            "the means of the valid items instead (scoring: mean)."])
+    if scoring == "mean":
         from .scores import mean_scores  # noqa: PLC0415
 
         scores = mean_scores(responses, instrument, min_valid_share=cfg.scoring.min_valid_share)
@@ -166,8 +174,7 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
     responses = pd.concat([responses, scores], axis=1)
     fit = (cfa or {}).get("fit", {})
     stages.done("cfa", t0, f"CFI {_fmt(fit.get('cfi'))}, RMSEA {_fmt(fit.get('rmsea'))}, "
-                f"SRMR {_fmt(fit.get('srmr'))}; {cfg.scoring.method} scores" if cfa else
-                f"{cfg.scoring.method} scores")
+                f"SRMR {_fmt(fit.get('srmr'))}; {scoring} scores" if cfa else f"{scoring} scores")
 
     # ---- invariance
     invariance = None
@@ -254,7 +261,7 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
         "reliability": reliability,
         "efa": efa,
         "cfa": cfa,
-        "scores": {"method": cfg.scoring.method,
+        "scores": {"method": scoring, "requested": cfg.scoring.method,
                    "columns": list(scores.columns),
                    "min_valid_share": cfg.scoring.min_valid_share},
         "aggregation": aggregation,

@@ -36,7 +36,7 @@ every parameter; the bundled study's model (``standardize: [degree, social_capit
 Data problems injected, each counted in truth.json: missing answers (MCAR share, half of them as
 "Don't know", some as -99), straight-liners (one answer on every item), speeders (duration far
 below the median; random answers), incomplete responses (Finished = FALSE, answers cut off), and a
-personal-data column (e-mail) that ingest must drop.
+personal-data columns (e-mail, IP address) that ingest must drop.
 """
 
 from __future__ import annotations
@@ -263,6 +263,7 @@ def simulate_study(spec: SimulationSpec | None = None, instrument: Instrument | 
         "Finished": all_finished,
         "Duration (in seconds)": all_duration,
         "email": [f"respondent{i + 1}@firm{all_firm[i] + 1}.example.org" for i in range(total)],
+        "IPAddress": [f"198.51.{(i // 250) % 250}.{i % 250 + 1}" for i in range(total)],
         "firm_id": firm_ids[all_firm],
         "cluster": cluster_names[firm_cluster[all_firm]],
         "region": region_names[cluster_region[firm_cluster[all_firm]]],

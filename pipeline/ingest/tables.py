@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,13 +216,36 @@ def decode_text(raw: bytes, path: Path, what: str) -> tuple[str, str]:
     for enc in ENCODINGS:
         try:
             text = raw.decode(enc)
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as exc:
+            _refuse_mixed_encodings(raw, exc, path, what)
             continue
         if enc == "utf-8-sig":
             return text, "utf-8 (BOM)" if raw.startswith(b"\xef\xbb\xbf") else "utf-8"
         return text, enc
     raise StudyError(f"the {what} is neither UTF-8 nor Windows-1252 text", file=path,
                      fix="save it again as CSV UTF-8")
+
+
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _refuse_mixed_encodings(raw: bytes, exc: UnicodeDecodeError, path: Path, what: str) -> None:
+    """A file that is not UTF-8 but holds UTF-8 characters mixes two encodings (rows pasted from
+    different sources): decoding it as Windows-1252 would silently garble the UTF-8 rows."""
+    bad_line = raw.count(b"\n", 0, exc.start) + 1
+    for m in _UTF8_MULTIBYTE.finditer(raw):
+        try:
+            m.group().decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        good_line = raw.count(b"\n", 0, m.start()) + 1
+        raise StudyError(
+            f"the {what} mixes text encodings: row {good_line} holds UTF-8 characters but row "
+            f"{bad_line} holds bytes that are not UTF-8 (probably Windows-1252); reading it "
+            "either way would garble some answers",
+            file=path, row=bad_line,
+            fix="open the file in a spreadsheet or text editor, fix the garbled characters and "
+            "save it as CSV UTF-8")
 
 
 def sniff_delimiter(text: str) -> str:

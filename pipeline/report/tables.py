@@ -146,7 +146,7 @@ def report_tables(results: dict) -> list[ReportTable]:
                          "cutoff (Hu & Bentler 1999)": f"{cut[0]} {cut[1]}" if cut else "",
                          "verdict": ok})
         ci = fit.get("rmsea_ci")
-        if ci:
+        if ci and None not in ci:
             rows.insert(6, {"index": "RMSEA 90% CI", "value": None,
                             "cutoff (Hu & Bentler 1999)": f"[{ci[0]:.3f}, {ci[1]:.3f}]", "verdict": ""})
         add(ReportTable("cfa_fit", f"CFA fit ({cfa.get('estimator', 'ML')}, n = {cfa.get('n')})",
