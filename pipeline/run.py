@@ -186,6 +186,11 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
                                      inv_col)
         invariance = inv.to_dict()
         warn("invariance", inv.warnings)
+        from .cfa import group_means  # noqa: PLC0415
+
+        gm = group_means(scores, responses[inv_col], inv)
+        invariance["group_means"] = gm.to_dict()
+        warn("invariance", gm.warnings)
 
     # ---- levels and network
     t0 = stages.start("Units: aggregation and network measures")
