@@ -60,17 +60,26 @@ _PNG_TEXT = str.maketrans({"\u2212": "-", "\u2260": "!=", "\u2264": "<=", "\u226
                            "\u201c": '"', "\u201d": '"', "\u2026": "..."})
 
 
-def _script(text: str) -> str:
-    """'cjk' for Chinese/Japanese/Korean text, 'wide' for other non-Latin text, else 'latin'."""
-    kind = "latin"
+def _char_script(ch: str) -> str:
+    o = ord(ch)
+    if 0x2E80 <= o <= 0x9FFF or 0xAC00 <= o <= 0xD7AF or 0xF900 <= o <= 0xFAFF \
+            or 0xFF00 <= o <= 0xFFEF or 0x20000 <= o <= 0x2FFFF:
+        return "cjk"
+    return "wide" if o > 0x24F else "latin"
+
+
+def _runs(text: str) -> list[tuple[str, str]]:
+    """``text`` cut into runs of one script: 'latin' (the bundled font), 'cjk', 'wide'.
+
+    Spaces join the run they are in."""
+    runs: list[list] = []
     for ch in text:
-        o = ord(ch)
-        if 0x2E80 <= o <= 0x9FFF or 0xAC00 <= o <= 0xD7AF or 0xF900 <= o <= 0xFAFF \
-                or 0xFF00 <= o <= 0xFFEF or 0x20000 <= o <= 0x2FFFF:
-            return "cjk"
-        if o > 0x24F:
-            kind = "wide"
-    return kind
+        kind = _char_script(ch)
+        if runs and (kind == runs[-1][1] or ch == " "):
+            runs[-1][0] += ch
+        else:
+            runs.append([ch, kind])
+    return [(t, k) for t, k in runs]
 
 
 def num(v: float) -> str:
@@ -134,17 +143,15 @@ def padded(lo: float, hi: float, share: float = 0.05) -> tuple[float, float]:
 _FONTS: dict = {}
 
 
-def _font(size: float, text: str = ""):
-    """Pillow font for ``text``: the bundled Aileron for Latin text (the same PNG everywhere),
-    a system font with the needed glyphs for other scripts when one is installed."""
+def _font(size: float, script: str = "latin"):
+    """Pillow font for one script: the bundled Aileron for Latin text (the same PNG on every
+    machine), a system font with the glyphs for other scripts when one is installed."""
     from PIL import ImageFont  # noqa: PLC0415
 
-    script = _script(text)
     key = (round(size, 1), script)
     if key not in _FONTS:
         font = None
-        paths = {"cjk": _CJK_FONTS, "wide": _WIDE_FONTS}.get(script, ())
-        for path in paths:
+        for path in {"cjk": _CJK_FONTS, "wide": _WIDE_FONTS}.get(script, ()):
             if Path(path).exists():
                 try:
                     font = ImageFont.truetype(path, max(1, int(round(size))))
@@ -155,11 +162,16 @@ def _font(size: float, text: str = ""):
     return _FONTS[key]
 
 
+def _run_widths(text: str, size: float) -> list[tuple[str, object, float]]:
+    return [(t, f, float(f.getlength(t))) for t, k in _runs(text)
+            for f in (_font(size, k),)]
+
+
 def text_width(text: str, size: float) -> float:
     """Approximate rendered width of ``text`` in px (Pillow's font metrics; the browser's
     Helvetica/Arial is within a few per cent)."""
     text = text.translate(_PNG_TEXT)
-    return float(_font(size * 4, text).getlength(text)) / 4
+    return sum(w for _, _, w in _run_widths(text, size * 4)) / 4
 
 
 @dataclass
@@ -388,28 +400,39 @@ def _png_op(img, draw, op, k):
     elif kind == "text":
         _, x, y, text, size, anchor, color, bold, rotate = op
         text = text.translate(_PNG_TEXT)
-        font = _font(size * k, text)
-        a = {"start": "ls", "middle": "ms", "end": "rs"}[anchor]
         fill = _rgba(color)
+        runs = _run_widths(text, size * k)
+        total = sum(w for _, _, w in runs)
         if not rotate:
-            draw.text((x * k, y * k), text, font=font, fill=fill, anchor=a,
-                      stroke_width=1 if bold else 0, stroke_fill=fill if bold else None)
+            _draw_runs(draw, x * k, y * k, runs, total, anchor, fill, bold)
             return
         from PIL import Image, ImageDraw  # noqa: PLC0415
 
-        left, top, right, bottom = font.getbbox(text, anchor=a)
-        tile = Image.new("RGBA", (int(right - left) + 4, int(bottom - top) + 4), (255, 255, 255, 0))
-        ImageDraw.Draw(tile).text((2 - left, 2 - top), text, font=font, fill=fill, anchor=a)
+        # draw on a transparent tile, turn it, paste it with the anchor point at (x, y)
+        size_px = size * k
+        tw, th = int(total) + 4, int(size_px * 1.6) + 4
+        base = int(size_px * 1.15) + 2  # baseline inside the tile
+        tile = Image.new("RGBA", (tw, th), (255, 255, 255, 0))
+        _draw_runs(ImageDraw.Draw(tile), 2, base, runs, total, "start", fill, bold)
+        ax = 2 + {"start": 0.0, "middle": total / 2, "end": total}[anchor]
+        ay = base
         turned = tile.rotate(-rotate, expand=True)
-        # the anchor point (x, y) sits at the tile's (2 - left, 2 - top) before rotation
-        ax, ay = 2 - left, 2 - top
-        if rotate == -90:
-            px, py = ay, tile.width - ax
-        else:
-            px, py = tile.height - ay, ax
+        if rotate == -90:  # counter-clockwise: (u, v) -> (v, width - u)
+            px, py = ay, tw - ax
+        else:  # clockwise: (u, v) -> (height - v, u)
+            px, py = th - ay, ax
         img.paste(turned, (int(round(x * k - px)), int(round(y * k - py))), turned)
     else:
         raise ValueError(f"unknown drawing operation {kind!r}")
+
+
+def _draw_runs(draw, x, y, runs, total, anchor, fill, bold) -> None:
+    """Draw script runs left to right on the baseline y, the whole line anchored at x."""
+    pos = x - {"start": 0.0, "middle": total / 2, "end": total}[anchor]
+    for text, font, width in runs:
+        draw.text((pos, y), text, font=font, fill=fill, anchor="ls",
+                  stroke_width=1 if bold else 0, stroke_fill=fill if bold else None)
+        pos += width
 
 
 # ---- axes -------------------------------------------------------------------------------
