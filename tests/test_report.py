@@ -573,3 +573,27 @@ def test_xlsx_writer_escapes_and_types(tmp_path):
     assert [r[3] for r in vals] == [True, False, True, False, True]
     assert ws["C2"].number_format == "0.00"
     assert wb["contents"]["B2"].value == "Title & more"
+
+
+def test_sections_and_references_follow_what_ran(results, tmp_path):
+    """A run without CFA, invariance, network, aggregation and models: no such sections,
+    tables or references (the methods cite only what ran)."""
+    from pipeline.report import write_report
+
+    r = json.loads(json.dumps(results))
+    r.update(cfa=None, invariance=None, network=None, aggregation=None, models={})
+    r["sample"].update(units=None, groups=None)
+    text = write_report(r, tmp_path / "r").read_text(encoding="utf-8")
+    page = Page()
+    page.feed(text)
+    sections = [a.get("id") for t, a in page.tags if t == "section"]
+    assert sections == ["methods", "sample", "measurement", "efa", "warnings", "provenance",
+                        "references"]
+    joined = "".join(page.texts)
+    for absent in ("Rosseel", "Hu, L.", "Burt, R. S.", "Bliese", "Chen, F. F.", "Johnson, P. O.",
+                   "Cameron, A. C.", "Csardi", "Fornell"):
+        assert absent not in joined, absent
+    for present in ("Cronbach, L. J.", "Horn, J. L.", "Kaiser, H. F.", "Jennrich, R. I."):
+        assert present in joined, present
+    assert not any(k.startswith(("t-cfa", "t-model", "t-network", "t-aggregation",
+                                 "t-invariance")) for k in page.tables)

@@ -11,10 +11,18 @@
   drawn as a seeded snowball sample, which the caption says.
 
 The figures are drawn with the small hand-built canvas of :mod:`.svgplot` rather than
-matplotlib: ``import matplotlib.pyplot`` alone costs ~1.6 s on the reference machine (the
-report stage took ~1.2 s of a run whose budget is 2.5 s), while the hand-built figures cost a few
-tens of milliseconds (see ``benchmarks/bench_report.py``). The SVG is deterministic (no dates, no
-random ids, coordinates rounded to 0.01 px); the layout of the network uses the study seed.
+matplotlib, on evidence from ``benchmarks/bench_report.py`` (2,000-respondent study, 2-core
+reference machine): the matplotlib scree figure took 0.13-0.18 s to draw and save against
+0.04-0.06 s here, and importing matplotlib.pyplot (with openpyxl) cost 0.88 s in a run that had
+not loaded it against 0.11 s for everything the report imports now; the whole report stage fell
+from ~1.2 s to ~0.5 s. (python-igraph imports matplotlib.pyplot itself, so studies with a network
+pay that import in the network stage anyway; studies without one do not.) The SVG is
+deterministic -- no dates, no random ids, coordinates rounded to 0.01 px -- and the network
+layout and sample use the study seed, so two runs write the same bytes.
+
+Large networks: the drawing needs the tie list once (factorising the ids, a CSR adjacency for
+the snowball sample); 10^5 nodes draw in ~0.6 s and 10^6 nodes (3 x 10^6 ties) in ~5 s, most of
+it reading the string ids.
 """
 
 from __future__ import annotations
@@ -338,15 +346,16 @@ def network_figure(artefacts: dict, results: dict, *, seed: int,
     units = artefacts.get("units")
     cleaned = artefacts.get("cleaned")
     group_col = getattr(cleaned, "group_column", None)
-    s = edges["source"].astype(str).to_numpy()
-    t = edges["target"].astype(str).to_numpy()
-    codes, ids = pd.factorize(np.concatenate([s, t]))
-    unit_ids = [str(u) for u in units.index] if units is not None else []
-    # isolated units (in the unit table, no ties) are nodes too
-    extra = pd.Index(unit_ids).difference(pd.Index(ids), sort=False) if unit_ids else pd.Index([])
-    ids = pd.Index(ids).append(extra)
+    # node ids: every tie end, then units without ties (isolates are nodes too)
+    ends = pd.concat([edges["source"].astype(str), edges["target"].astype(str)],
+                     ignore_index=True)
+    codes, ids = pd.factorize(ends)
+    ids = pd.Index(ids)
+    unit_index = pd.Index(units.index.astype(str)) if units is not None else None
+    if unit_index is not None and len(unit_index):
+        ids = ids.append(unit_index.difference(ids, sort=False))
     n = len(ids)
-    a, b = codes[: len(s)], codes[len(s):]
+    a, b = codes[: len(edges)], codes[len(edges):]
     total_edges = int(len(edges))
     rng = np.random.default_rng(seed)
     sample = snowball_sample(a, b, n, max_nodes, rng)
@@ -370,18 +379,28 @@ def network_figure(artefacts: dict, results: dict, *, seed: int,
     px = (box[0] + box[2]) / 2 + (xy[:, 0] - center[0]) * scale
     py = (box[1] + box[3]) / 2 + (xy[:, 1] - center[1]) * scale
 
-    node_ids = [str(v) for v in ids[sample]]
+    # the drawn nodes' group and size, looked up in the unit table (vectorised)
+    node_ids = ids[sample]
     size_col = _size_column(results, units)
-    group_of: dict = {}
-    value_of: dict = {}
+    all_groups: list[str] = []
+    node_group = np.array([None] * m, dtype=object)
+    values = np.full(m, np.nan)
+    is_unit = np.ones(m, bool)
     if units is not None:
-        if group_col and group_col in units.columns:
-            group_of = {str(k): v for k, v in units[group_col].items() if pd.notna(v)}
+        table = units.copy()
+        table.index = unit_index
+        table = table[~table.index.duplicated()]
+        where = table.index.get_indexer(node_ids)  # -1: not a unit (e.g. an institution)
+        is_unit = where >= 0
+        drawn = table.iloc[np.where(is_unit, where, 0)].set_axis(node_ids)
+        drawn = drawn.where(pd.Series(is_unit, index=node_ids), axis=0)
+        if group_col and group_col in table.columns:
+            g = table[group_col]
+            all_groups = sorted(g[g.notna()].astype(str).unique().tolist())
+            dg = drawn[group_col]
+            node_group = np.where(dg.notna(), dg.astype(str), None)
         if size_col:
-            value_of = {str(k): float(v) for k, v in units[size_col].items() if pd.notna(v)}
-    unit_set = set(unit_ids)
-    is_unit = np.array([v in unit_set for v in node_ids]) if unit_ids else np.ones(m, bool)
-    values = np.array([value_of.get(v, np.nan) for v in node_ids], dtype=float)
+            values = pd.to_numeric(drawn[size_col], errors="coerce").to_numpy(float)
     rmin, rmax = (2.5, 8.0) if m <= 400 else ((1.8, 6.0) if m <= 900 else (1.3, 4.5))
     r = np.full(m, rmin)
     finite = np.isfinite(values)
@@ -392,9 +411,9 @@ def network_figure(artefacts: dict, results: dict, *, seed: int,
     width = 0.7 if m <= 400 else 0.45
     c.segments([(px[i], py[i], px[j], py[j]) for i, j in pairs], "#7d8894", width, opacity=0.35)
 
-    groups = sorted({str(g) for g in group_of.values()})
-    color_of = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
-    node_group = [str(group_of[v]) if v in group_of else None for v in node_ids]
+    color_of = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(all_groups)}
+    present = set(node_group[is_unit].tolist())
+    groups = [g for g in all_groups if g in present]  # the groups drawn
     order = np.argsort(-r, kind="stable")  # small nodes on top of large ones
     by_color: dict = {}
     for i in order:
@@ -441,7 +460,9 @@ def network_figure(artefacts: dict, results: dict, *, seed: int,
             f"All {n:,} nodes and {len(pairs):,} ties of the network")
     caption = (what + "; layout by the Fruchterman-Reingold algorithm (igraph, seed "
                f"{seed}). "
-               + (f"Colour: {label} ({n_groups} groups{'; colours repeat' if n_groups > len(PALETTE) else ''}). "
+               + (f"Colour: {label} ({n_groups} group{'s' if n_groups != 1 else ''}"
+                  f"{' drawn' if sampled else ''}"
+                  f"{'; colours repeat' if len(all_groups) > len(PALETTE) else ''}). "
                   if groups else "")
                + (f"Size: the unit's {size_col} score (square root scale, smallest "
                   f"{_fmt(vlo)}, largest {_fmt(vhi)}). " if size_col and finite.any() else "")

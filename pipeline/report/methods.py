@@ -208,11 +208,17 @@ def methods(results: dict) -> Methods:
                 f"{cite('Kaiser 1974')} and Bartlett's test of sphericity "
                 f"{cite('Bartlett 1950')}. "
                 + ("The number of factors was judged from " + _and(crit) + "; " if crit else "")
-                + f"{efa.get('n_factors')} factors were extracted by {method} from the "
-                "pairwise-complete item correlations"
-                + (f" and rotated by {rot} {cite(*rot_cite)}" if rot_cite else
-                   (" without rotation" if rot == "none" else f" and rotated by {rot}"))
-                + ", as R's psych::fa does. Loadings below .30 are greyed in the pattern matrix.")
+                + (f"{efa.get('n_factors')} factors were" if efa.get("n_factors") != 1 else
+                   "one factor was")
+                + f" extracted by {method} from the pairwise-complete item correlations")
+        if efa.get("n_factors") == 1:
+            pass  # nothing to rotate
+        elif rot_cite:
+            text += f" and rotated by {rot} {cite(*rot_cite)}"
+        else:
+            text += " without rotation" if rot == "none" else f" and rotated by {rot}"
+        text += (", as R's psych::fa does. Loadings below .30 are greyed in the pattern "
+                 "matrix.")
         paras.append(("Exploratory factor analysis", text))
 
     # ---- CFA

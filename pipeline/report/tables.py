@@ -123,7 +123,7 @@ def _unique_keys(tables: list[ReportTable]) -> list[ReportTable]:
     """Sheet names must be unique (case-insensitively) and at most 31 characters."""
     from dataclasses import replace  # noqa: PLC0415
 
-    used: set[str] = set()
+    used: set[str] = {"contents"}  # the workbook's first sheet
     fixed = []
     for t in tables:
         name = _sheet(t.key)
@@ -319,7 +319,8 @@ def _efa_tables(results: dict, out: list) -> None:
                                    decimals=_dec(("SS loadings", "proportion of variance",
                                                   "cumulative proportion"))))
         phi = efa.get("factor_correlations")
-        if isinstance(phi, dict) and phi:
+        if isinstance(phi, dict) and len(phi) > 1 and efa.get("rotation") not in ("varimax",
+                                                                                 "none"):
             out.append(ReportTable("efa_phi", "Factor correlations (oblique rotation)",
                                    _lower_triangle(phi, list(phi), "factor"), "efa",
                                    decimals=_dec(list(phi), 2)))
@@ -423,14 +424,14 @@ def _cfa_tables(results: dict, out: list) -> None:
             "squared correlation with every other construct (Fornell & Larcker 1981).",
             decimals=_dec(("CR", "AVE")), flag_column="flag"))
     htmt = cfa.get("htmt")
-    if isinstance(htmt, dict) and htmt:
+    if isinstance(htmt, dict) and len(htmt) > 1:
         names = list(htmt)
         out.append(ReportTable(
             "htmt", "Heterotrait-monotrait ratios (HTMT)", _lower_triangle(htmt, names, "construct"), "cfa",
             f"HTMT below {HTMT_MAX:.2f} supports discriminant validity (Henseler, Ringle & "
             "Sarstedt 2015); ratios above it are marked.",
             decimals=_dec(names), flag_above={n: HTMT_MAX for n in names}))
-    if phi:
+    if len(phi) > 1:
         names = list(phi)
         out.append(ReportTable("cfa_phi", "Latent factor correlations (CFA)",
                                _lower_triangle(phi, names, "factor"), "cfa", decimals=_dec(names)))

@@ -9,9 +9,9 @@ so Excel and LibreOffice show it as text and never evaluate it. No cell is ever 
 writer has no way to write one.
 
 The workbook is written directly as SpreadsheetML (a zip of a few XML parts, inline strings)
-rather than with openpyxl: ``import openpyxl`` costs 0.15-0.33 s and writing the example's 35
-sheets another ~0.3 s on the reference machine, against ~0.02 s here, within a 2.5 s budget for a
-whole run. The file is deterministic (fixed zip timestamps, no creation date). Tests read it
+rather than with openpyxl: ``import openpyxl`` costs 0.15-0.33 s and writing the example's 34
+sheets another 0.09-0.14 s on the reference machine, against 0.03-0.04 s here
+(``benchmarks/bench_report.py``), within a 2.5 s budget for a whole run. The file is deterministic (fixed zip timestamps, no creation date). Tests read it
 back with openpyxl.
 """
 
