@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .methods import methods as make_methods
 
@@ -63,7 +64,7 @@ def _is_num(v) -> bool:
 
 
 def _clean(v):
-    if v is None:
+    if v is None or v is pd.NA or v is pd.NaT:
         return None
     if isinstance(v, (float, np.floating)) and math.isnan(v):
         return None

@@ -24,6 +24,7 @@ from html import escape
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # characters XML 1.0 cannot hold (control characters other than tab, newline, return)
@@ -40,7 +41,8 @@ def safe_text(value: str) -> str:
 def cell_value(value):
     """The value a cell holds: numbers stay numbers (bool, int, float), text is neutralised,
     NaN, infinities and empty text become empty cells."""
-    if value is None or (isinstance(value, str) and value == ""):
+    if value is None or (isinstance(value, str) and value == "") or value is pd.NA \
+            or value is pd.NaT:
         return None
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
