@@ -141,8 +141,12 @@ def main() -> None:
     args = ap.parse_args()
 
     from pipeline.report import write_report
-    from pipeline.report.figures import (interaction_figure, johnson_neyman_figure,
-                                         network_figure, scree_figure)
+    from pipeline.report.figures import (
+        interaction_figure,
+        johnson_neyman_figure,
+        network_figure,
+        scree_figure,
+    )
     from pipeline.report.html import write_html
     from pipeline.report.jsonout import write_results
     from pipeline.report.tables import report_tables
@@ -198,9 +202,10 @@ def main() -> None:
                      imports_base))
 
         print("Report stage, 2,000-respondent study (seconds, best of 5)")
-        print(f"{'part':44s} {'socap':>8s} {'baseline':>9s} {'ratio':>7s}")
+        print(f"{'part':48s} {'socap':>8s} {'baseline':>9s} {'ratio':>7s}")
         for label, t, b in rows:
-            print(f"{label:44s} {t:8.3f} " + (f"{b:9.3f} {t / b:7.2f}" if b else f"{'':9s} {'':7s}"))
+            ratio = f"{b:9.3f} {t / b:7.2f}" if b else ""
+            print(f"{label:48s} {t:8.3f} {ratio}")
         print("baseline: matplotlib figures and an openpyxl workbook of the same tables\n")
 
         run = fresh(f"import sys; sys.argv = ['socap', 'run', {str(folder)!r}, '--quiet']; "

@@ -3,7 +3,8 @@
 Chromium is started with ``--remote-debugging-pipe`` (commands on fd 3, replies on fd 4,
 NUL-separated JSON), so the client needs only the standard library and no port. The test opens
 the report of a run whose item wording, title and labels carry ``<script>``, HTML, quotes and
-Japanese, and checks that the page loads with no console error (nor a security, network or script warning), no
+Japanese, and checks that the page loads with no console error (nor a security, network or
+script warning), no
 JavaScript exception, no request beyond the file itself, no script element, and the hostile
 text shown as text; it saves a full-page screenshot and a PDF print into the test's folder.
 
@@ -23,7 +24,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_report import ITEM_TEXT, TITLE, _hostile_study  # noqa: F401  (same hostile study)
 
 from pipeline.cli import main

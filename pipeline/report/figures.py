@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .svgplot import INK, MUTED, PALETTE, Axes, Canvas, legend, nice_ticks, padded
+from .svgplot import INK, MUTED, PALETTE, Axes, Canvas, legend, padded
 
 MAX_NETWORK_NODES = 1500
 
@@ -162,7 +162,8 @@ def scree_figure(efa: dict) -> tuple[Canvas, str]:
                + "simulated normal data sets of the same size (Horn 1965);"
                " factors whose observed eigenvalue lies above it are retained.")
     caption = ("Eigenvalues of the pairwise-complete item correlation matrix." + ref
-               + (f" {k} factor{'s were' if k != 1 else ' was'} extracted." if isinstance(k, int) else ""))
+               + (f" {k} factor{'s were' if k != 1 else ' was'} extracted."
+                  if isinstance(k, int) else ""))
     return c, caption
 
 

@@ -331,7 +331,8 @@ def methods(results: dict) -> Methods:
             text += (f" The moderation of {m['focal']}'s effect by {m['moderator']} was probed "
                      f"with simple slopes at the moderator's mean and one standard deviation "
                      f"either side {cite('Aiken & West 1991')} and with the Johnson-Neyman "
-                     f"region of significance {cite('Johnson & Neyman 1936', 'Bauer & Curran 2005', 'Hayes 2018')}"
+                     "region of significance "
+                     f"{cite('Johnson & Neyman 1936', 'Bauer & Curran 2005', 'Hayes 2018')}"
                      f", using the {(m.get('johnson_neyman') or {}).get('distribution', 'normal')}"
                      " distribution.")
         med = m.get("mediation")

@@ -256,7 +256,8 @@ class Canvas:
                f'font-family="{escape(FONT_FAMILY)}">']
         if self.title:
             out.append(f"<title>{escape(self.title)}</title>")
-        out.append(f'<rect x="0" y="0" width="{self.width}" height="{self.height}" fill="#ffffff"/>')
+        out.append(f'<rect x="0" y="0" width="{self.width}" height="{self.height}" '
+                   'fill="#ffffff"/>')
         for op in self.ops:
             out.append(_svg_op(op))
         out.append("</svg>")
@@ -306,11 +307,13 @@ def _svg_op(op) -> str:
         _, pts, color, width, dash, opacity = op
         p = " ".join(f"{num(x)},{num(y)}" for x, y in pts)
         return (f'<polyline points="{p}" fill="none" stroke="{color}" stroke-width="{num(width)}" '
-                f'stroke-linejoin="round"{_dash_attr(dash)}{_opacity_attr("stroke-opacity", opacity)}/>')
+                f'stroke-linejoin="round"{_dash_attr(dash)}'
+                f'{_opacity_attr("stroke-opacity", opacity)}/>')
     if kind == "polygon":
         _, pts, fill, opacity = op
         p = " ".join(f"{num(x)},{num(y)}" for x, y in pts)
-        return f'<polygon points="{p}" fill="{fill}" stroke="none"{_opacity_attr("fill-opacity", opacity)}/>'
+        return (f'<polygon points="{p}" fill="{fill}" stroke="none"'
+                f'{_opacity_attr("fill-opacity", opacity)}/>')
     if kind == "rect":
         _, x, y, w, h, fill, stroke, width, opacity = op
         s = f' stroke="{stroke}" stroke-width="{num(width)}"' if stroke else ""

@@ -305,7 +305,8 @@ def _efa_tables(results: dict, out: list) -> None:
             rows.append(row)
         out.append(ReportTable(
             "efa_loadings", f"EFA pattern loadings ({efa.get('method')} extraction, "
-            f"{efa.get('rotation')} rotation, n = {_count(efa.get('n'))})", pd.DataFrame(rows), "efa",
+            f"{efa.get('rotation')} rotation, n = {_count(efa.get('n'))})", pd.DataFrame(rows),
+            "efa",
             "Loadings below .30 in absolute value are greyed; h2 = communality. Factors in order "
             "of variance explained; pairwise-complete correlations (psych::fa).",
             decimals=_dec(factors + ["h2"], 2), grey_below={f: LOADING_GREY for f in factors}))
@@ -372,9 +373,10 @@ def _cfa_tables(results: dict, out: list) -> None:
     out.append(ReportTable(
         "cfa_fit", f"CFA model fit ({cfa.get('estimator', 'ML')}, n = {_count(cfa.get('n'))})",
         _stat_frame(rows), "cfa",
-        f"Maximum likelihood on listwise-complete rows as lavaan::cfa does by default"
-        f"{'; ' + str(cfa.get('n_dropped_listwise')) + ' respondents with a missing item dropped' if cfa.get('n_dropped_listwise') else ''}"
-        ". Cutoffs: Hu & Bentler (1999); 'misses' marks an index outside its cutoff.",
+        "Maximum likelihood on listwise-complete rows as lavaan::cfa does by default"
+        + (f"; {cfa.get('n_dropped_listwise')} respondents with a missing item dropped"
+           if cfa.get("n_dropped_listwise") else "")
+        + ". Cutoffs: Hu & Bentler (1999); 'misses' marks an index outside its cutoff.",
         decimals={"value": 3}, p_rows=("p",), flag_column="verdict", flag_values=("misses",)))
     rows = []
     for c, its in (cfa.get("loadings") or {}).items():
@@ -427,7 +429,8 @@ def _cfa_tables(results: dict, out: list) -> None:
     if isinstance(htmt, dict) and len(htmt) > 1:
         names = list(htmt)
         out.append(ReportTable(
-            "htmt", "Heterotrait-monotrait ratios (HTMT)", _lower_triangle(htmt, names, "construct"), "cfa",
+            "htmt", "Heterotrait-monotrait ratios (HTMT)",
+            _lower_triangle(htmt, names, "construct"), "cfa",
             f"HTMT below {HTMT_MAX:.2f} supports discriminant validity (Henseler, Ringle & "
             "Sarstedt 2015); ratios above it are marked.",
             decimals=_dec(names), flag_above={n: HTMT_MAX for n in names}))
@@ -649,7 +652,8 @@ def _model_tables(results: dict, out: list) -> None:
                                         test, "p"]),
             "models",
             f"{m.get('family')} model{' (link: ' + m['link'] + ')' if m.get('link') else ''}, "
-            f"n = {_count(m.get('n'))}, {se_name} standard errors, {m.get('ci_method', 'Wald')} 95% "
+            f"n = {_count(m.get('n'))}, {se_name} standard errors, "
+            f"{m.get('ci_method', 'Wald')} 95% "
             "confidence intervals. B = estimate on the model's scale; beta = estimate with "
             "numeric variables z-scored (outcome unscaled for non-gaussian families).",
             decimals=_dec(("B", "SE", "beta", "95% CI low", "95% CI high", test)),
@@ -726,7 +730,8 @@ def _model_tables(results: dict, out: list) -> None:
                 pd.DataFrame(rows), "models",
                 f"{rnd.get('n_groups')} groups, {rnd.get('estimation')} estimation"
                 + (f"; ICC = {rnd['icc']:.3f}" if rnd.get("icc") is not None else "")
-                + ("; the fit is singular (variance at its boundary)" if rnd.get("singular") else "")
+                + ("; the fit is singular (variance at its boundary)"
+                   if rnd.get("singular") else "")
                 + ".", decimals=_dec(("variance", "SD"), 4), group=name))
         med = m.get("mediation")
         if med:

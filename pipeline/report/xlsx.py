@@ -11,8 +11,8 @@ writer has no way to write one.
 The workbook is written directly as SpreadsheetML (a zip of a few XML parts, inline strings)
 rather than with openpyxl: ``import openpyxl`` costs 0.15-0.33 s and writing the example's 34
 sheets another 0.09-0.14 s on the reference machine, against 0.03-0.04 s here
-(``benchmarks/bench_report.py``), within a 2.5 s budget for a whole run. The file is deterministic (fixed zip timestamps, no creation date). Tests read it
-back with openpyxl.
+(``benchmarks/bench_report.py``), within a 2.5 s budget for a whole run. The file is
+deterministic (fixed zip timestamps, no creation date). Tests read it back with openpyxl.
 """
 
 from __future__ import annotations
@@ -137,8 +137,9 @@ def _styles_xml() -> str:
             '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
             '<fills count="2"><fill><patternFill patternType="none"/></fill>'
             '<fill><patternFill patternType="gray125"/></fill></fills>'
-            '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
-            '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+            '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border>'
+            '</borders><cellStyleXfs count="1">'
+            '<xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
             f'<cellXfs count="{len(xfs)}">{"".join(xfs)}</cellXfs>'
             '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
             '</styleSheet>')
