@@ -29,7 +29,7 @@ from .study import Study, read_study
 
 Progress = Callable[[str], None]
 
-PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "igraph", "matplotlib", "openpyxl",
+PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "igraph", "Pillow", "openpyxl",
             "python-calamine", "pydantic", "PyYAML", "jinja2", "statsmodels")
 
 

@@ -2,7 +2,9 @@
 
 Every table of the report is built once, from the results dictionary, by :mod:`.tables`; the
 HTML report and the xlsx workbook both render those same tables, so a number in the report is
-the number in results.json.
+the number in results.json. Figures are drawn by :mod:`.figures` on the small SVG/PNG canvas of
+:mod:`.svgplot` (no matplotlib on the run path: see that module for the measurements), the
+methods section and its references by :mod:`.methods`.
 """
 
 from __future__ import annotations
@@ -14,13 +16,33 @@ from .jsonout import write_results
 
 def write_report(results: dict, folder: Path, *, artefacts: dict | None = None,
                  instrument=None) -> Path:
-    """Write results.json, tables.xlsx, figures/ and report.html into ``folder``."""
+    """Write results.json, tables.xlsx, figures/ and report.html into ``folder``.
+
+    Parameters
+    ----------
+    results
+        The run's results dictionary (written as results.json; every table comes from it).
+    folder
+        The reports folder (created if needed).
+    artefacts
+        Objects of the run the figures draw from: ``ties`` (TieList), ``units`` (one row per
+        unit), ``cleaned`` (for the group column), ``models`` (fitted ModelResult objects).
+        Without them the report has the tables and the scree plot only.
+    instrument
+        The study's instrument (unused: item wording travels in ``results['items']``).
+
+    Returns
+    -------
+    Path
+        The path of report.html.
+    """
     from .figures import make_figures  # noqa: PLC0415
     from .html import write_html  # noqa: PLC0415
     from .tables import report_tables  # noqa: PLC0415
     from .xlsx import write_xlsx  # noqa: PLC0415
 
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     write_results(results, folder / "results.json")
     tables = report_tables(results)
     write_xlsx(tables, folder / "tables.xlsx")

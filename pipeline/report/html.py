@@ -1,7 +1,14 @@
-"""report.html: one self-contained file (inline CSS and SVG, no external requests).
+"""report.html: one self-contained file (inline CSS and SVG, no scripts, no external requests).
 
 Rendered by Jinja2 with autoescaping on: every user-supplied text (title, item wording, labels,
-ids) is escaped. Figures are matplotlib SVG (which escapes its own text) inlined as markup.
+ids, column names, model names) is escaped. The page's Content-Security-Policy forbids scripts
+and every fetch (``default-src 'none'``), so even a mistake in escaping could not run code or
+load anything. Figures are inlined as SVG markup written by :mod:`.svgplot`, which escapes its
+text itself.
+
+Numbers are shown at each table's stated decimals (``ReportTable.decimals``), p-values with
+three decimals and "< 0.001" below that, counts with thousands separators; the unrounded values
+are in results.json and tables.xlsx.
 """
 
 from __future__ import annotations
@@ -9,58 +16,231 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from .methods import methods as make_methods
 
-def _fmt(value, decimals: int | None = None) -> str:
+SECTIONS = (("methods", "Methods"), ("sample", "Sample"),
+            ("measurement", "Items and reliability"),
+            ("efa", "Exploratory factor analysis"), ("cfa", "Confirmatory factor analysis"),
+            ("invariance", "Measurement invariance"), ("levels", "Aggregation to units"),
+            ("network", "Network"), ("models", "Models"), ("warnings", "Warnings"),
+            ("provenance", "Provenance"), ("references", "References"))
+
+
+def fmt_number(value, decimals: int | None = None) -> str:
+    """A number as the report shows it (see the module docstring)."""
     if value is None:
         return ""
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}".replace(",", " ") if abs(value) >= 10000 else str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if not math.isfinite(v):
             return ""
         if decimals is None:
-            if value.is_integer() and abs(value) < 1e12:
-                return str(int(value))
+            if v.is_integer() and abs(v) < 1e15:
+                return f"{int(v):,}"
             decimals = 3
-        if decimals >= 4 and 0 <= value < 10 ** -decimals:
-            return f"< {10 ** -decimals:.{decimals}f}"
-        return f"{value:.{decimals}f}"
+        text = f"{v:,.{decimals}f}"
+        return "0" + text[2:] if text.startswith("-0") and float(text) == 0 else text
     return str(value)
 
 
-def _rows(table):
-    out = []
+def fmt_p(value) -> str:
+    """A p-value: three decimals, '< 0.001' below that."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    v = float(value)
+    return "< 0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+        v, (bool, np.bool_))
+
+
+def _clean(v):
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, (float, np.floating)) and math.isnan(v):
+        return None
+    return v
+
+
+def table_view(table, anchor: str | None = None) -> dict:
+    """Header and cells of a ReportTable as the template renders them."""
+    cols = list(table.frame.columns)
+    pair_low = {low: (label, high) for label, low, high in table.ci_pairs
+                if low in cols and high in cols}
+    skip = {high for _, high in pair_low.values()}
+    header = []
+    for c in cols:
+        if c in skip:
+            continue
+        header.append(pair_low[c][0] if c in pair_low else str(c))
+    rows = []
+    first = cols[0] if cols else None
     for rec in table.frame.itertuples(index=False, name=None):
+        values = dict(zip(cols, (_clean(v) for v in rec)))
+        p_row = first is not None and str(values.get(first)) in table.p_rows
         cells = []
-        for col, v in zip(table.frame.columns, rec):
-            v = None if (isinstance(v, float) and math.isnan(v)) else v
-            num = isinstance(v, (int, float)) and not isinstance(v, bool)
-            grey = (num and col in table.grey_below and abs(v) < table.grey_below[col])
-            cells.append({"text": _fmt(v, table.decimals.get(col)), "num": num, "grey": grey,
-                          "raw": v})
-        out.append(cells)
+        for c in cols:
+            if c in skip:
+                continue
+            v = values[c]
+            if c in pair_low:
+                hi = values[pair_low[c][1]]
+                d = table.decimals.get(c, 3)
+                text = (f"[{fmt_number(v, d)}, {fmt_number(hi, d)}]"
+                        if v is not None and hi is not None else "")
+                cells.append({"text": text, "cls": "num"})
+                continue
+            num = _is_num(v)
+            if num and (c in table.p_columns or p_row):
+                text = fmt_p(v)
+            else:
+                text = fmt_number(v, table.decimals.get(c)) if num else (
+                    "" if v is None else str(v))
+            cls = []
+            if num:
+                cls.append("num")
+            if num and c in table.grey_below and abs(v) < table.grey_below[c]:
+                cls.append("grey")
+            if num and c in table.flag_above and v > table.flag_above[c]:
+                cls.append("flag")
+            if c in table.wrap:
+                cls.append("wrap")
+            cells.append({"text": text, "cls": " ".join(cls)})
+        flagged = False
+        if table.flag_column and table.flag_column in values:
+            fv = values[table.flag_column]
+            flagged = bool(fv) and (not table.flag_values or fv in table.flag_values)
+        rows.append({"cells": cells, "flagged": flagged})
+    return {"t": table, "header": header, "rows": rows, "anchor": anchor or table.anchor}
+
+
+def highlights(results: dict) -> list[str]:
+    """A few sentences for the top of the report, each number read from results."""
+    out = []
+    s = results.get("sample") or {}
+    line = (f"{fmt_number(s.get('respondents'))} respondents kept of "
+            f"{fmt_number(s.get('rows_read'))} responses read ({fmt_number(s.get('excluded'))} "
+            "excluded)")
+    if s.get("units"):
+        line += f"; {fmt_number(s.get('units'))} units"
+    if s.get("groups"):
+        line += f" in {fmt_number(s.get('groups'))} groups"
+    out.append(line + ".")
+    rel = results.get("reliability") or {}
+    alphas = [(c, r.get("alpha")) for c, r in rel.items() if r.get("alpha") is not None]
+    if alphas:
+        lo = min(alphas, key=lambda t: t[1])
+        hi = max(alphas, key=lambda t: t[1])
+        low = [c for c, a in alphas if a < 0.70]
+        out.append(f"Cronbach's alpha from {lo[1]:.3f} ({lo[0]}) to {hi[1]:.3f} ({hi[0]})"
+                   + (f"; below .70: {', '.join(low)}." if low else "; all at least .70."))
+    fit = ((results.get("cfa") or {}).get("fit")) or {}
+    if fit.get("cfi") is not None:
+        parts = [f"CFI {fit['cfi']:.3f}"]
+        if fit.get("tli") is not None:
+            parts.append(f"TLI {fit['tli']:.3f}")
+        if fit.get("rmsea") is not None:
+            parts.append(f"RMSEA {fit['rmsea']:.3f}")
+        if fit.get("srmr") is not None:
+            parts.append(f"SRMR {fit['srmr']:.3f}")
+        from .tables import HU_BENTLER  # noqa: PLC0415
+
+        misses = [k.upper() for k, (op, cut) in HU_BENTLER.items() if fit.get(k) is not None
+                  and not (fit[k] >= cut if op == ">=" else fit[k] <= cut)]
+        out.append("CFA fit: " + ", ".join(parts) + (
+            f" (outside Hu & Bentler's cutoffs: {', '.join(misses)})." if misses else
+            " (within Hu & Bentler's cutoffs)."))
+    inv = results.get("invariance") or {}
+    if inv:
+        out.append(f"Measurement invariance across {inv.get('group')}: "
+                   f"{inv.get('level_reached')} level reached"
+                   + (f" ({(inv.get('partial') or {}).get('level_reached')})"
+                      if (inv.get("partial") or {}).get("level_reached") else "") + ".")
+    for name, m in (results.get("models") or {}).items():
+        f, w = m.get("focal"), m.get("moderator")
+        coefs = m.get("coefficients") or {}
+        term = next((t for t in (f"{f}:{w}", f"{w}:{f}") if f and w and t in coefs), None)
+        if term:
+            c = coefs[term]
+            out.append(f"Model '{name}': {term} B = {fmt_number(c.get('estimate'), 3)}, "
+                       f"95% CI [{fmt_number(c.get('ci_low'), 3)}, "
+                       f"{fmt_number(c.get('ci_high'), 3)}], p {_p_phrase(c.get('p'))}.")
+    n_warn = len(results.get("warnings") or [])
+    if n_warn:
+        out.append(f"{n_warn} warning{'s' if n_warn != 1 else ''}: see the Warnings section.")
     return out
+
+
+def _p_phrase(p) -> str:
+    text = fmt_p(p)
+    return text if text.startswith("<") else f"= {text}"
 
 
 def write_html(results: dict, tables, figures, path: Path) -> Path:
     from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: PLC0415
 
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
-                      lstrip_blocks=True)
-    env.filters["fmt"] = _fmt
+    here = Path(__file__).parent / "templates"
+    env = Environment(loader=FileSystemLoader(here), autoescape=select_autoescape(["html", "j2"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = fmt_number
     template = env.get_template("report.html.j2")
-    by_section: dict[str, list] = {}
-    for t in tables:
-        by_section.setdefault(t.section, []).append({"t": t, "rows": _rows(t)})
-    figs: dict[str, list] = {}
-    for f in figures:
-        figs.setdefault(f.section, []).append(f)
-    html = template.render(r=results, sections=by_section, figures=figs,
-                           css=(Path(__file__).parent / "templates" / "report.css").read_text())
+    blocks, model_blocks = report_blocks(tables, figures)
+    present = {"methods", "warnings", "provenance", "references", "sample"} | set(blocks)
+    if model_blocks:
+        present.add("models")
+    nav = [(key, title) for key, title in SECTIONS if key in present]
+    html = template.render(r=results, blocks=blocks, model_blocks=model_blocks, nav=nav,
+                           highlights=highlights(results), methods=make_methods(results),
+                           config_text=_config_yaml(results.get("config") or {}),
+                           css=(here / "report.css").read_text(encoding="utf-8"))
     Path(path).write_text(html, encoding="utf-8")
     return Path(path)
+
+
+def report_blocks(tables, figures) -> tuple[dict, dict]:
+    """Tables and figures in reading order: per section, and per model for the models.
+
+    A section's figures follow its first table (the scree plot after the adequacy table, the
+    network drawing after the network summary); a model's figures follow its Johnson-Neyman
+    table (or its last table).
+    """
+    blocks: dict[str, list] = {}
+    model_blocks: dict[str, list] = {}
+    anchors: set[str] = set()
+    for t in tables:
+        anchor, k = t.anchor, 2
+        while anchor in anchors:  # keys differing only in punctuation share a slug
+            anchor, k = f"{t.anchor}-{k}", k + 1
+        anchors.add(anchor)
+        view = ("table", table_view(t, anchor))
+        if t.section == "models" and t.group:
+            model_blocks.setdefault(t.group, []).append(view)
+        else:
+            blocks.setdefault(t.section, []).append(view)
+    for name, items in model_blocks.items():
+        figs = [("figure", f) for f in figures if f.section == "models" and f.group == name]
+        at = next((i + 1 for i, (_, v) in enumerate(items) if v["t"].key.startswith("jn_")),
+                  len(items))
+        items[at:at] = figs
+    for section in {f.section for f in figures if not (f.section == "models" and f.group)}:
+        figs = [("figure", f) for f in figures
+                if f.section == section and not (f.section == "models" and f.group)]
+        items = blocks.setdefault(section, [])
+        items[1 if items else 0:1 if items else 0] = figs
+    return blocks, model_blocks
+
+
+def _config_yaml(config: dict) -> str:
+    import yaml  # noqa: PLC0415  (PyYAML: already loaded to read study.yaml)
+
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True, default_flow_style=False,
+                          width=100)

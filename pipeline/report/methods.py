@@ -1,0 +1,347 @@
+"""The methods paragraphs of the report, generated from what the run did, with references.
+
+Each paragraph is written only for a stage that ran and cites only the methods it used, so the
+reference list of a study without a network has no Burt (1992), and one without moderation has no
+Johnson & Neyman (1936). Numbers quoted here are read from the results dictionary (they are in
+results.json); the text is plain and is escaped by the HTML template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: APA-style entries, keyed by citation label.
+REFERENCES: dict[str, str] = {
+    "Aiken & West 1991": "Aiken, L. S., & West, S. G. (1991). Multiple regression: Testing and "
+    "interpreting interactions. Sage.",
+    "Bartlett 1950": "Bartlett, M. S. (1950). Tests of significance in factor analysis. British "
+    "Journal of Psychology (Statistical Section), 3(2), 77-85. "
+    "https://doi.org/10.1111/j.2044-8317.1950.tb00285.x",
+    "Bates et al. 2015": "Bates, D., Maechler, M., Bolker, B., & Walker, S. (2015). Fitting "
+    "linear mixed-effects models using lme4. Journal of Statistical Software, 67(1), 1-48. "
+    "https://doi.org/10.18637/jss.v067.i01",
+    "Bauer & Curran 2005": "Bauer, D. J., & Curran, P. J. (2005). Probing interactions in fixed "
+    "and multilevel regression: Inferential and graphical techniques. Multivariate Behavioral "
+    "Research, 40(3), 373-400. https://doi.org/10.1207/s15327906mbr4003_5",
+    "Bliese 2000": "Bliese, P. D. (2000). Within-group agreement, non-independence, and "
+    "reliability: Implications for data aggregation and analysis. In K. J. Klein & S. W. J. "
+    "Kozlowski (Eds.), Multilevel theory, research, and methods in organizations (pp. 349-381). "
+    "Jossey-Bass.",
+    "Bonacich 1987": "Bonacich, P. (1987). Power and centrality: A family of measures. American "
+    "Journal of Sociology, 92(5), 1170-1182. https://doi.org/10.1086/228631",
+    "Browne 2001": "Browne, M. W. (2001). An overview of analytic rotation in exploratory factor "
+    "analysis. Multivariate Behavioral Research, 36(1), 111-150. "
+    "https://doi.org/10.1207/S15327906MBR3601_05",
+    "Burt 1992": "Burt, R. S. (1992). Structural holes: The social structure of competition. "
+    "Harvard University Press.",
+    "Cameron & Miller 2015": "Cameron, A. C., & Miller, D. L. (2015). A practitioner's guide to "
+    "cluster-robust inference. Journal of Human Resources, 50(2), 317-372. "
+    "https://doi.org/10.3368/jhr.50.2.317",
+    "Chen 2007": "Chen, F. F. (2007). Sensitivity of goodness of fit indexes to lack of "
+    "measurement invariance. Structural Equation Modeling, 14(3), 464-504. "
+    "https://doi.org/10.1080/10705510701301834",
+    "Cronbach 1951": "Cronbach, L. J. (1951). Coefficient alpha and the internal structure of "
+    "tests. Psychometrika, 16(3), 297-334. https://doi.org/10.1007/BF02310555",
+    "Csardi & Nepusz 2006": "Csardi, G., & Nepusz, T. (2006). The igraph software package for "
+    "complex network research. InterJournal, Complex Systems, 1695.",
+    "Feldt 1965": "Feldt, L. S. (1965). The approximate sampling distribution of "
+    "Kuder-Richardson reliability coefficient twenty. Psychometrika, 30(3), 357-370. "
+    "https://doi.org/10.1007/BF02289499",
+    "Fornell & Larcker 1981": "Fornell, C., & Larcker, D. F. (1981). Evaluating structural "
+    "equation models with unobservable variables and measurement error. Journal of Marketing "
+    "Research, 18(1), 39-50. https://doi.org/10.1177/002224378101800104",
+    "Freeman 1978": "Freeman, L. C. (1978). Centrality in social networks: Conceptual "
+    "clarification. Social Networks, 1(3), 215-239. https://doi.org/10.1016/0378-8733(78)90021-7",
+    "Fruchterman & Reingold 1991": "Fruchterman, T. M. J., & Reingold, E. M. (1991). Graph "
+    "drawing by force-directed placement. Software: Practice and Experience, 21(11), 1129-1164. "
+    "https://doi.org/10.1002/spe.4380211102",
+    "Hayes 2018": "Hayes, A. F. (2018). Introduction to mediation, moderation, and conditional "
+    "process analysis: A regression-based approach (2nd ed.). Guilford Press.",
+    "Hendrickson & White 1964": "Hendrickson, A. E., & White, P. O. (1964). Promax: A quick "
+    "method for rotation to oblique simple structure. British Journal of Statistical Psychology, "
+    "17(1), 65-70. https://doi.org/10.1111/j.2044-8317.1964.tb00244.x",
+    "Henseler et al. 2015": "Henseler, J., Ringle, C. M., & Sarstedt, M. (2015). A new "
+    "criterion for assessing discriminant validity in variance-based structural equation "
+    "modeling. Journal of the Academy of Marketing Science, 43(1), 115-135. "
+    "https://doi.org/10.1007/s11747-014-0403-8",
+    "Horn 1965": "Horn, J. L. (1965). A rationale and test for the number of factors in factor "
+    "analysis. Psychometrika, 30(2), 179-185. https://doi.org/10.1007/BF02289447",
+    "Hu & Bentler 1999": "Hu, L., & Bentler, P. M. (1999). Cutoff criteria for fit indexes in "
+    "covariance structure analysis: Conventional criteria versus new alternatives. Structural "
+    "Equation Modeling, 6(1), 1-55. https://doi.org/10.1080/10705519909540118",
+    "James, Demaree & Wolf 1984": "James, L. R., Demaree, R. G., & Wolf, G. (1984). Estimating "
+    "within-group interrater reliability with and without response bias. Journal of Applied "
+    "Psychology, 69(1), 85-98. https://doi.org/10.1037/0021-9010.69.1.85",
+    "Jennrich 2002": "Jennrich, R. I. (2002). A simple general method for oblique rotation. "
+    "Psychometrika, 67(1), 7-19. https://doi.org/10.1007/BF02294706",
+    "Johnson & Neyman 1936": "Johnson, P. O., & Neyman, J. (1936). Tests of certain linear "
+    "hypotheses and their application to some educational problems. Statistical Research "
+    "Memoirs, 1, 57-93.",
+    "Kaiser 1958": "Kaiser, H. F. (1958). The varimax criterion for analytic rotation in factor "
+    "analysis. Psychometrika, 23(3), 187-200. https://doi.org/10.1007/BF02289233",
+    "Kaiser 1974": "Kaiser, H. F. (1974). An index of factorial simplicity. Psychometrika, "
+    "39(1), 31-36. https://doi.org/10.1007/BF02291575",
+    "MacKinnon & White 1985": "MacKinnon, J. G., & White, H. (1985). Some "
+    "heteroskedasticity-consistent covariance matrix estimators with improved finite sample "
+    "properties. Journal of Econometrics, 29(3), 305-325. "
+    "https://doi.org/10.1016/0304-4076(85)90158-7",
+    "McDonald 1999": "McDonald, R. P. (1999). Test theory: A unified treatment. Lawrence "
+    "Erlbaum.",
+    "Nakagawa & Schielzeth 2013": "Nakagawa, S., & Schielzeth, H. (2013). A general and simple "
+    "method for obtaining R2 from generalized linear mixed-effects models. Methods in Ecology "
+    "and Evolution, 4(2), 133-142. https://doi.org/10.1111/j.2041-210x.2012.00261.x",
+    "Rosseel 2012": "Rosseel, Y. (2012). lavaan: An R package for structural equation modeling. "
+    "Journal of Statistical Software, 48(2), 1-36. https://doi.org/10.18637/jss.v048.i02",
+    "Velicer 1976": "Velicer, W. F. (1976). Determining the number of components from the "
+    "matrix of partial correlations. Psychometrika, 41(3), 321-327. "
+    "https://doi.org/10.1007/BF02293557",
+    "Venables & Ripley 2002": "Venables, W. N., & Ripley, B. D. (2002). Modern applied "
+    "statistics with S (4th ed.). Springer. https://doi.org/10.1007/978-0-387-21706-2",
+}
+
+VERIFICATION = (
+    "socap's numbers are checked against R's reference implementations in its test suite: "
+    "reliability against psych, factor analysis against psych and GPArotation, CFA and "
+    "measurement invariance against lavaan and semTools, aggregation statistics against "
+    "multilevel, robust and cluster-robust standard errors against sandwich, random-intercept "
+    "models against lme4, negative binomial models against MASS, and network measures against "
+    "igraph; each reference value comes from a committed R script, never from socap's own "
+    "output.")
+
+
+@dataclass(frozen=True)
+class Methods:
+    """Methods paragraphs (plain text with author-year citations) and the references they cite."""
+
+    paragraphs: tuple[tuple[str, str], ...]  # (heading, text)
+    references: tuple[str, ...]  # APA entries, alphabetical
+    verification: str = VERIFICATION
+
+
+class _Cites:
+    def __init__(self) -> None:
+        self.used: list[str] = []
+
+    def __call__(self, *keys: str) -> str:
+        """'(A 1999; B 2000)' and the keys remembered for the reference list."""
+        for k in keys:
+            if k not in REFERENCES:
+                raise KeyError(k)
+            if k not in self.used:
+                self.used.append(k)
+        return "(" + "; ".join(keys) + ")"
+
+    def add(self, *keys: str) -> None:
+        self(*keys)
+
+    def bare(self, *keys: str) -> str:
+        """'A 1999; B 2000' (inside a parenthesis already open)."""
+        return self(*keys)[1:-1]
+
+    def narrative(self, key: str) -> str:
+        """'Hu and Bentler (1999)'."""
+        self(key)
+        authors, year = key.rsplit(" ", 1)
+        return f"{authors.replace(' & ', ' and ')} ({year})"
+
+
+def _and(words: list[str]) -> str:
+    words = [str(w) for w in words]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _n(v) -> str:
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def methods(results: dict) -> Methods:
+    """The methods section for what this run did."""
+    cite = _Cites()
+    paras: list[tuple[str, str]] = []
+    cfg = results.get("config") or {}
+    s = results.get("sample") or {}
+
+    # ---- sample
+    rules = [f"{k.replace('_', ' ')} ({v})" for k, v in (s.get("excluded_by_rule") or {}).items()
+             if v]
+    text = (f"Of {_n(s.get('rows_read'))} survey responses read, {_n(s.get('excluded'))} were "
+            f"excluded by the quality rules" + (f" ({', '.join(rules)})" if rules else "")
+            + f", leaving {_n(s.get('respondents'))} respondents")
+    if s.get("units"):
+        text += f" who answered for {_n(s.get('units'))} units (firms)"
+    if s.get("groups"):
+        text += f" in {_n(s.get('groups'))} groups (clusters)"
+    text += ". Answers were coded with the instrument's scales; reverse-keyed items were " \
+            "recoded as min + max - x before any analysis."
+    paras.append(("Sample", text))
+
+    # ---- reliability
+    if results.get("reliability"):
+        paras.append(("Reliability", (
+            "Internal consistency of each construct was estimated with Cronbach's alpha "
+            f"{cite('Cronbach 1951')} on pairwise-complete data, as R's psych::alpha does, with "
+            f"Feldt's 95% confidence interval {cite('Feldt 1965')}, and with McDonald's omega "
+            f"total from a one-factor model {cite('McDonald 1999')}. Item-rest correlations "
+            "and alpha if an item is deleted identify weak items; alpha below .70 is flagged.")))
+
+    # ---- EFA
+    efa = results.get("efa") or {}
+    if efa:
+        sug = efa.get("suggested") or {}
+        ps = efa.get("parallel_settings") or {}
+        crit = []
+        if "parallel" in sug or "parallel_fa" in sug:
+            detail = (f"; observed eigenvalues against the {ps['quantile'] * 100:.0f}th "
+                      f"percentile of {ps.get('n_iter')} simulated normal data sets, seed "
+                      f"{ps.get('seed')}" if ps.get("quantile") else "")
+            crit.append(f"parallel analysis ({cite.bare('Horn 1965')}{detail})")
+        if "kaiser" in sug:
+            crit.append("the Kaiser criterion (eigenvalues above 1)")
+        if "map" in sug:
+            crit.append(f"Velicer's minimum average partial {cite('Velicer 1976')}")
+        rot = efa.get("rotation")
+        rot_cite = {"oblimin": ("Jennrich 2002",), "geomin": ("Browne 2001", "Jennrich 2002"),
+                    "varimax": ("Kaiser 1958",), "promax": ("Hendrickson & White 1964",)}.get(rot)
+        method = {"ml": "maximum likelihood", "minres": "minimum residual"}.get(
+            efa.get("method"), efa.get("method"))
+        text = (f"Sampling adequacy was assessed with the Kaiser-Meyer-Olkin measure "
+                f"{cite('Kaiser 1974')} and Bartlett's test of sphericity "
+                f"{cite('Bartlett 1950')}. "
+                + ("The number of factors was judged from " + _and(crit) + "; " if crit else "")
+                + (f"{efa.get('n_factors')} factors were" if efa.get("n_factors") != 1 else
+                   "one factor was")
+                + f" extracted by {method} from the pairwise-complete item correlations")
+        if efa.get("n_factors") == 1:
+            pass  # nothing to rotate
+        elif rot_cite:
+            text += f" and rotated by {rot} {cite(*rot_cite)}"
+        else:
+            text += " without rotation" if rot == "none" else f" and rotated by {rot}"
+        text += (", as R's psych::fa does. Loadings below .30 are greyed in the pattern "
+                 "matrix.")
+        paras.append(("Exploratory factor analysis", text))
+
+    # ---- CFA
+    cfa = results.get("cfa") or {}
+    scores = results.get("scores") or {}
+    if cfa:
+        ho = list((cfa.get("higher_order") or {}).keys())
+        text = (f"The instrument's measurement model was tested by confirmatory factor analysis "
+                f"with the {cfa.get('estimator', 'ML')} estimator on listwise-complete data "
+                f"(n = {_n(cfa.get('n'))}), as R's lavaan::cfa does by default "
+                f"{cite('Rosseel 2012')}"
+                + (f", with {', '.join(ho)} as a second-order factor of the first-order "
+                   "constructs" if ho else "")
+                + f". Fit was judged against the cutoffs of {cite.narrative('Hu & Bentler 1999')}: "
+                "CFI and TLI at least .95, RMSEA at most .06, SRMR at most .08. Convergent "
+                "validity was assessed with composite reliability and the average variance "
+                f"extracted {cite('Fornell & Larcker 1981')}, discriminant validity with the "
+                "Fornell-Larcker criterion and the heterotrait-monotrait ratio "
+                f"{cite('Henseler et al. 2015')}.")
+        paras.append(("Confirmatory factor analysis", text))
+    if scores.get("method"):
+        text = ("Construct scores are regression (Thurstone) factor scores from the CFA."
+                if scores["method"] == "factor" else
+                "Construct scores are the means of each respondent's valid items (at least "
+                f"{scores.get('min_valid_share', 0.5):.0%} of a construct's items), and "
+                "higher-order scores the means of their constructs' scores.")
+        paras.append(("Scores", text))
+
+    # ---- invariance
+    inv = results.get("invariance") or {}
+    if inv:
+        crit = inv.get("criteria") or {}
+        text = (f"Measurement invariance across {inv.get('group')} "
+                f"({len(inv.get('groups') or [])} groups) was tested with multi-group CFA: "
+                "configural (same structure), metric (equal loadings) and scalar (equal loadings "
+                "and intercepts) models, each level holding when CFI fell by at most "
+                f"{crit.get('delta_cfi', 0.01)} and RMSEA rose by at most "
+                f"{crit.get('delta_rmsea', 0.015)} {cite('Chen 2007')}. Invariance reached: "
+                f"{inv.get('level_reached')}. {inv.get('defensible_comparisons') or ''}")
+        paras.append(("Measurement invariance", text.strip()))
+
+    # ---- aggregation
+    agg = results.get("aggregation") or {}
+    if agg:
+        paras.append(("Aggregation", (
+            "Respondents' scores were aggregated to their units by the mean. Between-unit "
+            "variance and the reliability of unit means were estimated with ICC(1) and ICC(2) "
+            f"from a one-way ANOVA {cite('Bliese 2000')}, as R's multilevel package does, and "
+            "within-unit agreement with rwg(j) against the uniform null distribution of each "
+            f"construct's scale {cite('James, Demaree & Wolf 1984')}.")))
+
+    # ---- network
+    net = results.get("network") or {}
+    if net:
+        text = (f"The tie list gave a{' directed' if net.get('directed') else 'n undirected'} "
+                f"network of {_n(net.get('nodes'))} nodes and {_n(net.get('edges'))} distinct "
+                "ties (repeated ties between a pair merged, weights summed). Unit measures were "
+                f"computed with igraph {cite('Csardi & Nepusz 2006')}: degree and betweenness "
+                f"{cite('Freeman 1978')}, harmonic closeness, eigenvector centrality "
+                f"{cite('Bonacich 1987')}, local clustering, and Burt's constraint and effective "
+                f"size {cite('Burt 1992')}; group (cluster) density and degree centralization "
+                "describe each cluster's network. The network drawing uses the "
+                f"Fruchterman-Reingold layout {cite('Fruchterman & Reingold 1991')}.")
+        if net.get("approximate"):
+            text += (" Path-based measures (betweenness, closeness) were estimated from a "
+                     "random sample of source nodes because of the network's size.")
+        paras.append(("Network", text))
+
+    # ---- models
+    for name, m in (results.get("models") or {}).items():
+        spec = next((x for x in (cfg.get("analysis") or {}).get("models") or []
+                     if x.get("name") == name), {})
+        rnd = m.get("random")
+        fam = {"gaussian": "linear (OLS) regression", "poisson": "Poisson regression",
+               "negbin": "negative binomial regression", "logit": "logistic regression"}.get(
+            m.get("family"), f"{m.get('family')} regression")
+        if rnd:
+            fam = {"gaussian": "linear mixed model", "poisson": "Poisson mixed model",
+                   "logit": "logistic mixed model"}.get(m.get("family"), f"{fam} (mixed)")
+        text = (f"Model '{name}' is a {fam} at the {m.get('level')} level, "
+                f"{m.get('formula')} (n = {_n(m.get('n'))})")
+        if m.get("family") == "negbin":
+            text += f", with the dispersion parameter estimated as MASS::glm.nb does " \
+                    f"{cite('Venables & Ripley 2002')}"
+        if rnd:
+            text += (f", with a random intercept for {rnd.get('group')} estimated by "
+                     f"{rnd.get('estimation')} as lme4 does {cite('Bates et al. 2015')}; R\u00b2 "
+                     f"is the marginal R\u00b2 of {cite.narrative('Nakagawa & Schielzeth 2013')}")
+        se = m.get("se_type")
+        if se == "cluster":
+            text += (f". Standard errors are cluster-robust (CR1, sandwich::vcovCL) over "
+                     f"{spec.get('cluster') or 'the clusters'} {cite('Cameron & Miller 2015')}")
+        elif se == "hc3":
+            text += (". Standard errors are heteroskedasticity-consistent (HC3) "
+                     f"{cite('MacKinnon & White 1985')}")
+        else:
+            text += ". Standard errors are model-based"
+        scaled = [v for v in spec.get("standardize") or []]
+        centred = [v for v in spec.get("center") or []]
+        text += "."
+        if scaled:
+            text += (f" The variable{'s' if len(scaled) > 1 else ''} {_and(scaled)} "
+                     f"{'was' if len(scaled) == 1 else 'were'} z-scored")
+        if centred:
+            text += ("; " if scaled else f" The variable{'s' if len(centred) > 1 else ''} ") + (
+                f"{_and(centred)} {'was' if len(centred) == 1 else 'were'} mean-centred")
+        if scaled or centred:
+            text += " before product terms were formed."
+        if m.get("focal") and m.get("moderator"):
+            text += (f" The moderation of {m['focal']}'s effect by {m['moderator']} was probed "
+                     f"with simple slopes at the moderator's mean and one standard deviation "
+                     f"either side {cite('Aiken & West 1991')} and with the Johnson-Neyman "
+                     "region of significance "
+                     f"{cite('Johnson & Neyman 1936', 'Bauer & Curran 2005', 'Hayes 2018')}"
+                     f", using the {(m.get('johnson_neyman') or {}).get('distribution', 'normal')}"
+                     " distribution.")
+        med = m.get("mediation")
+        if med:
+            text += (f" The indirect effect of {med.get('x')} on {med.get('y')} through "
+                     f"{', '.join(med.get('m') or [])} ({med.get('model')}) was tested with "
+                     f"{_n(med.get('n_boot'))} bootstrap resamples (percentile and "
+                     f"bias-corrected intervals) {cite('Hayes 2018')}.")
+        paras.append((f"Model '{name}'", text))
+
+    refs = tuple(sorted((REFERENCES[k] for k in cite.used), key=str.lower))
+    return Methods(paragraphs=tuple(paras), references=refs)
