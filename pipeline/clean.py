@@ -823,14 +823,6 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                          + ", ".join(f"{k}: {v}" for k, v in counts.items() if v) + ")",
                          file=study_file, key="quality",
                          fix="check the export, or relax the rules under quality: in study.yaml")
-    n_items = len(item_columns)
-    if keep.sum() <= n_items:
-        raise StudyError(
-            f"only {int(keep.sum())} respondents are kept for {n_items} items: reliability and "
-            "factor analysis need more respondents than items (ideally 5-10 per item)",
-            file=", ".join(sorted(map(str, pd.unique(files)))), key="quality",
-            fix="check that the whole export was read (sheet, layout) and how many responses the "
-            "quality rules dropped (socap validate); or collect more responses")
     return CleanResult(responses=responses, exclusions=exclusions, item_columns=item_columns,
                        recoding=rec.recoding, sample=sample, id_column=found["id"] or "respondent_id",
                        unit_column=found["unit"], group_column=found["group"],

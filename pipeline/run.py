@@ -114,6 +114,13 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
     warn("clean", list(inputs.raw.notes) + list(cleaned.warnings))
     responses = cleaned.responses
     items = cleaned.items
+    if len(responses) <= len(items):
+        raise StudyError(
+            f"only {len(responses)} respondents are kept for {len(items)} items: reliability and "
+            "factor analysis need more respondents than items (ideally 5-10 per item)",
+            file=", ".join(sorted({f.path for f in inputs.raw.files})), key="quality",
+            fix="check that the whole export was read (sheet, layout) and how many responses the "
+            "quality rules dropped (socap validate); or collect more responses")
     stages.done("clean", t0, f"{cleaned.sample['respondents']} of {cleaned.sample['rows_read']} "
                 f"responses kept")
 

@@ -146,7 +146,7 @@ def test_survey_language_picks_the_labels_used_for_recoding(tmp_path):
     (tmp_path / "data/raw/s.csv").write_text(textwrap.dedent("""\
         id,t1,t2,t3,h1,h2,h3,c1,c2
         a,D'accord,Pas d'accord,tout à fait  d'accord,Never,Often,2,3,Don't know
-        b,Pas du tout d'accord,3,4,Sometimes,Never,1,dont_know,-99
+        b,Pas du tout d'accord,3,4,Sometimes,Never,1,dont_know,2
         """), encoding="utf-8")
     (tmp_path / "study.yaml").write_text(
         "title: t\ninstrument: form.xlsx\nsurvey:\n  id: id\n  language: fr\n", encoding="utf-8")

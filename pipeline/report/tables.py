@@ -272,7 +272,7 @@ def _efa_tables(results: dict, out: list) -> None:
     kmo = efa.get("kmo")
     rows.append({"statistic": "KMO measure of sampling adequacy (overall)", "value": kmo,
                  "note": f"{_kmo_label(kmo)} (Kaiser 1974)" if kmo is not None else ""})
-    kmo_items = efa.get("kmo_items") or {}
+    kmo_items = {k: v for k, v in (efa.get("kmo_items") or {}).items() if v is not None}
     if kmo_items:
         worst = min((v, k) for k, v in kmo_items.items() if v is not None)
         rows.append({"statistic": "KMO, lowest item", "value": worst[0],
