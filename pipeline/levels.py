@@ -24,6 +24,10 @@ Choices a reviewer may ask about (all match ``multilevel`` 2.7):
 * Higher-order scores (e.g. ``social_capital``) get ICC(1) and ICC(2) only; their rwg(j) is
   ``None`` unless ``construct_items`` lists items for them (e.g. the pooled items of their
   constructs when these share one scale) -- then it is computed from those items like any other.
+* Unit ids are compared and returned as text by the tie list's rule
+  (:func:`pipeline.ingest.ties.id_text`: ``"0012"`` stays ``"0012"``, the number ``12.0`` becomes
+  ``"12"``), so that the unit table joins the network measures; respondents with an empty id are
+  left out.
 * Group level (``group`` given): ICC(1)/ICC(2) treat *respondents* as nested in groups
   (``aov(score ~ as.factor(group))`` over respondents), which is what a reviewer expects for
   "does the cluster matter"; rwg(j) is computed with the group as ``grpid``. Units whose group is
@@ -40,6 +44,7 @@ import pandas as pd
 from scipy import special
 
 from pipeline.errors import ProblemList, StudyError
+from pipeline.ingest.ties import ids_as_text
 
 __all__ = ["AggregationStats", "LevelsResult", "aggregate", "one_way_icc", "rwg_j"]
 
@@ -322,6 +327,19 @@ def _codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return np.asarray(codes), pd.Index(uniques)
 
 
+def _unit_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Sorted codes of unit ids as text (the tie list's rule), empty ids -> -1."""
+    text = ids_as_text(ids)
+    codes, uniques = pd.factorize(text, sort=True)
+    codes = np.asarray(codes)
+    uniques = np.asarray(uniques, dtype=object)
+    if (uniques == "").any():  # empty id sorts first
+        blank = int(np.flatnonzero(uniques == "")[0])
+        codes = np.where(codes == blank, -1, codes - (codes > blank))
+        uniques = np.delete(uniques, blank)
+    return codes, pd.Index(uniques, dtype=object)
+
+
 def _summary(values: np.ndarray) -> dict[str, float]:
     if values.size == 0:
         return {"min": float("nan"), "median": float("nan"), "max": float("nan")}
@@ -469,8 +487,7 @@ def aggregate(
         raise ValueError("min_respondents must be at least 1")
 
     warn: list[str] = []
-    ids = responses[unit]
-    codes, uniques = _codes(ids)
+    codes, uniques = _unit_codes(responses[unit])
     no_unit = int((codes < 0).sum())
     if no_unit:
         warn.append(

@@ -26,7 +26,8 @@ column                    computation (undirected graph; directed analogues belo
 igraph has no effective size, and networkx's is wrong on weighted and directed graphs and builds
 a dense matrix; here it comes from the triangle count of each node, recovered exactly from
 igraph's compiled local transitivity (``t = C d (d - 1) / 2``, rounded), so it costs no more than
-the clustering coefficient.
+the clustering coefficient. On large graphs (below) the triangles are listed once, vectorised
+(:func:`triangles`), and clustering, effective size and constraint all come from them.
 
 Directed networks (``network.directed: true``)
 ----------------------------------------------
@@ -65,9 +66,16 @@ of source nodes and scaled to the whole graph (Brandes & Pich 2007; Eppstein & W
 run eight sources at a time as sparse-matrix products (SciPy), restricted to each level's
 frontier -- about twice as fast as igraph's subset betweenness here and yielding the closeness
 distances in the same pass. A warning says that the two columns are estimates and how many
-sources were used. Nodes are renumbered by reverse Cuthill-McKee before any computation so that
-neighbours sit close in memory (this alone makes the searches several times faster on large
-graphs); results are returned in the original order.
+sources were used. Above 20,000 nodes (``RENUMBER_MIN_NODES``) the same batched search is also
+used for the *exact* values (all nodes as sources; equal to igraph's to rounding, tested) because
+it is faster than igraph's betweenness, and nodes are first renumbered by reverse Cuthill-McKee so
+that neighbours sit close in memory (this alone makes the searches several times faster on large
+graphs); results are returned in the original order. On those graphs Burt's constraint is
+also computed by socap (:func:`burt_constraint`, from the triangles; equal to igraph's to
+rounding, tested) because igraph's costs ``sum_j d_j^2`` operations -- over a minute on a
+million-node network whose institutions have tens of thousands of ties. Cost of the exact values on this project's
+2-core test machine: about 12 ms per node at 50,000 nodes and 230,000 ties, i.e. roughly ten
+minutes for such a graph -- lower ``exact_max_nodes`` for faster runs.
 
 References
 ----------
@@ -77,6 +85,8 @@ Brandes, U., & Pich, C. (2007). Centrality estimation in large networks. *Intern
 of Bifurcation and Chaos*, 17(7), 2303-2318.
 Eppstein, D., & Wang, J. (2004). Fast approximation of centrality. *Journal of Graph Algorithms
 and Applications*, 8(1), 39-45.
+Schank, T., & Wagner, D. (2005). Finding, counting and listing all triangles in large graphs, an
+experimental study. *WEA 2005*, LNCS 3503, 606-609.
 Burt, R. S. (1992). *Structural holes: The social structure of competition*. Harvard University
 Press.
 Borgatti, S. P. (1997). Structural holes: Unpacking Burt's redundancy measures. *Connections*,
@@ -97,7 +107,8 @@ import pandas as pd
 from pipeline.errors import StudyError
 from pipeline.ingest.ties import TieList, ids_as_text, tie_list, type_slug
 
-__all__ = ["NetworkResult", "network_measures", "sampled_path_measures"]
+__all__ = ["NetworkResult", "network_measures", "sampled_path_measures", "triangles",
+           "burt_constraint"]
 
 DEFAULT_EXACT_MAX_NODES = 50_000
 #: Work budget of the estimated path measures when ``sample_sources`` is None: about
@@ -105,6 +116,8 @@ DEFAULT_EXACT_MAX_NODES = 50_000
 SAMPLE_BUDGET = 1.2e9
 SAMPLE_MIN, SAMPLE_MAX = 64, 2000
 BATCH = 8
+#: Graphs with more nodes are renumbered (reverse Cuthill-McKee) before computing.
+RENUMBER_MIN_NODES = 20_000
 
 
 def _num(x: Any) -> float | None:
@@ -263,11 +276,11 @@ def sampled_path_measures(
         to, row ``w`` of ``in_adj`` the nodes with a tie to ``w`` (the same matrix when
         undirected). Unweighted (values ignored).
     sources
-        Source nodes.
+        Source nodes (distinct).
     directed
         Whether paths follow tie direction.
     batch
-        Sources searched together (memory ~ 6 x n x batch x 8 bytes).
+        Sources searched together (memory ~ 4 x n x batch x 8 bytes).
 
     Returns
     -------
@@ -281,11 +294,23 @@ def sampled_path_measures(
     With all nodes as sources, ``dependency / 2`` (undirected) or ``dependency`` (directed) is the
     exact betweenness of R ``betweenness(g, weights = NA)`` and ``inverse_distance / (n - 1)``
     the exact ``harmonic_centrality(g, mode = "out", weights = NA, normalized = TRUE)``.
-    Breadth-first search levels are sparse products restricted to the frontier rows; path
-    counts are float64 as in igraph.
+    Breadth-first search levels are computed for ``batch`` sources at once; each level touches
+    only the ties of its frontier. Path counts are float64 as in igraph.
     """
     n = out_adj.shape[0]
     sources = np.asarray(sources, dtype=np.int64)
+    out_t = out_adj  # row slices of these, transposed, spread a frontier to its neighbours
+    in_t = in_adj
+    mark = np.zeros(n, dtype=bool)
+
+    def spread(adj, rows: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Columns reached from ``rows`` and ``sum_r adj[r, c] vals[r]`` there."""
+        sub = adj[rows]
+        mark[sub.indices] = True
+        reached = np.flatnonzero(mark)
+        mark[reached] = False
+        return reached, (sub.T @ vals)[reached]
+
     dep = np.zeros(n)
     inv = np.zeros(n)
     for start in range(0, sources.size, batch):
@@ -296,18 +321,13 @@ def sampled_path_measures(
         depth = np.full((n, k), -1, dtype=np.int32)
         sigma[src, cols] = 1.0
         depth[src, cols] = 0
-        levels = [np.unique(src)]
+        levels = [np.sort(src)]
         d = 0
         while True:
             d += 1
             rows = levels[-1]
             front = np.where(depth[rows] == d - 1, sigma[rows], 0.0)
-            # paths into w from frontier v with v -> w
-            nxt = (out_adj[rows].T @ front)
-            cand = np.flatnonzero(nxt.any(axis=1))
-            if cand.size == 0:
-                break
-            val = nxt[cand]
+            cand, val = spread(out_t, rows, front)   # paths into w from v -> w
             new = (val > 0) & (depth[cand] < 0)
             keep = new.any(axis=1)
             if not keep.any():
@@ -324,31 +344,156 @@ def sampled_path_measures(
             rows = levels[d]
             lev = depth[rows] == d
             w = np.where(lev, (1.0 + delta[rows]) / np.where(lev, sigma[rows], 1.0), 0.0)
-            back = in_adj[rows].T @ w          # sum over w with v -> w at level d
             prev = levels[d - 1]
+            # sum over w at level d with v -> w, for v among the previous level's rows
+            back = (in_t[rows].T @ w)[prev]
             pm = depth[prev] == d - 1
-            delta[prev] += np.where(pm, sigma[prev] * back[prev], 0.0)
+            delta[prev] += np.where(pm, sigma[prev] * back, 0.0)
         delta[src, cols] = 0.0
         dep += delta.sum(axis=1)
         if directed:
             # d(v, s) along outgoing ties = search from s along incoming ties.
             seen = np.zeros((n, k), dtype=bool)
             seen[src, cols] = True
-            rows = np.unique(src)
+            rows = np.sort(src)
             front = np.zeros((rows.size, k))
             front[np.searchsorted(rows, src), cols] = 1.0
             d = 0
             while rows.size:
                 d += 1
-                nxt = in_adj[rows].T @ front
-                cand = np.flatnonzero(nxt.any(axis=1))
-                new = (nxt[cand] > 0) & ~seen[cand]
+                cand, val = spread(in_t, rows, front)
+                new = (val > 0) & ~seen[cand]
                 keep = new.any(axis=1)
                 cand, new = cand[keep], new[keep]
                 seen[cand] |= new
                 inv[cand] += new.sum(axis=1) / d
                 rows, front = cand, new.astype(float)
     return dep, inv
+
+
+def triangles(n: int, lo: np.ndarray, hi: np.ndarray, chunk: int = 1 << 22):
+    """Every triangle of a simple undirected graph, as node and edge indices.
+
+    Parameters
+    ----------
+    n
+        Number of nodes.
+    lo, hi
+        The edges (``lo[e] < hi[e]`` not required, no duplicates, no self-loops).
+    chunk
+        Wedges examined at once (bounds memory).
+
+    Returns
+    -------
+    a, b, c, e_ab, e_ac, e_bc
+        Nodes of each triangle and the indices of its three edges.
+
+    Notes
+    -----
+    Forward algorithm: edges point from the lower- to the higher-degree node, every pair of
+    out-neighbours of a node is a wedge, and a wedge closed by an edge is a triangle. Work is the
+    number of wedges, at most ``O(m^1.5)`` and far below ``sum_i d_i^2`` when hubs are present
+    (Schank & Wagner 2005). Vectorised in chunks; the closing edge is found by binary search in
+    the sorted edge keys.
+    """
+    lo = np.asarray(lo, dtype=np.int64)
+    hi = np.asarray(hi, dtype=np.int64)
+    m = lo.size
+    empty = np.zeros(0, dtype=np.int64)
+    if m == 0:
+        return (empty,) * 6
+    deg = np.bincount(np.r_[lo, hi], minlength=n)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.lexsort((np.arange(n), deg))] = np.arange(n)
+    node_of_rank = np.argsort(rank)
+    ra, rb = rank[lo], rank[hi]
+    u, v = np.minimum(ra, rb), np.maximum(ra, rb)
+    order = np.lexsort((v, u))
+    u, v, eid = u[order], v[order], order.astype(np.int64)
+    key = u * n + v                           # ascending
+    cnt = np.bincount(u, minlength=n)
+    start = np.cumsum(cnt) - cnt
+    npairs = cnt[u] - 1 - (np.arange(m) - start[u])
+    cum = np.cumsum(npairs)
+    out = [[] for _ in range(6)]
+    s0 = 0
+    while s0 < m:
+        base = cum[s0 - 1] if s0 else 0
+        s1 = max(int(np.searchsorted(cum, base + chunk, side="right")), s0 + 1)
+        c = npairs[s0:s1]
+        tot = int(c.sum())
+        if tot:
+            first = np.repeat(np.arange(s0, s1), c)
+            second = first + 1 + (np.arange(tot) - np.repeat(np.cumsum(c) - c, c))
+            k2 = v[first] * n + v[second]
+            idx = np.minimum(np.searchsorted(key, k2), m - 1)
+            hit = key[idx] == k2
+            f, sc, ix = first[hit], second[hit], idx[hit]
+            out[0].append(node_of_rank[u[f]])
+            out[1].append(node_of_rank[v[f]])
+            out[2].append(node_of_rank[v[sc]])
+            out[3].append(eid[f])
+            out[4].append(eid[sc])
+            out[5].append(eid[ix])
+        s0 = s1
+    return tuple(np.concatenate(x) if x else empty for x in out)
+
+
+def burt_constraint(n: int, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray,
+                    tri: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Burt's constraint of every node from the weighted skeleton and its triangles.
+
+    Parameters
+    ----------
+    n
+        Number of nodes.
+    lo, hi, weight
+        Undirected simple edges with ``a_ij + a_ji`` as weight (the sum of the weights of the
+        ties between the two nodes in either direction).
+    tri
+        The output of :func:`triangles` for these edges.
+
+    Returns
+    -------
+    numpy.ndarray
+        Constraint per node (NaN for isolates).
+
+    Notes
+    -----
+    ``p_ij = w_ij / sum_k w_ik`` and ``C_i = sum_{j in N(i)} (p_ij + sum_q p_iq p_qj)^2`` where
+    ``q`` runs over the partners of ``i`` tied to ``j`` -- the indirect paths of length two from
+    ``i`` to a partner ``j`` are exactly the triangles through the tie ``i-j``. This is what R
+    ``igraph::constraint(g)`` computes (including directed graphs, whose ``a_ij + a_ji`` it uses),
+    but in time proportional to the triangles rather than to ``sum_j d_j^2``.
+
+    References
+    ----------
+    Burt, R. S. (1992). *Structural holes*. Harvard University Press, p. 55.
+    """
+    m = lo.size
+    degw = np.bincount(lo, weights=weight, minlength=n) + np.bincount(hi, weights=weight,
+                                                                       minlength=n)
+    owner = np.r_[lo, hi]                       # half-edge h: e = lo->hi, e + m = hi->lo
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.r_[weight, weight] / degw[owner]
+    a, b, c, e_ab, e_ac, e_bc = tri
+    if a.size:
+        def half(i: np.ndarray, e: np.ndarray) -> np.ndarray:   # half-edge leaving i along e
+            return np.where(lo[e] == i, e, e + m)
+
+        ab, ba = half(a, e_ab), half(b, e_ab)
+        ac, ca = half(a, e_ac), half(c, e_ac)
+        bc, cb = half(b, e_bc), half(c, e_bc)
+        idx = np.concatenate([ab, ba, ac, ca, bc, cb])
+        val = np.concatenate([p[ac] * p[cb], p[bc] * p[ca], p[ab] * p[bc],
+                              p[cb] * p[ba], p[ba] * p[ac], p[ca] * p[ab]])
+        indirect = np.bincount(idx, weights=val, minlength=2 * m)
+    else:
+        indirect = np.zeros(2 * m)
+    out = np.bincount(owner, weights=(p + indirect) ** 2, minlength=n)
+    deg = np.bincount(owner, minlength=n)
+    out[deg == 0] = np.nan
+    return out
 
 
 def _sample_size(n: int, nnz: int, requested: int | None) -> int:
@@ -380,6 +525,20 @@ def _as_tie_list(edges: pd.DataFrame | TieList, directed: bool) -> TieList:
     return tie_list(edges, directed=directed)
 
 
+def _edge_codes(e: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted distinct ids of a merged edge table and the codes of its source and target."""
+    s, t = e["source"], e["target"]
+    if (isinstance(s.dtype, pd.CategoricalDtype) and isinstance(t.dtype, pd.CategoricalDtype)
+            and s.cat.categories.equals(t.cat.categories)
+            and s.cat.categories.is_monotonic_increasing):
+        return (np.asarray(s.cat.categories, dtype=object),
+                s.cat.codes.to_numpy().astype(np.int64), t.cat.codes.to_numpy().astype(np.int64))
+    codes, uniques = pd.factorize(pd.concat([s.astype(object), t.astype(object)],
+                                            ignore_index=True), sort=True)
+    codes = np.asarray(codes, dtype=np.int64)
+    return np.asarray(uniques, dtype=object), codes[:len(s)], codes[len(s):]
+
+
 def _skeleton(a: np.ndarray, b: np.ndarray, w: np.ndarray, n: int):
     """Undirected simple pairs (lo, hi) with summed weights and the inverse index."""
     lo, hi = np.minimum(a, b), np.maximum(a, b)
@@ -387,6 +546,33 @@ def _skeleton(a: np.ndarray, b: np.ndarray, w: np.ndarray, n: int):
     ukey, inv = np.unique(key, return_inverse=True)
     ws = np.bincount(inv, weights=w, minlength=ukey.size)
     return ukey // n, ukey % n, ws, inv
+
+
+def _import_igraph():
+    """Import python-igraph without its plotting back end.
+
+    ``import igraph`` imports ``matplotlib.pyplot`` for igraph's own plotting (about 1 s here,
+    most of the stage's cost on a small study). socap never plots with igraph, so matplotlib is
+    hidden from igraph while it is imported (igraph then installs a stub for its plotting only);
+    matplotlib itself stays fully usable for the report.
+    """
+    import sys
+
+    if "igraph" in sys.modules:
+        return sys.modules["igraph"]
+    saved = sys.modules.get("matplotlib", _MISSING)
+    sys.modules["matplotlib"] = None  # type: ignore[assignment]  # makes `import matplotlib` fail
+    try:
+        import igraph
+    finally:
+        if saved is _MISSING:
+            del sys.modules["matplotlib"]
+        else:
+            sys.modules["matplotlib"] = saved
+    return igraph
+
+
+_MISSING = object()
 
 
 def network_measures(
@@ -437,9 +623,7 @@ def network_measures(
     See the module notes for each measure, the R igraph call it matches and the directed
     analogues. Group measures: see ``measures_method["groups"]`` of the result.
     """
-    import igraph  # compiled; imported only when a study has a network
-    from scipy import sparse
-    from scipy.sparse.csgraph import reverse_cuthill_mckee
+    igraph = _import_igraph()  # compiled; imported only when a study has a network
 
     tl = _as_tie_list(edges, directed)
     e = tl.edges
@@ -448,16 +632,17 @@ def network_measures(
     unit_ids = pd.unique(ids_as_text(units))
     unit_ids = np.sort(unit_ids[unit_ids != ""]).astype(object)
     n_units = unit_ids.size
-    unit_index = pd.Index(unit_ids)
-    endpoints = pd.unique(np.concatenate([e["source"].to_numpy(dtype=object),
-                                          e["target"].to_numpy(dtype=object)]))
-    is_inst = unit_index.get_indexer(endpoints) < 0
-    inst_ids = np.sort(endpoints[is_inst]).astype(object)
+    # Edge endpoints as codes into the tie list's sorted ids, then into nodes: units first (in
+    # unit order), institutions after them (sorted). Only the distinct ids are looked up.
+    names, src_code, tgt_code = _edge_codes(e)
+    where_unit = pd.Index(unit_ids).get_indexer(names) if names.size else np.zeros(0, np.int64)
+    is_inst = where_unit < 0
+    inst_ids = names[is_inst].astype(object)
+    name_pos = np.where(is_inst, n_units + np.cumsum(is_inst) - 1, where_unit).astype(np.int64)
+    src = name_pos[src_code]
+    tgt = name_pos[tgt_code]
     node_ids = np.concatenate([unit_ids, inst_ids])
     n = node_ids.size
-    node_index = pd.Index(node_ids)
-    src = node_index.get_indexer(e["source"].to_numpy(dtype=object)).astype(np.int64)
-    tgt = node_index.get_indexer(e["target"].to_numpy(dtype=object)).astype(np.int64)
     w = e["weight"].to_numpy(dtype=float)
     m = int(src.size)
 
@@ -475,9 +660,13 @@ def network_measures(
             )
         slugs[t] = s
 
-    # Renumber nodes for memory locality (reverse Cuthill-McKee on the skeleton).
+    # Renumber nodes of large graphs for memory locality (reverse Cuthill-McKee on the skeleton;
+    # scipy.sparse is imported only here and on the sampled path).
     lo, hi, ws, _ = _skeleton(src, tgt, w, max(n, 1))
-    if n > 0 and lo.size:
+    if n > RENUMBER_MIN_NODES and lo.size:
+        from scipy import sparse
+        from scipy.sparse.csgraph import reverse_cuthill_mckee
+
         sym = sparse.csr_matrix(
             (np.ones(2 * lo.size, dtype=np.int8), (np.r_[lo, hi], np.r_[hi, lo])), shape=(n, n))
         order = np.asarray(reverse_cuthill_mckee(sym, symmetric_mode=True), dtype=np.int64)
@@ -508,19 +697,24 @@ def network_measures(
         tl_lo, tl_hi, _, _ = _skeleton(src[has], tgt[has], w[has], max(n, 1))
         cols[f"degree_{s}"] = np.bincount(np.r_[tl_lo, tl_hi], minlength=n).astype(np.int64)
 
-    # igraph graphs on internal ids: g (as given, weighted) and skeleton s (undirected).
+    approximate = n > exact_max_nodes
+    large = n > RENUMBER_MIN_NODES
+    batched = approximate or large
+    # igraph graphs on internal ids: the skeleton s (undirected) always; g as given (weighted)
+    # only on the igraph path (small graphs).
     g_s = igraph.Graph(n=n, edges=np.column_stack([ilo, ihi]) if lo.size else [],
                        directed=False)
-    if directed:
+    if large:
+        g = None
+    elif directed:
         g = igraph.Graph(n=n, edges=np.column_stack([isrc, itgt]) if m else [], directed=True)
         g.es["weight"] = w.tolist()
     else:
         g = g_s
         g.es["weight"] = ws.tolist()
 
-    approximate = n > exact_max_nodes
     k_used: int | None = None
-    if not approximate:
+    if not batched:
         bet = np.asarray(g.betweenness(directed=directed, weights=None), dtype=float)
         if n > 1:
             clo = np.asarray(g.harmonic_centrality(mode="out", weights=None, normalized=True),
@@ -528,25 +722,33 @@ def network_measures(
         else:
             clo = np.zeros(n)
     else:
+        # Same quantities from socap's batched search (exact with all sources, and about twice
+        # as fast as igraph's betweenness on large graphs); sampled sources above the limit.
+        from scipy import sparse
+
         adj_out = sparse.csr_matrix((np.ones(m if directed else 2 * lo.size),
                                      (np.r_[isrc] if directed else np.r_[ilo, ihi],
                                       np.r_[itgt] if directed else np.r_[ihi, ilo])),
                                     shape=(n, n))
         adj_in = adj_out.T.tocsr() if directed else adj_out
-        k_used = _sample_size(n, adj_out.nnz, sample_sources)
-        rng = np.random.default_rng(seed)
-        sample = np.sort(rng.choice(n, size=k_used, replace=False))  # in node order
-        dep, inv = sampled_path_measures(adj_out, adj_in, pos[sample], directed=directed)
+        if approximate:
+            k_used = _sample_size(n, adj_out.nnz, sample_sources)
+            rng = np.random.default_rng(seed)
+            sources = pos[np.sort(rng.choice(n, size=k_used, replace=False))]  # drawn in node order
+        else:
+            sources = np.arange(n)
+        dep, inv = sampled_path_measures(adj_out, adj_in, sources, directed=directed)
         del adj_out, adj_in
-        scale = n / k_used
+        scale = n / sources.size
         bet = dep * scale * (1.0 if directed else 0.5)
         clo = inv * scale / (n - 1)
-        warn.append(
-            f"The network has {n:,} nodes (more than {exact_max_nodes:,}): betweenness and "
-            f"closeness are estimates from {k_used:,} randomly chosen source nodes (seed "
-            f"{seed}), scaled to the whole network (unbiased; precise for central firms, "
-            "noisy for firms with small values)."
-        )
+        if approximate:
+            warn.append(
+                f"The network has {n:,} nodes (more than {exact_max_nodes:,}): betweenness and "
+                f"closeness are estimates from {k_used:,} randomly chosen source nodes (seed "
+                f"{seed}), scaled to the whole network (unbiased; precise for central firms, "
+                "noisy for firms with small values)."
+            )
 
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
@@ -554,8 +756,21 @@ def network_measures(
             eig = np.asarray(g_s.eigenvector_centrality(weights=None), dtype=float)
         else:
             eig = np.zeros(n)
-    clust = np.asarray(g_s.transitivity_local_undirected(mode="zero"), dtype=float)
-    cons = np.asarray(g.constraint(weights="weight"), dtype=float)
+    if large:
+        # Triangles once, vectorised: clustering, constraint and effective size from them
+        # (igraph's constraint costs sum_j d_j^2, minutes with hub institutions).
+        tri = triangles(n, ilo, ihi)
+        tri_int = np.bincount(np.concatenate(tri[:3]), minlength=n).astype(float)
+        d_int = np.bincount(np.r_[ilo, ihi], minlength=n).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            clust = np.where(d_int >= 2, tri_int / (d_int * (d_int - 1.0) / 2.0), 0.0)
+        cons = burt_constraint(n, ilo, ihi, ws, tri)
+        del tri
+    else:
+        clust = np.asarray(g_s.transitivity_local_undirected(mode="zero"), dtype=float)
+        cons = np.asarray(g.constraint(weights="weight"), dtype=float)
+        tri_int = np.rint(clust * np.asarray(g_s.degree(), dtype=float)
+                          * (np.asarray(g_s.degree(), dtype=float) - 1.0) / 2.0)
 
     cols["betweenness"] = back(bet)
     cols["closeness"] = back(clo)
@@ -566,9 +781,9 @@ def network_measures(
     cols["clustering"] = clust_n
     cols["constraint"] = back(cons)
     d = degree.astype(float)
-    tri = np.rint(clust_n * d * (d - 1.0) / 2.0)
+    tri_n = back(tri_int)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cols["effective_size"] = np.where(degree > 0, d - 2.0 * tri / d, np.nan)
+        cols["effective_size"] = np.where(degree > 0, d - 2.0 * tri_n / d, np.nan)
     for c in ("constraint",):
         cols[c] = np.where(degree > 0, cols[c], np.nan)
 
@@ -635,6 +850,14 @@ def network_measures(
         for c in ("betweenness", "closeness"):
             method[c] = (f"ESTIMATED from {k_used} sampled source nodes (seed {seed}), scaled by "
                          f"n / k; otherwise " + method[c])
+    elif batched:
+        for c in ("betweenness", "closeness"):
+            method[c] += (" (exact; computed by socap's batched Brandes search, which equals "
+                          "igraph's to rounding, because it is faster on large graphs)")
+    if large:
+        method["constraint"] += (" (computed by socap from the triangle list, equal to igraph's "
+                                 "to rounding, because igraph's costs sum of squared degrees)")
+        method["clustering"] += " (from socap's triangle list on large graphs)"
     method["groups"] = GROUP_METHOD
     return NetworkResult(
         unit_measures=unit_measures,

@@ -184,3 +184,11 @@ def test_large_input_is_vectorised():
     assert res.units.shape[0] == k
     assert 0 < res.constructs["s"].icc1 < 1
     assert 0 < res.constructs["s"].rwg_j_mean < 1
+
+
+def test_unit_ids_become_text_like_the_tie_list():
+    df = pd.DataFrame({"u": [12.0, 12.0, 3.0, np.nan], "x": [1.0, 2.0, 3.0, 4.0]})
+    res = aggregate(df, unit="u", scores=["x"], construct_items={}, scales={})
+    assert list(res.units.index) == ["12", "3"]
+    assert res.units.loc["12", "x"] == 1.5
+    assert any(w.startswith("1 respondent(s) have no unit id") for w in res.warnings)

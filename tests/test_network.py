@@ -216,3 +216,54 @@ def test_approximation_path_directed_all_sources_is_exact():
                             sample_sources=exact.nodes)
     for col in ("betweenness", "closeness"):
         np.testing.assert_allclose(full.unit_measures[col], exact.unit_measures[col], atol=1e-8)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_large_graph_exact_path_matches_igraph(name, monkeypatch):
+    # Above RENUMBER_MIN_NODES nodes are renumbered (reverse Cuthill-McKee) and betweenness /
+    # closeness come from socap's batched search: force that path and compare with R again.
+    import pipeline.network as net
+
+    monkeypatch.setattr(net, "RENUMBER_MIN_NODES", 0)
+    ties, units, groups, directed = load(name)
+    res = network_measures(ties, directed=directed, units=units, unit_groups=groups)
+    ref = R[name]
+    assert not res.approximate
+    assert "batched" in res.to_dict()["measures_method"]["betweenness"]
+    idx = res.unit_measures.index
+    for col in res.unit_measures.columns:
+        exp = pd.Series(ref["unit_measures"][col], dtype=float).reindex(idx).to_numpy()
+        np.testing.assert_allclose(res.unit_measures[col].to_numpy(dtype=float), exp, atol=TOL,
+                                   rtol=0, equal_nan=True, err_msg=f"{name}: {col}")
+    assert res.to_dict()["components"] == ref["components"]
+
+
+@pytest.mark.parametrize("directed", [False, True])
+def test_triangles_and_constraint_against_igraph_with_hubs(directed):
+    import igraph
+
+    from pipeline.network import burt_constraint, triangles
+
+    rng = np.random.default_rng(11)
+    g = igraph.Graph.Barabasi(600, 5, directed=directed)   # hubs
+    extra = rng.integers(0, 600, size=(300, 2))             # mutual ties when directed
+    g.add_edges([(int(a), int(b)) for a, b in extra] + [(int(b), int(a)) for a, b in extra[:50]])
+    g.simplify()
+    g.add_vertices(3)
+    w = rng.gamma(2.0, 1.0, g.ecount())
+    g.es["weight"] = w.tolist()
+    n = g.vcount()
+    el = np.array(g.get_edgelist())
+    lo, hi = el.min(axis=1), el.max(axis=1)
+    uk, inv = np.unique(lo * n + hi, return_inverse=True)
+    ws = np.bincount(inv, weights=w)
+    L, H = uk // n, uk % n
+    tri = triangles(n, L, H, chunk=1000)   # small chunks: exercise the chunking
+    skel = igraph.Graph(n=n, edges=np.column_stack([L, H]).tolist())
+    assert len(tri[0]) == len(skel.list_triangles())
+    per_node = np.bincount(np.concatenate(tri[:3]), minlength=n)
+    d = np.asarray(skel.degree(), dtype=float)
+    c = np.asarray(skel.transitivity_local_undirected(mode="zero"))
+    np.testing.assert_array_equal(per_node, np.rint(c * d * (d - 1) / 2))
+    np.testing.assert_allclose(burt_constraint(n, L, H, ws, tri),
+                               g.constraint(weights="weight"), atol=1e-12, equal_nan=True)

@@ -57,7 +57,8 @@ class TieList:
     Attributes
     ----------
     edges
-        Columns ``source``, ``target`` (text ids), ``weight`` (sum of the merged rows' weights),
+        Columns ``source``, ``target`` (text ids, as categoricals sharing one sorted set of
+        categories: the ids that have a tie), ``weight`` (sum of the merged rows' weights),
         ``ties`` (rows merged into this tie) and one ``ties_<type>`` column per tie type (rows of
         that type merged into it). For an undirected list ``source`` is the id that sorts first.
         Sorted by source, then target.
@@ -120,25 +121,47 @@ def id_text(value: Any) -> str:
     return str(value).strip()
 
 
-def ids_as_text(values: Iterable[Any] | pd.Series | pd.Index | np.ndarray) -> np.ndarray:
-    """:func:`id_text` applied to many ids, vectorised for the common dtypes (object array out)."""
-    if not isinstance(values, (pd.Series, pd.Index, np.ndarray)):
-        values = list(values)
-    s = pd.Series(values) if not isinstance(values, pd.Series) else values.reset_index(drop=True)
-    if pd.api.types.is_integer_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-        return s.astype("int64").astype(str).to_numpy(dtype=object)
-    if pd.api.types.is_float_dtype(s.dtype):
+def _text_series(values: Any) -> pd.Series:
+    """:func:`id_text` of many ids as a Series (string or object dtype, missing -> ``""``).
+
+    Vectorised for the common dtypes: text (pandas string dtype stays Arrow-backed), whole
+    numbers, categoricals (converted through their categories); anything else element-wise.
+    """
+    if isinstance(values, pd.Series):
+        s = values.reset_index(drop=True)
+    elif isinstance(values, (pd.Index, np.ndarray)):
+        s = pd.Series(values)
+    else:
+        s = pd.Series(list(values), dtype=object)
+    dt = s.dtype
+    if isinstance(dt, pd.CategoricalDtype):
+        cats = np.asarray(_text_series(pd.Series(dt.categories)), dtype=object)
+        codes = s.cat.codes.to_numpy()
+        return pd.Series(np.where(codes >= 0, cats[np.maximum(codes, 0)] if cats.size else "", ""),
+                         dtype=object)
+    if pd.api.types.is_bool_dtype(dt):
+        return pd.Series([id_text(v) for v in s.tolist()], dtype=object)
+    if pd.api.types.is_integer_dtype(dt):
+        if s.isna().any():  # nullable integers
+            return pd.Series([id_text(v) for v in s.tolist()], dtype=object)
+        return pd.Series(s.astype("int64").astype(str).to_numpy(dtype=object), dtype=object)
+    if pd.api.types.is_float_dtype(dt):
         arr = s.to_numpy(dtype=float)
         whole = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2**53)
         if whole.all():
-            return arr.astype(np.int64).astype(str).astype(object)
-        return np.array([id_text(v) for v in arr], dtype=object)
-    if pd.api.types.is_string_dtype(s.dtype) or s.dtype == object:
-        is_str = s.map(type).eq(str) if s.dtype == object else None
-        if is_str is None or bool(is_str.all()):
-            out = s.astype(object).str.strip()
-            return out.fillna("").to_numpy(dtype=object)
-    return np.array([id_text(v) for v in s.tolist()], dtype=object)
+            return pd.Series(arr.astype(np.int64).astype(str).astype(object), dtype=object)
+        return pd.Series([id_text(v) for v in arr], dtype=object)
+    if pd.api.types.is_string_dtype(dt) and dt != object:
+        return s.str.strip().fillna("")
+    if dt == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+        out = s.str.strip()
+        return out.where(out.notna(), "") if out.isna().any() else out
+    return pd.Series([id_text(v) for v in s.tolist()], dtype=object)
+
+
+def ids_as_text(values: Iterable[Any] | pd.Series | pd.Index | np.ndarray) -> np.ndarray:
+    """:func:`id_text` applied to many ids, vectorised for the common dtypes (object array out)."""
+    return np.asarray(_text_series(values), dtype=object)
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,11 +399,11 @@ def tie_list(
     n = frame.shape[0]
     if rows is None:
         rows = np.arange(n) + 2
-    src = ids_as_text(frame[cols["source"]])
-    tgt = ids_as_text(frame[cols["target"]])
+    src = _text_series(frame[cols["source"]])
+    tgt = _text_series(frame[cols["target"]])
     problems = ProblemList()
     for ids, key in ((src, "source"), (tgt, "target")):
-        empty = np.flatnonzero(ids == "")
+        empty = np.flatnonzero(ids.eq("").to_numpy())
         for i in empty:
             problems.add(f"empty {key} id", file=file_s, row=int(rows[i]), column=names[key],
                          fix=f"fill in the {key} firm of this tie, or delete the row")
@@ -439,9 +462,16 @@ def tie_list(
         types = tuple(str(c)[5:] for c in tcols)
         type_counts = {str(c)[5:]: frame[c].to_numpy(dtype=float) for c in tcols}
 
-    # Integer codes in sorted id order.
-    codes, uniques = pd.factorize(np.concatenate([src, tgt]), sort=True)
-    a, b = codes[:n].astype(np.int64), codes[n:].astype(np.int64)
+    # Integer codes in sorted id order (hash first, then sort only the distinct ids: much faster
+    # than factorize(sort=True) on millions of Arrow strings).
+    codes, uniques = pd.factorize(pd.concat([src, tgt], ignore_index=True))
+    uniques = np.asarray(uniques, dtype=object)
+    order = np.argsort(uniques, kind="stable")
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)
+    uniques = uniques[order]
+    codes = rank[np.asarray(codes, dtype=np.int64)]
+    a, b = codes[:n], codes[n:]
     loop = a == b
     n_loops = int(counts[loop].sum())
     if n_loops:
@@ -462,10 +492,17 @@ def tie_list(
         how = "the same pair" if directed else "the same pair in either direction"
         notes.append(f"{where}{dup} duplicate tie(s) ({how}) were merged; their weights were "
                      "summed.")
-    names_arr = np.asarray(uniques, dtype=object)
+    # Ids as categoricals sharing the sorted ids that still have a tie as categories (compact,
+    # and the network stage works on the codes).
+    ea, eb = ukey // m, ukey % m
+    used = np.zeros(uniques.size, dtype=bool)
+    used[ea] = True
+    used[eb] = True
+    recode = np.cumsum(used) - 1
+    names = pd.Index(uniques[used], dtype=object)
     edges = pd.DataFrame({
-        "source": names_arr[ukey // m],
-        "target": names_arr[ukey % m],
+        "source": pd.Categorical.from_codes(recode[ea], categories=names),
+        "target": pd.Categorical.from_codes(recode[eb], categories=names),
         "weight": merged_w,
         "ties": np.rint(merged_n).astype(np.int64),
     })
