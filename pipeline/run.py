@@ -228,6 +228,9 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
         groups = None
         if units is not None and group_col and group_col in units.columns:
             groups = units[group_col].dropna().to_dict()
+        extra_note = _check_tie_nodes(inputs.ties, node_ids, cfg, study,
+                                      has_unit_table=inputs.unit_table is not None)
+        warn("network", extra_note)
         net = network_measures(inputs.ties.edges, directed=cfg.network.directed, units=node_ids,
                                unit_groups=groups)
         network = net.to_dict()
@@ -306,6 +309,57 @@ def _invariance_column(cfg, cleaned, responses, study) -> str:
                          file=study.file, key="analysis.invariance",
                          fix="name a survey column that holds the region (or other group)")
     return str(setting)
+
+
+def _check_tie_nodes(ties, units, cfg, study, *, has_unit_table: bool) -> list[str]:
+    """Every node of the tie list is a unit or an institution, else a user error.
+
+    A node that is not a unit is an institution (a university, an agency...) when study.yaml
+    lists it under ``network.institutions`` or when all its ties are of an institution type
+    (a type whose name contains one of ``network.institution_types``, e.g. 'university',
+    'service', 'government'). With a unit table, any other node is unknown: probably a typo in
+    a firm id, reported with the tie list's row. Without one, the units are the survey's and
+    other nodes are firms that did not answer: kept in the graph, with a note.
+    """
+    edges = ties.edges
+    src, tgt = edges["source"].astype(str).to_numpy(), edges["target"].astype(str).to_numpy()
+    nodes = pd.unique(np.concatenate([src, tgt]))
+    unit_set = set(map(str, units))
+    outside = [n for n in nodes if n not in unit_set and n not in set(cfg.network.institutions)]
+    if not outside:
+        return []
+    words = [w.lower() for w in cfg.network.institution_types]
+    type_cols = [c for c in edges.columns if c.startswith("ties_")]
+    inst_cols = [c for c in type_cols if any(w in c[5:].lower() for w in words)]
+    frame = pd.DataFrame({"node": np.concatenate([src, tgt]),
+                          "row": np.concatenate([edges["first_row"].to_numpy()] * 2)
+                          if "first_row" in edges else 0,
+                          "inst": np.concatenate([edges[inst_cols].sum(axis=1).to_numpy()] * 2)
+                          if inst_cols else 0,
+                          "other": np.concatenate([(edges["ties"] - edges[inst_cols].sum(axis=1)
+                                                    if inst_cols else edges["ties"]).to_numpy()] * 2)})
+    frame = frame[frame["node"].isin(outside)]
+    per = frame.groupby("node").agg(row=("row", "min"), inst=("inst", "sum"), other=("other", "sum"))
+    unknown = per[(per["other"] > 0) | (per["inst"] == 0)].sort_values("row")
+    if unknown.empty:
+        return []
+    if not has_unit_table:
+        return [f"{len(unknown)} nodes of the tie list are neither survey units nor institutions "
+                "(firms that did not answer the survey?); they take part in the network measures "
+                "but have no scores."]
+    problems = ProblemList()
+    file = study.path(cfg.network.edges)
+    for node, r in unknown.head(20).iterrows():
+        problems.add(f"tie list names '{node}', which is neither a unit of the unit table nor an "
+                     f"institution; {did_you_mean(node, sorted(unit_set)[:5000])}",
+                     file=file, row=int(r["row"]) if r["row"] else None,
+                     fix="correct the id, add the unit to the unit table, or -- for a university, "
+                     "agency or other institution -- give its ties a type such as 'university' "
+                     "or list it under network: institutions: [...]")
+    if len(unknown) > 20:
+        problems.add(f"... and {len(unknown) - 20} more unknown nodes", file=file)
+    problems.raise_if_any("The tie list names unknown nodes:")
+    return []
 
 
 def _join_unit_table(units, table, table_id, unit_col, study, responses, warn):

@@ -76,9 +76,17 @@ class UnitsConfig(_Strict):
     min_respondents: int = Field(1, ge=1)
 
 
+INSTITUTION_TYPES = ("university", "research", "institute", "college", "school", "service",
+                     "government", "public", "agency", "ministry", "municipality", "chamber",
+                     "association", "bank", "institution", "ngo")
+
+
 class NetworkConfig(_Strict):
     edges: str
     directed: bool = False
+    # nodes that are not units: named here, or recognised by the types of their ties
+    institutions: list[str] = Field(default_factory=list)
+    institution_types: list[str] = Field(default_factory=lambda: list(INSTITUTION_TYPES))
     sheet: str | int | None = None
     exact_betweenness_max_nodes: int = Field(50_000, ge=0)
 

@@ -59,7 +59,8 @@ class TieList:
     edges
         Columns ``source``, ``target`` (text ids, as categoricals sharing one sorted set of
         categories: the ids that have a tie), ``weight`` (sum of the merged rows' weights),
-        ``ties`` (rows merged into this tie) and one ``ties_<type>`` column per tie type (rows of
+        ``ties`` (rows merged into this tie), ``first_row`` (the file row of its first
+        occurrence, for messages) and one ``ties_<type>`` column per tie type (rows of
         that type merged into it). For an undirected list ``source`` is the id that sorts first.
         Sorted by source, then target.
     directed
@@ -485,6 +486,8 @@ def tie_list(
     key = a * m + b
     ukey, inv = np.unique(key, return_inverse=True)
     k = ukey.size
+    first_row = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_row, inv, np.asarray(rows, dtype=np.int64)[keep])
     merged_w = np.bincount(inv, weights=w, minlength=k)
     merged_n = np.bincount(inv, weights=counts, minlength=k)
     dup = int(counts.sum()) - k
@@ -505,6 +508,7 @@ def tie_list(
         "target": pd.Categorical.from_codes(recode[eb], categories=names),
         "weight": merged_w,
         "ties": np.rint(merged_n).astype(np.int64),
+        "first_row": first_row,
     })
     for ty in types:
         edges[f"ties_{ty}"] = np.rint(
