@@ -318,7 +318,9 @@ def _layout(n: int, edges: np.ndarray, seed: int) -> np.ndarray:
     is installed for the call and the default restored after it, and the start positions come
     from the same seed.
     """
-    import igraph  # noqa: PLC0415  (already imported by the network stage)
+    from ..network import _import_igraph  # noqa: PLC0415  (igraph without matplotlib)
+
+    igraph = _import_igraph()
 
     g = igraph.Graph(n=n, edges=edges.tolist() if len(edges) else [])
     start = np.random.default_rng(seed).uniform(-1, 1, (n, 2)) * math.sqrt(n)
