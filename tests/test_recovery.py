@@ -24,6 +24,9 @@ def bundled(tmp_path_factory):
     shutil.copytree(ROOT / "instruments", folder / "instruments")
     shutil.copytree(ROOT / "data" / "raw", folder / "data" / "raw")
     outcome = run_study(folder)
+    # the run leaves every raw file byte-identical to the committed one
+    for path in (ROOT / "data" / "raw").iterdir():
+        assert (folder / "data" / "raw" / path.name).read_bytes() == path.read_bytes(), path.name
     return outcome.results, json.loads((folder / "truth.json").read_text())
 
 
