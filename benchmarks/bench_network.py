@@ -30,8 +30,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.ingest.ties import read_ties  # noqa: E402
-from pipeline.network import network_measures  # noqa: E402
+from pipeline.ingest.ties import read_ties
+from pipeline.network import network_measures
 
 
 def peak_rss_mb() -> float:
@@ -111,7 +111,7 @@ def large_run(n_nodes: int, n_ties: int, sources: int | None) -> None:
         ("network_measures (unit + group measures)", t_net),
         ("socap total (read + measures)", t_read + t_net),
     ]
-    print(f"| step | wall time (s) |\n| --- | ---: |")
+    print("| step | wall time (s) |\n| --- | ---: |")
     for name, t in rows:
         print(f"| {name} | {t:,.1f} |")
     d = res.to_dict()
@@ -174,6 +174,20 @@ def baseline(n_nodes: int) -> None:
     print(f"peak memory (max RSS): {peak_rss_mb():,.0f} MB\n")
 
 
+def exact_at_threshold(n_nodes: int) -> None:
+    """Worst case of the exact path: a graph just at ``exact_max_nodes``."""
+    n_ties = 5 * n_nodes
+    print(f"## socap exact path at the threshold: {n_nodes:,} nodes, {n_ties:,} raw ties")
+    edges, units, groups = firm_network(n_nodes, n_ties, seed=4)
+    t0 = time.perf_counter()
+    res = network_measures(edges, directed=False, units=units, unit_groups=groups,
+                           exact_max_nodes=n_nodes)
+    t = time.perf_counter() - t0
+    print("| nodes | merged ties | approximate | wall time (s) |\n| ---: | ---: | --- | ---: |")
+    print(f"| {res.nodes:,} | {res.edges:,} | {res.approximate} | {t:,.1f} |")
+    print(f"peak memory (max RSS): {peak_rss_mb():,.0f} MB\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, default=1_000_000)
@@ -183,6 +197,9 @@ def main() -> None:
     ap.add_argument("--baseline-nodes", type=int, default=10_000)
     ap.add_argument("--skip-large", action="store_true")
     ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--exact-at", type=int, default=0, metavar="NODES",
+                    help="also time the exact path on a graph of NODES nodes (e.g. 50000, the "
+                         "default exact_max_nodes; takes minutes)")
     args = ap.parse_args()
     print(f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__},"
           f" {platform.machine()}, {__import__('os').cpu_count()} cores\n")
@@ -190,6 +207,8 @@ def main() -> None:
         baseline(args.baseline_nodes)
     if not args.skip_large:
         large_run(args.nodes, args.ties, args.sources)
+    if args.exact_at:
+        exact_at_threshold(args.exact_at)
 
 
 if __name__ == "__main__":

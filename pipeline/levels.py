@@ -36,8 +36,9 @@ Choices a reviewer may ask about (all match ``multilevel`` 2.7):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

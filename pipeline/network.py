@@ -59,23 +59,24 @@ NaN for constraint and effective size.
 Large graphs
 ------------
 Exact betweenness and closeness cost one breadth-first search per node (O(n m)). Above
-``exact_max_nodes`` nodes (50,000 by default) both are *estimated* from a seeded uniform sample
-of source nodes and scaled to the whole graph (Brandes & Pich 2007; Eppstein & Wang 2004): with
-``k`` of ``n`` nodes as sources, ``betweenness(v) ~ (n / k) sum_{s in S} delta_s(v)`` and
-``closeness(v) ~ (n / k) sum_{s in S} 1 / d(v, s) / (n - 1)``; both are unbiased. The searches
-run eight sources at a time as sparse-matrix products (SciPy), restricted to each level's
-frontier -- about twice as fast as igraph's subset betweenness here and yielding the closeness
-distances in the same pass. A warning says that the two columns are estimates and how many
-sources were used. Above 20,000 nodes (``RENUMBER_MIN_NODES``) the same batched search is also
-used for the *exact* values (all nodes as sources; equal to igraph's to rounding, tested) because
-it is faster than igraph's betweenness, and nodes are first renumbered by reverse Cuthill-McKee so
-that neighbours sit close in memory (this alone makes the searches several times faster on large
-graphs); results are returned in the original order. On those graphs Burt's constraint is
-also computed by socap (:func:`burt_constraint`, from the triangles; equal to igraph's to
-rounding, tested) because igraph's costs ``sum_j d_j^2`` operations -- over a minute on a
-million-node network whose institutions have tens of thousands of ties. Cost of the exact values on this project's
-2-core test machine: about 12 ms per node at 50,000 nodes and 230,000 ties, i.e. roughly ten
-minutes for such a graph -- lower ``exact_max_nodes`` for faster runs.
+``exact_max_nodes`` nodes (50,000 by default) both are *estimated* from a seeded uniform sample of
+source nodes and scaled to the whole graph (Brandes & Pich 2007; Eppstein & Wang 2004): with ``k``
+of ``n`` nodes as sources, ``betweenness(v) ~ (n / k) sum_{s in S} delta_s(v)`` and ``closeness(v)
+~ (n / k) sum_{s in S} 1 / d(v, s) / (n - 1)``; both are unbiased. The searches run eight sources
+at a time as sparse-matrix products (SciPy), restricted to each level's frontier -- about twice as
+fast as igraph's subset betweenness here and yielding the closeness distances in the same pass. A
+warning says that the two columns are estimates and how many sources were used. Above 20,000 nodes
+(``RENUMBER_MIN_NODES``) the same batched search is also used for the *exact* values (all nodes as
+sources; equal to igraph's to rounding, tested) because it is faster than igraph's betweenness, and
+nodes are first renumbered by reverse Cuthill-McKee so that neighbours sit close in memory (this
+alone makes the searches several times faster on large graphs); results are returned in the
+original order. On those graphs Burt's constraint is also computed by socap
+(:func:`burt_constraint`, from the triangles; equal to igraph's to rounding, tested) because
+igraph's costs ``sum_j d_j^2`` operations -- over a minute on a million-node network whose
+institutions have tens of thousands of ties. Cost of the exact values on this project's 2-core test
+machine: 802 s for a 50,000-node firm network with 232,000 ties (``benchmarks/bench_network.py
+--exact-at 50000``), against about 100 s for the estimated values on a million nodes -- lower
+``exact_max_nodes`` for faster runs.
 
 References
 ----------
@@ -98,8 +99,9 @@ Networks*, 1(3), 215-239.
 from __future__ import annotations
 
 import warnings as _warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -107,8 +109,13 @@ import pandas as pd
 from pipeline.errors import StudyError
 from pipeline.ingest.ties import TieList, ids_as_text, tie_list, type_slug
 
-__all__ = ["NetworkResult", "network_measures", "sampled_path_measures", "triangles",
-           "burt_constraint"]
+__all__ = [
+    "NetworkResult",
+    "burt_constraint",
+    "network_measures",
+    "sampled_path_measures",
+    "triangles",
+]
 
 DEFAULT_EXACT_MAX_NODES = 50_000
 #: Work budget of the estimated path measures when ``sample_sources`` is None: about

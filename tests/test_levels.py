@@ -1,4 +1,4 @@
-"""Tests of pipeline/levels.py against R's multilevel package (tests/reference/levels_multilevel.*)."""
+"""Tests of pipeline/levels.py against R's multilevel package (reference/levels_multilevel.*)."""
 
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ def test_whole_network_and_groups_match_igraph(case):
 
 
 def test_column_order_and_dict(case):
-    name, res, _ = case
+    _, res, _ = case
     cols = list(res.unit_measures.columns)
     assert cols[0] == "degree"
     assert cols[-6:] == ["betweenness", "closeness", "eigenvector", "clustering", "constraint",
@@ -87,7 +87,7 @@ def test_column_order_and_dict(case):
 
 
 def test_ids_stay_text_and_isolates():
-    ties, units, groups, directed = load("directed")
+    ties, units, groups, _ = load("directed")
     res = network_measures(ties, directed=True, units=units, unit_groups=groups)
     um = res.unit_measures
     assert "0012" in um.index and "12" in um.index and "007" in um.index
@@ -160,7 +160,7 @@ def test_sampled_paths_exact_with_all_sources():
 
 
 def test_approximation_path_is_unbiased_and_flagged():
-    ties, units, groups, directed = load("random_undirected")
+    ties, units, groups, _ = load("random_undirected")
     exact = network_measures(ties, directed=False, units=units, unit_groups=groups)
     # Force the large-graph path on a small graph: every node as source -> exact.
     n = exact.nodes
@@ -190,7 +190,7 @@ def test_approximation_path_is_unbiased_and_flagged():
 
 def test_effective_size_against_networkx_on_undirected_unweighted():
     # networkx's effective_size is right for undirected unweighted graphs (Borgatti's formula).
-    import networkx as nx
+    nx = pytest.importorskip("networkx")
 
     g = nx.gnm_random_graph(120, 500, seed=4)
     edges = pd.DataFrame(list(g.edges()), columns=["source", "target"]).astype(str)
@@ -210,7 +210,7 @@ def test_no_ties_at_all():
 
 
 def test_approximation_path_directed_all_sources_is_exact():
-    ties, units, groups, directed = load("random_directed")
+    ties, units, _, _ = load("random_directed")
     exact = network_measures(ties, directed=True, units=units)
     full = network_measures(ties, directed=True, units=units, exact_max_nodes=10,
                             sample_sources=exact.nodes)
@@ -267,3 +267,37 @@ def test_triangles_and_constraint_against_igraph_with_hubs(directed):
     np.testing.assert_array_equal(per_node, np.rint(c * d * (d - 1) / 2))
     np.testing.assert_allclose(burt_constraint(n, L, H, ws, tri),
                                g.constraint(weights="weight"), atol=1e-12, equal_nan=True)
+
+
+def test_import_cost_rules():
+    # Importing the stages loads no heavy library; igraph comes only with a network, without
+    # pulling in matplotlib.pyplot, and matplotlib stays usable afterwards.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import pipeline.levels, pipeline.network, pipeline.ingest.ties\n"
+        "heavy = [m for m in ('igraph', 'scipy.stats', 'scipy.sparse', 'statsmodels', "
+        "'pingouin', 'factor_analyzer', 'semopy', 'matplotlib', 'networkx') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "import pandas as pd\n"
+        "from pipeline.network import network_measures\n"
+        "r = network_measures(pd.DataFrame({'source': ['a'], 'target': ['b']}), directed=False,"
+        " units=['a', 'b'])\n"
+        "assert 'igraph' in sys.modules and 'matplotlib.pyplot' not in sys.modules\n"
+        "assert 'matplotlib' not in sys.modules\n"
+        "import importlib.util\n"
+        "if importlib.util.find_spec('matplotlib') is not None:  # still importable\n"
+        "    import matplotlib\n"
+        "    matplotlib.use('Agg')\n"
+        "    import matplotlib.pyplot as plt\n"
+        "    plt.figure(); plt.close('all')\n"
+        "print('ok')\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], check=False, cwd=root,
+                         capture_output=True, text=True,
+                         env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

@@ -163,3 +163,10 @@ def test_no_weight_column_counts_rows():
 
 def test_type_slug():
     assert type_slug("R&D") == "r_d" and type_slug(" Supply chain ") == "supply_chain"
+
+
+def test_corrupt_workbook_is_study_error(tmp_path):
+    p = tmp_path / "ties.xlsx"
+    p.write_bytes(b"this is not a zip file")
+    with pytest.raises(StudyError, match="cannot read the workbook"):
+        read_ties(p, directed=False)

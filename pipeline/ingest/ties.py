@@ -32,16 +32,17 @@ directly.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pipeline.errors import ProblemList, StudyError, did_you_mean
 
-__all__ = ["TieList", "read_ties", "tie_list", "id_text", "ids_as_text"]
+__all__ = ["TieList", "id_text", "ids_as_text", "read_ties", "tie_list"]
 
 SOURCE_NAMES = ("source", "from")
 TARGET_NAMES = ("target", "to")
@@ -185,7 +186,8 @@ def _read_table(path: Path) -> tuple[list[str], pd.DataFrame, int, str | None]:
             book = python_calamine.CalamineWorkbook.from_path(str(path))
             sheet = book.get_sheet_by_index(0)
             rows = sheet.to_python(skip_empty_area=False)
-        except Exception as exc:  # corrupt or not really a workbook
+        except (OSError, ValueError, python_calamine.CalamineError, python_calamine.ZipError,
+                python_calamine.XmlError, python_calamine.PasswordError) as exc:  # corrupt
             raise StudyError(
                 f"cannot read the workbook ({exc})", file=path,
                 fix="save the tie list again as .xlsx or .csv from your spreadsheet program",
@@ -360,7 +362,7 @@ def tie_list(
     rows: np.ndarray | None = None,
     column_names: dict[str, str] | None = None,
 ) -> TieList:
-    """Validate and merge a tie table (columns ``source``, ``target``, optional ``weight``, ``type``).
+    """Validate and merge a tie table: ``source``, ``target``, optional ``weight`` and ``type``.
 
     Also accepts the ``edges`` of a :class:`TieList` (``ties`` and ``ties_<type>`` count columns
     instead of ``type``), so that an already merged directed list can be merged again as an
