@@ -17,6 +17,11 @@ from .errors import ProblemList, StudyError, did_you_mean
 from .yamlfile import KeyPath, dotted, read_yaml
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# names the pipeline already gives to columns of the unit table or keys of results.json
+RESERVED = {"units", "warnings", "group_level", "respondents_per_unit", "n_respondents",
+            "respondent_id", "source_file", "source_row", "degree", "strength", "betweenness",
+            "closeness", "eigenvector", "clustering", "constraint", "effective_size", "in_degree",
+            "out_degree", "in_strength", "out_strength"}
 
 TOP_KEYS = ("name", "version", "description", "scale", "missing", "constructs", "higher_order",
             "languages", "language")
@@ -338,6 +343,10 @@ def instrument_from_mapping(
             problems.add(f"construct name '{cname}' must start with a letter and contain only "
                          "letters, digits and '_' (it is used in model formulas)", file=file,
                          key=dotted(cpath), line=lines.get(cpath))
+        elif cname in RESERVED or cname.startswith("degree_"):
+            problems.add(f"construct name '{cname}' is taken by a column socap computes (unit "
+                         "counts, network measures)", file=file, key=dotted(cpath),
+                         line=lines.get(cpath), fix=f"rename it, e.g. '{cname}_score'")
         if not isinstance(craw, dict):
             problems.add(f"construct '{cname}' must be a mapping with 'items'", file=file,
                          key=dotted(cpath), line=lines.get(cpath))
@@ -416,6 +425,10 @@ def instrument_from_mapping(
             problems.add(f"higher-order name '{hname}' must start with a letter and contain only "
                          "letters, digits and '_'", file=file, key=dotted(hpath),
                          line=lines.get(hpath))
+        if hname in RESERVED or hname.startswith("degree_"):
+            problems.add(f"higher-order name '{hname}' is taken by a column socap computes",
+                         file=file, key=dotted(hpath), line=lines.get(hpath),
+                         fix=f"rename it, e.g. '{hname}_score'")
         if hname in constructs_raw or hname in seen_items:
             problems.add(f"'{hname}' is already a construct or item name", file=file,
                          key=dotted(hpath), line=lines.get(hpath))

@@ -231,8 +231,10 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
         extra_note = _check_tie_nodes(inputs.ties, node_ids, cfg, study,
                                       has_unit_table=inputs.unit_table is not None)
         warn("network", extra_note)
-        net = network_measures(inputs.ties.edges, directed=cfg.network.directed, units=node_ids,
-                               unit_groups=groups)
+        net = network_measures(inputs.ties, directed=cfg.network.directed, units=node_ids,
+                               unit_groups=groups,
+                               exact_max_nodes=cfg.network.exact_betweenness_max_nodes,
+                               seed=cfg.seed)
         network = net.to_dict()
         warn("network", list(getattr(inputs.ties, "notes", ())) + list(net.warnings))
         measures = net.unit_measures

@@ -114,3 +114,17 @@ def test_wrong_file_type_and_label_outside_scale(tmp_path):
             scale: {min: 1, max: 5, labels: {0: Never, 1: Sometimes}}
             constructs: {a: {items: {x1: t}}}
             """))
+
+
+def test_reserved_construct_names(tmp_path):
+    with pytest.raises(StudyError) as err:
+        read_instrument(write(tmp_path, """
+            scale: {min: 1, max: 5}
+            constructs:
+              degree: {items: {x1: t, x2: t}}
+              units: {items: {x3: t, x4: t}}
+            higher_order:
+              constraint: [degree, units]
+            """))
+    text = str(err.value)
+    assert "'degree' is taken" in text and "'units' is taken" in text and "'constraint' is taken" in text
