@@ -59,7 +59,7 @@ NaN for constraint and effective size.
 Large graphs
 ------------
 Exact betweenness and closeness cost one breadth-first search per node (O(n m)). Above
-``exact_max_nodes`` nodes (50,000 by default) both are *estimated* from a seeded uniform sample of
+``exact_max_nodes`` nodes (20,000 by default) both are *estimated* from a seeded uniform sample of
 source nodes and scaled to the whole graph (Brandes & Pich 2007; Eppstein & Wang 2004): with ``k``
 of ``n`` nodes as sources, ``betweenness(v) ~ (n / k) sum_{s in S} delta_s(v)`` and ``closeness(v)
 ~ (n / k) sum_{s in S} 1 / d(v, s) / (n - 1)``; both are unbiased. The searches run eight sources
@@ -117,7 +117,7 @@ __all__ = [
     "triangles",
 ]
 
-DEFAULT_EXACT_MAX_NODES = 50_000
+DEFAULT_EXACT_MAX_NODES = 20_000
 #: Work budget of the estimated path measures when ``sample_sources`` is None: about
 #: ``SAMPLE_BUDGET / (adjacency entries)`` sources, between the two bounds below.
 SAMPLE_BUDGET = 1.2e9

@@ -121,6 +121,7 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
             file=", ".join(sorted({f.path for f in inputs.raw.files})), key="quality",
             fix="check that the whole export was read (sheet, layout) and how many responses the "
             "quality rules dropped (socap validate); or collect more responses")
+    check_model_columns(study, model_columns(inputs, cleaned))
     stages.done("clean", t0, f"{cleaned.sample['respondents']} of {cleaned.sample['rows_read']} "
                 f"responses kept")
 
@@ -292,6 +293,72 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
                  "cleaned": cleaned, "ties": inputs.ties, "models": model_results,
                  "efa": efa_result, "cfa": cfa_result}
     return results, artefacts
+
+
+def model_columns(inputs: Inputs, cleaned) -> dict[str, list[str]]:
+    """The names a model formula may use at each level, known before anything is fitted."""
+    inst = inputs.instrument
+    cfg = inputs.study.config
+    scores = inst.score_names
+    respondent = [c for c in cleaned.responses.columns] + scores
+    unit: list[str] = []
+    if cleaned.unit_column:
+        unit += [cleaned.unit_column, "n_respondents"] + scores
+        if cleaned.group_column:
+            unit.append(cleaned.group_column)
+    if inputs.unit_table is not None:
+        unit += list(inputs.unit_table.columns)
+    if inputs.ties is not None:
+        from .ingest.ties import type_slug  # noqa: PLC0415
+        from .network import MEASURES_METHOD_DIRECTED, MEASURES_METHOD_UNDIRECTED  # noqa: PLC0415
+
+        method = MEASURES_METHOD_DIRECTED if cfg.network.directed else MEASURES_METHOD_UNDIRECTED
+        unit += list(method) + [f"degree_{type_slug(t)}" for t in inputs.ties.types]
+    return {"unit": list(dict.fromkeys(unit)), "respondent": list(dict.fromkeys(respondent))}
+
+
+def check_model_columns(study: Study, available: dict[str, list[str]]) -> None:
+    """Every column a model names exists at its level -- checked before anything is fitted, so
+    that a typo in a formula costs seconds, not a whole run. Raises StudyError listing all."""
+    from .models import parse_formula  # noqa: PLC0415
+    from .models.formula import FormulaSyntaxError  # noqa: PLC0415
+
+    problems = ProblemList()
+    for i, m in enumerate(study.config.analysis.models):
+        key = f"analysis.models[{i}]"
+        names = available[m.level]
+        if m.level == "unit" and not names:
+            problems.add(f"model '{m.name}' is at unit level but the study has no units",
+                         file=str(study.file), key=f"{key}.level",
+                         fix="set survey: unit: (and units:), or level: respondent")
+            continue
+        try:
+            formula = parse_formula(m.formula)
+        except FormulaSyntaxError as exc:
+            problems.add(f"the formula of model '{m.name}' cannot be read: {exc}",
+                         file=str(study.file), key=f"{key}.formula",
+                         fix="write it as in R, e.g. 'y ~ a * b + c'")
+            continue
+        wanted = [(c, "formula") for c in formula.columns]
+        for field in ("cluster", "focal", "moderator", "random", "weight"):
+            if getattr(m, field):
+                wanted.append((getattr(m, field), field))
+        wanted += [(c, "center") for c in m.center] + [(c, "standardize") for c in m.standardize]
+        if m.mediation:
+            med = m.mediation
+            wanted += [(med.x, "mediation.x"), (med.y, "mediation.y")]
+            wanted += [(c, "mediation.m") for c in med.m] + [(c, "mediation.covariates")
+                                                             for c in med.covariates]
+            if med.moderator:
+                wanted.append((med.moderator, "mediation.moderator"))
+        for col, field in dict.fromkeys(wanted):
+            if col not in names:
+                problems.add(f"model '{m.name}' names '{col}', which is not a column of the "
+                             f"{m.level}-level analysis table; {did_you_mean(col, names)}",
+                             file=str(study.file), key=f"{key}.{field}",
+                             fix=f"use one of the {m.level}-level columns: "
+                             + ", ".join(names[:40]) + (" ..." if len(names) > 40 else ""))
+    problems.raise_if_any("Model settings name columns the analysis table does not have:")
 
 
 def _invariance_column(cfg, cleaned, responses, study) -> str:

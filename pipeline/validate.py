@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .run import _rel, read_inputs
+from .run import _rel, check_model_columns, model_columns, read_inputs
 from .study import read_study
 
 
@@ -108,8 +108,10 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
                    f"({'directed' if cfg.network.directed else 'undirected'})")
         for note in getattr(inputs.ties, "notes", ()):
             out.append(f"  {note}")
+    check_model_columns(study, model_columns(inputs, cleaned))
     for m in cfg.analysis.models:
-        out.append(f"Model '{m.name}' ({m.level} level, {m.family}): {m.formula}")
+        out.append(f"Model '{m.name}' ({m.level} level, {m.family}): {m.formula} -- every column "
+                   "found")
     for note in list(inputs.raw.notes) + list(cleaned.warnings):
         out.append(f"Note: {note}")
     out.append("No problems found: `socap run` can proceed.")

@@ -194,6 +194,18 @@ def test_formula_naming_unknown_column(study, capsys):
     expect_error(study, capsys, "analysis.models[0].formula", "degre", "degree")
 
 
+def test_validate_catches_formula_typos_before_fitting(study, capsys):
+    text = (study / "study.yaml").read_text().replace("degree * social_capital",
+                                                      "degree * social_captial")
+    text = text.replace("moderator: social_capital", "moderator: social_captial")
+    (study / "study.yaml").write_text(text)
+    capsys.readouterr()
+    assert main(["validate", str(study)]) == 2
+    err = capsys.readouterr().err
+    assert "analysis.models[0].formula" in err and "social_captial" in err
+    assert "did you mean 'social_capital'?" in err and "analysis.models[0].moderator" in err
+
+
 def test_invalid_yaml(study, capsys):
     (study / "study.yaml").write_text("title: x\ninstrument: [oops\n")
     expect_error(study, capsys, "study.yaml", "line", "not valid YAML")
