@@ -90,9 +90,9 @@ def test_to_dict_shape_and_warnings(data):
     assert d["group_level"]["groups"] == 5
     json.dumps(d)  # plain types only
     text = " ".join(d["warnings"])
-    # task_significance: ICC(2) .25 and mean rwg(j) .51 in R -> both caveats.
-    assert "ICC(2) of 'task_significance' across units is 0.25" in text
-    assert "Mean rwg(j) of 'task_significance' across units is 0.51" in text
+    # task_significance: ICC(2) .2487 and mean rwg(j) .5075 in R -> both caveats.
+    assert "ICC(2) of 'task_significance' across units is 0.249" in text
+    assert "Mean rwg(j) of 'task_significance' across units is 0.508" in text
     assert "units have fewer than 3 respondents" in text
     # leadership agrees well (mean rwg(j) .88 in R): no agreement caveat for it
     assert "Mean rwg(j) of 'leadership' across units" not in text
