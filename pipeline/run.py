@@ -52,7 +52,7 @@ class Stages:
         dt = time.perf_counter() - t0
         self.times[name] = round(dt, 3)
         if self.progress:
-            self.progress(f"      {detail + ' ' if detail else ''}({dt:.1f} s)")
+            self.progress(f"      {detail + ' ' if detail else ''}({dt:.2f} s)")
 
 
 @dataclass(frozen=True)
