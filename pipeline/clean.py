@@ -286,7 +286,11 @@ class Recoded:
     def coded_rows(self, rows: np.ndarray | None) -> np.ndarray:
         """:attr:`coded` of the selected rows (boolean mask; None: all), column-major -- built
         without a full n x p copy besides the result."""
-        out = (self.raw.T[:, rows] if rows is not None else self.raw.T.copy()).T
+        n, p = self.raw.shape
+        k = n if rows is None else int(np.count_nonzero(rows))
+        out = np.empty((k, p), order="F")
+        for j in range(p):  # contiguous column by column
+            out[:, j] = self.raw[:, j] if rows is None else self.raw[:, j][rows]
         for j, scale in self.reverse:
             out[:, j] = scale.reverse(out[:, j])
         return out
