@@ -882,6 +882,12 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         "respondent_id": ids.to_numpy(dtype=object)[~keep], "source_file": files[~keep].to_numpy(),
         "source_row": data["source_row"].to_numpy()[~keep], "rule": rule_names[rule_of[~keep]],
         "detail": detail[~keep]})
+    by_file = _by_file(raw, files, file_columns, instrument, rec, rule_of, keep)
+    recoding = rec.recoding
+    # kept rows, reverse-keyed, column-major: pandas stores them without a copy; then the
+    # n x p work matrices are let go before the other columns are built (peak memory)
+    items_frame = pd.DataFrame(rec.coded_rows(keep), columns=list(item_columns), copy=False)
+    del rec, raw_codes
 
     item_cols = {c for fm in file_columns.values() for c in fm.values()}
     other = [c for c in cols if c not in item_cols and c not in (found["id"],)]
@@ -910,8 +916,6 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
             extra[c] = _text_column(codes[0][keep], codes[1], responses.index)
         else:
             extra[c] = _typed(data[c].to_numpy()[keep])
-    # kept rows, reverse-keyed, column-major: pandas stores them without a copy
-    items_frame = pd.DataFrame(rec.coded_rows(keep), columns=list(item_columns), copy=False)
     responses = pd.concat([responses, pd.DataFrame(extra, index=responses.index), items_frame],
                           axis=1)
     if found["weight"]:
@@ -930,7 +934,6 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         if no_unit:
             warnings.append(f"{no_unit} kept respondents have no unit id ({found['unit']}); they "
                             "are used at respondent level but not aggregated to units.")
-    by_file = _by_file(raw, files, file_columns, instrument, rec, rule_of, keep)
     for f in by_file:
         if f["items_unmatched"] and len(by_file) > 1:
             warnings.append(f"{f['file']} has no column for {len(f['items_unmatched'])} instrument "
@@ -945,7 +948,7 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                          file=study_file, key="quality",
                          fix="check the export, or relax the rules under quality: in study.yaml")
     return CleanResult(responses=responses, exclusions=exclusions, item_columns=item_columns,
-                       recoding=rec.recoding, sample=sample, id_column=found["id"] or "respondent_id",
+                       recoding=recoding, sample=sample, id_column=found["id"] or "respondent_id",
                        unit_column=found["unit"], group_column=found["group"],
                        weight_column=found["weight"], warnings=tuple(warnings),
                        by_file=tuple(by_file))

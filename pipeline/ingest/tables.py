@@ -618,6 +618,8 @@ def _coded_column(arr, index):
     # text: distinct trimmed values (two raw values may trim to one), in order of appearance
     merged = pc.dictionary_encode(values)
     to_merged = np.append(pc.fill_null(merged.indices, -1).to_numpy(zero_copy_only=False), -1)
+    # the smallest integer type that holds the codes (int8 for answers: 1 byte per cell)
+    to_merged = to_merged.astype(np.min_scalar_type(-max(len(merged.dictionary), 1)))
     codes = to_merged[idx]
     uniques = np.empty(len(merged.dictionary) + 1, dtype=object)
     uniques[:-1] = merged.dictionary.to_numpy(zero_copy_only=False)
