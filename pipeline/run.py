@@ -65,6 +65,31 @@ class Inputs:
     unit_table: pd.DataFrame | None
     ties: object | None  # TieList
     files: list[tuple[str, Path]]  # (role, path)
+    hashes: object | None = None  # Future of {path: sha256}, computed while the run goes on
+
+    def release_raw_data(self) -> None:
+        """Drop the raw cells once the cleaning has coded them (the export's files, notes and
+        dropped columns stay): at 10^6 responses they are the largest object of the run."""
+        import dataclasses  # noqa: PLC0415
+
+        raw = self.raw
+        if hasattr(raw, "data") and dataclasses.is_dataclass(raw):
+            slim = dataclasses.replace(raw, data=raw.data.iloc[:0],
+                                       **({"codes": {}} if hasattr(raw, "codes") else {}))
+            object.__setattr__(self, "raw", slim)
+
+
+def _hash_files(paths: list[Path]):
+    """SHA-256 of the input files in a background thread (hashlib releases the GIL), so that
+    hashing a large export overlaps the analysis."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    from .ingest import sha256  # noqa: PLC0415
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socap-sha256")
+    future = pool.submit(lambda: {p: sha256(p) for p in dict.fromkeys(paths)})
+    pool.shutdown(wait=False)
+    return future
 
 
 def read_inputs(study: Study) -> Inputs:
@@ -89,7 +114,7 @@ def read_inputs(study: Study) -> Inputs:
         ties = read_ties(path, directed=cfg.network.directed)
         files.append(("network", path))
     return Inputs(study=study, instrument=instrument, raw=raw, unit_table=unit_table, ties=ties,
-                  files=files)
+                  files=files, hashes=_hash_files([p for _, p in files]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,6 +136,7 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
     # ---- clean
     t0 = stages.start("Coding answers and applying quality rules")
     cleaned = clean_responses(inputs.raw, instrument, cfg, study_file=str(study.file))
+    inputs.release_raw_data()
     warn("clean", list(inputs.raw.notes) + list(cleaned.warnings))
     responses = cleaned.responses
     items = cleaned.items
@@ -348,19 +374,40 @@ def _item_table(responses, instrument, items, cleaned) -> dict:
     rec = cleaned.recoding.set_index("item")
     x = responses[items]
     for item in items:
-        col = x[item]
+        n, mean, sd, missing = _column_stats(x[item].to_numpy(dtype=float, na_value=np.nan))
         it = instrument.item(item)
         entry = {
             "construct": it.construct, "text": it.text, "reverse": it.reverse,
-            "column": rec.loc[item, "column"], "n": int(col.notna().sum()),
-            "mean": _num(col.mean()), "sd": _num(col.std()),
-            "missing": int(col.isna().sum()),
+            "column": rec.loc[item, "column"], "n": n,
+            "mean": _num(mean), "sd": _num(sd),
+            "missing": missing,
             "from_text": int(rec.loc[item, "from_text"]),
             "missing_by_reason": {c.removeprefix("missing: "): int(rec.loc[item, c])
                                   for c in rec.columns if c.startswith("missing: ")},
         }
         out[item] = entry
     return out
+
+
+def _column_stats(v: np.ndarray) -> tuple[int, float, float, int]:
+    """(n, mean, sd, missing) of a column with NaN missing -- the same operations, in the same
+    order, as pandas' ``Series.mean()`` and ``Series.std()`` (two-pass variance, n - 1), so the
+    same numbers to the last bit, without pandas' per-call overhead (~5x faster at 10^6)."""
+    mask = np.isnan(v)
+    missing = int(mask.sum())
+    count = float(v.size - missing)
+    vals = v.copy()
+    np.putmask(vals, mask, 0.0)
+    total = vals.sum(dtype=np.float64)
+    if count == 0:
+        return 0, float("nan"), float("nan"), missing
+    mean = total / count
+    if count <= 1:
+        return int(count), float(mean), float("nan"), missing
+    sqr = (mean - vals) ** 2
+    np.putmask(sqr, mask, 0.0)
+    return int(count), float(mean), float(np.sqrt(sqr.sum(dtype=np.float64) / (count - 1))), \
+        missing
 
 
 def _num(v):
@@ -414,11 +461,13 @@ def provenance(inputs: Inputs, started: datetime, times: dict) -> dict:
         except metadata.PackageNotFoundError:
             continue
     study = inputs.study
+    hashes = inputs.hashes.result() if inputs.hashes is not None else {}
     return {
         "study": {"title": study.config.title, "folder": study.folder.name,
                   "seed": study.config.seed},
         "software": {"socap": __version__, "python": sys.version.split()[0], "packages": packages},
-        "inputs": [{"role": role, "path": _rel(p, study.folder), "sha256": sha256(p)}
+        "inputs": [{"role": role, "path": _rel(p, study.folder),
+                    "sha256": hashes[p] if p in hashes else sha256(p)}
                    for role, p in inputs.files],
         "config": study.config.model_dump(mode="json"),
         "run": {"started": started.isoformat(timespec="seconds"),
@@ -427,38 +476,60 @@ def provenance(inputs: Inputs, started: datetime, times: dict) -> dict:
 
 
 def write_outputs(study: Study, results: dict, artefacts: dict, instrument: Instrument) -> Path:
-    """Write data/processed/ and reports/ atomically; returns the report path."""
+    """Write data/processed/ and reports/ atomically; returns the report path.
+
+    The processed parquet and csv files are written in a background thread while the report is
+    built (pyarrow and the csv writer release the GIL for most of their work): at 10^6 responses
+    the two take about as long as each other."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
     from .report import write_report  # noqa: PLC0415
 
     folder = study.folder
     tmp = Path(tempfile.mkdtemp(prefix=".socap-run-", dir=folder))
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socap-processed")
     try:
         processed = tmp / "data" / "processed"
         reports = tmp / "reports"
         processed.mkdir(parents=True)
         reports.mkdir(parents=True)
-        _write_processed(processed, artefacts)
-        write_report(results, reports, artefacts=artefacts, instrument=instrument)
+        # the writer gets frames the report never touches (units: its own reset copy), so no
+        # pandas object is used from two threads
+        units = artefacts.get("units")
+        written = pool.submit(_write_processed, processed, {
+            "responses": artefacts["responses"], "exclusions": artefacts["exclusions"],
+            "units_table": None if units is None else units.reset_index()})
+        try:
+            write_report(results, reports, artefacts=artefacts, instrument=instrument)
+        finally:
+            error = written.exception()  # always wait for the writer before leaving
+        if error is not None:
+            raise error
         _swap_into_place(tmp, folder)
     finally:
+        pool.shutdown(wait=True)
         shutil.rmtree(tmp, ignore_errors=True)
     return study.reports_dir / "report.html"
 
 
-def _write_processed(folder: Path, artefacts: dict) -> None:
-    responses = artefacts["responses"]
+def _write_processed(folder: Path, frames: dict) -> None:
+    responses = frames["responses"]
     _parquet_safe(responses).to_parquet(folder / "responses.parquet", index=False)
-    artefacts["exclusions"].to_csv(folder / "exclusions.csv", index=False)
-    units = artefacts.get("units")
+    frames["exclusions"].to_csv(folder / "exclusions.csv", index=False)
+    units = frames.get("units_table")
+    if units is None and frames.get("units") is not None:
+        units = frames["units"].reset_index()
     if units is not None:
-        _parquet_safe(units.reset_index()).to_parquet(folder / "units.parquet", index=False)
+        _parquet_safe(units).to_parquet(folder / "units.parquet", index=False)
 
 
 def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    objects = [c for c in frame.columns if frame[c].dtype == object]
+    if not objects:
+        return frame  # nothing to convert: no copy of a 10^6-row frame
     out = frame.copy()
-    for c in out.columns:
-        if out[c].dtype == object:
-            out[c] = out[c].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    for c in objects:
+        out[c] = out[c].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
     return out
 
 
