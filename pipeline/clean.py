@@ -283,14 +283,21 @@ class Recoded:
         """The codes reverse-keyed where the item is (n x p)."""
         return self.coded_rows(None)
 
-    def coded_rows(self, rows: np.ndarray | None) -> np.ndarray:
+    def coded_rows(self, rows: np.ndarray | None, *, in_place: bool = False) -> np.ndarray:
         """:attr:`coded` of the selected rows (boolean mask; None: all), column-major -- built
-        without a full n x p copy besides the result."""
+        without a full n x p copy besides the result.
+
+        ``in_place``: the kept rows are moved to the top of :attr:`raw` itself (which is then no
+        longer the raw codes) and a view of them is returned -- no second n x p matrix (at
+        10^6 rows a fresh 160 MB costs as much to fault in as to fill)."""
         n, p = self.raw.shape
         k = n if rows is None else int(np.count_nonzero(rows))
-        out = np.empty((k, p), order="F")
+        out = self.raw[:k] if in_place else np.empty((k, p), order="F")
         for j in range(p):  # contiguous column by column
-            out[:, j] = self.raw[:, j] if rows is None else self.raw[:, j][rows]
+            if rows is not None:
+                out[:, j] = self.raw[:, j][rows]
+            elif not in_place:
+                out[:, j] = self.raw[:, j]
         for j, scale in self.reverse:
             out[:, j] = scale.reverse(out[:, j])
         return out
@@ -355,7 +362,7 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
             miss_txt.setdefault(_key(m), str(m))
     problems = ProblemList()
     # column-major: every step below works on one item's column (10x faster at 10^6 rows)
-    raw = np.full((n, p), np.nan, order="F")
+    raw = np.empty((n, p), order="F")  # every column is written below
     cell_reason = np.full((n, p), -1, dtype=np.int16, order="F")
     from_text_m = np.zeros((n, p), bool, order="F")
     from_labels_m = np.zeros((n, p), bool, order="F")
@@ -400,8 +407,10 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
             lookup.setdefault(_key(name), float(code))
         s = data[col]
         numeric_col = s.dtype.kind in "iuf"
+        out_col = raw[:, j]  # contiguous: the column's codes are built in place
         if numeric_col:
-            num = s.to_numpy(dtype=float, copy=True)
+            num = out_col
+            np.copyto(num, s.to_numpy(dtype=float))
             isnull = np.isnan(num)
             obj = ucodes = uniq = None
         else:
@@ -421,14 +430,16 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
                         uval[k] = float(u.strip())
                     except ValueError:
                         pass
-            num = uval[ucodes]
+            num = out_col
+            np.take(uval, ucodes, out=num)
             isnull = ucodes == -1
             obj = s.to_numpy(dtype=object)
         handled = isnull.copy()
         cr = cell_reason[:, j]
         cr[isnull] = reason("blank")
         # SPSS / Stata metadata of this column, file by file
-        for fname, m in per_file_meta(item_id, col):
+        col_meta = per_file_meta(item_id, col)
+        for fname, m in col_meta:
             fm = file_mask.get(fname, np.ones(n, bool)) if file_mask else np.ones(n, bool)
             vlab = m.get("value_labels") if isinstance(m.get("value_labels"), dict) else {}
             mcodes = m.get("missing_codes") if isinstance(m.get("missing_codes"), list) else []
@@ -492,6 +503,7 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
                 num[sel] = np.nan
         # texts
         text = ~handled & np.isnan(num)
+        text_rows = np.zeros(0, dtype=np.intp)
         if ucodes is not None and text.any():
             idx = np.flatnonzero(text)
             ku_rows = ucodes[idx]
@@ -516,8 +528,9 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
                 sel = idx[(kinds == "missing") & (values == r)]
                 cr[sel] = reason(r)
             coded_sel = kinds == "code"
-            num[idx[coded_sel]] = values[coded_sel].astype(float)
-            from_text_m[idx[coded_sel], j] = True
+            text_rows = idx[coded_sel]
+            num[text_rows] = values[coded_sel].astype(float)
+            from_text_m[text_rows, j] = True
             valid_txt = "; ".join(f"{_fmt(k)} = {v}" for k, v in labels.items())
             for i in idx[kinds == "bad"]:
                 problems.add(
@@ -526,15 +539,27 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
                          + (f"; missing codes: {', '.join(map(str, missing_codes))}" if missing_codes else "")
                          + " -- or add the text to study.yaml survey: missing: [...]"),
                     **where(i, item_id, col))
-        bad = ~np.isnan(num) & ((num < sc.min) | (num > sc.max)
-                                | (np.abs(num - np.round(num)) > 1e-9))
+        def outside(v):
+            return ~np.isnan(v) & ((v < sc.min) | (v > sc.max) | (np.abs(v - np.round(v)) > 1e-9))
+
+        labelled = any((isinstance(m.get("value_labels"), dict) and m.get("value_labels"))
+                       or (isinstance(m.get("missing_codes"), list) and m.get("missing_codes"))
+                       for _, m in col_meta)
+        if ucodes is not None and not labelled:
+            # the column's codes are its distinct numbers (missing ones made NaN) or label codes
+            # of text rows: tested per distinct value and on those rows -- the same cells
+            bad = outside(uval)[ucodes] & ~np.isnan(num)
+            bad[text_rows] = outside(num[text_rows])
+        else:
+            bad = outside(num)
         for i in np.flatnonzero(bad):
             problems.add(
                 f"code {_fmt(num[i])} of item '{item_id}' lies outside its scale "
                 f"{_fmt(sc.min)}..{_fmt(sc.max)}",
                 fix="correct the value, or declare it a missing code in study.yaml survey: "
                 "missing: [...]", **where(i, item_id, col))
-        raw[:, j] = num
+        if num is not out_col:
+            out_col[...] = num
         records.append({"item": item_id, "column": col, "valid": int((~np.isnan(num)).sum()),
                         "from_text": int(from_text_m[:, j].sum()),
                         "from_labels": int(from_labels_m[:, j].sum()),
@@ -636,16 +661,26 @@ def _text_column(codes: np.ndarray, uniques, index) -> pd.Series:
                      index=index)
 
 
-def _may_repeat(ids: pd.Series) -> bool:
-    """False when the ids are certainly distinct, so that the search for duplicates can be
-    skipped: sorted in arrow (several times faster than hashing 10^6 Python strings), no two
-    neighbours equal."""
+def _arrow_text(ids: pd.Series):
+    """Text ids as an arrow large_string array (None when some id is not text)."""
     import pyarrow as pa
+
+    values = ids.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=True) != "string":
+        return None
+    try:
+        return pa.array(values, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+
+
+def _may_repeat(arr) -> bool:
+    """False when the ids (arrow text, or None: unknown) are certainly distinct, so that the
+    search for duplicates can be skipped: sorted in arrow (several times faster than hashing
+    10^6 Python strings), no two neighbours equal."""
     import pyarrow.compute as pc
 
-    try:
-        arr = pa.array(ids.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    if arr is None:
         return True
     valid = len(arr) - arr.null_count
     if valid < 2:
@@ -766,7 +801,9 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
             problems.add("empty respondent id", file=files.iloc[i], row=int(data["source_row"].iloc[i]),
                          column=found["id"], fix="give every response an id, or drop survey: id: "
                          "to number responses by row")
-        dup = ids[ids.duplicated(keep=False) & ~empty] if _may_repeat(ids) else ids.iloc[:0]
+        ids_arrow = _arrow_text(ids)
+        dup = (ids[ids.duplicated(keep=False) & ~empty] if _may_repeat(ids_arrow)
+               else ids.iloc[:0])
         for value, idx in list(dup.groupby(dup).groups.items())[:50]:
             places = "; ".join(f"{files.iloc[i]} row {int(data['source_row'].iloc[i])}" for i in idx)
             problems.add(f"respondent id '{value}' appears more than once ({places})",
@@ -775,6 +812,7 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         problems.raise_if_any("Respondent ids are not unique:")
     else:
         ids = files.astype(str) + ":" + data["source_row"].astype(str)
+        ids_arrow = None
     item_codes = {i: codes for i, col in direct.items()
                   if (codes := _object_codes(raw, col)) is not None}
     rec = recode_items(item_data, instrument, {i: i for i in item_columns}, survey.missing,
@@ -886,12 +924,19 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
     recoding = rec.recoding
     # kept rows, reverse-keyed, column-major: pandas stores them without a copy; then the
     # n x p work matrices are let go before the other columns are built (peak memory)
-    items_frame = pd.DataFrame(rec.coded_rows(keep), columns=list(item_columns), copy=False)
+    items_frame = pd.DataFrame(rec.coded_rows(keep, in_place=True), columns=list(item_columns),
+                               copy=False)
     del rec, raw_codes
 
     item_cols = {c for fm in file_columns.values() for c in fm.values()}
     other = [c for c in cols if c not in item_cols and c not in (found["id"],)]
-    responses = pd.DataFrame({"respondent_id": ids.to_numpy(dtype=object)[keep]})
+    if ids_arrow is not None and ids_arrow.null_count == 0:  # text ids: already in arrow
+        import pyarrow as pa
+
+        responses = pd.DataFrame({"respondent_id": pd.arrays.ArrowStringArray(
+            ids_arrow.filter(pa.array(keep)), dtype=pd.StringDtype("pyarrow", na_value=np.nan))})
+    else:
+        responses = pd.DataFrame({"respondent_id": ids.to_numpy(dtype=object)[keep]})
     for key in ("unit", "group"):
         if found[key]:
             from .ingest import ids_as_text
@@ -964,18 +1009,22 @@ def _by_file(raw, files, file_columns, instrument, rec: Recoded, rule_of, keep) 
         matched = [i for i in items if i in fmap]
         unmatched = [i for i in items if i not in fmap]
         have = [j for j, i in enumerate(items) if i in fmap]
-        whole = bool(mask.all())  # one file: no copies of the n x p matrices
-        cr = (rec.cell_reason if whole and len(have) == len(items)
-              else rec.cell_reason[np.ix_(mask, have)])
-        counts = np.bincount(cr.ravel(order="K").astype(np.intp) + 1,
-                             minlength=len(rec.reasons) + 1)[1:]
-        reasons = {r: int(counts[k]) for k, r in enumerate(rec.reasons)}
+        if bool(mask.all()) and len(have) == len(items):
+            # one file: its counts are the item table's column sums
+            reasons = {r: int(rec.recoding[f"missing: {r}"].sum()) for r in rec.reasons}
+            from_text = int(rec.recoding["from_text"].sum())
+            from_labels = int(rec.recoding["from_labels"].sum())
+        else:
+            cr = rec.cell_reason[np.ix_(mask, have)]
+            reasons = {r: int((cr == k).sum()) for k, r in enumerate(rec.reasons)}
+            from_text = int(rec.from_text[mask].sum())
+            from_labels = int(rec.from_labels[mask].sum())
         out.append({
             "file": fname, "layout": layouts.get(fname), "rows": int(mask.sum()),
             "items_matched": len(matched), "items_unmatched": unmatched,
             "columns": {i: fmap[i] for i in matched if fmap[i] != i},
-            "from_text": int((rec.from_text if whole else rec.from_text[mask]).sum()),
-            "from_labels": int((rec.from_labels if whole else rec.from_labels[mask]).sum()),
+            "from_text": from_text,
+            "from_labels": from_labels,
             "missing": {r: v for r, v in reasons.items() if v},
             "excluded": {r: int(((rule_of == k) & mask).sum()) for k, r in enumerate(RULES)},
             "kept": int((keep & mask).sum()),

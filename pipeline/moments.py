@@ -468,7 +468,9 @@ def _as_matrix(
         # of 10^6 x 20 writes every column with a stride, ~10x slower).
         frame = data[[colmap[name] for name in names]]
         if cols and all(dt == np.float64 for dt in frame.dtypes):
-            x = np.asfortranarray(frame.to_numpy(dtype=float))
+            x = frame.to_numpy(dtype=float)
+            if x.strides[0] != x.itemsize:  # columns not contiguous
+                x = np.asfortranarray(x)
         else:
             x = np.empty((len(data), len(cols)), order="F")
             for j, c in enumerate(cols):
