@@ -248,6 +248,7 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
         units = _join_unit_table(units, inputs.unit_table, cfg.units.id, unit_col, study,
                                  responses, warn)
     if inputs.ties is not None:
+        _import_igraph()
         from .network import network_measures  # noqa: PLC0415
 
         node_ids = list(units.index) if units is not None else []
@@ -313,6 +314,27 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
                  "cleaned": cleaned, "ties": inputs.ties, "models": model_results,
                  "efa": efa_result, "cfa": cfa_result}
     return results, artefacts
+
+
+def _import_igraph() -> None:
+    """Import python-igraph without matplotlib.
+
+    igraph imports ``matplotlib.pyplot`` at import time whenever matplotlib is installed (0.5 to
+    0.9 s on this machine, more than the network stage itself), only to offer plotting, which
+    socap does not use (its figures are drawn by :mod:`pipeline.report.svgplot`). matplotlib is
+    hidden while igraph is imported -- igraph then binds a stand-in for its plotting functions --
+    unless the process has imported matplotlib already, and is visible again afterwards."""
+    if "igraph" in sys.modules:
+        return
+    if "matplotlib" in sys.modules:
+        import igraph  # noqa: F401, PLC0415
+        return
+    sys.modules["matplotlib"] = None  # type: ignore[assignment]  # import raises ImportError
+    try:
+        import igraph  # noqa: F401, PLC0415
+    finally:
+        if "matplotlib" in sys.modules and sys.modules["matplotlib"] is None:
+            del sys.modules["matplotlib"]
 
 
 def _invariance_column(cfg, cleaned, responses, study) -> str:
