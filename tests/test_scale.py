@@ -202,3 +202,26 @@ def test_duplicate_ids_are_still_found_in_a_large_export(big_study, tmp_path):
     inst = read_instrument(study.path(study.config.instrument))
     with pytest.raises(StudyError, match="appears more than once"):
         clean_responses(read_survey(study, inst), inst, study.config)
+
+
+def test_yaml_c_loader_gives_the_same_data_and_lines(tmp_path):
+    """libyaml's parser (fast path) and PyYAML's pure-Python parser agree on socap's YAML files:
+    the bundled study and instrument, and a study scaffolded by `socap init`."""
+    import yaml
+
+    from pipeline import yamlfile
+    from pipeline.template import init_study
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    init_study(tmp_path / "new")
+    files = [root / "study.yaml", root / "instruments" / "social_capital.yaml",
+             *sorted((tmp_path / "new").rglob("*.yaml"))]
+    texts = [f.read_text(encoding="utf-8-sig") for f in files]
+    texts += ["a: [1, 2, {b: c}]\nd: 'x: y'\ne: |\n  two\n  lines\nf: null\ng: 1.5e3\n",
+              "- 1\n- {x: 2}\n-\n  - nested\n"]
+    for text in texts:
+        data = yaml.safe_load(text)
+        lines = {}
+        yamlfile._node_lines(yaml.compose(text, Loader=yaml.SafeLoader), (), lines)
+        assert yamlfile._compose_and_construct_c(text) == (data, lines)
+    assert yamlfile._compose_and_construct_c("a: [1, 2\n") is None  # errors: general path
