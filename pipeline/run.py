@@ -79,6 +79,45 @@ class Inputs:
             object.__setattr__(self, "raw", slim)
 
 
+#: survey exports at least this large start the later stages' imports in the background
+PREFETCH_BYTES = 16 << 20
+
+_LATER_MODULES = ("scipy.special", "scipy.optimize", "pipeline.moments", "pipeline.factors",
+                  "pipeline.reliability", "pipeline.cfa", "pipeline.scores", "pipeline.levels",
+                  "pipeline.models", "pyarrow.parquet", "jinja2", "PIL.Image", "PIL.ImageDraw",
+                  "pipeline.report", "pipeline.report.figures", "pipeline.report.html",
+                  "pipeline.report.tables", "pipeline.report.xlsx")
+
+
+def _prefetch_imports() -> None:
+    """Import what the stages after the cleaning need, in a background thread, while a large
+    export is read: pyarrow parses it with the GIL released, so the ~1 s of imports (SciPy,
+    the report's libraries, python-igraph) costs no wall time. Small exports are read in a
+    blink of Python work, where a second importing thread would only compete for the GIL, so
+    they do not start it. The reader's own modules are imported first, in this thread, so
+    the two threads never import the same module at once."""
+    import importlib  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    import pyarrow.compute  # noqa: F401, PLC0415
+    import pyarrow.csv  # noqa: F401, PLC0415
+
+    from .ingest import plain, tables  # noqa: F401, PLC0415
+
+    def work() -> None:
+        for name in _LATER_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 -- the stage imports it again and reports
+                return
+        try:
+            _import_igraph()
+        except Exception:  # noqa: BLE001
+            pass
+
+    threading.Thread(target=work, name="socap-imports", daemon=True).start()
+
+
 def _hash_files(paths: list[Path]):
     """SHA-256 of the input files in a background thread (hashlib releases the GIL), so that
     hashing a large export overlaps the analysis."""
@@ -100,6 +139,8 @@ def read_inputs(study: Study) -> Inputs:
     instrument = read_instrument(study.path(cfg.instrument))
     files = [("instrument", study.path(cfg.instrument))]
     files += [("survey", p) for p in survey_files(study)]
+    if sum(p.stat().st_size for role, p in files if role == "survey") >= PREFETCH_BYTES:
+        _prefetch_imports()
     raw = read_survey(study, instrument)
     unit_table = None
     if cfg.units:
