@@ -412,7 +412,7 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
             num = out_col
             np.copyto(num, s.to_numpy(dtype=float))
             isnull = np.isnan(num)
-            obj = ucodes = uniq = None
+            ucodes = uniq = None
         else:
             # every distinct cell is looked at once (factorize is a C hash table)
             if codes and item_id in codes:
@@ -433,7 +433,6 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
             num = out_col
             np.take(uval, ucodes, out=num)
             isnull = ucodes == -1
-            obj = s.to_numpy(dtype=object)
         handled = isnull.copy()
         cr = cell_reason[:, j]
         cr[isnull] = reason("blank")
@@ -534,7 +533,7 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
             valid_txt = "; ".join(f"{_fmt(k)} = {v}" for k, v in labels.items())
             for i in idx[kinds == "bad"]:
                 problems.add(
-                    f"answer '{obj[i]}' matches no label of item '{item_id}'",
+                    f"answer '{s.iloc[i]}' matches no label of item '{item_id}'",
                     fix=(f"valid answers: {valid_txt or 'codes ' + _fmt(sc.min) + '..' + _fmt(sc.max)}"
                          + (f"; missing codes: {', '.join(map(str, missing_codes))}" if missing_codes else "")
                          + " -- or add the text to study.yaml survey: missing: [...]"),
@@ -637,9 +636,18 @@ def _factorizer(raw):
 
 
 def _object_codes(raw, column):
-    """The reader's ``(codes, uniques)`` of a text column, or None."""
+    """``(codes, uniques)`` of a text column: the reader's dictionary codes, or for an
+    arrow-backed text column (parquet exports) pandas' factorization of it, which works in
+    arrow; None for other columns."""
     codes = getattr(raw, "codes", None) or {}
-    return codes.get(column)
+    if column in codes:
+        return codes[column]
+    data = getattr(raw, "data", None)
+    if data is not None and column in data.columns and isinstance(data[column].dtype,
+                                                                  pd.StringDtype):
+        c, u = pd.factorize(data[column], use_na_sentinel=True)
+        return c, np.asarray(u, dtype=object)
+    return None
 
 
 def _text_column(codes: np.ndarray, uniques, index) -> pd.Series:
@@ -795,7 +803,8 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
     if found["id"]:
         from .ingest import ids_as_text
 
-        ids = ids_as_text(data[found["id"]], codes=_object_codes(raw, found["id"]))
+        ids = ids_as_text(data[found["id"]],
+                          codes=(getattr(raw, "codes", None) or {}).get(found["id"]))
         empty = ids.isna()
         for i in np.flatnonzero(empty.to_numpy())[:50]:
             problems.add("empty respondent id", file=files.iloc[i], row=int(data["source_row"].iloc[i]),

@@ -268,8 +268,8 @@ def ids_as_text(values: pd.Series, codes: tuple | None = None) -> pd.Series:
                        s.astype(str).to_numpy(object)).astype(object)
         out[np.isnan(x)] = None
         return pd.Series(out, index=s.index, dtype=object)
-    if codes is None and s.dtype == object:
-        values = s.to_numpy()
+    if codes is None and (s.dtype == object or isinstance(s.dtype, pd.StringDtype)):
+        values = s.to_numpy(dtype=object, na_value=None) if s.dtype != object else s.to_numpy()
         if pd.api.types.infer_dtype(values, skipna=True) == "string":
             # all text (ids read from csv): trimmed in arrow, no factorization of 10^6 ids
             return pd.Series(_text_ids(values), index=s.index, dtype=object)
