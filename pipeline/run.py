@@ -162,9 +162,10 @@ def read_inputs(study: Study) -> Inputs:
 # the analysis
 
 
-def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
+def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) -> tuple[dict, dict]:
     """Run every statistical stage. Returns (results, artefacts) where artefacts holds the frames
-    written to data/processed/ and the data the report draws from."""
+    written to data/processed/ and the data the report draws from. With ``outputs`` the
+    responses are handed to its writer as soon as their scores are known."""
     from .clean import clean_responses  # noqa: PLC0415
 
     study, instrument = inputs.study, inputs.instrument
@@ -246,6 +247,8 @@ def analyse(inputs: Inputs, stages: Stages) -> tuple[dict, dict]:
         scores = mean_scores(responses, instrument, min_valid_share=cfg.scoring.min_valid_share)
     scores.index = responses.index
     responses = pd.concat([responses, scores], axis=1)
+    if outputs is not None:  # final from here on: written while the analysis goes on
+        outputs.write_responses(responses, cleaned.exclusions)
     fit = (cfa or {}).get("fit", {})
     stages.done("cfa", t0, f"CFI {_fmt(fit.get('cfi'))}, RMSEA {_fmt(fit.get('rmsea'))}, "
                 f"SRMR {_fmt(fit.get('srmr'))}; {scoring} scores" if cfa else f"{scoring} scores")
@@ -538,52 +541,92 @@ def provenance(inputs: Inputs, started: datetime, times: dict) -> dict:
     }
 
 
-def write_outputs(study: Study, results: dict, artefacts: dict, instrument: Instrument) -> Path:
+class Outputs:
+    """A run's temporary output folder (moved into place only at the end) and the background
+    thread that writes the processed files into it.
+
+    The processed files are written while the analysis and the report go on: responses.parquet
+    and exclusions.csv as soon as the scores are known (pyarrow and the csv writer release the
+    GIL for most of their work -- at 10^6 responses they take about a second, as long as the
+    aggregation or the report), units.parquet once the units are. The writer only gets its own
+    shallow copies of the frames (no pandas object is used from two threads)."""
+
+    def __init__(self, folder: Path) -> None:
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        self.tmp = Path(tempfile.mkdtemp(prefix=".socap-run-", dir=folder))
+        self.processed = self.tmp / "data" / "processed"
+        self.reports = self.tmp / "reports"
+        self.processed.mkdir(parents=True)
+        self.reports.mkdir(parents=True)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socap-processed")
+        self._jobs: list = []
+        self.responses_written = False
+
+    def write_responses(self, responses: pd.DataFrame, exclusions: pd.DataFrame) -> None:
+        self._jobs.append(self._pool.submit(_write_responses, self.processed,
+                                            responses.copy(deep=False),
+                                            exclusions.copy(deep=False)))
+        self.responses_written = True
+
+    def write_units(self, units: pd.DataFrame | None) -> None:
+        if units is not None:
+            self._jobs.append(self._pool.submit(_write_units, self.processed,
+                                                units.reset_index()))
+
+    def wait(self) -> None:
+        """Wait for every write; raise the first error."""
+        errors = [job.exception() for job in self._jobs]
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def close(self) -> None:
+        """Wait for the writer and remove the temporary folder (moved away on success)."""
+        self._pool.shutdown(wait=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def write_outputs(study: Study, results: dict, artefacts: dict, instrument: Instrument,
+                  outputs: Outputs | None = None) -> Path:
     """Write data/processed/ and reports/ atomically; returns the report path.
 
-    The processed parquet and csv files are written in a background thread while the report is
-    built (pyarrow and the csv writer release the GIL for most of their work): at 10^6 responses
-    the two take about as long as each other."""
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
-
+    ``outputs``: the run's :class:`Outputs` (the processed files may be written already);
+    default a new one."""
     from .report import write_report  # noqa: PLC0415
 
-    folder = study.folder
-    tmp = Path(tempfile.mkdtemp(prefix=".socap-run-", dir=folder))
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socap-processed")
+    own = outputs is None
+    if own:
+        outputs = Outputs(study.folder)
     try:
-        processed = tmp / "data" / "processed"
-        reports = tmp / "reports"
-        processed.mkdir(parents=True)
-        reports.mkdir(parents=True)
-        # the writer gets frames the report never touches (units: its own reset copy), so no
-        # pandas object is used from two threads
-        units = artefacts.get("units")
-        written = pool.submit(_write_processed, processed, {
-            "responses": artefacts["responses"], "exclusions": artefacts["exclusions"],
-            "units_table": None if units is None else units.reset_index()})
+        if not outputs.responses_written:
+            outputs.write_responses(artefacts["responses"], artefacts["exclusions"])
+        outputs.write_units(artefacts.get("units"))
         try:
-            write_report(results, reports, artefacts=artefacts, instrument=instrument)
+            write_report(results, outputs.reports, artefacts=artefacts, instrument=instrument)
         finally:
-            error = written.exception()  # always wait for the writer before leaving
-        if error is not None:
-            raise error
-        _swap_into_place(tmp, folder)
+            outputs.wait()  # always wait for the writer before leaving
+        _swap_into_place(outputs.tmp, study.folder)
     finally:
-        pool.shutdown(wait=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if own:
+            outputs.close()
     return study.reports_dir / "report.html"
 
 
-def _write_processed(folder: Path, frames: dict) -> None:
-    responses = frames["responses"]
+def _write_responses(folder: Path, responses: pd.DataFrame, exclusions: pd.DataFrame) -> None:
     _parquet_safe(responses).to_parquet(folder / "responses.parquet", index=False)
-    frames["exclusions"].to_csv(folder / "exclusions.csv", index=False)
-    units = frames.get("units_table")
-    if units is None and frames.get("units") is not None:
-        units = frames["units"].reset_index()
+    exclusions.to_csv(folder / "exclusions.csv", index=False)
+
+
+def _write_units(folder: Path, units_table: pd.DataFrame) -> None:
+    _parquet_safe(units_table).to_parquet(folder / "units.parquet", index=False)
+
+
+def _write_processed(folder: Path, frames: dict) -> None:
+    _write_responses(folder, frames["responses"], frames["exclusions"])
+    units = frames.get("units")
     if units is not None:
-        _parquet_safe(units).to_parquet(folder / "units.parquet", index=False)
+        _write_units(folder, units.reset_index())
 
 
 def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
@@ -648,11 +691,15 @@ def run_study(folder: Path | str | None = None, *, progress: Progress | None = N
     inputs = read_inputs(study)
     stages.done("read", t0, f"{len(inputs.raw.data)} responses from "
                 f"{len(inputs.raw.files)} file(s)")
-    analysis, artefacts = analyse(inputs, stages)
-    t0 = stages.start("Writing report, tables and processed data")
-    results = provenance(inputs, started, stages.times) | analysis
-    report = write_outputs(study, results, artefacts, inputs.instrument)
-    stages.done("report", t0)
+    outputs = Outputs(study.folder)
+    try:
+        analysis, artefacts = analyse(inputs, stages, outputs=outputs)
+        t0 = stages.start("Writing report, tables and processed data")
+        results = provenance(inputs, started, stages.times) | analysis
+        report = write_outputs(study, results, artefacts, inputs.instrument, outputs=outputs)
+        stages.done("report", t0)
+    finally:
+        outputs.close()
     return RunOutcome(results=results, report=report, summary=summary_lines(results, study))
 
 
