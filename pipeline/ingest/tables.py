@@ -462,9 +462,21 @@ def _typed_body_arrow(table, header_rows: int, skip: set):
     index = pd.RangeIndex(n)
     blank = np.ones(n, bool)
     cols, codes = {}, {}
-    for j in range(table.num_columns):
-        col, null, coded = _arrow_string_column(table.column(j).slice(header_rows), index,
-                                                text_only=j in skip, with_nulls=True)
+
+    def one(j):
+        return _arrow_string_column(table.column(j).slice(header_rows), index,
+                                    text_only=j in skip, with_nulls=True)
+
+    if n >= 100_000 and table.num_columns > 1:
+        # two columns at a time: arrow's hashing and casting release the GIL, so one column's
+        # dictionary encoding runs while another's Python strings are laid out
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="socap-typing") as pool:
+            typed_cols = list(pool.map(one, range(table.num_columns)))
+    else:
+        typed_cols = [one(j) for j in range(table.num_columns)]
+    for j, (col, null, coded) in enumerate(typed_cols):
         blank &= null
         cols[j] = (pd.Series(np.full(n, None, dtype=object), index=index, dtype=object)
                    if j in skip else col)
