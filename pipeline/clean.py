@@ -383,14 +383,21 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
             col = file_columns.get(f, file_columns.get(None, {})).get(item_id, col)
         return {"file": f, "row": int(rows[i]), "column": col}
 
+    # the metadata rows of each column (and file), looked up once rather than per item
+    by_column: dict = {}
+    by_file_column: dict = {}
+    if meta is not None and len(meta):
+        for _, r in meta.iterrows():
+            by_column.setdefault(r["column"], []).append((str(r["file"]), r))
+            by_file_column.setdefault((r["file"], r["column"]), []).append((str(r["file"]), r))
+
     def per_file_meta(item_id, col):
         if not file_columns:
-            return _meta_for(meta, col)
+            return list(by_column.get(col, []))
         out = []
         for f, fmap in file_columns.items():
             if item_id in fmap and meta is not None and len(meta):
-                hit = meta.loc[(meta["file"] == f) & (meta["column"] == fmap[item_id])]
-                out.extend((str(f), r) for _, r in hit.iterrows())
+                out.extend(by_file_column.get((f, fmap[item_id]), []))
         return out
 
     for j, (item_id, col) in enumerate(item_columns.items()):
