@@ -84,9 +84,10 @@ PREFETCH_BYTES = 16 << 20
 
 _LATER_MODULES = ("scipy.special", "scipy.optimize", "pipeline.moments", "pipeline.factors",
                   "pipeline.reliability", "pipeline.cfa", "pipeline.scores", "pipeline.levels",
-                  "pipeline.models", "pyarrow.parquet", "jinja2", "PIL.Image", "PIL.ImageDraw",
-                  "pipeline.report", "pipeline.report.figures", "pipeline.report.html",
-                  "pipeline.report.tables", "pipeline.report.xlsx")
+                  "scipy.sparse", "scipy.sparse.csgraph", "pipeline.network", "pipeline.models",
+                  "pyarrow.parquet", "jinja2", "PIL.Image", "PIL.ImageDraw", "pipeline.report",
+                  "pipeline.report.figures", "pipeline.report.html", "pipeline.report.tables",
+                  "pipeline.report.xlsx")
 
 
 def _prefetch_imports() -> None:
