@@ -269,14 +269,38 @@ def map_items(columns, instrument: Instrument, mapping: dict[str, str], file: st
 class Recoded:
     """What :func:`recode_items` did to every item cell."""
 
-    raw: np.ndarray  # codes before reverse keying (n x p), NaN missing
-    coded: np.ndarray  # reverse-keyed where the item is
+    raw: np.ndarray  # codes before reverse keying (n x p, column-major), NaN missing
     recoding: pd.DataFrame  # per item (see CleanResult.recoding)
     reasons: tuple[str, ...]  # missing reasons, in order of first appearance
     cell_reason: np.ndarray  # n x p int16: index into reasons, -1 where not missing
     from_text: np.ndarray  # n x p bool: coded from label text / choice name
     from_labels: np.ndarray  # n x p bool: SPSS/Stata code changed through its value label
     notes: tuple[str, ...] = ()
+    reverse: tuple = ()  # (column, scale) of each reverse-keyed item
+
+    @property
+    def coded(self) -> np.ndarray:
+        """The codes reverse-keyed where the item is (n x p)."""
+        return self.coded_rows(None)
+
+    def coded_rows(self, rows: np.ndarray | None, *, in_place: bool = False) -> np.ndarray:
+        """:attr:`coded` of the selected rows (boolean mask; None: all), column-major -- built
+        without a full n x p copy besides the result.
+
+        ``in_place``: the kept rows are moved to the top of :attr:`raw` itself (which is then no
+        longer the raw codes) and a view of them is returned -- no second n x p matrix (at
+        10^6 rows a fresh 160 MB costs as much to fault in as to fill)."""
+        n, p = self.raw.shape
+        k = n if rows is None else int(np.count_nonzero(rows))
+        out = self.raw[:k] if in_place else np.empty((k, p), order="F")
+        for j in range(p):  # contiguous column by column
+            if rows is not None:
+                out[:, j] = self.raw[:, j][rows]
+            elif not in_place:
+                out[:, j] = self.raw[:, j]
+        for j, scale in self.reverse:
+            out[:, j] = scale.reverse(out[:, j])
+        return out
 
 
 def _file_masks(files: pd.Series | None, n: int) -> dict[str, np.ndarray]:
@@ -297,7 +321,7 @@ def _meta_for(meta: pd.DataFrame | None, column: str) -> list[tuple[str, dict]]:
 def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[str, str],
                  extra_missing=(), *, files: pd.Series | None = None,
                  meta: pd.DataFrame | None = None, language: str | None = None,
-                 file_columns: dict | None = None) -> Recoded:
+                 file_columns: dict | None = None, codes: dict | None = None) -> Recoded:
     """Codes, missing values and reverse keying for every item, vectorised per column.
 
     Per cell, in order: blank -> missing ("blank"); an SPSS/Stata user-missing code -> missing
@@ -315,6 +339,9 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
     file_columns
         File -> (item -> export column), when ``data`` holds the answers under the item ids
         (several files): messages then name each file's own column.
+    codes
+        Item -> ``(codes, uniques)`` of its text column as ``pandas.factorize`` gives them,
+        where the reader has them (:meth:`pipeline.ingest.RawSurvey.factorize`).
 
     Raises
     ------
@@ -334,10 +361,11 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
             miss_txt.setdefault(_norm(m), str(m))
             miss_txt.setdefault(_key(m), str(m))
     problems = ProblemList()
-    raw = np.full((n, p), np.nan)
-    cell_reason = np.full((n, p), -1, dtype=np.int16)
-    from_text_m = np.zeros((n, p), bool)
-    from_labels_m = np.zeros((n, p), bool)
+    # column-major: every step below works on one item's column (10x faster at 10^6 rows)
+    raw = np.empty((n, p), order="F")  # every column is written below
+    cell_reason = np.full((n, p), -1, dtype=np.int16, order="F")
+    from_text_m = np.zeros((n, p), bool, order="F")
+    from_labels_m = np.zeros((n, p), bool, order="F")
     reasons: dict[str, int] = {}
     notes: list[str] = []
     records = []
@@ -355,14 +383,21 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
             col = file_columns.get(f, file_columns.get(None, {})).get(item_id, col)
         return {"file": f, "row": int(rows[i]), "column": col}
 
+    # the metadata rows of each column (and file), looked up once rather than per item
+    by_column: dict = {}
+    by_file_column: dict = {}
+    if meta is not None and len(meta):
+        for _, r in meta.iterrows():
+            by_column.setdefault(r["column"], []).append((str(r["file"]), r))
+            by_file_column.setdefault((r["file"], r["column"]), []).append((str(r["file"]), r))
+
     def per_file_meta(item_id, col):
         if not file_columns:
-            return _meta_for(meta, col)
+            return list(by_column.get(col, []))
         out = []
         for f, fmap in file_columns.items():
             if item_id in fmap and meta is not None and len(meta):
-                hit = meta.loc[(meta["file"] == f) & (meta["column"] == fmap[item_id])]
-                out.extend((str(f), r) for _, r in hit.iterrows())
+                out.extend(by_file_column.get((f, fmap[item_id]), []))
         return out
 
     for j, (item_id, col) in enumerate(item_columns.items()):
@@ -379,13 +414,18 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
             lookup.setdefault(_key(name), float(code))
         s = data[col]
         numeric_col = s.dtype.kind in "iuf"
+        out_col = raw[:, j]  # contiguous: the column's codes are built in place
         if numeric_col:
-            num = s.to_numpy(dtype=float, copy=True)
+            num = out_col
+            np.copyto(num, s.to_numpy(dtype=float))
             isnull = np.isnan(num)
-            obj = ucodes = uniq = None
+            ucodes = uniq = None
         else:
             # every distinct cell is looked at once (factorize is a C hash table)
-            ucodes, uniq = pd.factorize(s.astype(object), use_na_sentinel=True)
+            if codes and item_id in codes:
+                ucodes, uniq = codes[item_id]
+            else:
+                ucodes, uniq = pd.factorize(s.astype(object), use_na_sentinel=True)
             uval = np.full(len(uniq) + 1, np.nan)
             for k, u in enumerate(uniq):
                 if isinstance(u, (bool, np.bool_)):
@@ -397,14 +437,15 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
                         uval[k] = float(u.strip())
                     except ValueError:
                         pass
-            num = uval[ucodes]
+            num = out_col
+            np.take(uval, ucodes, out=num)
             isnull = ucodes == -1
-            obj = s.to_numpy(dtype=object)
         handled = isnull.copy()
         cr = cell_reason[:, j]
         cr[isnull] = reason("blank")
         # SPSS / Stata metadata of this column, file by file
-        for fname, m in per_file_meta(item_id, col):
+        col_meta = per_file_meta(item_id, col)
+        for fname, m in col_meta:
             fm = file_mask.get(fname, np.ones(n, bool)) if file_mask else np.ones(n, bool)
             vlab = m.get("value_labels") if isinstance(m.get("value_labels"), dict) else {}
             mcodes = m.get("missing_codes") if isinstance(m.get("missing_codes"), list) else []
@@ -468,6 +509,7 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
                 num[sel] = np.nan
         # texts
         text = ~handled & np.isnan(num)
+        text_rows = np.zeros(0, dtype=np.intp)
         if ucodes is not None and text.any():
             idx = np.flatnonzero(text)
             ku_rows = ucodes[idx]
@@ -486,29 +528,44 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
                     kind_u[k] = "bad"
             kinds = kind_u[ku_rows]
             values = val_u[ku_rows]
-            for r in {val_u[k] for k in np.unique(ku_rows) if kind_u[k] == "missing"}:
+            # reasons in order of first appearance (a set's order varies between runs)
+            for r in dict.fromkeys(val_u[k] for k in np.unique(ku_rows)
+                                   if kind_u[k] == "missing"):
                 sel = idx[(kinds == "missing") & (values == r)]
                 cr[sel] = reason(r)
             coded_sel = kinds == "code"
-            num[idx[coded_sel]] = values[coded_sel].astype(float)
-            from_text_m[idx[coded_sel], j] = True
+            text_rows = idx[coded_sel]
+            num[text_rows] = values[coded_sel].astype(float)
+            from_text_m[text_rows, j] = True
             valid_txt = "; ".join(f"{_fmt(k)} = {v}" for k, v in labels.items())
             for i in idx[kinds == "bad"]:
                 problems.add(
-                    f"answer '{obj[i]}' matches no label of item '{item_id}'",
+                    f"answer '{s.iloc[i]}' matches no label of item '{item_id}'",
                     fix=(f"valid answers: {valid_txt or 'codes ' + _fmt(sc.min) + '..' + _fmt(sc.max)}"
                          + (f"; missing codes: {', '.join(map(str, missing_codes))}" if missing_codes else "")
                          + " -- or add the text to study.yaml survey: missing: [...]"),
                     **where(i, item_id, col))
-        bad = ~np.isnan(num) & ((num < sc.min) | (num > sc.max)
-                                | (np.abs(num - np.round(num)) > 1e-9))
+        def outside(v):
+            return ~np.isnan(v) & ((v < sc.min) | (v > sc.max) | (np.abs(v - np.round(v)) > 1e-9))
+
+        labelled = any((isinstance(m.get("value_labels"), dict) and m.get("value_labels"))
+                       or (isinstance(m.get("missing_codes"), list) and m.get("missing_codes"))
+                       for _, m in col_meta)
+        if ucodes is not None and not labelled:
+            # the column's codes are its distinct numbers (missing ones made NaN) or label codes
+            # of text rows: tested per distinct value and on those rows -- the same cells
+            bad = outside(uval)[ucodes] & ~np.isnan(num)
+            bad[text_rows] = outside(num[text_rows])
+        else:
+            bad = outside(num)
         for i in np.flatnonzero(bad):
             problems.add(
                 f"code {_fmt(num[i])} of item '{item_id}' lies outside its scale "
                 f"{_fmt(sc.min)}..{_fmt(sc.max)}",
                 fix="correct the value, or declare it a missing code in study.yaml survey: "
                 "missing: [...]", **where(i, item_id, col))
-        raw[:, j] = num
+        if num is not out_col:
+            out_col[...] = num
         records.append({"item": item_id, "column": col, "valid": int((~np.isnan(num)).sum()),
                         "from_text": int(from_text_m[:, j].sum()),
                         "from_labels": int(from_labels_m[:, j].sum()),
@@ -521,18 +578,15 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
                          fix="check that the right export column is mapped to it (survey: "
                          "columns:), or remove the item from the instrument")
     problems.raise_if_any("The survey export has answers socap cannot code:")
-    coded = raw.copy()
-    for j, item_id in enumerate(item_columns):
-        item = instrument.item(item_id)
-        if item.reverse:
-            coded[:, j] = item.scale.reverse(coded[:, j])
+    reverse = tuple((j, instrument.item(item_id).scale) for j, item_id in enumerate(item_columns)
+                    if instrument.item(item_id).reverse)
     recoding = pd.DataFrame(records)
     names = tuple(reasons)
     for k, r in enumerate(names):
         recoding[f"missing: {r}"] = (cell_reason == k).sum(0).astype(int)
-    return Recoded(raw=raw, coded=coded, recoding=recoding, reasons=names,
+    return Recoded(raw=raw, recoding=recoding, reasons=names,
                    cell_reason=cell_reason, from_text=from_text_m, from_labels=from_labels_m,
-                   notes=tuple(dict.fromkeys(notes)))
+                   notes=tuple(dict.fromkeys(notes)), reverse=reverse)
 
 
 def _is_number(v) -> bool:
@@ -567,12 +621,95 @@ def _display(s: pd.Series) -> np.ndarray:
     return np.array(shown + [""], dtype=object)[codes]
 
 
+FALSY = frozenset({"false", "0", "no", "n", "f"})
+
+
+def _display_values(uniques) -> list[str]:
+    """:func:`_display` of each distinct value."""
+    return [(_fmt(u) if isinstance(u, (int, float, np.integer, np.floating))
+             and not isinstance(u, (bool, np.bool_)) else str(u)) for u in uniques]
+
+
+def _factorizer(raw):
+    """``column -> (codes, uniques)`` of the raw data, from the reader's encoding when it has
+    one (:meth:`pipeline.ingest.RawSurvey.factorize`), else ``pandas.factorize``."""
+    if hasattr(raw, "factorize"):
+        return raw.factorize
+
+    def factorize(column):
+        codes, uniques = pd.factorize(raw.data[column], use_na_sentinel=True)
+        return codes, np.asarray(uniques, dtype=object)
+    return factorize
+
+
+def _object_codes(raw, column):
+    """``(codes, uniques)`` of a text column: the reader's dictionary codes, or for an
+    arrow-backed text column (parquet exports) pandas' factorization of it, which works in
+    arrow; None for other columns."""
+    codes = getattr(raw, "codes", None) or {}
+    if column in codes:
+        return codes[column]
+    data = getattr(raw, "data", None)
+    if data is not None and column in data.columns and isinstance(data[column].dtype,
+                                                                  pd.StringDtype):
+        c, u = pd.factorize(data[column], use_na_sentinel=True)
+        return c, np.asarray(u, dtype=object)
+    return None
+
+
+def _text_column(codes: np.ndarray, uniques, index) -> pd.Series:
+    """A text column from codes into distinct values (None missing), as the 'str' column pandas
+    makes of the same strings -- built in arrow, without a Python string per row."""
+    import pyarrow as pa
+
+    uniques = np.asarray(uniques, dtype=object)
+    present = np.zeros(len(uniques) + 1, bool)
+    present[codes] = True
+    if (pd.api.types.infer_dtype(uniques[present[:-1]], skipna=True) != "string"
+            or not any(u is not None for u in uniques[present[:-1]])):
+        values = np.append(uniques, None)[codes]
+        return pd.Series(values, index=index)  # pandas decides, as before
+    dictionary = pa.array(uniques, type=pa.large_string(), from_pandas=True)
+    arr = dictionary.take(pa.array(codes, mask=codes < 0))
+    return pd.Series(pd.arrays.ArrowStringArray(arr, dtype=pd.StringDtype("pyarrow",
+                                                                            na_value=np.nan)),
+                     index=index)
+
+
+def _arrow_text(ids: pd.Series):
+    """Text ids as an arrow large_string array (None when some id is not text)."""
+    import pyarrow as pa
+
+    values = ids.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=True) != "string":
+        return None
+    try:
+        return pa.array(values, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+
+
+def _may_repeat(arr) -> bool:
+    """False when the ids (arrow text, or None: unknown) are certainly distinct, so that the
+    search for duplicates can be skipped: sorted in arrow (several times faster than hashing
+    10^6 Python strings), no two neighbours equal."""
+    import pyarrow.compute as pc
+
+    if arr is None:
+        return True
+    valid = len(arr) - arr.null_count
+    if valid < 2:
+        return False
+    srt = arr.take(pc.sort_indices(arr)).slice(0, valid)
+    return bool(pc.any(pc.equal(srt.slice(1), srt.slice(0, valid - 1))).as_py())
+
+
 def _truthy(s: pd.Series) -> np.ndarray:
     return _values(s).isin(["true", "1", "yes", "y", "t"]).to_numpy()
 
 
 def _falsy(s: pd.Series) -> np.ndarray:
-    return _values(s).isin(["false", "0", "no", "n", "f"]).to_numpy()
+    return _values(s).isin(list(FALSY)).to_numpy()
 
 
 def _duration_from_dates(data: pd.DataFrame, start: str, end: str) -> np.ndarray | None:
@@ -666,19 +803,23 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                          fix="use one of those languages, or remove survey: language:")
     problems.raise_if_any("study.yaml and the survey export do not agree:")
     file_columns = map_items_by_file(cols, instrument, survey.columns, study_file, meta)
-    item_columns, item_data = _item_data(data, files, instrument, file_columns)
+    item_columns, item_data, direct = _item_data(data, files, instrument, file_columns)
+    factorize = _factorizer(raw)
 
     # respondent ids: text; unique within and across files
     if found["id"]:
         from .ingest import ids_as_text
 
-        ids = ids_as_text(data[found["id"]])
+        ids = ids_as_text(data[found["id"]],
+                          codes=(getattr(raw, "codes", None) or {}).get(found["id"]))
         empty = ids.isna()
         for i in np.flatnonzero(empty.to_numpy())[:50]:
             problems.add("empty respondent id", file=files.iloc[i], row=int(data["source_row"].iloc[i]),
                          column=found["id"], fix="give every response an id, or drop survey: id: "
                          "to number responses by row")
-        dup = ids[ids.duplicated(keep=False) & ~empty]
+        ids_arrow = _arrow_text(ids)
+        dup = (ids[ids.duplicated(keep=False) & ~empty] if _may_repeat(ids_arrow)
+               else ids.iloc[:0])
         for value, idx in list(dup.groupby(dup).groups.items())[:50]:
             places = "; ".join(f"{files.iloc[i]} row {int(data['source_row'].iloc[i])}" for i in idx)
             problems.add(f"respondent id '{value}' appears more than once ({places})",
@@ -687,13 +828,19 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         problems.raise_if_any("Respondent ids are not unique:")
     else:
         ids = files.astype(str) + ":" + data["source_row"].astype(str)
+        ids_arrow = None
+    item_codes = {i: codes for i, col in direct.items()
+                  if (codes := _object_codes(raw, col)) is not None}
     rec = recode_items(item_data, instrument, {i: i for i in item_columns}, survey.missing,
-                       files=files, meta=meta, language=language, file_columns=file_columns)
+                       files=files, meta=meta, language=language, file_columns=file_columns,
+                       codes=item_codes)
     rec.recoding["column"] = [item_columns[i] for i in rec.recoding["item"]]
-    raw_codes, coded = rec.raw, rec.coded
+    raw_codes = rec.raw
 
     n = len(data)
-    rule_of = np.full(n, None, dtype=object)
+    # the rule that dropped each row (index into RULES, -1 kept) and its detail, written only
+    # for the rows a rule drops (texts are built for those rows alone)
+    rule_of = np.full(n, -1, dtype=np.int8)
     detail = np.full(n, "", dtype=object)
     lower = {_norm(c): c for c in cols}
 
@@ -704,26 +851,40 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         return None
 
     def mark(mask, rule, text):
-        sel = mask & (rule_of == None)
-        rule_of[sel] = rule
-        detail[sel] = text if isinstance(text, str) else text[sel]
+        sel = mask & (rule_of < 0)
+        rule_of[sel] = RULES.index(rule)
+        if isinstance(text, str):
+            detail[sel] = text
+        elif callable(text):
+            if sel.any():
+                detail[sel] = text(sel)
+        else:
+            detail[sel] = text[sel]
+
+    def per_value(col, test):
+        """(mask of rows whose cell passes ``test`` on its normalised text, displayed cells
+        of the selected rows), computed once per distinct value."""
+        codes, uniques = factorize(col)
+        norm = [_norm_value(u) for u in uniques] + [""]
+        hit = np.array([test(v) for v in norm], dtype=bool)
+        display = np.array(_display_values(uniques) + [""], dtype=object)
+        return hit[codes], (lambda sel: f"{col} = " + display[codes[sel]])
 
     notes = list(rec.notes)
     if quality.previews:
         c = column(STATUS_NAMES)
         if c is not None:
-            st = _values(data[c])
-            mark(st.isin(PREVIEW_STATUS).to_numpy(), "previews",
-                 f"{c} = " + _display(data[c]))
+            hit, shown = per_value(c, PREVIEW_STATUS.__contains__)
+            mark(hit, "previews", shown)
         c = column(CHANNEL_NAMES)
         if c is not None:
-            ch = _values(data[c])
-            mark(ch.isin(PREVIEW_CHANNELS).to_numpy(), "previews",
-                 f"{c} = " + _display(data[c]))
+            hit, shown = per_value(c, PREVIEW_CHANNELS.__contains__)
+            mark(hit, "previews", shown)
     if quality.incomplete:
         c = column(FINISHED_NAMES)
         if c is not None:
-            mark(_falsy(data[c]), "incomplete", f"{c} = false")
+            hit, _ = per_value(c, FALSY.__contains__)
+            mark(hit, "incomplete", f"{c} = false")
         c = column(PROGRESS_NAMES)
         if c is not None:
             prog = pd.to_numeric(data[c], errors="coerce").to_numpy(float)
@@ -746,51 +907,76 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                                      f"'{cb}' (the export has no duration column).")
                     break
         if dur is not None:
-            base = dur[(rule_of == None) & ~np.isnan(dur)]
+            base = dur[(rule_of < 0) & ~np.isnan(dur)]
             if base.size:
                 med = float(np.median(base))
                 cut = quality.speeders * med
                 mark(dur < cut, "speeders",
                      f"{what} under {quality.speeders:g} x median ({cut:.0f} s of {med:.0f} s)")
-    n_items = coded.shape[1]
+    n_items = raw_codes.shape[1]
     answered = (~np.isnan(raw_codes)).sum(1)
     if quality.straightlining and instrument.has_reverse_items and n_items >= 3:
-        lo = np.nanmin(np.where(np.isnan(raw_codes), np.inf, raw_codes), axis=1)
-        hi = np.nanmax(np.where(np.isnan(raw_codes), -np.inf, raw_codes), axis=1)
+        lo = np.fmin.reduce(raw_codes, axis=1)  # fmin/fmax skip NaN (all-NaN rows: NaN)
+        hi = np.fmax.reduce(raw_codes, axis=1)
         same = (lo == hi) & (answered >= max(3, int(np.ceil(n_items / 2))))
-        mark(same, "straightlining", "same answer on all "
-             + pd.Series(answered).astype(str).to_numpy(dtype=object) + " answered items")
+        mark(same, "straightlining", lambda sel: "same answer on all "
+             + pd.Series(answered[sel]).astype(str).to_numpy(dtype=object) + " answered items")
     elif quality.straightlining and not instrument.has_reverse_items:
         notes.append("Straight-lining was not checked: the instrument has no reverse-keyed items, "
                      "so one answer on every item can be a genuine response.")
     if quality.max_missing_share is not False:
         share = 1 - answered / max(n_items, 1)
-        mark(share > quality.max_missing_share, "max_missing_share",
-             "missing " + pd.Series(np.round(share * 100)).astype(int).astype(str).to_numpy(dtype=object)
+        mark(share > quality.max_missing_share, "max_missing_share", lambda sel: "missing "
+             + pd.Series(np.round(share[sel] * 100)).astype(int).astype(str).to_numpy(dtype=object)
              + "% of items")
 
-    keep = rule_of == None
+    keep = rule_of < 0
+    rule_names = np.array(RULES + (None,), dtype=object)
     exclusions = pd.DataFrame({
-        "respondent_id": ids.to_numpy(dtype=object)[~keep], "source_file": files.to_numpy()[~keep],
-        "source_row": data["source_row"].to_numpy()[~keep], "rule": rule_of[~keep],
+        "respondent_id": ids.to_numpy(dtype=object)[~keep], "source_file": files[~keep].to_numpy(),
+        "source_row": data["source_row"].to_numpy()[~keep], "rule": rule_names[rule_of[~keep]],
         "detail": detail[~keep]})
+    by_file = _by_file(raw, files, file_columns, instrument, rec, rule_of, keep)
+    recoding = rec.recoding
+    # kept rows, reverse-keyed, column-major: pandas stores them without a copy; then the
+    # n x p work matrices are let go before the other columns are built (peak memory)
+    items_frame = pd.DataFrame(rec.coded_rows(keep, in_place=True), columns=list(item_columns),
+                               copy=False)
+    del rec, raw_codes
 
     item_cols = {c for fm in file_columns.values() for c in fm.values()}
     other = [c for c in cols if c not in item_cols and c not in (found["id"],)]
-    responses = pd.DataFrame({"respondent_id": ids.to_numpy(dtype=object)[keep]})
+    if ids_arrow is not None and ids_arrow.null_count == 0:  # text ids: already in arrow
+        import pyarrow as pa
+
+        responses = pd.DataFrame({"respondent_id": pd.arrays.ArrowStringArray(
+            ids_arrow.filter(pa.array(keep)), dtype=pd.StringDtype("pyarrow", na_value=np.nan))})
+    else:
+        responses = pd.DataFrame({"respondent_id": ids.to_numpy(dtype=object)[keep]})
     for key in ("unit", "group"):
         if found[key]:
             from .ingest import ids_as_text
 
-            responses[found[key]] = ids_as_text(data[found[key]]).to_numpy(dtype=object)[keep]
-    responses["source_file"] = files.to_numpy()[keep]
+            codes = _object_codes(raw, found[key])
+            if codes is not None:  # text ids: each distinct id converted once
+                mapped = ids_as_text(pd.Series(codes[1], dtype=object)).to_numpy(dtype=object)
+                responses[found[key]] = _text_column(codes[0][keep], mapped,
+                                                     responses.index)
+            else:
+                responses[found[key]] = ids_as_text(data[found[key]]).to_numpy(
+                    dtype=object)[keep]
+    responses["source_file"] = (files.array[keep] if isinstance(files.dtype, pd.StringDtype)
+                                else files.to_numpy()[keep])
     responses["source_row"] = data["source_row"].to_numpy()[keep]
     extra = {}
     for c in other:
         if c in responses.columns:
             continue
-        extra[c] = _typed(data[c].to_numpy()[keep])
-    items_frame = pd.DataFrame(coded[keep], columns=list(item_columns))
+        codes = _object_codes(raw, c)
+        if codes is not None and pd.api.types.infer_dtype(codes[1], skipna=True) == "string":
+            extra[c] = _text_column(codes[0][keep], codes[1], responses.index)
+        else:
+            extra[c] = _typed(data[c].to_numpy()[keep])
     responses = pd.concat([responses, pd.DataFrame(extra, index=responses.index), items_frame],
                           axis=1)
     if found["weight"]:
@@ -809,13 +995,12 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         if no_unit:
             warnings.append(f"{no_unit} kept respondents have no unit id ({found['unit']}); they "
                             "are used at respondent level but not aggregated to units.")
-    by_file = _by_file(raw, files, file_columns, instrument, rec, rule_of, keep)
     for f in by_file:
         if f["items_unmatched"] and len(by_file) > 1:
             warnings.append(f"{f['file']} has no column for {len(f['items_unmatched'])} instrument "
                             f"item(s) ({', '.join(f['items_unmatched'][:8])}); their answers are "
                             f"missing for its {f['rows']} responses.")
-    counts = {r: int((rule_of == r).sum()) for r in RULES}
+    counts = {r: int((rule_of == k).sum()) for k, r in enumerate(RULES)}
     sample = {"rows_read": int(n), "excluded": int((~keep).sum()), "excluded_by_rule": counts,
               "respondents": int(keep.sum()), "by_file": [dict(f) for f in by_file]}
     if keep.sum() == 0:
@@ -824,7 +1009,7 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                          file=study_file, key="quality",
                          fix="check the export, or relax the rules under quality: in study.yaml")
     return CleanResult(responses=responses, exclusions=exclusions, item_columns=item_columns,
-                       recoding=rec.recoding, sample=sample, id_column=found["id"] or "respondent_id",
+                       recoding=recoding, sample=sample, id_column=found["id"] or "respondent_id",
                        unit_column=found["unit"], group_column=found["group"],
                        weight_column=found["weight"], warnings=tuple(warnings),
                        by_file=tuple(by_file))
@@ -840,37 +1025,48 @@ def _by_file(raw, files, file_columns, instrument, rec: Recoded, rule_of, keep) 
         matched = [i for i in items if i in fmap]
         unmatched = [i for i in items if i not in fmap]
         have = [j for j, i in enumerate(items) if i in fmap]
-        cr = rec.cell_reason[np.ix_(mask, have)]
-        reasons = {r: int((cr == k).sum()) for k, r in enumerate(rec.reasons)}
+        if bool(mask.all()) and len(have) == len(items):
+            # one file: its counts are the item table's column sums
+            reasons = {r: int(rec.recoding[f"missing: {r}"].sum()) for r in rec.reasons}
+            from_text = int(rec.recoding["from_text"].sum())
+            from_labels = int(rec.recoding["from_labels"].sum())
+        else:
+            cr = rec.cell_reason[np.ix_(mask, have)]
+            reasons = {r: int((cr == k).sum()) for k, r in enumerate(rec.reasons)}
+            from_text = int(rec.from_text[mask].sum())
+            from_labels = int(rec.from_labels[mask].sum())
         out.append({
             "file": fname, "layout": layouts.get(fname), "rows": int(mask.sum()),
             "items_matched": len(matched), "items_unmatched": unmatched,
             "columns": {i: fmap[i] for i in matched if fmap[i] != i},
-            "from_text": int(rec.from_text[mask].sum()),
-            "from_labels": int(rec.from_labels[mask].sum()),
+            "from_text": from_text,
+            "from_labels": from_labels,
             "missing": {r: v for r, v in reasons.items() if v},
-            "excluded": {r: int(((rule_of == r) & mask).sum()) for r in RULES},
+            "excluded": {r: int(((rule_of == k) & mask).sum()) for k, r in enumerate(RULES)},
             "kept": int((keep & mask).sum()),
         })
     return out
 
 
 def _item_data(data: pd.DataFrame, files: pd.Series, instrument: Instrument,
-               file_columns: dict) -> tuple[dict[str, str], pd.DataFrame]:
+               file_columns: dict) -> tuple[dict[str, str], pd.DataFrame, dict[str, str]]:
     """The item answers under the item ids, each file's rows taken from that file's column.
 
     Returns (item -> the export column it was read from, joined with ' | ' when files differ;
-    the frame of answers with ``source_row``)."""
+    the frame of answers with ``source_row``; item -> export column for the items whose answers
+    are that one column unchanged)."""
     items = list(instrument.item_ids)
     maps = list(file_columns.values())
     names: dict[str, str] = {}
     cols = {}
+    direct = {}
     masks = _file_masks(files, len(files)) if None not in file_columns else {}
     for i in items:
         used = list(dict.fromkeys(m[i] for m in maps if i in m))
         names[i] = " | ".join(used)
         if len(used) == 1 and all(i in m for m in maps):
             cols[i] = data[used[0]]
+            direct[i] = used[0]
             continue
         out = pd.Series([None] * len(data), index=data.index, dtype=object)
         numeric = True
@@ -882,9 +1078,9 @@ def _item_data(data: pd.DataFrame, files: pd.Series, instrument: Instrument,
             numeric &= part.dtype.kind in "iuf"
             out[mask] = part.to_numpy(dtype=object)
         cols[i] = pd.to_numeric(out, errors="coerce") if numeric else out
-    frame = pd.DataFrame(cols, index=data.index)
+    frame = pd.DataFrame(cols, index=data.index, copy=False)  # read only: no copy
     frame["source_row"] = data["source_row"].to_numpy()
-    return names, frame
+    return names, frame, direct
 
 
 def _fmt_or_na(x: float) -> str:

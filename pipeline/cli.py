@@ -104,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "run":
-            return _run(args)
+            code = _run(args)
+            if argv is None and code == 0:
+                _exit_now(code)
+            return code
         if args.command == "validate":
             return _validate(args)
         if args.command == "init":
@@ -123,6 +126,20 @@ def main(argv: list[str] | None = None) -> int:
                f"  The details are in {log}; please attach it to a bug report.")
         return 1
     return 0  # pragma: no cover
+
+
+def _exit_now(code: int) -> None:
+    """End the process without the interpreter's teardown.
+
+    After a run every output is written and closed, and no thread is left; what remains is the
+    interpreter freeing the run's objects one by one -- 0.5 s after a 10^6-response run (10^7
+    references in object arrays), for nothing. Only for the command line (``main()`` called
+    without arguments): tests and library callers get an ordinary return."""
+    import os  # noqa: PLC0415
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _write_crash_log(args) -> Path:

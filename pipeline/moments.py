@@ -325,13 +325,16 @@ class MomentsAccumulator:
             sh = self.shift[unset]
             sh[cnt > 0] = first[cnt > 0]
             self.shift[unset] = sh
+        # the block's layout is kept (column-major input stays so: contiguous columns), and the
+        # three products are taken separately rather than as one [M X0]'[M X0] (no concatenated
+        # copy, and the redundant M'X0 quarter is not computed)
         m = obs.astype(float)
-        x0 = np.where(obs, x - np.where(np.isnan(self.shift), 0.0, self.shift), 0.0)
-        a = np.concatenate([m, x0], axis=1)
-        g = a.T @ a
-        self._N += g[:p, :p]
-        self._S += g[p:, :p]
-        self._Q += g[p:, p:]
+        x0 = x - np.where(np.isnan(self.shift), 0.0, self.shift)
+        np.copyto(x0, 0.0, where=~obs)
+        q = x0.T @ x0
+        self._N += m.T @ m
+        self._S += x0.T @ m
+        self._Q += q
         self._SS += (x0 * x0).T @ m
         complete = obs.all(axis=1)
         nc = int(complete.sum())
@@ -339,7 +342,7 @@ class MomentsAccumulator:
         if nc == x.shape[0]:
             self._nc += nc
             self._sc += x0.sum(axis=0)
-            self._Qc += g[p:, p:]
+            self._Qc += q
         else:
             if nc:
                 xc = x0[complete]
@@ -459,7 +462,19 @@ def _as_matrix(
                 continue
             cols.append(col.to_numpy(dtype=float, na_value=np.nan))
         problems.raise_if_any("Items must be numeric:")
-        x = np.column_stack(cols) if cols else np.zeros((len(data), 0))
+        # column-major: the blocked pass below reads contiguous column segments. A frame whose
+        # items are one float block already is that matrix (pandas stores columns as rows of
+        # the block): no copy. Otherwise each column is one contiguous copy (a row-major stack
+        # of 10^6 x 20 writes every column with a stride, ~10x slower).
+        frame = data[[colmap[name] for name in names]]
+        if cols and all(dt == np.float64 for dt in frame.dtypes):
+            x = frame.to_numpy(dtype=float)
+            if x.strides[0] != x.itemsize:  # columns not contiguous
+                x = np.asfortranarray(x)
+        else:
+            x = np.empty((len(data), len(cols)), order="F")
+            for j, c in enumerate(cols):
+                x[:, j] = c
     else:
         x = np.asarray(data, dtype=float)
         if x.ndim != 2:

@@ -71,6 +71,9 @@ class RawSurvey:
     metadata_columns
         Platform system columns kept as metadata (Qualtrics Status/Finished/..., KoBo _uuid,
         _submission_time, ...): not items, available to the quality rules and as columns.
+    codes
+        Text columns of few distinct values as the reader dictionary-encoded them: column ->
+        ``(codes, uniques)``; use :meth:`factorize`, which falls back to pandas for the others.
     """
 
     data: pd.DataFrame
@@ -79,6 +82,19 @@ class RawSurvey:
     personal_data_dropped: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     metadata_columns: tuple[str, ...] = field(default=())
+    codes: dict = field(default_factory=dict)
+
+    def factorize(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes, uniques)`` of a column exactly as ``pandas.factorize(data[column]
+        .astype(object))`` gives them (codes -1 for missing cells, uniques in order of first
+        appearance), from the reader's dictionary encoding when it has one (text columns of
+        few distinct values read by pyarrow) -- one hash pass fewer over 10^6 cells."""
+        if column in self.codes:
+            return self.codes[column]
+        s = self.data[column]
+        codes, uniques = pd.factorize(s if s.dtype != object else s.to_numpy(),
+                                      use_na_sentinel=True)
+        return codes, np.asarray(uniques, dtype=object)
 
 
 def sha256(path: Path) -> str:
@@ -176,9 +192,10 @@ def read_survey(study, instrument=None) -> RawSurvey:
                       if c not in system)
     data = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
     columns = pd.concat(metas, ignore_index=True)
+    codes = dict(export.codes) if len(frames) == 1 else {}
     return RawSurvey(data=data, columns=columns, files=tuple(infos),
                      personal_data_dropped=tuple(pii), notes=tuple(notes),
-                     metadata_columns=tuple(system))
+                     metadata_columns=tuple(system), codes=codes)
 
 
 def read_unit_table(path: Path, *, id_column: str, sheet=None, study_file=None) -> pd.DataFrame:
@@ -236,8 +253,11 @@ def numeric_where_possible(frame: pd.DataFrame, keep_text=()) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def ids_as_text(values: pd.Series) -> pd.Series:
-    """Ids as text, vectorised: 12 and 12.0 -> '12', ' F01 ' -> 'F01', empty -> None."""
+def ids_as_text(values: pd.Series, codes: tuple | None = None) -> pd.Series:
+    """Ids as text, vectorised: 12 and 12.0 -> '12', ' F01 ' -> 'F01', empty -> None.
+
+    ``codes``: the column's ``(codes, uniques)`` when known (:meth:`RawSurvey.factorize`), so
+    that only the distinct values are looked at."""
     s = pd.Series(values).reset_index(drop=True) if not isinstance(values, pd.Series) else values
     if s.dtype.kind in "iu":
         return s.astype(str).astype(object)
@@ -248,7 +268,42 @@ def ids_as_text(values: pd.Series) -> pd.Series:
                        s.astype(str).to_numpy(object)).astype(object)
         out[np.isnan(x)] = None
         return pd.Series(out, index=s.index, dtype=object)
-    codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=True)
-    mapped = [(str(int(v)) if isinstance(v, float) and v.is_integer() else (str(v).strip() or None))
-              for v in uniques] + [None]
+    if codes is None and (s.dtype == object or isinstance(s.dtype, pd.StringDtype)):
+        values = s.to_numpy(dtype=object, na_value=None) if s.dtype != object else s.to_numpy()
+        if pd.api.types.infer_dtype(values, skipna=True) == "string":
+            # all text (ids read from csv): trimmed in arrow, no factorization of 10^6 ids
+            return pd.Series(_text_ids(values), index=s.index, dtype=object)
+    codes, uniques = codes if codes is not None else pd.factorize(s.astype(object),
+                                                                  use_na_sentinel=True)
+    uniques = np.asarray(uniques, dtype=object)
+    if pd.api.types.infer_dtype(uniques, skipna=True) == "string":
+        mapped = list(_text_ids(uniques)) + [None]
+    else:
+        mapped = [(str(int(v)) if isinstance(v, float) and v.is_integer()
+                   else (str(v).strip() or None)) for v in uniques] + [None]
     return pd.Series(np.array(mapped, dtype=object)[codes], index=s.index, dtype=object)
+
+
+_SPACE_CLASS = "[" + "".join(f"\\x{{{c:x}}}" for c in range(0x3001) if chr(c).isspace()) + "]"
+_EDGE_SPACE = f"^{_SPACE_CLASS}|{_SPACE_CLASS}$"
+
+
+def _text_ids(values: np.ndarray) -> np.ndarray:
+    """Text cells (None/NaN missing) stripped, empty -> None; the same objects where a cell
+    needs no change."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(values, type=pa.string(), from_pandas=True)
+    # cells str.strip() would change: empty, or starting or ending with a character Python
+    # counts as white space (the regex's class lists exactly those)
+    changed = pc.or_kleene(pc.equal(pc.binary_length(arr), 0),
+                           pc.match_substring_regex(arr, _EDGE_SPACE))
+    out = np.asarray(values, dtype=object).copy()
+    if arr.null_count:
+        out[np.asarray(pc.is_null(arr).to_numpy(zero_copy_only=False), bool)] = None
+    if pc.any(changed).as_py():
+        fix = np.flatnonzero(np.asarray(pc.fill_null(changed, False).to_numpy(
+            zero_copy_only=False), bool))
+        out[fix] = [v.strip() or None for v in out[fix]]
+    return out

@@ -82,6 +82,13 @@ def looks_like_emails(values: pd.Series, share: float = 0.5) -> bool:
     return bool(text.str.match(_EMAIL).mean() > share) and len(text) >= share * len(sample)
 
 
+def identifying_names(names, keep=()) -> set[str]:
+    """The columns :func:`identifying_columns` drops by their name alone (before reading them)."""
+    keep_norm = {_norm(k) for k in keep}
+    return {c for c in names if c not in ("source_row", "source_file")
+            and _norm(c) not in keep_norm and is_identifying(c)}
+
+
 def identifying_columns(names, frame: pd.DataFrame | None = None, keep=()) -> list[str]:
     """Columns to drop: by name (see the module docstring) or, given the data, by content."""
     keep_norm = {_norm(k) for k in keep}

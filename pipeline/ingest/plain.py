@@ -8,7 +8,7 @@ column (source column, question text, platform id, value labels, missing codes).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +16,8 @@ import pandas as pd
 
 from ..errors import StudyError
 from .layouts import LAYOUTS, detect_layout, header_for
-from .personal import identifying_columns
-from .tables import check_names, read_grid, typed_body
+from .personal import identifying_columns, identifying_names
+from .tables import check_names, read_grid, typed_body_coded
 
 STATS_SUFFIXES = (".sav", ".zsav", ".dta")
 META_FIELDS = ("column", "source_column", "question", "import_id", "value_labels",
@@ -31,6 +31,7 @@ class Export:
     file: ExportFile  # noqa: F821
     notes: tuple[str, ...] = ()
     personal_data_dropped: tuple[str, ...] = ()
+    codes: dict = field(default_factory=dict)  # column -> (codes, uniques), see RawSurvey
 
 
 def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
@@ -65,6 +66,7 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
     suffix = path.suffix.lower()
     notes: list[str] = []
     encoding = sheet_name = delimiter = None
+    codes: dict = {}
     if suffix in STATS_SUFFIXES:
         from .spss import read_stats_file
 
@@ -97,7 +99,7 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
         grid = read_grid(path, sheet=sheet, what="survey export")
         encoding, sheet_name, delimiter = grid.encoding, grid.sheet, grid.delimiter
         head = grid.head_rows(3)
-        width = grid.cells.shape[1]
+        width = grid.shape[1]
         detected = detect_layout(head, known_names) if layout == "auto" else layout
         if detected not in LAYOUTS:
             raise StudyError(f"unknown survey layout '{layout}'", key="survey.layout",
@@ -107,10 +109,16 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
             raise StudyError(f"the export has fewer rows than a {detected} header needs "
                              f"({header.rows})", file=path, sheet=sheet_name,
                              fix="export again with the header rows, or set survey: layout:")
-        body, rows = typed_body(grid, header.rows)
+        # identifying columns named as such are dropped below: their cells are not typed
+        by_name = identifying_names([str(n) for n in header.names],
+                                    keep=set(known_names) | set(keep))
+        skip = [j for j, name in enumerate(header.names) if name in by_name]
+        body, rows, by_position = typed_body_coded(grid, header.rows, skip=skip)
+        del grid
         keep_cols = [j for j in body.columns
                      if header.names[j] != "" or body[j].notna().any()]
         names = [header.names[j] for j in keep_cols]
+        codes = {header.names[j]: by_position[j] for j in keep_cols if j in by_position}
         check_names(names, path, sheet_name, "survey export", header_row=1,
                     positions=[int(j) for j in keep_cols])
         frame = body[keep_cols]
@@ -129,6 +137,7 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
     if pii:
         frame = frame.drop(columns=pii)
         meta = meta.loc[~meta["column"].isin(pii)].reset_index(drop=True)
+        codes = {c: v for c, v in codes.items() if c not in pii}
     meta["file"] = path.name
     meta["layout"] = detected
     frame = frame.reset_index(drop=True)
@@ -139,7 +148,7 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
                       columns=frame.shape[1] - 1, encoding=encoding, sheet=sheet_name,
                       header_rows=header_rows, delimiter=delimiter)
     return Export(data=frame, columns=meta[list(META_FIELDS)], file=info, notes=tuple(notes),
-                  personal_data_dropped=tuple(pii))
+                  personal_data_dropped=tuple(pii), codes=codes)
 
 
 def _meta(names, sources, questions, import_ids, system) -> pd.DataFrame:

@@ -50,14 +50,33 @@ class Grid:
     workbook stores (str, float, int, bool, datetime; empty string for an empty cell).
     """
 
-    cells: pd.DataFrame
+    _cells: pd.DataFrame | None
     path: Path
     encoding: str | None
     sheet: str | None
     delimiter: str | None = None
+    arrow: object | None = None  # pyarrow.Table of the same cells, when read by pyarrow
+
+    @property
+    def cells(self) -> pd.DataFrame:
+        """The cells as a DataFrame (built on first use from the arrow table, when read by
+        pyarrow: the readers themselves work on the arrow table)."""
+        if self._cells is None:
+            object.__setattr__(self, "_cells", _arrow_frame(self.arrow))
+        return self._cells
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        if self._cells is None:
+            return self.arrow.num_rows, self.arrow.num_columns
+        return self._cells.shape
 
     def head_rows(self, k: int) -> list[list]:
         """The first ``k`` rows as lists, strings stripped and blanks as None."""
+        if self._cells is None:
+            head = self.arrow.slice(0, k)
+            cols = [head.column(j).to_pylist() for j in range(head.num_columns)]
+            return [[_clean_cell(c[i]) for c in cols] for i in range(head.num_rows)]
         out = []
         for r in self.cells.head(k).itertuples(index=False, name=None):
             out.append([_clean_cell(v) for v in r])
@@ -132,18 +151,21 @@ def read_grid(path: Path, *, sheet=None, what: str = "file") -> Grid:
         raise StudyError(f"the {what} is empty (0 bytes)", file=path,
                          fix="export the data again; the file was not written completely")
     suffix = path.suffix.lower()
+    table = None
     if suffix in (".xlsx", ".xlsm"):
         cells, sheet_name = _xlsx_cells(path, sheet, what)
         encoding, delimiter = None, None
     elif suffix in (".csv", ".tsv", ".txt"):
-        cells, encoding, delimiter = _csv_cells(path, what, tsv=suffix == ".tsv")
+        cells, encoding, delimiter, table = _csv_cells(path, what, tsv=suffix == ".tsv")
         sheet_name = None
     else:
         raise StudyError(f"socap cannot read '{suffix}' files as a {what}", file=path,
                          fix="save it as .xlsx or .csv")
-    grid = Grid(cells=cells, path=path, encoding=encoding, sheet=sheet_name, delimiter=delimiter)
-    if cells.shape[0] == 0 or cells.shape[1] == 0 or (
-            len(cells) <= 3 and all(v is None for r in grid.head_rows(3) for v in r)):
+    grid = Grid(_cells=cells, path=path, encoding=encoding, sheet=sheet_name,
+                delimiter=delimiter, arrow=table)
+    rows, width = grid.shape
+    if rows == 0 or width == 0 or (
+            rows <= 3 and all(v is None for r in grid.head_rows(3) for v in r)):
         raise StudyError(f"the {what} has no rows", file=path, sheet=sheet_name,
                          fix="check that the export holds data (and the right sheet)")
     return grid
@@ -248,15 +270,16 @@ def _refuse_mixed_encodings(raw: bytes, exc: UnicodeDecodeError, path: Path, wha
             "save it as CSV UTF-8")
 
 
-def sniff_delimiter(text: str) -> str:
+def sniff_delimiter(text: str, truncated: bool = False) -> str:
     """The delimiter that splits the first records into the same number (> 1) of fields.
 
     csv.Sniffer is fooled by question texts with commas and line breaks in quoted header cells
     (Qualtrics, SurveyMonkey), so each candidate is tried on the first complete records instead;
-    the one giving consistent, widest records wins (comma on ties).
+    the one giving consistent, widest records wins (comma on ties). ``truncated``: ``text`` is
+    only the beginning of the file.
     """
     sample = text[:200_000]
-    truncated = len(text) > len(sample)
+    truncated = truncated or len(text) > len(sample)
     best, best_score = ",", (-1, -1)
     for d in DELIMITERS:
         try:
@@ -276,15 +299,19 @@ def sniff_delimiter(text: str) -> str:
     return best
 
 
-def _csv_cells(path: Path, what: str, tsv: bool) -> tuple[pd.DataFrame, str, str]:
+def _csv_cells(path: Path, what: str, tsv: bool):
+    """(cells, encoding, delimiter, arrow table or None) of a delimited text file."""
     with open(path, "rb") as fh:  # read-only
         raw = fh.read()
+    fast = _utf8_arrow_cells(raw, tsv)
+    if fast is not None:
+        return fast
     text, used = decode_text(raw, path, what)
     text = text.removeprefix("\ufeff")
     delimiter = "\t" if tsv else sniff_delimiter(text)
-    cells = _arrow_csv(raw if used in ("utf-8", "utf-8 (BOM)") else None, text, delimiter)
-    if cells is not None:
-        return cells, used, delimiter
+    table = _arrow_csv(raw if used in ("utf-8", "utf-8 (BOM)") else None, text, delimiter)
+    if table is not None:
+        return None, used, delimiter, table
     try:
         cells = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=object,
                             keep_default_na=False, na_filter=False, skip_blank_lines=False,
@@ -302,13 +329,45 @@ def _csv_cells(path: Path, what: str, tsv: bool) -> tuple[pd.DataFrame, str, str
     except pd.errors.EmptyDataError:
         cells = pd.DataFrame(dtype=object)
     cells.columns = range(cells.shape[1])
-    return cells, used, delimiter
+    return cells, used, delimiter, None
 
 
-def _arrow_csv(raw: bytes | None, text: str, delimiter: str) -> pd.DataFrame | None:
-    """Every record as arrow strings (pyarrow's C++ reader, no Python object per cell), or None
-    when the file has blank lines or ragged rows inside it (the pandas path handles those and
-    keeps their row numbers)."""
+def _utf8_arrow_cells(raw: bytes, tsv: bool):
+    """The common case without decoding the file in Python: UTF-8 text (BOM or not) that
+    pyarrow parses whole. pyarrow validates every cell as UTF-8 (``check_utf8``), so a file it
+    accepts is exactly one that decodes as UTF-8; anything else (UTF-16, Windows-1252, binary,
+    blank lines or ragged rows inside) returns None and takes the general path, which decodes
+    the text, explains problems and keeps row numbers."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw[:4096]:
+        return None
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    start = 3 if bom else 0
+    head = raw[start:start + 1_000_000]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason != "unexpected end of data" or exc.start < len(head) - 3:
+            return None
+        text = head[:exc.start].decode("utf-8")  # the prefix cut a character in two
+    delimiter = "\t" if tsv else sniff_delimiter(text, truncated=len(raw) - start > len(head))
+    table = _arrow_csv(raw, text, delimiter)
+    if table is None:
+        return None
+    return None, "utf-8 (BOM)" if bom else "utf-8", delimiter, table
+
+
+def _arrow_frame(table) -> pd.DataFrame:
+    """The arrow cells as a DataFrame of arrow-backed strings (no copy, no Python objects)."""
+    return pd.DataFrame({i: pd.Series(pd.arrays.ArrowStringArray(table.column(i)))
+                         for i in range(table.num_columns)})
+
+
+def _arrow_csv(raw: bytes | None, text: str, delimiter: str):
+    """Every record as arrow strings (pyarrow's C++ reader, no Python object per cell) -- a
+    pyarrow Table with columns 0..width-1 -- or None when the file has blank lines or ragged rows
+    inside it, or is not UTF-8 (the pandas path handles those and keeps their row numbers).
+
+    ``text`` is the file's text or a prefix of it (for the width of the first record)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -319,16 +378,23 @@ def _arrow_csv(raw: bytes | None, text: str, delimiter: str) -> pd.DataFrame | N
     width = len(first)
     if raw is None:
         raw = text.encode("utf-8")
-    elif raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    raw = raw.rstrip(b"\r\n")  # trailing blank lines are not rows
-    if not raw:
+    start = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+    end = len(raw)
+    while end > start and raw[end - 1] in b"\r\n":  # trailing blank lines are not rows
+        end -= 1
+    if end == start:
         return None
+    buf = pa.py_buffer(raw)
+    if start or end < len(raw):
+        buf = buf.slice(start, end - start)  # no copy of the file
+    # a file without quotes has no line break inside a value: the parser need not look for
+    # them (~25% faster); 4 MiB blocks parse faster than larger ones (cache)
+    quoted = raw.find(b'"', start, end) >= 0
     try:
         table = pacsv.read_csv(
-            pa.BufferReader(raw),
-            read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+            pa.BufferReader(buf),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=1 << 22),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=quoted,
                                              ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
                 column_types={f"f{i}": pa.string() for i in range(width)},
@@ -337,24 +403,43 @@ def _arrow_csv(raw: bytes | None, text: str, delimiter: str) -> pd.DataFrame | N
         return None
     if table.num_columns != width:
         return None
-    return pd.DataFrame({i: pd.Series(pd.arrays.ArrowStringArray(table.column(i).combine_chunks())
-                                      if hasattr(pd.arrays, "ArrowStringArray") else
-                                      table.column(i).to_pandas())
-                         for i in range(width)})
+    return table.rename_columns([str(i) for i in range(width)])
 
 
 # --------------------------------------------------------------------------------------------
 # step 2: typed data rows
 
 
-def typed_body(grid: Grid, header_rows: int) -> tuple[pd.DataFrame, np.ndarray]:
+def typed_body(grid: Grid, header_rows: int, skip=()) -> tuple[pd.DataFrame, np.ndarray]:
     """The data rows (after ``header_rows``), typed column by column; blank rows dropped.
+
+    Parameters
+    ----------
+    skip
+        Positions of columns the caller drops unread (identifying columns, by their name): they
+        count for blank rows but are returned empty (None), without typing their cells.
 
     Returns
     -------
     frame, rows
         Columns labelled 0, 1, ... as in the grid; ``rows`` the file row of each kept row.
     """
+    return typed_body_coded(grid, header_rows, skip)[:2]
+
+
+def typed_body_coded(grid: Grid, header_rows: int, skip=()):
+    """:func:`typed_body` plus the text columns' distinct values where the reader has them:
+    ``(frame, rows, codes)`` with ``codes[j] = (codes, uniques)`` exactly as
+    ``pandas.factorize(frame[j].astype(object))`` would return them (codes -1 for missing cells,
+    uniques in order of first appearance) -- so that later stages need not hash 10^6 cells
+    again."""
+    if grid.arrow is not None:
+        return _typed_body_arrow(grid.arrow, header_rows, set(skip))
+    frame, rows = _typed_body_cells(grid, header_rows)
+    return frame, rows, {}
+
+
+def _typed_body_cells(grid: Grid, header_rows: int) -> tuple[pd.DataFrame, np.ndarray]:
     body = grid.cells.iloc[header_rows:]
     typed = pd.DataFrame({j: typed_column(body[j]) for j in body.columns},
                          index=pd.RangeIndex(len(body)))
@@ -367,6 +452,57 @@ def typed_body(grid: Grid, header_rows: int) -> tuple[pd.DataFrame, np.ndarray]:
         typed = typed.loc[~blank].reset_index(drop=True)
         rows = rows[~blank]
     return typed, rows
+
+
+def _typed_body_arrow(table, header_rows: int, skip: set):
+    """:func:`typed_body_coded` on pyarrow's cells: each column typed in arrow compute, blank
+    rows found from the columns' null masks, text built as Python strings only once per distinct
+    value."""
+    n = max(table.num_rows - header_rows, 0)
+    index = pd.RangeIndex(n)
+    blank = np.ones(n, bool)
+    cols, codes = {}, {}
+
+    def one(j):
+        return _arrow_string_column(table.column(j).slice(header_rows), index,
+                                    text_only=j in skip, with_nulls=True)
+
+    if n >= 100_000 and table.num_columns > 1:
+        # two columns at a time: arrow's hashing and casting release the GIL, so one column's
+        # dictionary encoding runs while another's Python strings are laid out
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="socap-typing") as pool:
+            typed_cols = list(pool.map(one, range(table.num_columns)))
+    else:
+        typed_cols = [one(j) for j in range(table.num_columns)]
+    for j, (col, null, coded) in enumerate(typed_cols):
+        blank &= null
+        cols[j] = (pd.Series(np.full(n, None, dtype=object), index=index, dtype=object)
+                   if j in skip else col)
+        if coded is not None:
+            codes[j] = coded
+    typed = pd.DataFrame(cols, index=index, copy=False)  # no consolidation: no copy
+    rows = np.arange(header_rows + 1, header_rows + 1 + n, dtype=np.int64)
+    if not cols:
+        blank = np.ones(n, bool)
+    if blank.any():
+        typed = typed.loc[~blank].reset_index(drop=True)
+        rows = rows[~blank]
+        codes = {j: _drop_unused(c[~blank], u) for j, (c, u) in codes.items()}
+    return typed, rows, codes
+
+
+def _drop_unused(codes: np.ndarray, uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Factorization of a subset of rows: uniques no kept row uses are dropped, order kept."""
+    used = np.zeros(len(uniques) + 1, bool)
+    used[codes] = True
+    used = used[:-1]
+    if used.all():
+        return codes, uniques
+    remap = np.full(len(uniques) + 1, -1, dtype=codes.dtype)
+    remap[:-1][used] = np.arange(int(used.sum()), dtype=codes.dtype)
+    return remap[codes], uniques[used]
 
 
 def typed_column(s: pd.Series) -> pd.Series:
@@ -413,14 +549,22 @@ def _maybe_numbers(t) -> bool:
     return bool(pc.all(pc.match_substring_regex(head, _NUMBER_RE)).as_py())
 
 
-def _arrow_string_column(arr, index) -> pd.Series:
+def _arrow_string_column(arr, index, *, text_only: bool = False, with_nulls: bool = False):
     """A column of strings, in arrow compute (C++): numbers when every filled cell parses as one
-    and none has leading zeros, else text stripped of surrounding spaces, blanks as None."""
+    and none has leading zeros, else text stripped of surrounding spaces, blanks as None.
+
+    With ``with_nulls`` returns ``(series, null mask, (codes, uniques) or None)``, the last for
+    dictionary-encoded text (see :func:`typed_body_coded`); with ``text_only`` the series is None
+    (only the mask is computed)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if with_nulls and not text_only and _few_distinct(arr):
+        return _coded_column(arr, index)
     t = pc.utf8_trim_whitespace(arr)
     t = pc.if_else(pc.equal(t, ""), pa.scalar(None, pa.string()), t)
+    if text_only:
+        return None, _null_mask(t), None
     if t.null_count < len(t) and _maybe_numbers(t):
         try:
             x = pc.cast(t, pa.float64())
@@ -428,10 +572,117 @@ def _arrow_string_column(arr, index) -> pd.Series:
             x = None
         if x is not None:
             words = pc.any(pc.and_kleene(pc.is_valid(x), pc.invert(pc.is_finite(x)))).as_py()
-            zeros = pc.any(pc.match_substring_regex(t, r"^[+-]?0\d")).as_py()
-            if not words and not zeros:
-                return _numeric(pd.Series(x.to_numpy(zero_copy_only=False), index=index))
-    return pd.Series(t.to_numpy(zero_copy_only=False), index=index, dtype=object)
+            if not words and not _leading_zeros(t):
+                num = _numeric(pd.Series(x.to_numpy(zero_copy_only=False), index=index))
+                if with_nulls:
+                    return num, (np.isnan(num.to_numpy()) if num.dtype.kind == "f"
+                                 else np.zeros(len(num), bool)), None
+                return num
+    values, null, coded = _object_strings(t)
+    out = pd.Series(values, index=index, dtype=object, copy=False)
+    return (out, null, coded) if with_nulls else out
+
+
+def _few_distinct(arr) -> bool:
+    """Whether a column repeats a few values (answers, codes, labels: judged on its first
+    20,000 cells), so that it is cheaper to work on its distinct values."""
+    import pyarrow.compute as pc
+
+    if len(arr) < 1000:
+        return False
+    head = arr.slice(0, 20_000)
+    return pc.count_distinct(head).as_py() <= len(head) // 4
+
+
+def _coded_column(arr, index):
+    """:func:`_arrow_string_column` of a column of few distinct values, done on those values:
+    one hash pass (dictionary encoding) over the cells, then trimming, the test for numbers and
+    the Python strings once per distinct value. The result is the same as the cell-wise path's:
+    the same decision (the first 5,000 filled cells look like numbers, every filled value casts
+    to a finite number, none has leading zeros) on the same set of values."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    enc = pc.dictionary_encode(arr)
+    idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+    values = pc.utf8_trim_whitespace(enc.dictionary)
+    values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+    if values.null_count < len(values):
+        head = pc.utf8_trim_whitespace(arr.slice(0, 5000))
+        head = pc.drop_null(pc.if_else(pc.equal(head, ""), pa.scalar(None, pa.string()), head))
+        if len(head) == 0:
+            head = pc.drop_null(values)
+        if bool(pc.all(pc.match_substring_regex(head, _NUMBER_RE)).as_py()):
+            try:
+                x = pc.cast(values, pa.float64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                x = None
+            if x is not None and not pc.any(pc.and_kleene(
+                    pc.is_valid(x), pc.invert(pc.is_finite(x)))).as_py() \
+                    and not _leading_zeros(values):
+                num = np.append(x.to_numpy(zero_copy_only=False), np.nan)[idx]
+                num = _numeric(pd.Series(num, index=index, copy=False))
+                null = (np.isnan(num.to_numpy()) if num.dtype.kind == "f"
+                        else np.zeros(len(num), bool))
+                return num, null, None
+    # text: distinct trimmed values (two raw values may trim to one), in order of appearance
+    merged = pc.dictionary_encode(values)
+    to_merged = np.append(pc.fill_null(merged.indices, -1).to_numpy(zero_copy_only=False), -1)
+    # the smallest integer type that holds the codes (int8 for answers: 1 byte per cell)
+    to_merged = to_merged.astype(np.min_scalar_type(-max(len(merged.dictionary), 1)))
+    codes = to_merged[idx]
+    uniques = np.empty(len(merged.dictionary) + 1, dtype=object)
+    uniques[:-1] = merged.dictionary.to_numpy(zero_copy_only=False)
+    uniques[-1] = None
+    out = pd.Series(uniques[codes], index=index, dtype=object, copy=False)
+    return out, codes < 0, (codes, uniques[:-1])
+
+
+def _null_mask(t) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    if t.null_count == 0:
+        return np.zeros(len(t), bool)
+    return np.asarray(pc.is_null(t).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _leading_zeros(t) -> bool:
+    """Whether a cell is a number written with leading zeros (``0012``, ``-07``): an id."""
+    import pyarrow.compute as pc
+
+    cand = pc.or_kleene(pc.starts_with(t, "0"),
+                        pc.or_kleene(pc.starts_with(t, "+0"), pc.starts_with(t, "-0")))
+    if not pc.any(cand).as_py():  # the regex only where a cell starts like one (cheap test)
+        return False
+    return bool(pc.any(pc.match_substring_regex(pc.filter(t, cand), r"^[+-]?0\d")).as_py())
+
+
+def _object_strings(t):
+    """Arrow strings as a NumPy object array (None for nulls), the null mask, and
+    ``(codes, uniques)`` for a dictionary-encoded column (else None).
+
+    Answers, codes and labels repeat a few values over many rows: those columns are dictionary
+    encoded and each distinct value becomes one Python string shared by its rows (a pointer per
+    cell instead of a string object per cell: ~10x less memory and time at 10^6 rows). Columns of
+    mostly distinct values (ids) are converted cell by cell."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(t)
+    head = t.slice(0, 20_000)
+    if n >= 1000 and pc.count_distinct(head).as_py() <= len(head) // 4:
+        if isinstance(t, pa.ChunkedArray):
+            t = t.combine_chunks()
+        enc = pc.dictionary_encode(t)
+        idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+        uniques = np.empty(len(enc.dictionary) + 1, dtype=object)
+        uniques[:-1] = enc.dictionary.to_numpy(zero_copy_only=False)
+        uniques[-1] = None
+        return uniques[idx], idx < 0, (idx, uniques[:-1])
+    values = np.asarray(t.to_numpy(zero_copy_only=False), dtype=object)
+    return values, _null_mask(t), None
 
 
 def _text(t: pd.Series) -> pd.Series:

@@ -1,0 +1,255 @@
+"""The fast paths for 10^5-10^6 responses give exactly what the general paths give.
+
+Each optimisation of the large-study path (pyarrow reading without decoding the file in Python,
+typing columns of few distinct values on those values, the reader's factorization reused by the
+cleaning, vectorised ids) keeps the general code beside it; these tests run both on the same
+inputs -- chosen to hit the corner cases (spaces, blanks, leading zeros, number words, labels,
+mixed encodings) -- and require identical frames, dtypes and codes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pipeline.ingest.tables as tables
+from pipeline.clean import clean_responses
+from pipeline.ingest import RawSurvey, ids_as_text, read_survey
+from pipeline.ingest.tables import read_grid
+from pipeline.instrument import read_instrument
+from pipeline.study import read_study
+
+# cells that trip typing: spaces around numbers, blanks, number words, leading zeros, signs,
+# exponents, labels, non-ASCII text, a number with a comma
+TRICKY = ["1", "2", " 3", "3 ", "4", "5", "", "  ", "0012", "-0", "+0.5", "0.5", "1e3", "1E-2",
+          ".5", "5.", "nan", "NaN", "inf", "-Infinity", "Agree", " Agree", "Don't know", "-99",
+          "é", "\u3000x", "1,5", "12"]
+
+
+def cellwise(arr: pa.Array) -> tuple[pd.Series, np.ndarray]:
+    """The general path: every cell trimmed and tested (no dictionary shortcut)."""
+    index = pd.RangeIndex(len(arr))
+    old = tables._few_distinct
+    try:
+        tables._few_distinct = lambda a: False
+        s, null, _ = tables._arrow_string_column(arr, index, with_nulls=True)
+    finally:
+        tables._few_distinct = old
+    return s, null
+
+
+def check_same(cells: list[str]) -> None:
+    arr = pa.array(cells, type=pa.string())
+    index = pd.RangeIndex(len(arr))
+    fast, null_fast, coded = tables._coded_column(arr, index)
+    slow, null_slow = cellwise(arr)
+    pd.testing.assert_series_equal(fast, slow, check_exact=True)
+    np.testing.assert_array_equal(null_fast, null_slow)
+    np.testing.assert_array_equal(null_fast, slow.isna().to_numpy())
+    if coded is not None:
+        codes, uniques = coded
+        ref_codes, ref_uniques = pd.factorize(slow.astype(object), use_na_sentinel=True)
+        np.testing.assert_array_equal(codes, ref_codes)
+        assert list(uniques) == list(np.asarray(ref_uniques, dtype=object))
+    else:
+        assert slow.dtype.kind in "if"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(TRICKY), min_size=1, max_size=6), st.integers(0, 2**32 - 1))
+def test_coded_column_equals_cellwise_typing(values, seed):
+    rng = np.random.default_rng(seed)
+    check_same(list(rng.choice(values, size=int(rng.integers(1000, 7000)))))
+
+
+@pytest.mark.parametrize("values", [
+    ["1", "2", "3", "4", "5"],  # int64
+    ["1", "2", "", " 3 "],  # float with NaN
+    ["1", "2", "0012"],  # leading zeros: text
+    ["1", "2", "nan"],  # a number word: text
+    ["1", "2", "Don't know", ""],  # answers with a missing text
+    ["", "  "],  # nothing filled
+    ["a", " a", "a ", "b"],  # values that trim to one
+])
+def test_coded_column_cases(values):
+    rng = np.random.default_rng(1)
+    check_same(list(rng.choice(values, size=5000)))
+
+
+def test_numbers_test_looks_at_the_first_filled_cells_as_before():
+    # the first 5,000 filled cells decide whether the cast is tried, in both paths
+    check_same(["1"] * 6000 + ["1e5"] * 10)
+    check_same(["x"] * 10 + ["1"] * 6000)
+    check_same([""] * 6000 + ["1", "2"] * 10)
+
+
+def write(path, text: str, encoding="utf-8"):
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252", "utf-16"])
+@pytest.mark.parametrize("quoted", [False, True])
+def test_large_csv_reads_as_the_cell_path(tmp_path, encoding, quoted):
+    rng = np.random.default_rng(3)
+    n = 3000
+    cols = {
+        "id": [f"R{i:05d}" for i in range(n)],
+        "firm": rng.choice(["F01", "F02", " F03", "0012"], n),
+        "q1": rng.choice(["1", "2", "3", "Don't know", ""], n),
+        "q2": rng.choice(["1", "2", "3", "4"], n),
+        "name": rng.choice(["Müller", "Café", "x"], n),
+        "dur": rng.integers(10, 5000, n).astype(str),
+    }
+    lines = [",".join(cols)]
+    for i in range(n):
+        row = [cols[c][i] for c in cols]
+        if quoted and i == 5:
+            row[4] = '"two\nlines"'
+        lines.append(",".join(row))
+    path = write(tmp_path / "s.csv", "\n".join(lines) + "\n", encoding)
+    grid = read_grid(path)
+    fast, rows_fast, codes = tables.typed_body_coded(grid, 1)
+    # the general path: pandas' reader on the decoded text, cell by cell
+    text, _ = tables.decode_text(path.read_bytes(), path, "survey export")
+    cells = pd.read_csv(__import__("io").StringIO(text.removeprefix("\ufeff")), header=None,
+                        dtype=object, keep_default_na=False, na_filter=False)
+    cells.columns = range(cells.shape[1])
+    general = tables.Grid(_cells=cells, path=path, encoding=None, sheet=None)
+    assert grid.shape == cells.shape
+    assert (grid.cells.astype(object).to_numpy() == cells.to_numpy()).all()
+    slow, rows_slow = tables.typed_body(general, 1)
+    pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+    np.testing.assert_array_equal(rows_fast, rows_slow)
+    for j, (c, u) in codes.items():
+        ref_c, ref_u = pd.factorize(slow[j].astype(object), use_na_sentinel=True)
+        np.testing.assert_array_equal(c, ref_c)
+        assert list(u) == list(np.asarray(ref_u, dtype=object))
+
+
+def test_prefix_cut_inside_a_character_still_reads_utf8(tmp_path):
+    # the first MB decoded for sniffing ends inside a 2-byte character
+    head = "id,text\n"
+    filler = "a" * (1_000_000 - len(head) - 3 - 1)
+    text = head + "1," + filler + "é\n2,b\n"
+    path = write(tmp_path / "s.csv", text)
+    grid = read_grid(path)
+    assert grid.encoding == "utf-8" and grid.arrow is not None
+    assert grid.head_rows(1) == [["id", "text"]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(
+    ["a", " a", "a ", "", "  ", "b\u3000", "\x1cc", "é", "x y", "F01"])), min_size=1,
+    max_size=40))
+def test_ids_as_text_vectorised_equals_per_value(values):
+    s = pd.Series(np.array(values, dtype=object))
+    expected = [None if v is None else (str(v).strip() or None) for v in values]
+    assert list(ids_as_text(s)) == expected
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    assert list(ids_as_text(s, codes=(codes, np.asarray(uniques, dtype=object)))) == expected
+
+
+@pytest.fixture(scope="module")
+def big_study(tmp_path_factory):
+    """A simulated csv study of ~2,500 responses (the dictionary paths start at 1,000 rows)."""
+    from pipeline.simulate import SimulationSpec, simulate_study, write_study
+
+    folder = tmp_path_factory.mktemp("big") / "study"
+    spec = SimulationSpec(seed=5, regions=2, clusters_per_region=2, firms_per_cluster=25,
+                          respondents_per_firm=12, survey_format="csv", missing_share=0.05)
+    write_study(simulate_study(spec), folder)
+    return folder
+
+
+def test_cleaning_with_the_readers_codes_equals_cleaning_without(big_study):
+    study = read_study(big_study)
+    inst = read_instrument(study.path(study.config.instrument))
+    raw = read_survey(study, inst)
+    assert raw.codes, "the csv reader dictionary-encodes the answer columns"
+    plain = RawSurvey(data=raw.data, columns=raw.columns, files=raw.files,
+                      personal_data_dropped=raw.personal_data_dropped, notes=raw.notes,
+                      metadata_columns=raw.metadata_columns)
+    a = clean_responses(raw, inst, study.config)
+    b = clean_responses(plain, inst, study.config)
+    pd.testing.assert_frame_equal(a.responses, b.responses, check_exact=True)
+    pd.testing.assert_frame_equal(a.exclusions, b.exclusions, check_exact=True)
+    pd.testing.assert_frame_equal(a.recoding, b.recoding, check_exact=True)
+    assert a.sample == b.sample and a.warnings == b.warnings and a.by_file == b.by_file
+    for col in raw.codes:
+        codes, uniques = raw.codes[col]
+        ref_codes, ref_uniques = pd.factorize(raw.data[col].astype(object), use_na_sentinel=True)
+        np.testing.assert_array_equal(codes, ref_codes)
+        assert list(uniques) == list(np.asarray(ref_uniques, dtype=object))
+
+
+def test_duplicate_ids_are_still_found_in_a_large_export(big_study, tmp_path):
+    import shutil
+
+    from pipeline.errors import StudyError
+
+    folder = tmp_path / "dup"
+    shutil.copytree(big_study, folder)
+    path = folder / "data" / "raw" / "survey.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[len(frame) - 1, "ResponseId"] = frame.loc[3, "ResponseId"]
+    frame.to_csv(path, index=False)
+    study = read_study(folder)
+    inst = read_instrument(study.path(study.config.instrument))
+    with pytest.raises(StudyError, match="appears more than once"):
+        clean_responses(read_survey(study, inst), inst, study.config)
+
+
+def test_yaml_c_loader_gives_the_same_data_and_lines(tmp_path):
+    """libyaml's parser (fast path) and PyYAML's pure-Python parser agree on socap's YAML files:
+    the bundled study and instrument, and a study scaffolded by `socap init`."""
+    import yaml
+
+    from pipeline import yamlfile
+    from pipeline.template import init_study
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    init_study(tmp_path / "new")
+    files = [root / "study.yaml", root / "instruments" / "social_capital.yaml",
+             *sorted((tmp_path / "new").rglob("*.yaml"))]
+    texts = [f.read_text(encoding="utf-8-sig") for f in files]
+    texts += ["a: [1, 2, {b: c}]\nd: 'x: y'\ne: |\n  two\n  lines\nf: null\ng: 1.5e3\n",
+              "- 1\n- {x: 2}\n-\n  - nested\n"]
+    for text in texts:
+        data = yaml.safe_load(text)
+        lines = {}
+        yamlfile._node_lines(yaml.compose(text, Loader=yaml.SafeLoader), (), lines)
+        assert yamlfile._compose_and_construct_c(text) == (data, lines)
+    assert yamlfile._compose_and_construct_c("a: [1, 2\n") is None  # errors: general path
+
+
+def test_parquet_text_columns_clean_as_object_columns(tmp_path):
+    """A parquet export's arrow-backed text columns take the factorized path in the cleaning;
+    the same export with those columns as Python objects takes the general one: same result."""
+    from pipeline.simulate import SimulationSpec, simulate_study, write_study
+
+    folder = tmp_path / "pq"
+    spec = SimulationSpec(seed=8, regions=2, clusters_per_region=2, firms_per_cluster=20,
+                          respondents_per_firm=10, survey_format="parquet", missing_share=0.05)
+    write_study(simulate_study(spec), folder)
+    study = read_study(folder)
+    inst = read_instrument(study.path(study.config.instrument))
+    raw = read_survey(study, inst)
+    text = [c for c in raw.data.columns if isinstance(raw.data[c].dtype, pd.StringDtype)]
+    assert len(text) > 10
+    objects = raw.data.copy()
+    for c in text:
+        objects[c] = pd.Series(raw.data[c].to_numpy(dtype=object, na_value=None), dtype=object)
+    plain = RawSurvey(data=objects, columns=raw.columns, files=raw.files,
+                      personal_data_dropped=raw.personal_data_dropped, notes=raw.notes,
+                      metadata_columns=raw.metadata_columns)
+    a = clean_responses(raw, inst, study.config)
+    b = clean_responses(plain, inst, study.config)
+    pd.testing.assert_frame_equal(a.responses, b.responses, check_exact=True)
+    pd.testing.assert_frame_equal(a.exclusions, b.exclusions, check_exact=True)
+    pd.testing.assert_frame_equal(a.recoding, b.recoding, check_exact=True)
+    assert a.sample == b.sample
