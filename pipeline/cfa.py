@@ -696,18 +696,25 @@ def _regression_scores(x: np.ndarray, intercepts: np.ndarray, lam: np.ndarray, p
         defined_by[j, list(its)] = True
     # complete rows (usually most of them): one product over the whole matrix; rows with a gap
     # come out NaN here and are filled pattern by pattern below
-    out = alpha + (x - mu) @ np.linalg.solve(sigma, cov_eta_y.T)
-    observed = ~np.isnan(x)
-    gaps = np.flatnonzero(~observed.all(axis=1))
+    # x W - (mu W - alpha): no centred copy of a 10^6-row matrix (fresh memory costs more than
+    # the product here); a row with a gap has NaN in every score, so the gaps are read off the
+    # first score column instead of testing every cell
+    w_full = np.linalg.solve(sigma, cov_eta_y.T)                      # (p, m)
+    out = x @ w_full
+    out -= mu @ w_full - alpha
+    gaps = np.flatnonzero(np.isnan(out[:, 0])) if m else np.zeros(0, dtype=np.int64)
     if gaps.size == 0:
         return out
-    obs = observed[gaps]
-    if p <= 62:     # one integer code per missing-data pattern: a fast 1-D unique
-        codes = obs.astype(np.int64) @ (np.int64(1) << np.arange(p, dtype=np.int64))
-        _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
-        patterns = obs[first]
+    # the missing-data pattern of each gap row: one integer code per row when p <= 62 (read
+    # column by column: x is usually column-major)
+    if p <= 62:
+        codes = np.zeros(gaps.size, dtype=np.int64)
+        for j in range(p):
+            codes |= (~np.isnan(x[gaps, j])).astype(np.int64) << j
+        ucodes, inverse = np.unique(codes, return_inverse=True)
+        patterns = ((ucodes[:, None] >> np.arange(p, dtype=np.int64)) & 1).astype(bool)
     else:
-        patterns, inverse = np.unique(obs, axis=0, return_inverse=True)
+        patterns, inverse = np.unique(~np.isnan(x[gaps]), axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     # all patterns' weights in one batched solve: unobserved items get an identity block and a
     # zero right-hand side, so their weights are 0 and the observed block is Sigma_oo^-1 C_o
@@ -716,13 +723,26 @@ def _regression_scores(x: np.ndarray, intercepts: np.ndarray, lam: np.ndarray, p
     b_mat = np.where(patterns[:, :, None], cov_eta_y.T[None], 0.0)
     weights = np.linalg.solve(a_mat, b_mat)                           # (patterns, p, m)
     defined = (defined_by[None] & patterns[:, None, :]).any(axis=2)    # (patterns, m)
-    for start in range(0, gaps.size, 65_536):
-        rows = gaps[start:start + 65_536]
-        pat = inverse[start:start + 65_536]
-        centred = np.nan_to_num(x[rows] - mu, nan=0.0)
-        scores = alpha + np.einsum("ip,ipm->im", centred, weights[pat])
-        scores[~defined[pat]] = np.nan
-        out[rows] = scores
+    # rows sorted by pattern: one (rows x p) @ (p x m) product per pattern, on contiguous
+    # slices of the centred gap rows (missing cells 0), gathered column by column in that order
+    order = np.argsort(inverse, kind="stable")
+    inv_sorted = inverse[order]
+    rows = gaps[order]
+    xs = np.empty((rows.size, p), order="F")
+    tmp = np.empty(rows.size)
+    for j in range(p):  # read in row order, then reordered within the (smaller) gap column
+        np.take(x[:, j], gaps, out=tmp, mode="clip")  # mode "raise" would buffer out
+        tmp -= mu[j]
+        tmp[np.isnan(tmp)] = 0.0
+        np.take(tmp, order, out=xs[:, j], mode="clip")
+    bounds = np.searchsorted(inv_sorted, np.arange(len(patterns) + 1))
+    filled = np.empty((rows.size, m))
+    for k in range(len(patterns)):
+        lo, hi = bounds[k], bounds[k + 1]
+        np.matmul(xs[lo:hi], weights[k], out=filled[lo:hi])
+    filled += alpha
+    filled[~defined[inv_sorted]] = np.nan
+    out[rows] = filled
     return out
 
 

@@ -218,26 +218,30 @@ def one_way_icc(values: np.ndarray, codes: np.ndarray, n_codes: int) -> dict[str
     for data aggregation and analysis. In K. J. Klein & S. W. J. Kozlowski (Eds.), *Multilevel
     theory, research, and methods in organizations* (pp. 349-381). Jossey-Bass.
     """
-    values = np.asarray(values, dtype=float)
+    y = np.asarray(values, dtype=float)
     codes = np.asarray(codes)
-    ok = np.isfinite(values) & (codes >= 0)
-    y = values[ok]
-    c = codes[ok]
-    n_j = np.bincount(c, minlength=n_codes).astype(float)
-    s_j = np.bincount(c, weights=y, minlength=n_codes)
+    ok = np.isfinite(y) & (codes >= 0)
+    # rows left out go to an extra last bin, dropped from every sum: no compacted copies
+    c = codes if ok.all() else np.where(ok, codes, n_codes)
+    n_j = np.bincount(c, minlength=n_codes + 1)[:n_codes].astype(float)
+    s_j = np.bincount(c, weights=y, minlength=n_codes + 1)[:n_codes]
     present = n_j > 0
     k = int(present.sum())
-    n = int(y.size)
+    n = int(n_j.sum())
     nan = float("nan")
     res = {"icc1": nan, "icc2": nan, "f": nan, "df1": max(k - 1, 0), "df2": max(n - k, 0),
            "p": nan, "k": k, "n": n, "mean_group_size": n / k if k else nan}
     if k == 0:
         return res
-    mean_j = np.zeros(n_codes)
-    mean_j[present] = s_j[present] / n_j[present]
-    grand = y.mean()
+    mean_j = np.zeros(n_codes + 1)
+    mean_j[:n_codes][present] = s_j[present] / n_j[present]
+    grand = float(s_j.sum()) / n
     # Two-pass sums of squares (stable for large means).
-    ssw = float(np.sum((y - mean_j[c]) ** 2))
+    dev = np.take(mean_j, c)
+    np.subtract(y, dev, out=dev)
+    np.multiply(dev, dev, out=dev)
+    ssw = float(np.bincount(c, weights=dev, minlength=n_codes + 1)[:n_codes].sum())
+    mean_j = mean_j[:n_codes]
     ssb = float(np.sum(n_j[present] * (mean_j[present] - grand) ** 2))
     df1, df2 = k - 1, n - k
     if df1 < 1 or df2 < 1:
@@ -291,18 +295,27 @@ def rwg_j(items: np.ndarray, codes: np.ndarray, n_codes: int, ranvar: float) -> 
     if x.ndim == 1:
         x = x[:, None]
     codes = np.asarray(codes)
-    ok = (codes >= 0) & np.isfinite(x).all(axis=1)
-    x = x[ok]
-    c = codes[ok]
-    n_j = np.bincount(c, minlength=n_codes).astype(float)
     n_items = x.shape[1]
+    # Column by column, with one scratch buffer: the matrix may hold 10^6 rows, and every
+    # temporary of that length costs more than the arithmetic done with it.
+    ok = codes >= 0
+    for j in range(n_items):
+        ok &= np.isfinite(x[:, j])
+    # rows left out (no group, an item missing) go to an extra last bin, dropped at the end:
+    # no compacted copies of the columns
+    c = codes if ok.all() else np.where(ok, codes, n_codes)
+    n_j = np.bincount(c, minlength=n_codes + 1)[:n_codes].astype(float)
     var_sum = np.zeros(n_codes)
     safe_n = np.where(n_j > 0, n_j, 1.0)
+    buf = np.empty(c.size)
     for j in range(n_items):  # loop over items, never over groups
         col = x[:, j]
-        mean_j = np.bincount(c, weights=col, minlength=n_codes) / safe_n
-        dev = col - mean_j[c]
-        ss = np.bincount(c, weights=dev * dev, minlength=n_codes)
+        sums = np.bincount(c, weights=col, minlength=n_codes + 1)
+        mean_j = np.append(sums[:n_codes] / safe_n, 0.0)
+        np.take(mean_j, c, out=buf, mode="clip")  # "raise" would buffer out
+        np.subtract(col, buf, out=buf)
+        np.multiply(buf, buf, out=buf)
+        ss = np.bincount(c, weights=buf, minlength=n_codes + 1)[:n_codes]
         with np.errstate(invalid="ignore", divide="ignore"):
             var_sum += ss / (n_j - 1.0)
     out = np.full(n_codes, np.nan)
@@ -329,16 +342,37 @@ def _codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
 
 
 def _unit_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Sorted codes of unit ids as text (the tie list's rule), empty ids -> -1."""
-    text = ids_as_text(ids)
-    codes, uniques = pd.factorize(text, sort=True)
-    codes = np.asarray(codes)
+    """Sorted codes of unit ids as text (the tie list's rule), empty ids -> -1.
+
+    The ids are factorized as they are and only the distinct values are turned into text (two
+    raw values with one text, e.g. 12 and 12.0, become one unit): 10^6 respondents cost one hash
+    pass, not 10^6 Python strings."""
+    s = ids if isinstance(ids, pd.Series) else pd.Series(ids)
+    try:
+        raw, uniq = pd.factorize(s, use_na_sentinel=True)
+    except TypeError:  # unhashable or mixed cells: compare as objects
+        raw, uniq = pd.factorize(s.astype(object), use_na_sentinel=True)
+    raw = np.asarray(raw)
+    text = ids_as_text(pd.Series(uniq))
+    if text.size == 0:
+        return np.full(raw.size, -1, dtype=np.int64), pd.Index([], dtype=object)
+    tcodes, uniques = pd.factorize(text, sort=True)
+    tcodes = np.asarray(tcodes, dtype=np.int64)
     uniques = np.asarray(uniques, dtype=object)
     if (uniques == "").any():  # empty id sorts first
         blank = int(np.flatnonzero(uniques == "")[0])
-        codes = np.where(codes == blank, -1, codes - (codes > blank))
+        tcodes = np.where(tcodes == blank, -1, tcodes - (tcodes > blank))
         uniques = np.delete(uniques, blank)
+    codes = np.where(raw >= 0, tcodes[np.maximum(raw, 0)], -1)
     return codes, pd.Index(uniques, dtype=object)
+
+
+def _float_column(responses: pd.DataFrame, col: str) -> np.ndarray:
+    """A column as float64 (no copy when it is one already); text that is not a number -> NaN."""
+    s = responses[col]
+    if s.dtype.kind in "fiub":
+        return s.to_numpy(dtype=float)
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:
@@ -501,10 +535,26 @@ def aggregate(
     # Group of each unit, checked for consistency (vectorised).
     unit_group: pd.Series | None = None
     if group is not None:
-        frame = pd.DataFrame({"u": codes, "g": responses[group].to_numpy()})
-        frame = frame[(frame["u"] >= 0) & frame["g"].notna()]
-        pairs = frame.groupby(["u", "g"], sort=True, observed=True).size()
-        multi = pairs.index.get_level_values(0).duplicated(keep=False)
+        # (unit, group) pairs counted on integer codes: groups are sorted values, as a groupby
+        # would sort them, without grouping 10^6 rows of text
+        gcol = responses[group]
+        try:
+            gcode, guniq = pd.factorize(gcol, sort=True, use_na_sentinel=True)
+        except TypeError:  # mixed types cannot be sorted together: as text
+            gcode, guniq = pd.factorize(gcol.astype("string"), sort=True, use_na_sentinel=True)
+        gcode = np.asarray(gcode, dtype=np.int64)
+        both = (codes >= 0) & (gcode >= 0)
+        key = codes[both] * max(len(guniq), 1) + gcode[both]
+        if n_all * max(len(guniq), 1) <= 4 * codes.size + 1_000_000:
+            counts = np.bincount(key, minlength=n_all * max(len(guniq), 1))
+            keys = np.flatnonzero(counts)
+            counts = counts[keys]
+        else:
+            keys, counts = np.unique(key, return_counts=True)
+        pair_u = keys // max(len(guniq), 1)
+        pair_g = np.asarray(guniq, dtype=object)[keys % max(len(guniq), 1)]
+        pairs = pd.Series(counts, index=pd.MultiIndex.from_arrays([pair_u, pair_g], names=["u", "g"]))
+        multi = pd.Index(pair_u).duplicated(keep=False)
         if multi.any():
             problems = ProblemList()
             clash = pairs[multi]
@@ -520,8 +570,8 @@ def aggregate(
                         "or correct the unit id of those in the wrong group",
                 )
             problems.raise_if_any(f"Each unit must belong to one {group}:")
-        ug = pairs.reset_index().drop_duplicates("u")
-        unit_group = pd.Series(ug["g"].to_numpy(), index=ug["u"].to_numpy())
+        first = ~pd.Index(pair_u).duplicated(keep="first")
+        unit_group = pd.Series(pair_g[first], index=pair_u[first])
 
     keep_unit = n_resp >= min_respondents
     dropped = int((~keep_unit).sum())
@@ -549,20 +599,30 @@ def aggregate(
     constructs: dict[str, AggregationStats] = {}
     rwg_cols: dict[str, np.ndarray] = {}
     valid_u = ucodes >= 0
+    item_cache: dict[str, np.ndarray] = {}
+
+    def construct_matrix(name: str) -> tuple[np.ndarray | None, float | None]:
+        """The construct's items (n x J floats, read once for both levels) and rwg's ranvar."""
+        if name not in construct_items or len(construct_items[name]) == 0:
+            return None, None
+        lo, hi = scales[name]
+        a = float(hi) - float(lo) + 1.0
+        if name not in item_cache:
+            cols = construct_items[name]
+            mat = np.empty((len(responses), len(cols)), order="F")  # columns contiguous
+            for j, i in enumerate(cols):
+                mat[:, j] = _float_column(responses, i)
+            item_cache[name] = mat
+        return item_cache[name], (a * a - 1.0) / 12.0
+
     for s in scores:
-        y = pd.to_numeric(responses[s], errors="coerce").to_numpy(dtype=float)
+        y = _float_column(responses, s)
         fin = np.isfinite(y) & valid_u
         cnt = np.bincount(ucodes[fin], minlength=n_units)
         tot = np.bincount(ucodes[fin], weights=y[fin], minlength=n_units)
         with np.errstate(invalid="ignore", divide="ignore"):
             unit_cols[s] = np.where(cnt > 0, tot / np.where(cnt > 0, cnt, 1), np.nan)
-        items_arr = ranvar = None
-        if s in construct_items and len(construct_items[s]) > 0:
-            lo, hi = scales[s]
-            a = float(hi) - float(lo) + 1.0
-            ranvar = (a * a - 1.0) / 12.0
-            items_arr = responses[list(construct_items[s])].apply(
-                pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        items_arr, ranvar = construct_matrix(s)
         stats, r = _stats(y, ucodes, n_units, items_arr, ranvar)
         constructs[s] = stats
         rwg_cols[s] = r
@@ -589,14 +649,8 @@ def aggregate(
         group_level = {}
         grwg_cols = {}
         for s in scores:
-            y = pd.to_numeric(responses[s], errors="coerce").to_numpy(dtype=float)
-            items_arr = ranvar = None
-            if s in construct_items and len(construct_items[s]) > 0:
-                lo, hi = scales[s]
-                a = float(hi) - float(lo) + 1.0
-                ranvar = (a * a - 1.0) / 12.0
-                items_arr = responses[list(construct_items[s])].apply(
-                    pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+            y = _float_column(responses, s)
+            items_arr, ranvar = construct_matrix(s)
             stats, r = _stats(y, rcodes, n_groups, items_arr, ranvar)
             group_level[s] = stats
             grwg_cols[s] = r
