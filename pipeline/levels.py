@@ -223,8 +223,44 @@ def one_way_icc(values: np.ndarray, codes: np.ndarray, n_codes: int) -> dict[str
     ok = np.isfinite(y) & (codes >= 0)
     # rows left out go to an extra last bin, dropped from every sum: no compacted copies
     c = codes if ok.all() else np.where(ok, codes, n_codes)
-    n_j = np.bincount(c, minlength=n_codes + 1)[:n_codes].astype(float)
-    s_j = np.bincount(c, weights=y, minlength=n_codes + 1)[:n_codes]
+    return _icc_from_bins(*_bins(y, c, n_codes))
+
+
+def _bins(col: np.ndarray, c: np.ndarray, nb: int, buf: np.ndarray | None = None,
+          n: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count, mean and within sum of squares (two-pass) of ``col`` in bins ``0..nb-1``.
+
+    ``c`` holds ``nb`` for the rows left out (an extra bin, dropped); ``buf`` is scratch space of
+    ``len(col)``; ``n`` the counts when known. Empty bins get mean 0 and sum of squares 0."""
+    if n is None:
+        n = np.bincount(c, minlength=nb + 1)[:nb].astype(float)
+    sums = np.bincount(c, weights=col, minlength=nb + 1)
+    mean = np.append(sums[:nb] / np.where(n > 0, n, 1.0), 0.0)
+    if buf is None:
+        buf = np.empty(c.size)
+    np.take(mean, c, out=buf, mode="clip")  # mode "raise" would buffer out
+    np.subtract(col, buf, out=buf)
+    np.multiply(buf, buf, out=buf)
+    ss = np.bincount(c, weights=buf, minlength=nb + 1)[:nb]
+    return n, mean[:nb], ss
+
+
+def _lift(n: np.ndarray, mean: np.ndarray, ss: np.ndarray, parent: np.ndarray,
+          n_parent: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bins of respondents grouped one level up (each bin's parent code; -1 = none): counts and
+    means pooled, ``SS_g = sum_u SS_u + sum_u n_u (mean_u - mean_g)^2`` -- the same numbers as
+    binning the respondents by their parent directly, without another pass over them."""
+    keep = parent >= 0
+    p, n_k, m_k, ss_k = parent[keep], n[keep], mean[keep], ss[keep]
+    big_n = np.bincount(p, weights=n_k, minlength=n_parent)
+    big_m = np.bincount(p, weights=n_k * m_k, minlength=n_parent) / np.where(big_n > 0, big_n, 1)
+    between = n_k * (m_k - big_m[p]) ** 2
+    big_ss = np.bincount(p, weights=ss_k + between, minlength=n_parent)
+    return big_n, big_m, big_ss
+
+
+def _icc_from_bins(n_j: np.ndarray, mean_j: np.ndarray, ss_j: np.ndarray) -> dict[str, float]:
+    """:func:`one_way_icc` from the bins' counts, means and within sums of squares."""
     present = n_j > 0
     k = int(present.sum())
     n = int(n_j.sum())
@@ -233,15 +269,8 @@ def one_way_icc(values: np.ndarray, codes: np.ndarray, n_codes: int) -> dict[str
            "p": nan, "k": k, "n": n, "mean_group_size": n / k if k else nan}
     if k == 0:
         return res
-    mean_j = np.zeros(n_codes + 1)
-    mean_j[:n_codes][present] = s_j[present] / n_j[present]
-    grand = float(s_j.sum()) / n
-    # Two-pass sums of squares (stable for large means).
-    dev = np.take(mean_j, c)
-    np.subtract(y, dev, out=dev)
-    np.multiply(dev, dev, out=dev)
-    ssw = float(np.bincount(c, weights=dev, minlength=n_codes + 1)[:n_codes].sum())
-    mean_j = mean_j[:n_codes]
+    grand = float(np.sum(n_j * mean_j)) / n
+    ssw = float(ss_j.sum())
     ssb = float(np.sum(n_j[present] * (mean_j[present] - grand) ** 2))
     df1, df2 = k - 1, n - k
     if df1 < 1 or df2 < 1:
@@ -256,6 +285,22 @@ def one_way_icc(values: np.ndarray, codes: np.ndarray, n_codes: int) -> dict[str
         res["f"] = msb / msw
         res["p"] = float(special.fdtrc(df1, df2, res["f"]))
     return res
+
+
+def _rwg_from_bins(n_j: np.ndarray, ss_items: Sequence[np.ndarray], ranvar: float) -> np.ndarray:
+    """:func:`rwg_j` from the bins' counts of complete rows and each item's within SS."""
+    n_items = len(ss_items)
+    var_sum = np.zeros(n_j.size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for ss in ss_items:
+            var_sum += ss / (n_j - 1.0)
+    out = np.full(n_j.size, np.nan)
+    has = n_j > 1
+    s2 = np.minimum(var_sum[has] / n_items, ranvar)
+    ratio = s2 / ranvar
+    num = n_items * (1.0 - ratio)
+    out[has] = num / (num + ratio)
+    return out
 
 
 def rwg_j(items: np.ndarray, codes: np.ndarray, n_codes: int, ranvar: float) -> np.ndarray:
@@ -291,40 +336,27 @@ def rwg_j(items: np.ndarray, codes: np.ndarray, n_codes: int, ranvar: float) -> 
     James, L. R., Demaree, R. G., & Wolf, G. (1984). Estimating within-group interrater reliability
     with and without response bias. *Journal of Applied Psychology*, 69(1), 85-98.
     """
-    x = np.asarray(items, dtype=float)
-    if x.ndim == 1:
-        x = x[:, None]
+    c, n_j, cols = _complete_rows(items, codes, n_codes)
+    buf = np.empty(c.size)
+    ss = [_bins(col, c, n_codes, buf, n_j)[2] for col in cols]  # never a loop over groups
+    return _rwg_from_bins(n_j, ss, ranvar)
+
+
+def _complete_rows(items, codes: np.ndarray, n_codes: int):
+    """Bin codes of the rows with a group and every item answered (others -> ``n_codes``), their
+    counts per bin, and the item columns (``items``: an (N, J) array or a list of columns)."""
+    if isinstance(items, (list, tuple)):
+        cols = [np.asarray(col, dtype=float) for col in items]
+    else:
+        x = np.asarray(items, dtype=float)
+        cols = [x] if x.ndim == 1 else [x[:, j] for j in range(x.shape[1])]
     codes = np.asarray(codes)
-    n_items = x.shape[1]
-    # Column by column, with one scratch buffer: the matrix may hold 10^6 rows, and every
-    # temporary of that length costs more than the arithmetic done with it.
     ok = codes >= 0
-    for j in range(n_items):
-        ok &= np.isfinite(x[:, j])
-    # rows left out (no group, an item missing) go to an extra last bin, dropped at the end:
-    # no compacted copies of the columns
+    for col in cols:
+        ok &= np.isfinite(col)
     c = codes if ok.all() else np.where(ok, codes, n_codes)
     n_j = np.bincount(c, minlength=n_codes + 1)[:n_codes].astype(float)
-    var_sum = np.zeros(n_codes)
-    safe_n = np.where(n_j > 0, n_j, 1.0)
-    buf = np.empty(c.size)
-    for j in range(n_items):  # loop over items, never over groups
-        col = x[:, j]
-        sums = np.bincount(c, weights=col, minlength=n_codes + 1)
-        mean_j = np.append(sums[:n_codes] / safe_n, 0.0)
-        np.take(mean_j, c, out=buf, mode="clip")  # "raise" would buffer out
-        np.subtract(col, buf, out=buf)
-        np.multiply(buf, buf, out=buf)
-        ss = np.bincount(c, weights=buf, minlength=n_codes + 1)[:n_codes]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            var_sum += ss / (n_j - 1.0)
-    out = np.full(n_codes, np.nan)
-    has = n_j > 1
-    s2 = np.minimum(var_sum[has] / n_items, ranvar)
-    ratio = s2 / ranvar
-    num = n_items * (1.0 - ratio)
-    out[has] = num / (num + ratio)
-    return out
+    return c, n_j, cols
 
 
 # --------------------------------------------------------------------------------------------
@@ -382,16 +414,10 @@ def _summary(values: np.ndarray) -> dict[str, float]:
             "max": float(np.max(values))}
 
 
-def _stats(values: np.ndarray, codes: np.ndarray, n_codes: int,
-           items: np.ndarray | None, ranvar: float | None) -> tuple[AggregationStats, np.ndarray]:
-    icc = one_way_icc(values, codes, n_codes)
-    if items is not None and ranvar is not None:
-        r = rwg_j(items, codes, n_codes, ranvar)
-    else:
-        r = np.full(n_codes, np.nan)
+def _stats(icc: dict[str, float], r: np.ndarray) -> AggregationStats:
     have = r[np.isfinite(r)]
     nan = float("nan")
-    stats = AggregationStats(
+    return AggregationStats(
         icc1=icc["icc1"], icc2=icc["icc2"],
         rwg_j_mean=float(have.mean()) if have.size else nan,
         rwg_j_median=float(np.median(have)) if have.size else nan,
@@ -399,7 +425,6 @@ def _stats(values: np.ndarray, codes: np.ndarray, n_codes: int,
         n_units=icc["k"], n_rwg_units=int(have.size), mean_group_size=icc["mean_group_size"],
         f=icc["f"], df1=int(icc["df1"]), df2=int(icc["df2"]), p=icc["p"],
     )
-    return stats, r
 
 
 def _caveats(name: str, s: AggregationStats, level: str, has_items: bool) -> list[str]:
@@ -599,34 +624,33 @@ def aggregate(
     constructs: dict[str, AggregationStats] = {}
     rwg_cols: dict[str, np.ndarray] = {}
     valid_u = ucodes >= 0
-    item_cache: dict[str, np.ndarray] = {}
-
-    def construct_matrix(name: str) -> tuple[np.ndarray | None, float | None]:
-        """The construct's items (n x J floats, read once for both levels) and rwg's ranvar."""
-        if name not in construct_items or len(construct_items[name]) == 0:
-            return None, None
-        lo, hi = scales[name]
-        a = float(hi) - float(lo) + 1.0
-        if name not in item_cache:
-            cols = construct_items[name]
-            mat = np.empty((len(responses), len(cols)), order="F")  # columns contiguous
-            for j, i in enumerate(cols):
-                mat[:, j] = _float_column(responses, i)
-            item_cache[name] = mat
-        return item_cache[name], (a * a - 1.0) / 12.0
-
+    # One pass over the respondents per score and per item, at unit level: counts, means and
+    # within sums of squares per unit. The group level is computed from those (_lift), exactly,
+    # without a second pass over 10^6 rows.
+    unit_bins: dict[str, tuple] = {}
     for s in scores:
         y = _float_column(responses, s)
-        fin = np.isfinite(y) & valid_u
-        cnt = np.bincount(ucodes[fin], minlength=n_units)
-        tot = np.bincount(ucodes[fin], weights=y[fin], minlength=n_units)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            unit_cols[s] = np.where(cnt > 0, tot / np.where(cnt > 0, cnt, 1), np.nan)
-        items_arr, ranvar = construct_matrix(s)
-        stats, r = _stats(y, ucodes, n_units, items_arr, ranvar)
+        ok = np.isfinite(y) & valid_u
+        c = ucodes if ok.all() else np.where(ok, ucodes, n_units)
+        buf = np.empty(c.size)
+        yb = _bins(y, c, n_units, buf)
+        unit_cols[s] = np.where(yb[0] > 0, yb[1], np.nan)
+        item_bins = ranvar = None
+        if s in construct_items and len(construct_items[s]) > 0:
+            lo, hi = scales[s]
+            a = float(hi) - float(lo) + 1.0
+            ranvar = (a * a - 1.0) / 12.0
+            ci, n_ci, cols = _complete_rows(
+                [_float_column(responses, i) for i in construct_items[s]], ucodes, n_units)
+            item_bins = [_bins(col, ci, n_units, buf, n_ci) for col in cols]
+            r = _rwg_from_bins(n_ci, [b[2] for b in item_bins], ranvar)
+        else:
+            r = np.full(n_units, np.nan)
+        unit_bins[s] = (yb, item_bins, ranvar)
+        stats = _stats(_icc_from_bins(*yb), r)
         constructs[s] = stats
         rwg_cols[s] = r
-        warn += _caveats(s, stats, "units", items_arr is not None)
+        warn += _caveats(s, stats, "units", item_bins is not None)
 
     units_df = pd.DataFrame(unit_cols, index=index)
     units_df["n_respondents"] = kept_n.astype(np.int64)
@@ -645,19 +669,25 @@ def aggregate(
         # Respondents nested in groups, through their unit's group.
         gcodes_u, guniques = _codes(pd.Series(ug_kept.to_numpy()))
         n_groups = guniques.size
-        rcodes = np.where(valid_u, gcodes_u[np.maximum(ucodes, 0)], -1)
         group_level = {}
         grwg_cols = {}
         for s in scores:
-            y = _float_column(responses, s)
-            items_arr, ranvar = construct_matrix(s)
-            stats, r = _stats(y, rcodes, n_groups, items_arr, ranvar)
+            yb, item_bins, ranvar = unit_bins[s]
+            icc = _icc_from_bins(*_lift(*yb, gcodes_u, n_groups))
+            if item_bins is not None:
+                lifted = [_lift(*b, gcodes_u, n_groups) for b in item_bins]
+                r = _rwg_from_bins(lifted[0][0], [b[2] for b in lifted], ranvar)
+            else:
+                r = np.full(n_groups, np.nan)
+            stats = _stats(icc, r)
             group_level[s] = stats
             grwg_cols[s] = r
-            warn += _caveats(s, stats, "groups", items_arr is not None)
+            warn += _caveats(s, stats, "groups", item_bins is not None)
         group_rwg = pd.DataFrame(grwg_cols, index=pd.Index(guniques, name=group))
         upg = _summary(np.bincount(gcodes_u[gcodes_u >= 0], minlength=n_groups))
-        rpg = _summary(np.bincount(rcodes[rcodes >= 0], minlength=n_groups))
+        has_g = gcodes_u >= 0
+        rpg = _summary(np.bincount(gcodes_u[has_g], weights=kept_n[has_g],
+                                   minlength=n_groups).astype(np.int64))
 
     return LevelsResult(
         units=units_df,
