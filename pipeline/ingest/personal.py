@@ -72,7 +72,9 @@ def looks_like_emails(values: pd.Series, share: float = 0.5) -> bool:
     """Whether most filled cells of a column are e-mail addresses."""
     if values.dtype.kind in "biufcmM":
         return False
-    filled = values.dropna()
+    filled = values.iloc[:10_000].dropna()  # the sample below, without scanning 10^6 rows
+    if len(filled) < 2000 and len(values) > 10_000:
+        filled = values.dropna()
     if len(filled) == 0:
         return False
     sample = filled.iloc[:2000]
