@@ -60,6 +60,8 @@ from pipeline.errors import ProblemList, StudyError, did_you_mean
 from pipeline.sem import engine as _eng
 from pipeline.sem import indices as _idx
 
+from .jsonvalues import plain as _num
+
 __all__ = [
     "CFAResult",
     "GroupMeansResult",
@@ -78,22 +80,6 @@ MI_MIN = 3.841458820694124
 
 # ----------------------------------------------------------------------------------------------
 # small helpers
-
-
-def _num(x: Any) -> Any:
-    """Plain-Python JSON value: numpy scalars to float/int, NaN and inf to None, recursively."""
-    if isinstance(x, dict):
-        return {str(k): _num(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_num(v) for v in x]
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        x = float(x)
-        return x if math.isfinite(x) else None
-    return x
 
 
 def _one_blas_thread():

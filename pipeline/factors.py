@@ -39,6 +39,8 @@ from scipy.special import chdtr, chdtrc, chndtrinc
 from pipeline.errors import StudyError, did_you_mean
 from pipeline.moments import ItemMoments, single_blas_thread
 
+from .jsonvalues import plain as _clean
+
 __all__ = [
     "METHODS",
     "ROTATIONS",
@@ -57,24 +59,6 @@ OBLIQUE = {"oblimin", "promax", "geomin"}
 _EPS = np.finfo(float).eps
 #: psych's lower bound for uniquenesses in optim (Heywood cases stop there)
 PSI_LOWER = 0.005
-
-
-def _clean(value: Any) -> Any:
-    """Plain Python values for results.json: NaN/inf -> None, numpy scalars -> float/int."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_clean(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    return value
 
 
 # --------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from scipy import special
 
 from pipeline.errors import ProblemList, StudyError
 from pipeline.ingest.ties import ids_as_text
+from pipeline.jsonvalues import number as _num
 
 __all__ = ["AggregationStats", "LevelsResult", "aggregate", "one_way_icc", "rwg_j"]
 
@@ -55,14 +56,6 @@ RESERVED_KEYS = frozenset({"group_level", "units", "respondents_per_unit", "warn
 ICC1_NEAR_ZERO = 0.01
 ICC2_MIN = 0.70
 RWG_MIN = 0.70
-
-
-def _num(x: Any) -> float | None:
-    """A plain float, with NaN / inf as None (results.json convention)."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if np.isfinite(x) else None
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,8 @@ import pandas as pd
 from pipeline.errors import StudyError
 from pipeline.ingest.ties import TieList, ids_as_text, tie_list, type_slug
 
+from .jsonvalues import number as _num
+
 __all__ = [
     "NetworkResult",
     "burt_constraint",
@@ -125,13 +127,6 @@ SAMPLE_MIN, SAMPLE_MAX = 64, 2000
 BATCH = 8
 #: Graphs with more nodes are renumbered (reverse Cuthill-McKee) before computing.
 RENUMBER_MIN_NODES = 20_000
-
-
-def _num(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if np.isfinite(x) else None
 
 
 MEASURES_METHOD_UNDIRECTED = {

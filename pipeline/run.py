@@ -25,6 +25,7 @@ import pandas as pd
 from . import __version__
 from .errors import ProblemList, StudyError, did_you_mean
 from .instrument import Instrument, read_instrument
+from .jsonvalues import number as _num
 from .study import Study, read_study
 
 Progress = Callable[[str], None]
@@ -560,11 +561,6 @@ def _item_table(moments, instrument, items, cleaned) -> dict:
         }
         out[item] = entry
     return out
-
-
-def _num(v):
-    v = float(v)
-    return None if not np.isfinite(v) else v
 
 
 def _fmt(v) -> str:

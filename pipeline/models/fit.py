@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import special as sp
 
 from ..errors import StudyError, did_you_mean
+from ..jsonvalues import plain as _clean
 from . import formula as fm
 from .estimation import FAMILIES, Fit, RankDeficient, fit_glm, fit_lm, fit_negbin, sandwich
 from .mediation import MediationResult, mediation_effects
@@ -27,24 +28,6 @@ MEDIATION_KEYS = ("x", "m", "y", "moderator", "covariates", "n_boot", "seed", "c
 # ----------------------------------------------------------------------------------------------
 # Plain-data conversion
 # ----------------------------------------------------------------------------------------------
-
-
-def _clean(obj):
-    """Plain JSON-able Python: numpy scalars -> float/int, NaN/inf -> None, tuples -> lists."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [_clean(v) for v in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    return obj
 
 
 def _fmt_p(p: float) -> str:
