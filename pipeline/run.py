@@ -193,6 +193,8 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
             fix="check that the whole export was read (sheet, layout) and how many responses the "
             "quality rules dropped (socap validate); or collect more responses")
     check_model_columns(study, model_columns(inputs, cleaned))
+    if outputs is not None:  # final: written while the moments are computed (BLAS, no GIL)
+        outputs.write_exclusions(cleaned.exclusions)
     stages.done("clean", t0, f"{cleaned.sample['respondents']} of {cleaned.sample['rows_read']} "
                 f"responses kept")
 
@@ -644,11 +646,19 @@ class Outputs:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socap-processed")
         self._jobs: list = []
         self.responses_written = False
+        self.exclusions_written = False
+
+    def write_exclusions(self, exclusions: pd.DataFrame) -> None:
+        """exclusions.csv, final once the responses are cleaned: written during the analysis."""
+        self._jobs.append(self._pool.submit(_write_exclusions, self.processed,
+                                            exclusions.copy(deep=False)))
+        self.exclusions_written = True
 
     def write_responses(self, responses: pd.DataFrame, exclusions: pd.DataFrame) -> None:
+        if not self.exclusions_written:
+            self.write_exclusions(exclusions)
         self._jobs.append(self._pool.submit(_write_responses, self.processed,
-                                            responses.copy(deep=False),
-                                            exclusions.copy(deep=False)))
+                                            responses.copy(deep=False)))
         self.responses_written = True
 
     def write_units(self, units: pd.DataFrame | None) -> None:
@@ -695,10 +705,13 @@ def write_outputs(study: Study, results: dict, artefacts: dict, instrument: Inst
     return study.reports_dir / "report.html"
 
 
-def _write_responses(folder: Path, responses: pd.DataFrame, exclusions: pd.DataFrame) -> None:
+def _write_responses(folder: Path, responses: pd.DataFrame) -> None:
     frame = _parquet_safe(responses)
     frame.to_parquet(folder / "responses.parquet", index=False,
                      use_dictionary=_dictionary_columns(frame))
+
+
+def _write_exclusions(folder: Path, exclusions: pd.DataFrame) -> None:
     exclusions.to_csv(folder / "exclusions.csv", index=False)
 
 
@@ -707,7 +720,8 @@ def _write_units(folder: Path, units_table: pd.DataFrame) -> None:
 
 
 def _write_processed(folder: Path, frames: dict) -> None:
-    _write_responses(folder, frames["responses"], frames["exclusions"])
+    _write_responses(folder, frames["responses"])
+    _write_exclusions(folder, frames["exclusions"])
     units = frames.get("units")
     if units is not None:
         _write_units(folder, units.reset_index())
