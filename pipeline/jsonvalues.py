@@ -1,13 +1,14 @@
 """Plain Python values for results.json: the one conversion every stage's ``to_dict()`` uses.
 
 numpy scalars become ``float``/``int``/``bool``, arrays and tuples become lists, dict keys become
-strings, and NaN or infinite numbers become ``None`` (JSON has no NaN; results.json writes
+strings, paths become text with forward slashes, and NaN or infinite numbers become ``None`` (JSON has no NaN; results.json writes
 ``null`` where a statistic is undefined).
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,8 @@ def plain(value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
         v = float(value)
         return v if math.isfinite(v) else None
+    if isinstance(value, PurePath):
+        return value.as_posix()
     return value
 
 
