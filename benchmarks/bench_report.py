@@ -8,8 +8,8 @@ Prints three tables:
    same parts done the way the skeleton did them -- matplotlib figures and openpyxl for the
    workbook -- measured in the same run as the baseline (ratio = socap / baseline); the
    baseline's import cost is measured in a fresh interpreter that has loaded what a run loads
-   before the report (an import is paid once; note that python-igraph imports
-   matplotlib.pyplot itself, so studies with a network pay that import anyway);
+   before the report (an import is paid once; socap imports python-igraph with matplotlib
+   hidden, so no run pays matplotlib's import);
 2. the whole ``socap run`` of that study in a fresh interpreter (wall time, best of 3);
 3. the network drawing of random clustered networks up to ``--nodes`` nodes (sampling to 1,500
    nodes, igraph layout, SVG + PNG), best of 3.

@@ -25,10 +25,10 @@ The baselines compute alpha per construct, KMO and Bartlett, a k-factor ML EFA (
 the CFA with the second-order factor, ICC(1)/ICC(2) per construct and the clustered Poisson
 moderation model; socap computes all of that and more (parallel analysis, omega and item
 statistics, exclusion rules, factor scores, rwg(j), network measures, simple slopes and
-Johnson-Neyman, the report). pingouin imports matplotlib, which this venv does not have (socap
-does not need it, and python-igraph imports it whenever it is installed): the benchmark installs
-it with ``pip install --no-deps --target`` into a private folder that only the naive baseline's
-process adds to its ``sys.path``.
+Johnson-Neyman, the report). pingouin imports matplotlib, which socap does not need (and hides
+from python-igraph, which would import it whenever it is installed): the benchmark installs it
+with ``pip install --no-deps --target`` into a private folder that only the naive baseline's
+process adds to its ``sys.path``, so that it is there whatever the environment holds.
 
 The xlsx table compares reading a ``--xlsx-rows`` export: socap's reader (python-calamine) against
 ``pandas.read_excel(engine="openpyxl")``, asserting identical values.
@@ -340,8 +340,9 @@ def main() -> None:
             for tool in ("naive", "R"):
                 if tool in res:
                     b = res[tool]
+                    other = " (R read the csv)" if tool == "R" and fmt != "csv" else ""
                     line += (f" {b['wall']:.2f} | {fmt_mb(b['rss'])} | "
-                             f"{s['wall'] / b['wall']:.3f} |")
+                             f"{s['wall'] / b['wall']:.3f}{other} |")
                 else:
                     line += " - | - | - |"
             line += f" {s['load']:.1f} |"

@@ -278,14 +278,10 @@ class Recoded:
     notes: tuple[str, ...] = ()
     reverse: tuple = ()  # (column, scale) of each reverse-keyed item
 
-    @property
-    def coded(self) -> np.ndarray:
-        """The codes reverse-keyed where the item is (n x p)."""
-        return self.coded_rows(None)
-
     def coded_rows(self, rows: np.ndarray | None, *, in_place: bool = False) -> np.ndarray:
-        """:attr:`coded` of the selected rows (boolean mask; None: all), column-major -- built
-        without a full n x p copy besides the result.
+        """The codes of :attr:`raw`, reverse-keyed where the item is, of the selected rows
+        (boolean mask; None: all), column-major -- built without a full n x p copy besides the
+        result.
 
         ``in_place``: the kept rows are moved to the top of :attr:`raw` itself (which is then no
         longer the raw codes) and a view of them is returned -- no second n x p matrix (at
@@ -308,14 +304,6 @@ def _file_masks(files: pd.Series | None, n: int) -> dict[str, np.ndarray]:
         return {}
     codes, uniques = pd.factorize(files)
     return {str(u): codes == k for k, u in enumerate(uniques)}
-
-
-def _meta_for(meta: pd.DataFrame | None, column: str) -> list[tuple[str, dict]]:
-    """(file, metadata row) of one column in each file that has it."""
-    if meta is None or len(meta) == 0:
-        return []
-    rows = meta.loc[meta["column"] == column]
-    return [(str(r["file"]), r) for _, r in rows.iterrows()]
 
 
 def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[str, str],
@@ -606,13 +594,6 @@ def _fmt(x: float) -> str:
     return str(int(x)) if x.is_integer() else f"{x:g}"
 
 
-def _values(s: pd.Series) -> pd.Series:
-    """Cells as comparable text, vectorised over the distinct values."""
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    mapped = np.array([_norm_value(u) for u in uniques] + [""], dtype=object)
-    return pd.Series(mapped[codes], index=s.index)
-
-
 def _display(s: pd.Series) -> np.ndarray:
     """Cells as a user reads them (1 not 1.0, blank ''), vectorised over the distinct values."""
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
@@ -687,29 +668,6 @@ def _arrow_text(ids: pd.Series):
         return pa.array(values, type=pa.large_string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
-
-
-def _may_repeat(arr) -> bool:
-    """False when the ids (arrow text, or None: unknown) are certainly distinct, so that the
-    search for duplicates can be skipped: sorted in arrow (several times faster than hashing
-    10^6 Python strings), no two neighbours equal."""
-    import pyarrow.compute as pc
-
-    if arr is None:
-        return True
-    valid = len(arr) - arr.null_count
-    if valid < 2:
-        return False
-    srt = arr.take(pc.sort_indices(arr)).slice(0, valid)
-    return bool(pc.any(pc.equal(srt.slice(1), srt.slice(0, valid - 1))).as_py())
-
-
-def _truthy(s: pd.Series) -> np.ndarray:
-    return _values(s).isin(["true", "1", "yes", "y", "t"]).to_numpy()
-
-
-def _falsy(s: pd.Series) -> np.ndarray:
-    return _values(s).isin(list(FALSY)).to_numpy()
 
 
 def _duration_from_dates(data: pd.DataFrame, start: str, end: str) -> np.ndarray | None:
@@ -818,8 +776,7 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                          column=found["id"], fix="give every response an id, or drop survey: id: "
                          "to number responses by row")
         ids_arrow = _arrow_text(ids)
-        dup = (ids[ids.duplicated(keep=False) & ~empty] if _may_repeat(ids_arrow)
-               else ids.iloc[:0])
+        dup = ids[ids.duplicated(keep=False) & ~empty]
         for value, idx in list(dup.groupby(dup).groups.items())[:50]:
             places = "; ".join(f"{files.iloc[i]} row {int(data['source_row'].iloc[i])}" for i in idx)
             problems.add(f"respondent id '{value}' appears more than once ({places})",

@@ -137,8 +137,11 @@ def _exit_now(code: int) -> None:
     without arguments): tests and library callers get an ordinary return."""
     import os  # noqa: PLC0415
 
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # the reader went away (socap run | head): nothing left to tell it
+            pass
     os._exit(code)
 
 

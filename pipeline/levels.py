@@ -555,23 +555,21 @@ def aggregate(
     if group is not None:
         # (unit, group) pairs counted on integer codes: groups are sorted values, as a groupby
         # would sort them, without grouping 10^6 rows of text
-        gcol = responses[group]
-        try:
-            gcode, guniq = pd.factorize(gcol, sort=True, use_na_sentinel=True)
-        except TypeError:  # mixed types cannot be sorted together: as text
-            gcode, guniq = pd.factorize(gcol.astype("string"), sort=True, use_na_sentinel=True)
-        gcode = np.asarray(gcode, dtype=np.int64)
+        gcode, guniq = _codes(responses[group])
+        gcode = gcode.astype(np.int64, copy=False)
+        ng = max(len(guniq), 1)
         both = (codes >= 0) & (gcode >= 0)
-        key = codes[both] * max(len(guniq), 1) + gcode[both]
-        if n_all * max(len(guniq), 1) <= 4 * codes.size + 1_000_000:
-            counts = np.bincount(key, minlength=n_all * max(len(guniq), 1))
+        key = codes[both] * ng + gcode[both]
+        if n_all * ng <= 4 * codes.size + 1_000_000:
+            counts = np.bincount(key, minlength=n_all * ng)
             keys = np.flatnonzero(counts)
             counts = counts[keys]
         else:
             keys, counts = np.unique(key, return_counts=True)
-        pair_u = keys // max(len(guniq), 1)
-        pair_g = np.asarray(guniq, dtype=object)[keys % max(len(guniq), 1)]
-        pairs = pd.Series(counts, index=pd.MultiIndex.from_arrays([pair_u, pair_g], names=["u", "g"]))
+        pair_u = keys // ng
+        pair_g = np.asarray(guniq, dtype=object)[keys % ng]
+        pairs = pd.Series(counts,
+                          index=pd.MultiIndex.from_arrays([pair_u, pair_g], names=["u", "g"]))
         multi = pd.Index(pair_u).duplicated(keep=False)
         if multi.any():
             problems = ProblemList()
@@ -621,11 +619,11 @@ def aggregate(
     # within sums of squares per unit. The group level is computed from those (_lift), exactly,
     # without a second pass over 10^6 rows.
     unit_bins: dict[str, tuple] = {}
+    buf = np.empty(ucodes.size)  # scratch space of every pass
     for s in scores:
         y = _float_column(responses, s)
         ok = np.isfinite(y) & valid_u
         c = ucodes if ok.all() else np.where(ok, ucodes, n_units)
-        buf = np.empty(c.size)
         yb = _bins(y, c, n_units, buf)
         unit_cols[s] = np.where(yb[0] > 0, yb[1], np.nan)
         item_bins = ranvar = None

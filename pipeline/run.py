@@ -415,9 +415,9 @@ def check_model_columns(study: Study, available: dict[str, list[str]]) -> None:
                          fix="write it as in R, e.g. 'y ~ a * b + c'")
             continue
         wanted = [(c, "formula") for c in formula.columns]
-        for field in ("cluster", "focal", "moderator", "random", "weight"):
-            if getattr(m, field):
-                wanted.append((getattr(m, field), field))
+        for attr in ("cluster", "focal", "moderator", "random", "weight"):
+            if getattr(m, attr):
+                wanted.append((getattr(m, attr), attr))
         wanted += [(c, "center") for c in m.center] + [(c, "standardize") for c in m.standardize]
         if m.mediation:
             med = m.mediation
@@ -426,11 +426,11 @@ def check_model_columns(study: Study, available: dict[str, list[str]]) -> None:
                                                              for c in med.covariates]
             if med.moderator:
                 wanted.append((med.moderator, "mediation.moderator"))
-        for col, field in dict.fromkeys(wanted):
+        for col, attr in dict.fromkeys(wanted):
             if col not in names:
                 problems.add(f"model '{m.name}' names '{col}', which is not a column of the "
                              f"{m.level}-level analysis table; {did_you_mean(col, names)}",
-                             file=str(study.file), key=f"{key}.{field}",
+                             file=str(study.file), key=f"{key}.{attr}",
                              fix=f"use one of the {m.level}-level columns: "
                              + ", ".join(names[:40]) + (" ..." if len(names) > 40 else ""))
     problems.raise_if_any("Model settings name columns the analysis table does not have:")
@@ -468,8 +468,10 @@ def _check_tie_nodes(ties, units, cfg, study, *, has_unit_table: bool) -> list[s
     edges = ties.edges
     src, tgt = edges["source"].astype(str).to_numpy(), edges["target"].astype(str).to_numpy()
     nodes = pd.unique(np.concatenate([src, tgt]))
-    unit_set = set(map(str, units))
-    outside = [n for n in nodes if n not in unit_set and n not in set(cfg.network.institutions)]
+    known = set(map(str, units))
+    unit_set = set(known)
+    known.update(map(str, cfg.network.institutions))
+    outside = [n for n in nodes if n not in known]
     if not outside:
         return []
     words = [w.lower() for w in cfg.network.institution_types]
@@ -629,11 +631,12 @@ class Outputs:
     """A run's temporary output folder (moved into place only at the end) and the background
     thread that writes the processed files into it.
 
-    The processed files are written while the analysis and the report go on: responses.parquet
-    and exclusions.csv as soon as the scores are known (pyarrow and the csv writer release the
-    GIL for most of their work -- at 10^6 responses they take about a second, as long as the
-    aggregation or the report), units.parquet once the units are. The writer only gets its own
-    shallow copies of the frames (no pandas object is used from two threads)."""
+    The processed files are written while the analysis and the report go on: exclusions.csv as
+    soon as the responses are cleaned, responses.parquet as soon as the scores are known
+    (pyarrow releases the GIL for most of its work -- at 10^6 responses it takes over a second,
+    as long as the aggregation and the report together), units.parquet once the units are. The
+    writer only gets its own shallow copies of the frames (no pandas object is used from two
+    threads)."""
 
     def __init__(self, folder: Path) -> None:
         from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
@@ -717,14 +720,6 @@ def _write_exclusions(folder: Path, exclusions: pd.DataFrame) -> None:
 
 def _write_units(folder: Path, units_table: pd.DataFrame) -> None:
     _parquet_safe(units_table).to_parquet(folder / "units.parquet", index=False)
-
-
-def _write_processed(folder: Path, frames: dict) -> None:
-    _write_responses(folder, frames["responses"])
-    _write_exclusions(folder, frames["exclusions"])
-    units = frames.get("units")
-    if units is not None:
-        _write_units(folder, units.reset_index())
 
 
 def _dictionary_columns(frame: pd.DataFrame) -> list[str]:

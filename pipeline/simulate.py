@@ -35,7 +35,7 @@ every parameter; the bundled study's model (``standardize: [degree, social_capit
 
 Data problems injected, each counted in truth.json: missing answers (MCAR share, half of them as
 "Don't know", some as -99), straight-liners (one answer on every item), speeders (duration far
-below the median; random answers), incomplete responses (Finished = FALSE, answers cut off), and a
+below the median; random answers), incomplete responses (Finished = FALSE, answers cut off), and
 personal-data columns (e-mail, IP address) that ingest must drop.
 """
 

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
+from pipeline.instrument import read_instrument
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +163,8 @@ def test_item_with_no_valid_answer(study, capsys):
 
 def test_fewer_respondents_than_items(study, capsys):
     write_survey(study, survey_frame(study).iloc[:12])
-    expect_error(study, capsys, "respondents", "20 items")
+    n_items = len(read_instrument(study / "instruments/social_capital.yaml").item_ids)
+    expect_error(study, capsys, "respondents", f"{n_items} items")
 
 
 def test_unit_missing_from_unit_table(study, capsys):

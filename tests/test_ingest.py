@@ -34,6 +34,17 @@ def test_encodings_are_recorded_and_text_survives(tmp_path, encoding, expected):
     assert (encoding == "cp1252") == any("cp1252" in n for n in exp.notes)
 
 
+def test_windows_1252_text_with_byte_pairs_that_look_like_utf8(tmp_path):
+    """'ß' (0xDF) before a closing quote (0x93) is a valid UTF-8 pair: a genuine Windows-1252
+    file holding it is read as Windows-1252, not refused as mixing two encodings."""
+    text = "id;answer\n1;Die Straße ist „groß“\n2;« très bien »\n"
+    p = tmp_path / "s.csv"
+    p.write_bytes(text.encode("cp1252"))
+    t = read_table(p)
+    assert t.encoding == "cp1252"
+    assert list(t.frame["answer"]) == ["Die Straße ist „groß“", "« très bien »"]
+
+
 def test_sniffing_is_not_fooled_by_commas_and_line_breaks_in_quoted_headers():
     text = ('"Q1","How much, on a scale\nfrom 1 to 5, do you trust?";"x"\n' * 0
             + 'id;"How much, on a scale\nfrom 1, to 5?";"Another, question"\n1;2;3\n4;5;6\n')

@@ -128,3 +128,17 @@ def test_reserved_construct_names(tmp_path):
             """))
     text = str(err.value)
     assert "'degree' is taken" in text and "'units' is taken" in text and "'constraint' is taken" in text
+
+
+def test_reserved_names_cover_every_computed_column():
+    """The reserved names follow what the pipeline computes: every network measure (both
+    directions), every key aggregate() writes beside the scores, and the responses' own columns."""
+    from pipeline.instrument import RESERVED
+    from pipeline.levels import RESERVED_KEYS
+    from pipeline.network import MEASURES_METHOD_DIRECTED, MEASURES_METHOD_UNDIRECTED
+
+    measures = {m for m in (*MEASURES_METHOD_DIRECTED, *MEASURES_METHOD_UNDIRECTED)
+                if "<" not in m}  # degree_<type>: refused by its prefix
+    assert measures <= RESERVED
+    assert RESERVED_KEYS <= RESERVED
+    assert {"respondent_id", "source_file", "source_row", "n_respondents"} <= RESERVED

@@ -134,9 +134,11 @@ def test_large_csv_reads_as_the_cell_path(tmp_path, encoding, quoted):
 def test_prefix_cut_inside_a_character_still_reads_utf8(tmp_path):
     # the first MB decoded for sniffing ends inside a 2-byte character
     head = "id,text\n"
-    filler = "a" * (1_000_000 - len(head) - 3 - 1)
+    filler = "a" * (1_000_000 - len(head) - 2 - 1)  # 'é' takes bytes 999,999 and 1,000,000
     text = head + "1," + filler + "é\n2,b\n"
     path = write(tmp_path / "s.csv", text)
+    with pytest.raises(UnicodeDecodeError):  # the precondition: the cut splits the character
+        path.read_bytes()[:1_000_000].decode("utf-8")
     grid = read_grid(path)
     assert grid.encoding == "utf-8" and grid.arrow is not None
     assert grid.head_rows(1) == [["id", "text"]]

@@ -255,9 +255,17 @@ def _refuse_mixed_encodings(raw: bytes, exc: UnicodeDecodeError, path: Path, wha
     """A file that is not UTF-8 but holds UTF-8 characters mixes two encodings (rows pasted from
     different sources): decoding it as Windows-1252 would silently garble the UTF-8 rows."""
     bad_line = raw.count(b"\n", 0, exc.start) + 1
+    # A whole line must decode as UTF-8: Windows-1252 text can hold byte pairs that happen to be
+    # valid UTF-8 ('ß' before a closing quote), but then its line holds other bytes that are not.
+    checked: set[int] = set()
     for m in _UTF8_MULTIBYTE.finditer(raw):
+        start = raw.rfind(b"\n", 0, m.start()) + 1
+        if start in checked:
+            continue
+        checked.add(start)
+        end = raw.find(b"\n", m.end())
         try:
-            m.group().decode("utf-8")
+            raw[start:len(raw) if end < 0 else end].decode("utf-8")
         except UnicodeDecodeError:
             continue
         good_line = raw.count(b"\n", 0, m.start()) + 1

@@ -186,8 +186,7 @@ def _read_table(path: Path) -> tuple[list[str], pd.DataFrame, int, str | None]:
             book = python_calamine.CalamineWorkbook.from_path(str(path))
             sheet = book.get_sheet_by_index(0)
             rows = sheet.to_python(skip_empty_area=False)
-        except (OSError, ValueError, python_calamine.CalamineError, python_calamine.ZipError,
-                python_calamine.XmlError, python_calamine.PasswordError) as exc:  # corrupt
+        except (OSError, ValueError, python_calamine.CalamineError) as exc:  # corrupt, encrypted
             raise StudyError(
                 f"cannot read the workbook ({exc})", file=path,
                 fix="save the tie list again as .xlsx or .csv from your spreadsheet program",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..jsonvalues import plain
 from .jsonout import write_results
 
 
@@ -43,6 +44,9 @@ def write_report(results: dict, folder: Path, *, artefacts: dict | None = None,
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    # one conversion for every writer: NaN/inf -> None, numpy -> Python (a NaN reaching the
+    # HTML's highlights would print as 'nan')
+    results = plain(results)
     write_results(results, folder / "results.json")
     tables = report_tables(results)
     write_xlsx(tables, folder / "tables.xlsx")

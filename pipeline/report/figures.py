@@ -15,8 +15,8 @@ matplotlib, on evidence from ``benchmarks/bench_report.py`` (2,000-respondent st
 reference machine): the matplotlib scree figure took 0.13-0.18 s to draw and save against
 0.04-0.06 s here, and importing matplotlib.pyplot (with openpyxl) cost 0.88 s in a run that had
 not loaded it against 0.11 s for everything the report imports now; the whole report stage fell
-from ~1.2 s to ~0.5 s. (python-igraph imports matplotlib.pyplot itself, so studies with a network
-pay that import in the network stage anyway; studies without one do not.) The SVG is
+from ~1.2 s to ~0.5 s. (python-igraph would import matplotlib.pyplot too, whenever matplotlib is
+installed; :func:`pipeline.network._import_igraph` hides it, so no run imports it.) The SVG is
 deterministic -- no dates, no random ids, coordinates rounded to 0.01 px -- and the network
 layout and sample use the study seed, so two runs write the same bytes.
 
@@ -73,11 +73,12 @@ def make_figures(results: dict, folder: Path, *, artefacts: dict) -> list[Figure
     fitted = artefacts.get("models") or {}
     models_cfg = {m.get("name"): m for m in
                   ((results.get("config") or {}).get("analysis") or {}).get("models") or []}
+    used_keys: set[str] = set()
     for name, m in (results.get("models") or {}).items():
         res = fitted.get(name)
         if res is None or not (m.get("focal") and m.get("moderator")):
             continue
-        key = _safe_key(name)
+        key = _safe_key(name, used_keys)
         plot = res.interaction_plot_data()
         if len(plot):
             canvas, caption = interaction_figure(m, plot, models_cfg.get(name) or {})
@@ -93,10 +94,18 @@ def make_figures(results: dict, folder: Path, *, artefacts: dict) -> list[Figure
     return figures
 
 
-def _safe_key(name: str) -> str:
-    """A file-name-safe stem for a user-chosen model name (which is escaped elsewhere)."""
+def _safe_key(name: str, used: set[str]) -> str:
+    """A file-name-safe stem for a user-chosen model name (which is escaped elsewhere), unique
+    among ``used`` (case-insensitively: file systems may fold case), which it joins. Names
+    that differ only in characters a file name cannot hold ('触媒効果' and '地域差', or 'a b'
+    and 'a_b') get _2, _3 ... instead of overwriting each other's figures."""
     key = "".join(ch if (ch.isascii() and (ch.isalnum() or ch in "-_")) else "_" for ch in name)
-    return key.strip("_") or "model"
+    key = key.strip("_") or "model"
+    stem, k = key, 2
+    while key.lower() in used:
+        key, k = f"{stem}_{k}", k + 1
+    used.add(key.lower())
+    return key
 
 
 def _scaled_name(var: str, cfg: dict) -> str:
@@ -349,16 +358,16 @@ def network_figure(artefacts: dict, results: dict, *, seed: int,
     units = artefacts.get("units")
     cleaned = artefacts.get("cleaned")
     group_col = getattr(cleaned, "group_column", None)
-    # node ids: every tie end, then units without ties (isolates are nodes too)
-    ends = pd.concat([edges["source"].astype(str), edges["target"].astype(str)],
-                     ignore_index=True)
-    codes, ids = pd.factorize(ends)
-    ids = pd.Index(ids)
+    # node ids: every tie end (coded as the network measures code them: from the tie list's
+    # shared categories, no 10^6 strings), then units without ties (isolates are nodes too)
+    from ..network import _edge_codes  # noqa: PLC0415
+
+    uniq, a, b = _edge_codes(edges)
+    ids = pd.Index(uniq, dtype=object).astype(str)
     unit_index = pd.Index(units.index.astype(str)) if units is not None else None
     if unit_index is not None and len(unit_index):
         ids = ids.append(unit_index.difference(ids, sort=False))
     n = len(ids)
-    a, b = codes[: len(edges)], codes[len(edges):]
     total_edges = int(len(edges))
     rng = np.random.default_rng(seed)
     sample = snowball_sample(a, b, n, max_nodes, rng)

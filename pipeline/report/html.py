@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..reliability import ALPHA_THRESHOLD
 from .methods import methods as make_methods
 
 SECTIONS = (("methods", "Methods"), ("sample", "Sample"),
@@ -140,9 +141,10 @@ def highlights(results: dict) -> list[str]:
     if alphas:
         lo = min(alphas, key=lambda t: t[1])
         hi = max(alphas, key=lambda t: t[1])
-        low = [c for c, a in alphas if a < 0.70]
+        cut = f"{ALPHA_THRESHOLD:.2f}".removeprefix("0")
+        low = [c for c, a in alphas if a < ALPHA_THRESHOLD]
         out.append(f"Cronbach's alpha from {lo[1]:.3f} ({lo[0]}) to {hi[1]:.3f} ({hi[0]})"
-                   + (f"; below .70: {', '.join(low)}." if low else "; all at least .70."))
+                   + (f"; below {cut}: {', '.join(low)}." if low else f"; all at least {cut}."))
     fit = ((results.get("cfa") or {}).get("fit")) or {}
     if fit.get("cfi") is not None:
         parts = [f"CFI {fit['cfi']:.3f}"]

@@ -167,13 +167,6 @@ def _run_widths(text: str, size: float) -> list[tuple[str, object, float]]:
             for f in (_font(size, k),)]
 
 
-def text_width(text: str, size: float) -> float:
-    """Approximate rendered width of ``text`` in px (Pillow's font metrics; the browser's
-    Helvetica/Arial is within a few per cent)."""
-    text = text.translate(_PNG_TEXT)
-    return sum(w for _, _, w in _run_widths(text, size * 4)) / 4
-
-
 @dataclass
 class Canvas:
     """A drawing in pixel coordinates (origin top left), rendered as SVG and PNG.

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..levels import ICC2_MIN, RWG_MIN
+from ..reliability import ALPHA_THRESHOLD
+
 #: Hu & Bentler (1999) cutoffs for ML fit indices (combination rules aside).
 HU_BENTLER = {"cfi": (">=", 0.95), "tli": (">=", 0.95), "rmsea": ("<=", 0.06),
               "srmr": ("<=", 0.08)}
@@ -210,8 +213,8 @@ def _measurement_tables(results: dict, out: list) -> None:
     for c, r in rel.items():
         ci = r.get("alpha_ci") or [None, None]
         flags = []
-        if r.get("alpha") is not None and r["alpha"] < 0.70:
-            flags.append("alpha < .70")
+        if r.get("alpha") is not None and r["alpha"] < ALPHA_THRESHOLD:
+            flags.append(f"alpha < {_cut(ALPHA_THRESHOLD)}")
         if r.get("omega_total") is not None and r["omega_total"] < 0.70:
             flags.append("omega < .70")
         rows.append({"construct": c, "items": r.get("n_items"), "n": r.get("n"),
@@ -222,7 +225,8 @@ def _measurement_tables(results: dict, out: list) -> None:
         "reliability", "Reliability by construct", pd.DataFrame(rows), "measurement",
         "Cronbach's alpha on pairwise-complete data with the Feldt 95% confidence interval "
         "(psych::alpha); McDonald's omega total from a one-factor model; average r = mean "
-        "inter-item correlation. Flagged: alpha or omega below .70.",
+        f"inter-item correlation. Flagged: alpha below {_cut(ALPHA_THRESHOLD)} or omega below "
+        ".70.",
         decimals=_dec(("alpha", "alpha CI low", "alpha CI high", "omega total", "average r")),
         ci_pairs=(("alpha 95% CI", "alpha CI low", "alpha CI high"),), flag_column="flag"))
     rows = []
@@ -538,16 +542,21 @@ def _invariance_tables(results: dict, out: list) -> None:
 # ---- aggregation ---------------------------------------------------------------------------
 
 
+def _cut(x: float) -> str:
+    """A cut-off as reviewers write it: 0.7 -> '.70'."""
+    return f"{x:.2f}".removeprefix("0")
+
+
 def _agg_rows(block: dict, size_key: str) -> list[dict]:
     rows = []
     for c, v in block.items():
         if not isinstance(v, dict) or "icc1" not in v:
             continue
         flags = []
-        if v.get("icc2") is not None and v["icc2"] < 0.70:
-            flags.append("ICC(2) < .70")
-        if v.get("rwg_j_mean") is not None and v["rwg_j_mean"] < 0.70:
-            flags.append("mean rwg(j) < .70")
+        if v.get("icc2") is not None and v["icc2"] < ICC2_MIN:
+            flags.append(f"ICC(2) < {_cut(ICC2_MIN)}")
+        if v.get("rwg_j_mean") is not None and v["rwg_j_mean"] < RWG_MIN:
+            flags.append(f"mean rwg(j) < {_cut(RWG_MIN)}")
         rows.append({"construct": c, "ICC(1)": v.get("icc1"), "ICC(2)": v.get("icc2"),
                      "F": v.get("f"), "df1": v.get("df1"), "df2": v.get("df2"), "p": v.get("p"),
                      "rwg(j) mean": v.get("rwg_j_mean"), "rwg(j) median": v.get("rwg_j_median"),
@@ -571,7 +580,8 @@ def _aggregation_tables(results: dict, out: list) -> None:
             "ICC(1) and ICC(2) from a one-way ANOVA of respondents' scores by unit "
             "(multilevel::ICC1, ICC2; F test of between-unit differences); rwg(j) against the "
             "uniform null distribution of the construct's scale (multilevel::rwg.j), summarised "
-            "over units. Flagged: ICC(2) or mean rwg(j) below .70."
+            f"over units. Flagged: ICC(2) below {_cut(ICC2_MIN)} or mean rwg(j) below "
+            f"{_cut(RWG_MIN)}."
             + (f" Respondents per unit: min {per.get('min'):g}, median {per.get('median'):g}, "
                f"max {per.get('max'):g}." if per else ""),
             decimals=dec, p_columns=("p",), flag_column="flag"))
