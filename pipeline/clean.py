@@ -776,7 +776,11 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                          column=found["id"], fix="give every response an id, or drop survey: id: "
                          "to number responses by row")
         ids_arrow = _arrow_text(ids)
-        dup = ids[ids.duplicated(keep=False) & ~empty]
+        filled = ids[~empty] if empty.any() else ids
+        # the usual case, no duplicate, costs one hash pass (pd.unique: 0.3 s at 10^6 ids,
+        # sorted or not); only then are the duplicates and their places looked up
+        dup = (ids.iloc[:0] if len(pd.unique(filled)) == len(filled)
+               else ids[ids.duplicated(keep=False) & ~empty])
         for value, idx in list(dup.groupby(dup).groups.items())[:50]:
             places = "; ".join(f"{files.iloc[i]} row {int(data['source_row'].iloc[i])}" for i in idx)
             problems.add(f"respondent id '{value}' appears more than once ({places})",
