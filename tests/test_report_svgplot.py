@@ -71,6 +71,15 @@ def test_svg_is_well_formed_and_escapes_text():
     assert root.find(SVG + "script") is None
 
 
+def test_control_characters_in_text_leave_the_svg_well_formed():
+    """A label pasted with a control character (XML 1.0 cannot hold \\x01) is drawn without it."""
+    c = Canvas(100, 50, "cluster\x01 A")
+    c.text(10, 20, "Ota\x0b ward\x1f")
+    root = ET.fromstring(c.svg())
+    assert root.find(SVG + "title").text == "cluster A"
+    assert [t.text for t in root.iter(SVG + "text")] == ["Ota ward"]
+
+
 def test_svg_is_deterministic():
     assert _canvas().svg() == _canvas().svg()
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
+from .xmltext import xml_text
+
 FONT_FAMILY = "Helvetica, Arial, 'Liberation Sans', 'DejaVu Sans', 'Noto Sans CJK JP', sans-serif"
 
 #: Okabe & Ito's colour-blind-safe palette, then Tableau's 10 for studies with many groups.
@@ -248,7 +250,7 @@ class Canvas:
                f'width="{self.width}" height="{self.height}" role="img" '
                f'font-family="{escape(FONT_FAMILY)}">']
         if self.title:
-            out.append(f"<title>{escape(self.title)}</title>")
+            out.append(f"<title>{xml_text(self.title)}</title>")
         out.append(f'<rect x="0" y="0" width="{self.width}" height="{self.height}" '
                    'fill="#ffffff"/>')
         for op in self.ops:
@@ -331,7 +333,7 @@ def _svg_op(op) -> str:
             attrs += ' font-weight="bold"'
         if rotate:
             attrs += f' transform="rotate({num(rotate)} {num(x)} {num(y)})"'
-        return f"<text {attrs}>{escape(text, quote=False)}</text>"
+        return f"<text {attrs}>{xml_text(text, quote=False)}</text>"
     raise ValueError(f"unknown drawing operation {kind!r}")
 
 

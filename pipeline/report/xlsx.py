@@ -18,17 +18,15 @@ deterministic (fixed zip timestamps, no creation date). Tests read it back with 
 from __future__ import annotations
 
 import math
-import re
 import zipfile
-from html import escape
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .xmltext import xml_text
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# characters XML 1.0 cannot hold (control characters other than tab, newline, return)
-_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _MAX_DECIMALS = 8
 _STYLE_DEFAULT, _STYLE_HEADER, _STYLE_WRAP = 0, 1, 2
 
@@ -83,7 +81,7 @@ def _cell_xml(ref: str, value, style: int) -> str:
         return f'<c r="{ref}"{s}><v>{value}</v></c>'
     if isinstance(value, float):
         return f'<c r="{ref}"{s}><v>{value!r}</v></c>'
-    text = escape(_ILLEGAL.sub("", value), quote=False)
+    text = xml_text(value, quote=False)
     return f'<c r="{ref}" t="inlineStr"{s}><is><t xml:space="preserve">{text}</t></is></c>'
 
 
@@ -193,7 +191,7 @@ def write_xlsx(tables, path: Path) -> None:
         '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
         'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
         '<bookViews><workbookView activeTab="0"/></bookViews><sheets>'
-        + "".join(f'<sheet name="{escape(_ILLEGAL.sub("", name))}" sheetId="{i}" r:id="rId{i}"/>'
+        + "".join(f'<sheet name="{xml_text(name)}" sheetId="{i}" r:id="rId{i}"/>'
                   for i, name in enumerate(names, start=1))
         + "</sheets></workbook>")
     wb_rels = (
