@@ -165,6 +165,9 @@ def _write_crash_log(args) -> Path:
 
 
 def _run(args) -> int:
+    from . import readahead
+
+    readahead.start(args.study)  # a large csv export is parsed while pandas is imported
     from .run import run_study
 
     progress = None if args.quiet else (lambda msg: print(msg, flush=True))

@@ -326,30 +326,35 @@ class MomentsAccumulator:
             sh[cnt > 0] = first[cnt > 0]
             self.shift[unset] = sh
         # the block's layout is kept (column-major input stays so: contiguous columns), and the
-        # three products are taken separately rather than as one [M X0]'[M X0] (no concatenated
-        # copy, and the redundant M'X0 quarter is not computed)
-        m = obs.astype(float)
+        # products are taken separately rather than as one [M X0]'[M X0] (no concatenated copy,
+        # and the redundant M'X0 quarter is not computed)
         x0 = x - np.where(np.isnan(self.shift), 0.0, self.shift)
-        np.copyto(x0, 0.0, where=~obs)
-        q = x0.T @ x0
-        self._N += m.T @ m
-        self._S += x0.T @ m
-        self._Q += q
-        self._SS += (x0 * x0).T @ m
         complete = obs.all(axis=1)
         nc = int(complete.sum())
         self.n_rows += x.shape[0]
-        if nc == x.shape[0]:
+        # complete rows (most rows of a survey) have M = 1: their share of N, S and SS is a
+        # count and column sums, and of Q their own cross-products (needed for the listwise
+        # covariance anyway) -- one product over them instead of four
+        if nc:
+            xc = x0 if nc == x.shape[0] else x0[complete]
+            qc = xc.T @ xc
+            sc = xc.sum(axis=0)
+            self._N += nc
+            self._S += sc[:, None]
+            self._SS += np.einsum("ij,ij->j", xc, xc)[:, None]
+            self._Q += qc
             self._nc += nc
-            self._sc += x0.sum(axis=0)
-            self._Qc += q
-        else:
-            if nc:
-                xc = x0[complete]
-                self._nc += nc
-                self._sc += xc.sum(axis=0)
-                self._Qc += xc.T @ xc
+            self._sc += sc
+            self._Qc += qc
+        if nc < x.shape[0]:
             inc = obs[~complete]
+            xi = x0[~complete]
+            np.copyto(xi, 0.0, where=~inc)
+            m = inc.astype(float)
+            self._N += m.T @ m
+            self._S += xi.T @ m
+            self._Q += xi.T @ xi
+            self._SS += (xi * xi).T @ m
             codes, _, counts = _unique_rows(_pattern_codes(inc))
             self._codes.append(codes)
             self._code_counts.append(counts)

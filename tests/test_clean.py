@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.clean import clean_responses
@@ -230,3 +231,50 @@ def test_missing_text_matched_loosely_and_missing_codes_counted_per_item(tmp_pat
     rec = res.recoding.set_index("item")
     assert list(rec["missing: Don't know"]) == [1, 1, 1, 0, 0, 0]
     assert rec.loc["c1", "missing: -99"] == 1 and rec.loc["c2", "missing: -98"] == 1
+
+
+def _recode_both_ways(monkeypatch, data, instrument, missing=()):
+    """recode_items by distinct value and row by row: (result or problems) of each."""
+    import pipeline.clean as clean
+
+    out = []
+    for by_value in (True, False):
+        monkeypatch.setattr(clean, "RECODE_BY_VALUE", by_value)
+        try:
+            out.append(clean.recode_items(data, instrument, {c: c for c in data.columns
+                                                             if c != "source_row"},
+                                          missing, files=pd.Series(["s.csv"] * len(data))))
+        except StudyError as exc:
+            out.append([str(p) for p in exc.problems])
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_recoding_by_distinct_value_equals_row_by_row(tmp_path, monkeypatch, seed):
+    # answers as an export has them: codes as text, labels in any case, missing codes and
+    # texts, blanks, spaces; the per-value path must give every cell, count, reason (in the
+    # same order), flag and problem of the row-wise path
+    (tmp_path / "inst.yaml").write_text(INSTRUMENT)
+    inst = read_instrument(tmp_path / "inst.yaml")
+    rng = np.random.default_rng(seed)
+    n = 400
+    good = ["1", "2", "3", "4", "5", " 4 ", "agree", "Strongly Disagree", "-99", "-98",
+            "Don't know", "don't  KNOW", "Refused", "N/A", "n/a", None, "", "  "]
+    bad = ["7", "2.5", "Sometimes", "0"]
+    cols = {}
+    for item in inst.item_ids:
+        pool = good + (bad if seed % 2 else [])
+        p = rng.dirichlet(np.ones(len(pool)))
+        cols[item] = pd.Series(rng.choice(np.array(pool, dtype=object), n, p=p), dtype=object)
+    data = pd.DataFrame(cols)
+    data.insert(0, "source_row", np.arange(2, n + 2))
+    by_value, by_row = _recode_both_ways(monkeypatch, data, inst, missing=[-98, "n/a", "Refused"])
+    if seed % 2:
+        assert isinstance(by_value, list) and by_value == by_row and len(by_row) > 0
+        return
+    np.testing.assert_array_equal(by_value.raw, by_row.raw)
+    np.testing.assert_array_equal(by_value.cell_reason, by_row.cell_reason)
+    np.testing.assert_array_equal(by_value.from_text, by_row.from_text)
+    assert by_value.reasons == by_row.reasons and len(by_row.reasons) >= 5
+    pd.testing.assert_frame_equal(by_value.recoding, by_row.recoding)
+    assert by_row.from_text.any() and np.isnan(by_row.raw).any()

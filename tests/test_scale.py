@@ -123,6 +123,12 @@ def test_large_csv_reads_as_the_cell_path(tmp_path, encoding, quoted):
     assert grid.shape == cells.shape
     assert (grid.cells.astype(object).to_numpy() == cells.to_numpy()).all()
     slow, rows_slow = tables.typed_body(general, 1)
+    # the reader keeps mostly distinct text (the ids) in arrow, as pandas' "str" dtype; the
+    # cells are those of the cell path
+    arrow_text = [j for j in fast.columns if isinstance(fast[j].dtype, pd.StringDtype)]
+    assert arrow_text == [0]
+    for j in arrow_text:
+        fast[j] = fast[j].astype(object).where(fast[j].notna(), None)
     pd.testing.assert_frame_equal(fast, slow, check_exact=True)
     np.testing.assert_array_equal(rows_fast, rows_slow)
     for j, (c, u) in codes.items():
@@ -258,3 +264,75 @@ def _clean_both(raw, plain, inst, config):
     pd.testing.assert_frame_equal(a.exclusions, b.exclusions, check_exact=True)
     pd.testing.assert_frame_equal(a.recoding, b.recoding, check_exact=True)
     return a, b
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet="ab \u3000\t", min_size=0, max_size=4)),
+                min_size=0, max_size=40),
+       st.booleans())
+def test_arrow_ids_equal_the_python_ids(cells, large):
+    from pipeline.ingest import all_distinct, arrow_text_ids
+
+    arr = pa.array(cells, type=pa.large_string() if large else pa.string())
+    s = pd.Series(pd.arrays.ArrowStringArray(arr, dtype=pd.StringDtype("pyarrow",
+                                                                       na_value=np.nan)))
+    fast = arrow_text_ids(s)
+    slow = ids_as_text(pd.Series(cells, dtype=object))
+    assert fast.to_pylist() == [None if v is None else v for v in slow.tolist()]
+    kept = [v for v in slow.tolist() if v is not None]
+    assert all_distinct(fast) == (len(set(kept)) == len(kept))
+
+
+@pytest.mark.parametrize("width", [1, 8, 9, 17, 36])
+def test_all_distinct_on_fixed_width_ids(width):
+    from pipeline.ingest import all_distinct
+
+    rng = np.random.default_rng(width)
+    ids = ["".join(rng.choice(list("0123456789ABCDEF"), width)) for _ in range(5000)]
+    ids = list(dict.fromkeys(ids))
+    arr = pa.array(ids, type=pa.large_string())
+    assert all_distinct(arr) and all_distinct(arr.slice(7))
+    twice = pa.array(ids + [ids[len(ids) // 2]], type=pa.large_string())
+    assert not all_distinct(twice)
+    assert not all_distinct(pa.array(ids[:10] + [None, ids[5]], type=pa.string()))
+
+
+def test_readahead_gives_the_reader_the_same_cells(tmp_path, monkeypatch):
+    # the CLI parses large csv exports while it imports pandas; the reader takes that parse
+    # only for the very file it names, unchanged since
+    from pipeline import readahead
+
+    monkeypatch.setattr(readahead, "MIN_BYTES", 1)
+    study = tmp_path / "st"
+    (study / "data" / "raw").mkdir(parents=True)
+    lines = ["id,firm,q1"] + [f"R{i:04d},F{i % 7},{1 + i % 5}" for i in range(3000)]
+    (study / "data" / "raw" / "survey.csv").write_text("\n".join(lines) + "\n")
+    (study / "data" / "raw" / "firms.csv").write_text("firm_id,size\nF0,1\n")
+    (study / "data" / "raw" / "ties.csv").write_text("source,target\nF0,F1\n")
+    (study / "study.yaml").write_text("title: t\ninstrument: i.yaml\nsurvey: {id: id}\n"
+                                      "units: {file: data/raw/firms.csv, id: firm_id}\n"
+                                      "network: {edges: data/raw/ties.csv}\n")
+    assert readahead._guess_exports(study) == [str((study / "data/raw/survey.csv").resolve())]
+    path = study / "data" / "raw" / "survey.csv"
+    readahead.start(study)
+    raw, fast = readahead.take(path)
+    assert raw == path.read_bytes()
+    direct = tables._utf8_arrow_cells(path.read_bytes(), False)
+    assert fast[1:3] == direct[1:3] and fast[3].equals(direct[3])
+    assert readahead.take(path) is None  # handed out once
+    # a file changed after it was read ahead is read again
+    readahead.start(study)
+    readahead._pending[readahead._key(path)].wait()
+    path.write_text("\n".join(lines[:10]) + "\n")
+    assert readahead.take(path) is None
+    grid = read_grid(path)
+    assert grid.shape == (10, 3)
+    # survey.files is followed; files below MIN_BYTES and other suffixes are not read ahead
+    (study / "study.yaml").write_text("title: t\ninstrument: i.yaml\n"
+                                      "survey: {files: [data/raw/firms.csv]}\n")
+    assert readahead._guess_exports(study) == [str((study / "data/raw/firms.csv").resolve())]
+    monkeypatch.setattr(readahead, "MIN_BYTES", 10_000)
+    assert readahead._guess_exports(study) == []
+    (study / "study.yaml").write_text("not: [valid")
+    readahead.start(study)  # a broken study.yaml is left to read_study
+    assert readahead._pending == {} or all(e.is_set() for e in readahead._pending.values())

@@ -10,6 +10,7 @@ Public entry points
 :func:`read_unit_table`  the unit (firm) table -> DataFrame with the id as text
 :func:`read_table`       any csv/tsv/xlsx table, typed, with file row numbers
 :func:`ids_as_text`      ids as text (12, 12.0 and ' 12 ' are all '12')
+:func:`arrow_text_ids`   the same for an arrow-backed text column, in arrow
 
 Modules: :mod:`.tables` (cells of csv/tsv/xlsx), :mod:`.layouts` (Qualtrics, SurveyMonkey,
 KoBo/ODK header rows and their detection), :mod:`.spss` (SPSS/Stata with user-missing codes),
@@ -286,6 +287,71 @@ def ids_as_text(values: pd.Series, codes: tuple | None = None) -> pd.Series:
 
 _SPACE_CLASS = "[" + "".join(f"\\x{{{c:x}}}" for c in range(0x3001) if chr(c).isspace()) + "]"
 _EDGE_SPACE = f"^{_SPACE_CLASS}|{_SPACE_CLASS}$"
+
+
+_SPACE_CHARS = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())  # what str.strip() strips
+
+
+def arrow_text_ids(values: pd.Series):
+    """:func:`ids_as_text` of an arrow-backed text column (a csv reader's column of mostly
+    distinct values, a parquet export's text) done in arrow: a ``large_string`` pyarrow Array,
+    cells stripped as ``str.strip()`` strips them, empty -> null; None for any other column (the
+    caller uses :func:`ids_as_text`). No Python string per cell: ~0.05 s instead of ~0.5 s for
+    10^6 ids through Python objects and back."""
+    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(values.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    arr = pc.utf8_trim(arr, characters=_SPACE_CHARS)
+    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+    return arr.cast(pa.large_string())
+
+
+def all_distinct(arr) -> bool:
+    """Whether the non-null cells of a pyarrow string array are all distinct.
+
+    Ids of one length (Qualtrics' ``R_`` + 15 characters, KoBo's uuids, numbered codes) are
+    compared as fixed-width bytes: hashed to one 64-bit word per id, sorted, neighbours compared
+    (~0.08 s at 10^6 ids). Distinct words prove distinct ids; equal words (a duplicate, or by
+    chance two ids with one hash) are settled by arrow's exact hash table (~0.35 s at 10^6, as
+    is ``pandas.unique``), which also takes ids of mixed lengths."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if arr.null_count:
+        arr = pc.drop_null(arr)
+    n = len(arr)
+    if n < 2:
+        return True
+    if pa.types.is_large_string(arr.type) or pa.types.is_string(arr.type):
+        ends = pc.min_max(pc.binary_length(arr))
+        width = ends["min"].as_py()
+        if width == ends["max"].as_py() and 0 < width <= 64:
+            off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+            offsets = np.frombuffer(arr.buffers()[1], dtype=off_type, count=n + 1,
+                                    offset=arr.offset * np.dtype(off_type).itemsize)
+            cells = np.frombuffer(arr.buffers()[2], dtype=np.uint8, count=n * width,
+                                  offset=int(offsets[0])).reshape(n, width)
+            words = -(-width // 8)
+            padded = np.zeros((n, words * 8), np.uint8)
+            padded[:, :width] = cells
+            packed = padded.view(np.uint64)
+            if words == 1:  # the id itself: exact
+                h = np.sort(packed[:, 0])
+                return not bool(np.any(h[1:] == h[:-1]))
+            h = np.zeros(n, np.uint64)
+            for k in range(words):  # FNV-style mixing of the words, then a final avalanche
+                h ^= packed[:, k]
+                h *= np.uint64(0x100000001B3)
+                h ^= h >> np.uint64(29)
+            h.sort()
+            if not np.any(h[1:] == h[:-1]):
+                return True
+    return len(pc.unique(arr)) == n
 
 
 def _text_ids(values: np.ndarray) -> np.ndarray:
