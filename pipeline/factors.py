@@ -14,7 +14,8 @@ Why hand-written numpy rather than a library:
   principal axes or ML only (no minres), offers no geomin, warns that its promax differs from R's,
   and costs ~2 s to import.
 * the pieces are small: psych's extraction is an L-BFGS-B fit of the uniquenesses (done here with
-  ``scipy.optimize``, as R's ``optim``), and GPArotation's gradient-projection algorithms
+  SciPy's L-BFGS-B, as R's ``optim``; see :mod:`pipeline.lbfgsb`), and GPArotation's
+  gradient-projection algorithms
   (Jennrich 2002; Bernaards & Jennrich 2005) are a few lines of linear algebra on a p x k matrix.
   They are ported line by line so that the same start gives the same rotation as R.
 
@@ -174,7 +175,7 @@ def _extract(r: np.ndarray, nf: int, method: str) -> _Fit:
     (psych's) gradient, the same parameter scaling and R's defaults (``factr = 1e7`` i.e.
     ``ftol = 1e7 * eps``, ``lmm = 5``, ``maxit = 100``, ``pgtol = 0``).
     """
-    from scipy.optimize import minimize  # ~0.2 s import: only when a factor model is fitted
+    from .lbfgsb import minimize  # SciPy's L-BFGS-B without importing scipy.optimize
 
     s_smc = smc(r)
     upper = max(float(s_smc.max()), 1.0)
@@ -189,14 +190,8 @@ def _extract(r: np.ndarray, nf: int, method: str) -> _Fit:
         value, grad = fg(x * scale, r, nf)
         return value, grad * scale
 
-    res = minimize(
-        scaled,
-        start / scale,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(PSI_LOWER / scale, upper / scale)] * len(start),
-        options={"maxcor": 5, "ftol": 1e7 * _EPS, "gtol": 0.0, "maxiter": 100},
-    )
+    res = minimize(scaled, start / scale, PSI_LOWER / scale, upper / scale,
+                   maxcor=5, ftol=1e7 * _EPS, gtol=0.0, maxiter=100)
     psi = np.clip(res.x * scale, PSI_LOWER, upper)
     load = out(psi, r, nf)
     # psych: flip each column so its loadings sum positive

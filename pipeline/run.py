@@ -83,7 +83,7 @@ class Inputs:
 #: survey exports at least this large start the later stages' imports in the background
 PREFETCH_BYTES = 16 << 20
 
-_LATER_MODULES = ("scipy.special", "scipy.optimize", "pipeline.moments", "pipeline.factors",
+_LATER_MODULES = ("scipy.special", "pipeline.lbfgsb", "pipeline.moments", "pipeline.factors",
                   "pipeline.reliability", "pipeline.cfa", "pipeline.scores", "pipeline.levels",
                   "scipy.sparse", "scipy.sparse.csgraph", "pipeline.network", "pipeline.models",
                   "pyarrow.parquet", "jinja2", "PIL.Image", "PIL.ImageDraw", "pipeline.report",

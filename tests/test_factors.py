@@ -361,3 +361,77 @@ def test_non_positive_definite_pairwise_matrix():
     assert ml.adequacy.chi2 is None and ml.adequacy.kmo is None
     assert any("KMO" in w for w in ml.warnings)
     assert json.dumps(ml.to_dict(), allow_nan=False)
+
+
+def _lbfgsb_problems():
+    """The factor extractions' own problems (ml and minres on correlation matrices with 1-3
+    factors, bounds active in Heywood-prone ones) and bounded Rosenbrock functions."""
+    rng = np.random.default_rng(7)
+    problems = []
+    for p, k in [(6, 1), (9, 2), (12, 3), (5, 2)]:
+        load = rng.uniform(0.3, 0.95, (p, k)) * (rng.random((p, k)) < 0.7)
+        r = load @ load.T
+        np.fill_diagonal(r, 1.0)
+        r = factors_mod._cov2cor(r + np.diag(rng.uniform(0.05, 0.6, p)))
+        for method in ("ml", "minres"):
+            fg = (factors_mod._ml_value_and_gradient if method == "ml"
+                  else factors_mod._minres_value_and_gradient)
+            smc = factors_mod.smc(r)
+            start = (np.diag(r) - smc) / 0.01
+
+            def scaled(x, fg=fg, r=r, k=k):  # as _extract scales the uniquenesses
+                value, grad = fg(x * 0.01, r, k)
+                return value, grad * 0.01
+
+            problems.append((scaled, start, factors_mod.PSI_LOWER / 0.01,
+                             max(float(smc.max()), 1.0) / 0.01,
+                             dict(maxcor=5, ftol=1e7 * np.finfo(float).eps, gtol=0.0,
+                                  maxiter=100)))
+
+    def rosen(x):
+        value = np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+        grad = np.zeros_like(x)
+        grad[:-1] = -400 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2 * (1 - x[:-1])
+        grad[1:] += 200 * (x[1:] - x[:-1] ** 2)
+        return value, grad
+
+    for n in (2, 5, 8):
+        problems.append((rosen, rng.uniform(-2, 2, n), -1.5, 0.8,
+                         dict(maxcor=10, ftol=2.2e-9, gtol=1e-5, maxiter=200)))
+    problems.append((rosen, np.zeros(4), -np.inf, np.inf, dict(maxcor=3, ftol=1e-12,
+                                                                gtol=0.0, maxiter=7)))
+    return problems
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_lbfgsb_driver_equals_scipy_minimize(monkeypatch, fallback):
+    # pipeline.lbfgsb drives SciPy's compiled L-BFGS-B without importing scipy.optimize (0.2 s);
+    # every iterate must be scipy.optimize.minimize's, to the last bit (and the fallback, used
+    # when a SciPy release changes the private routine, is minimize itself)
+    from scipy.optimize import minimize as scipy_minimize
+
+    import pipeline.lbfgsb as lbfgsb
+
+    if fallback:
+        monkeypatch.setattr(lbfgsb, "_setulb", False)
+    else:
+        assert lbfgsb._load() is not None  # the fast path is the one tested here
+    for fun, x0, lo, hi, opts in _lbfgsb_problems():
+        ours = lbfgsb.minimize(fun, x0, lo, hi, **opts)
+        ref = scipy_minimize(fun, x0, jac=True, method="L-BFGS-B",
+                             bounds=[(lo, hi)] * len(x0), options=opts)
+        np.testing.assert_array_equal(ours.x, ref.x)
+        assert ours.fun == ref.fun and ours.nit == ref.nit and ours.nfev == ref.nfev
+        assert ours.success == ref.success and ours.message == ref.message
+
+
+def test_extraction_does_not_import_scipy_optimize():
+    code = ("import sys, numpy as np\n"
+            "from pipeline.factors import _extract\n"
+            "r = np.full((4, 4), 0.5); np.fill_diagonal(r, 1.0)\n"
+            "fit = _extract(r, 1, 'ml')\n"
+            "assert fit.converged and abs(fit.loadings[0, 0] - 0.7071) < 1e-3, fit\n"
+            "print('scipy.optimize' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"

@@ -125,3 +125,27 @@ def test_dashes_split_a_line_into_on_segments():
     assert pieces[1][0] == (15, 0)
     total = sum(p[-1][0] - p[0][0] for p in pieces)
     assert total == pytest.approx(70)
+
+
+def test_png_writer_gives_the_pixels_pillow_reads(tmp_path):
+    # socap writes the PNG bytes itself (no row filters, faster than Pillow's encoder); any
+    # PNG reader must get back exactly the rasterised pixels
+    import io
+
+    import numpy as np
+
+    from pipeline.report.svgplot import png_bytes
+
+    rng = np.random.default_rng(1)
+    for shape in [(1, 1, 3), (7, 13, 3), (240, 320, 3)]:
+        pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+        pixels[: shape[0] // 2] = 255  # flat areas, as in charts
+        img = Image.fromarray(pixels, "RGB")
+        data = png_bytes(img)
+        back = Image.open(io.BytesIO(data))
+        back.load()
+        assert back.mode == "RGB" and back.size == img.size
+        np.testing.assert_array_equal(np.asarray(back), pixels)
+    rgba = Image.new("RGBA", (5, 4), (10, 20, 30, 255))
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png_bytes(rgba)))),
+                                  np.asarray(rgba.convert("RGB")))

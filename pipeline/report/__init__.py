@@ -47,8 +47,23 @@ def write_report(results: dict, folder: Path, *, artefacts: dict | None = None,
     # one conversion for every writer: NaN/inf -> None, numpy -> Python (a NaN reaching the
     # HTML's highlights would print as 'nan')
     results = plain(results)
-    write_results(results, folder / "results.json")
-    tables = report_tables(results)
-    write_xlsx(tables, folder / "tables.xlsx")
-    figures = make_figures(results, folder / "figures", artefacts=artefacts or {})
-    return write_html(results, tables, figures, folder / "report.html")
+    # the figures' PNG copies are rasterised in a second thread while results.json, the
+    # workbook and the HTML are written (Pillow's drawing, resampling and zlib release the GIL):
+    # ~0.2 s of a small study's ~0.6 s report
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    jobs = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="socap-png") as pool:
+        try:
+            figures = make_figures(results, folder / "figures", artefacts=artefacts or {},
+                                   submit=lambda fn, *args: jobs.append(pool.submit(fn, *args)))
+            write_results(results, folder / "results.json")
+            tables = report_tables(results)
+            write_xlsx(tables, folder / "tables.xlsx")
+            html = write_html(results, tables, figures, folder / "report.html")
+        finally:
+            done = [job.exception() for job in jobs]  # waits for every PNG
+    for exc in done:
+        if exc is not None:
+            raise exc
+    return html

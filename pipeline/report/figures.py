@@ -56,19 +56,23 @@ class Figure:
     group: str = ""  # e.g. the model a figure belongs to
 
 
-def make_figures(results: dict, folder: Path, *, artefacts: dict) -> list[Figure]:
-    """Draw every figure the results support; write ``<key>.svg`` and ``<key>.png``."""
+def make_figures(results: dict, folder: Path, *, artefacts: dict,
+                 submit=None) -> list[Figure]:
+    """Draw every figure the results support; write ``<key>.svg`` and ``<key>.png``.
+
+    ``submit``: ``submit(fn, *args)`` runs the PNG rasterising elsewhere (the report's writer
+    thread, see :func:`pipeline.report.write_report`); default here and now."""
     folder = Path(folder)
     figures: list[Figure] = []
     efa = results.get("efa") or {}
     if efa.get("eigenvalues"):
         canvas, caption = scree_figure(efa)
         figures.append(Figure("scree", "Scree plot with parallel analysis",
-                              canvas.write(folder, "scree"), "efa", caption))
+                              canvas.write(folder, "scree", submit), "efa", caption))
     if artefacts.get("ties") is not None and results.get("network"):
         seed = (results.get("study") or {}).get("seed") or 0
         canvas, caption = network_figure(artefacts, results, seed=int(seed))
-        figures.append(Figure("network", "The tie network", canvas.write(folder, "network"),
+        figures.append(Figure("network", "The tie network", canvas.write(folder, "network", submit),
                               "network", caption))
     fitted = artefacts.get("models") or {}
     models_cfg = {m.get("name"): m for m in
@@ -83,13 +87,13 @@ def make_figures(results: dict, folder: Path, *, artefacts: dict) -> list[Figure
         if len(plot):
             canvas, caption = interaction_figure(m, plot, models_cfg.get(name) or {})
             figures.append(Figure(f"interaction_{key}", f"Interaction plot ('{name}')",
-                                  canvas.write(folder, f"interaction_{key}"), "models", caption,
+                                  canvas.write(folder, f"interaction_{key}", submit), "models", caption,
                                   group=name))
         jn = res.johnson_neyman_plot_data()
         if len(jn):
             canvas, caption = johnson_neyman_figure(m, jn, models_cfg.get(name) or {})
             figures.append(Figure(f"jn_{key}", f"Johnson-Neyman plot ('{name}')",
-                                  canvas.write(folder, f"jn_{key}"), "models", caption,
+                                  canvas.write(folder, f"jn_{key}", submit), "models", caption,
                                   group=name))
     return figures
 

