@@ -379,7 +379,8 @@ def _empty_result(constructs, higher, n, n_dropped, warnings) -> CFAResult:
 
 
 def fit_cfa(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
-            higher_order: Mapping[str, Sequence[str]] | None = None) -> CFAResult:
+            higher_order: Mapping[str, Sequence[str]] | None = None, *,
+            moments=None) -> CFAResult:
     """Fit a confirmatory factor model by maximum likelihood, as ``lavaan::cfa(model, data)``.
 
     Parameters
@@ -392,6 +393,10 @@ def fit_cfa(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
     higher_order
         Optional second-order factors -> the constructs they load on (e.g.
         ``{"social_capital": ["coordination", "cooperation", "reciprocity", "trust"]}``).
+    moments
+        The :class:`pipeline.moments.ItemMoments` of ``data`` when already computed (the
+        reliability stage's): their listwise-complete mean and covariance are used instead of a
+        second pass over the rows, when their items are exactly the model's.
 
     Returns
     -------
@@ -431,15 +436,30 @@ def fit_cfa(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
     constructs = {str(k): tuple(v) for k, v in constructs.items()}
     _check_model(data, constructs, higher_order)
     with _one_blas_thread():
-        return _fit_cfa(data, constructs, higher_order)
+        return _fit_cfa(data, constructs, higher_order, moments)
 
 
-def _fit_cfa(data, constructs, higher_order) -> CFAResult:
+def _complete_from_moments(moments, items):
+    """(mean, N-divisor covariance, n) of the complete rows from ItemMoments over the same item
+    set (the same complete rows), else None."""
+    if (moments is None or set(moments.items) != set(items) or moments.cov_complete is None
+            or moments.n_complete < 2):
+        return None
+    idx = [moments.items.index(i) for i in items]
+    n = int(moments.n_complete)
+    cov = np.asarray(moments.cov_complete)[np.ix_(idx, idx)] * ((n - 1) / n)
+    return np.asarray(moments.mean_complete)[idx], cov, n
+
+
+def _fit_cfa(data, constructs, higher_order, moments=None) -> CFAResult:
     warnings: list[str] = []
     all_items = tuple(dict.fromkeys(i for its in constructs.values() for i in its))
-    x = _item_matrix(data, all_items)
-    n_rows = x.shape[0]
-    mean, cov, n = _eng.complete_moments(x)
+    n_rows = len(data)
+    known = _complete_from_moments(moments, all_items)
+    if known is not None and moments.n_rows == n_rows:
+        mean, cov, n = known
+    else:
+        mean, cov, n = _eng.complete_moments(_item_matrix(data, all_items))
     dropped: set[str] = set()
     if n >= 2:
         const = [it for it, v in zip(all_items, np.diag(cov)) if not v > 1e-12 * max(1.0, abs(
@@ -454,8 +474,7 @@ def _fit_cfa(data, constructs, higher_order) -> CFAResult:
         warnings.append("No construct has two usable items, so no CFA was fitted.")
         return _empty_result(cons, hig, n, n_rows - n, warnings)
     if items != all_items:
-        x = _item_matrix(data, items)
-        mean, cov, n = _eng.complete_moments(x)
+        mean, cov, n = _eng.complete_moments(_item_matrix(data, items))
     n_dropped = n_rows - n
     if n_rows and n_dropped / n_rows >= 0.2:
         warnings.append(f"Listwise deletion dropped {n_dropped} of {n_rows} respondents "

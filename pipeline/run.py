@@ -231,7 +231,7 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
         from .cfa import fit_cfa  # noqa: PLC0415
 
         cfa_result = fit_cfa(responses[items], instrument.construct_items(),
-                             dict(instrument.higher_order) or None)
+                             dict(instrument.higher_order) or None, moments=moments)
         cfa = cfa_result.to_dict()
         warn("cfa", cfa_result.warnings)
     scoring = cfg.scoring.method

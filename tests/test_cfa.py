@@ -636,3 +636,26 @@ def test_awkward_data_gives_warnings_not_crashes(n, missing, constant, duplicate
     assert scores.shape[0] == n
     inv = measurement_invariance(data, model, "g")
     json.dumps(inv.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_fit_from_the_reliability_moments_is_the_same(name):
+    # the run passes the reliability stage's ItemMoments: their complete-row moments replace a
+    # second pass over the data, with the same result (and lavaan's, above)
+    from pipeline.moments import item_moments
+
+    data, cons, higher, _ = _case(name)
+    items = list(dict.fromkeys(i for its in cons.values() for i in its))
+    base = _fitted(name)[0]
+    shuffled = items[::-1]  # the moments' item order need not be the model's
+    reused = fit_cfa(data, cons, higher, moments=item_moments(data[shuffled], shuffled))
+    for key in ("chisq", "cfi", "rmsea", "srmr", "ntotal"):
+        assert reused.fit[key] == pytest.approx(base.fit[key], rel=1e-9, abs=1e-12)
+    for col in ("estimate", "se", "std"):
+        np.testing.assert_allclose(reused.parameters[col].to_numpy(float),
+                                   base.parameters[col].to_numpy(float), rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(reused.htmt.to_numpy(float), base.htmt.to_numpy(float),
+                               rtol=1e-9, atol=1e-12)
+    # moments over other items (other complete rows) are not used
+    other = fit_cfa(data, cons, higher, moments=item_moments(data[items[:-1]], items[:-1]))
+    assert other.fit["ntotal"] == base.fit["ntotal"]
