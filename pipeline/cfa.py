@@ -46,7 +46,6 @@ Saris, W. E., Satorra, A., & Sorbom, D. (1987). The detection and correction of 
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,11 +90,9 @@ def _one_blas_thread():
     spin-waiting made a 200 x 200 solve ~20x and the 10^6-row pass ~40x slower (measured).
     threadpoolctl ships with scikit-learn; without it this is a no-op.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    from .moments import single_blas_thread  # noqa: PLC0415 -- one cached controller
+
+    return single_blas_thread()
 
 
 def _fmt(x: float, digits: int = 3) -> str:

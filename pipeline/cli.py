@@ -94,7 +94,29 @@ def _error(message: str) -> None:
     print(f"socap: error: {message}", file=sys.stderr)
 
 
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+                         "VECLIB_MAXIMUM_THREADS")
+
+
+def _one_blas_thread() -> None:
+    """One BLAS thread for the whole run, set before NumPy loads its BLAS (a variable the user
+    set wins). socap's matrix work is small or memory-bound, where BLAS threads cost more than
+    they save and make results depend on the core count (see
+    :func:`pipeline.moments.single_blas_thread`, which then has nothing left to do)."""
+    import os  # noqa: PLC0415
+
+    from . import ONE_BLAS_THREAD_MARK  # noqa: PLC0415
+
+    if "numpy" in sys.modules:  # too late to matter (socap used as a library)
+        return
+    for var in BLAS_THREAD_VARIABLES:
+        os.environ.setdefault(var, "1")
+    if all(os.environ[var] == "1" for var in BLAS_THREAD_VARIABLES):
+        os.environ[ONE_BLAS_THREAD_MARK] = "1"
+
+
 def main(argv: list[str] | None = None) -> int:
+    _one_blas_thread()
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:

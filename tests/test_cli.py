@@ -66,3 +66,32 @@ def test_simulate_writes_a_study_and_refuses_non_empty(tmp_path, capsys):
     assert (target / "truth.json").exists() and (target / "data/raw/survey.csv").exists()
     assert main(["simulate", str(target)]) == 2
     assert main(["simulate", str(tmp_path / "x"), "--firms-per-cluster", "0"]) == 2
+
+
+@pytest.mark.parametrize("user_value", [None, "2"])
+def test_one_blas_thread_before_numpy_unless_the_user_chose(user_value):
+    # the CLI gives BLAS one thread before NumPy loads it (socap's matrix work is small or
+    # memory-bound; threads only add overhead and core-count-dependent rounding), so the
+    # per-stage threadpoolctl limits have nothing to do; a value the user set is kept
+    import os
+
+    code = ("import os, sys\n"
+            "from pipeline.cli import _one_blas_thread\n"
+            "_one_blas_thread()\n"
+            "import numpy, scipy.special\n"
+            "from threadpoolctl import threadpool_info\n"
+            "from pipeline.moments import single_blas_thread\n"
+            "print(os.environ.get('SOCAP_ONE_BLAS_THREAD'), os.environ['OPENBLAS_NUM_THREADS'],"
+            " sorted({i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'}),"
+            " type(single_blas_thread()).__name__)")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+                        "VECLIB_MAXIMUM_THREADS", "SOCAP_ONE_BLAS_THREAD", "OMP_NUM_THREADS")}
+    if user_value:
+        env["OPENBLAS_NUM_THREADS"] = user_value
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True).stdout.split()
+    if user_value is None:
+        assert out == ["1", "1", "[1]", "nullcontext"]
+    else:
+        assert out[0] == "None" and out[1] == user_value and out[3] != "nullcontext"
