@@ -321,7 +321,8 @@ def _file_masks(files: pd.Series | None, n: int) -> dict[str, np.ndarray]:
 def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[str, str],
                  extra_missing=(), *, files: pd.Series | None = None,
                  meta: pd.DataFrame | None = None, language: str | None = None,
-                 file_columns: dict | None = None, codes: dict | None = None) -> Recoded:
+                 file_columns: dict | None = None, codes: dict | None = None,
+                 file_masks: dict | None = None) -> Recoded:
     """Codes, missing values and reverse keying for every item, vectorised per column.
 
     Per cell, in order: blank -> missing ("blank"); an SPSS/Stata user-missing code -> missing
@@ -370,7 +371,7 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
     notes: list[str] = []
     records = []
     rows = data["source_row"].to_numpy() if "source_row" in data else np.arange(n) + 2
-    file_mask = _file_masks(files, n)
+    file_mask = _file_masks(files, n) if file_masks is None else file_masks
 
     def reason(name: str) -> int:
         if name not in reasons:
@@ -871,7 +872,8 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                          fix="use one of those languages, or remove survey: language:")
     problems.raise_if_any("study.yaml and the survey export do not agree:")
     file_columns = map_items_by_file(cols, instrument, survey.columns, study_file, meta)
-    item_columns, item_data, direct = _item_data(data, files, instrument, file_columns)
+    masks = _file_masks(files, len(files))  # each file's rows, found once
+    item_columns, item_data, direct = _item_data(data, files, instrument, file_columns, masks)
     factorize = _factorizer(raw)
 
     # respondent ids: text; unique within and across files
@@ -914,7 +916,7 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                   if (codes := _object_codes(raw, col)) is not None}
     rec = recode_items(item_data, instrument, {i: i for i in item_columns}, survey.missing,
                        files=files, meta=meta, language=language, file_columns=file_columns,
-                       codes=item_codes)
+                       codes=item_codes, file_masks=masks)
     rec.recoding["column"] = [item_columns[i] for i in rec.recoding["item"]]
     raw_codes = rec.raw
 
@@ -1017,7 +1019,7 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         "respondent_id": ids[~keep].to_numpy(dtype=object), "source_file": files[~keep].to_numpy(),
         "source_row": data["source_row"].to_numpy()[~keep], "rule": rule_names[rule_of[~keep]],
         "detail": detail[~keep]})
-    by_file = _by_file(raw, files, file_columns, instrument, rec, rule_of, keep)
+    by_file = _by_file(raw, files, file_columns, instrument, rec, rule_of, keep, masks)
     recoding = rec.recoding
     # kept rows, reverse-keyed, column-major: pandas stores them without a copy; then the
     # n x p work matrices are let go before the other columns are built (peak memory)
@@ -1101,12 +1103,14 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                        by_file=tuple(by_file))
 
 
-def _by_file(raw, files, file_columns, instrument, rec: Recoded, rule_of, keep) -> list[dict]:
+def _by_file(raw, files, file_columns, instrument, rec: Recoded, rule_of, keep,
+             masks=None) -> list[dict]:
     """Per export file: layout, rows, items matched, codes recoded, missing by reason, drops."""
     layouts = {Path(f.path).name: f.layout for f in getattr(raw, "files", ())}
     out = []
     items = list(instrument.item_ids)
-    for fname, mask in _file_masks(files, len(files)).items():
+    masks = _file_masks(files, len(files)) if masks is None else masks
+    for fname, mask in masks.items():
         fmap = file_columns.get(fname, file_columns.get(None, {}))
         matched = [i for i in items if i in fmap]
         unmatched = [i for i in items if i not in fmap]
@@ -1134,8 +1138,8 @@ def _by_file(raw, files, file_columns, instrument, rec: Recoded, rule_of, keep) 
     return out
 
 
-def _item_data(data: pd.DataFrame, files: pd.Series, instrument: Instrument,
-               file_columns: dict) -> tuple[dict[str, str], pd.DataFrame, dict[str, str]]:
+def _item_data(data: pd.DataFrame, files: pd.Series, instrument: Instrument, file_columns: dict,
+               masks=None) -> tuple[dict[str, str], pd.DataFrame, dict[str, str]]:
     """The item answers under the item ids, each file's rows taken from that file's column.
 
     Returns (item -> the export column it was read from, joined with ' | ' when files differ;
@@ -1146,7 +1150,10 @@ def _item_data(data: pd.DataFrame, files: pd.Series, instrument: Instrument,
     names: dict[str, str] = {}
     cols = {}
     direct = {}
-    masks = _file_masks(files, len(files)) if None not in file_columns else {}
+    if None in file_columns:
+        masks = {}
+    elif masks is None:
+        masks = _file_masks(files, len(files))
     for i in items:
         used = list(dict.fromkeys(m[i] for m in maps if i in m))
         names[i] = " | ".join(used)

@@ -142,9 +142,10 @@ def read_inputs(study: Study) -> Inputs:
     instrument = read_instrument(study.path(cfg.instrument))
     files = [("instrument", study.path(cfg.instrument))]
     files += [("survey", p) for p in survey_files(study)]
-    if sum(p.stat().st_size for role, p in files if role == "survey") >= PREFETCH_BYTES:
-        _prefetch_imports()
+    large = sum(p.stat().st_size for role, p in files if role == "survey") >= PREFETCH_BYTES
     raw = read_survey(study, instrument)
+    if large:
+        _prefetch_imports()
     unit_table = None
     if cfg.units:
         path = study.path(cfg.units.file)
