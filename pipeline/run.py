@@ -85,7 +85,7 @@ PREFETCH_BYTES = 16 << 20
 
 _LATER_MODULES = ("scipy.special", "pipeline.lbfgsb", "pipeline.moments", "pipeline.factors",
                   "pipeline.reliability", "pipeline.cfa", "pipeline.scores", "pipeline.levels",
-                  "scipy.sparse", "scipy.sparse.csgraph", "pipeline.network", "pipeline.models",
+                  "pipeline.network", "pipeline.models",
                   "pyarrow.parquet", "jinja2", "PIL.Image", "PIL.ImageDraw", "pipeline.report",
                   "pipeline.report.figures", "pipeline.report.html", "pipeline.report.tables",
                   "pipeline.report.xlsx")
