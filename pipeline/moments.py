@@ -540,8 +540,9 @@ def item_moments(
     -----
     Centring: each item is shifted by its mean in the first block of rows observing it, then the
     masked products of the module docstring are accumulated block by block on the shifted
-    data. Matches R's ``cov(x, use = "pairwise")``, ``cor(x, use = "pairwise")``, ``psych::pairwiseCount(x)``,
-    ``colMeans(x, na.rm = TRUE)``, ``apply(x, 2, sd, na.rm = TRUE)`` and ``cov(na.omit(x))``.
+    data. Matches R's ``cov(x, use = "pairwise")``, ``cor(x, use = "pairwise")``,
+    ``psych::pairwiseCount(x)``, ``colMeans(x, na.rm = TRUE)``, ``apply(x, 2, sd, na.rm = TRUE)``
+    and ``cov(na.omit(x))``.
     """
     x, names = _as_matrix(data, items)
     # one pass: the centring shift is each item's mean in the first block that observes it

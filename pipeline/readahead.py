@@ -25,6 +25,7 @@ SUFFIXES = (".csv", ".tsv", ".txt")
 _lock = threading.Lock()
 _pending: dict[str, threading.Event] = {}
 _results: dict[str, tuple] = {}  # path -> ((size, mtime_ns), raw bytes, utf8_arrow_cells result)
+_released = False  # release() was called: results still arriving are dropped
 
 
 def start(folder: str | Path | None) -> None:
@@ -35,7 +36,9 @@ def start(folder: str | Path | None) -> None:
         return
     if not paths:
         return
+    global _released
     with _lock:
+        _released = False
         for p in paths:
             _pending[p] = threading.Event()
     threading.Thread(target=_work, args=(paths,), name="socap-readahead", daemon=True).start()
@@ -65,6 +68,16 @@ def take(path: Path) -> tuple[bytes, object] | None:
     return raw, result
 
 
+def release() -> None:
+    """Drop whatever was read ahead and not taken (a guess that missed): its bytes and cells are
+    not held for the rest of the run. A parse still running finishes and is dropped."""
+    global _released
+    with _lock:
+        _released = True
+        _results.clear()
+        _pending.clear()
+
+
 def _key(path) -> str:
     return os.path.realpath(path)
 
@@ -79,7 +92,8 @@ def _work(paths: list[str]) -> None:
 
             result = utf8_arrow_cells(raw, p.lower().endswith(".tsv"))
             with _lock:
-                _results[p] = ((st.st_size, st.st_mtime_ns), raw, result)
+                if not _released:
+                    _results[p] = ((st.st_size, st.st_mtime_ns), raw, result)
         except Exception:  # noqa: BLE001 -- the reader reads it again and reports
             pass
         finally:

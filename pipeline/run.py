@@ -147,6 +147,9 @@ def read_inputs(study: Study) -> Inputs:
     files += [("survey", p) for p in survey_files(study)]
     large = sum(p.stat().st_size for role, p in files if role == "survey") >= PREFETCH_BYTES
     raw = read_survey(study, instrument)
+    from . import readahead  # noqa: PLC0415
+
+    readahead.release()  # a file the CLI read ahead that was not a survey export
     if large:
         _prefetch_imports()
     unit_table = None

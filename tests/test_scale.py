@@ -333,6 +333,10 @@ def test_readahead_gives_the_reader_the_same_cells(tmp_path, monkeypatch):
     assert readahead._guess_exports(study) == [str((study / "data/raw/firms.csv").resolve())]
     monkeypatch.setattr(readahead, "MIN_BYTES", 10_000)
     assert readahead._guess_exports(study) == []
+    # a guess that missed is dropped once the exports are read
+    readahead.start(study)
+    readahead.release()
+    assert readahead.take(study / "data/raw/firms.csv") is None and not readahead._results
     (study / "study.yaml").write_text("not: [valid")
     readahead.start(study)  # a broken study.yaml is left to read_study
     assert readahead._pending == {} or all(e.is_set() for e in readahead._pending.values())

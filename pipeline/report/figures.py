@@ -87,8 +87,8 @@ def make_figures(results: dict, folder: Path, *, artefacts: dict,
         if len(plot):
             canvas, caption = interaction_figure(m, plot, models_cfg.get(name) or {})
             figures.append(Figure(f"interaction_{key}", f"Interaction plot ('{name}')",
-                                  canvas.write(folder, f"interaction_{key}", submit), "models", caption,
-                                  group=name))
+                                  canvas.write(folder, f"interaction_{key}", submit), "models",
+                                  caption, group=name))
         jn = res.johnson_neyman_plot_data()
         if len(jn):
             canvas, caption = johnson_neyman_figure(m, jn, models_cfg.get(name) or {})
