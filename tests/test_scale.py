@@ -184,6 +184,18 @@ def test_cleaning_with_the_readers_codes_equals_cleaning_without(big_study):
                       metadata_columns=raw.metadata_columns)
     a, b = _clean_both(raw, plain, inst, study.config)
     assert a.sample == b.sample and a.warnings == b.warnings and a.by_file == b.by_file
+    # the items (and unit, group) come as Categoricals over the reader's codes; as the Python
+    # objects the cell path gives, the cleaning is the same
+    lazy = [c for c in raw.data.columns if isinstance(raw.data[c].dtype, pd.CategoricalDtype)]
+    assert set(inst.item_ids) <= set(lazy) and "firm_id" in lazy
+    objects = raw.data.copy()
+    for c in lazy:
+        objects[c] = pd.Series(raw.data[c].to_numpy(dtype=object), dtype=object).where(
+            raw.data[c].notna(), None)
+    as_objects = RawSurvey(data=objects, columns=raw.columns, files=raw.files,
+                           personal_data_dropped=raw.personal_data_dropped, notes=raw.notes,
+                           metadata_columns=raw.metadata_columns)
+    _clean_both(raw, as_objects, inst, study.config)
     for col in raw.codes:
         codes, uniques = raw.codes[col]
         ref_codes, ref_uniques = pd.factorize(raw.data[col].astype(object), use_na_sentinel=True)

@@ -113,7 +113,11 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
         by_name = identifying_names([str(n) for n in header.names],
                                     keep=set(known_names) | set(keep))
         skip = [j for j, name in enumerate(header.names) if name in by_name]
-        body, rows, by_position = typed_body_coded(grid, header.rows, skip=skip)
+        # the items and the columns study.yaml names are read through their codes downstream
+        used = set(known_names) | set(keep)
+        body, rows, by_position = typed_body_coded(
+            grid, header.rows, skip=skip,
+            categorical=[j for j, name in enumerate(header.names) if name in used])
         del grid
         keep_cols = [j for j in body.columns
                      if header.names[j] != "" or body[j].notna().any()]
