@@ -241,6 +241,10 @@ def test_centring_changes_main_effects_not_the_interaction():
         assert b["moderator_value_raw"] == pytest.approx(a["moderator_value"], rel=1e-9)
     for a, b in zip(raw.johnson_neyman["bounds"], cen.johnson_neyman["bounds_raw"]):
         assert a == pytest.approx(b, rel=1e-9)
+    # the centred moderator's mean is 0 up to rounding; the note says 0, not 1e-17
+    sd = cen.simple_slopes[2]["moderator_value"]
+    note = next(n for n in cen.notes if "Simple slopes" in n)
+    assert f"(-{sd:.4g}, 0, {sd:.4g};" in note
 
 
 def test_johnson_neyman_cases():

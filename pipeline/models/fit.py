@@ -680,8 +680,10 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
               "bounds_in_range": [b for b in res["bounds"] if lo <= b <= hi], "summary": res["summary"]}
         if mod_i in shift:
             jn["bounds_raw"] = [b * scale[mod_i] + shift[mod_i] for b in res["bounds"]]
+        # a standardised moderator's mean is 0 up to rounding (1e-17): printed as 0, not -2.4e-17
+        shown = [0.0 if abs(v) <= 1e-12 * max(ws, 1.0) else v for v in (wm - ws, wm, wm + ws)]
         notes.append(f"Simple slopes of {form.atoms[focal_i].label} at {form.atoms[mod_i].label} = mean - 1 SD, mean, "
-                     f"mean + 1 SD ({wm - ws:.4g}, {wm:.4g}, {wm + ws:.4g}; sample SD over the model's rows) on the "
+                     f"mean + 1 SD ({shown[0]:.4g}, {shown[1]:.4g}, {shown[2]:.4g}; sample SD over the model's rows) on the "
                      "linear-predictor scale, other predictors at their means; Johnson-Neyman: "
                      + res["summary"] + ".")
         if family in ("poisson", "negbin", "logit") and mixed is None:
