@@ -232,6 +232,8 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
 
     # ---- CFA and scores
     t0 = stages.start("Confirmatory factor analysis and scores")
+    if outputs is not None:  # the figures' rasteriser starts now, ready by the report
+        outputs.start_png_worker()
     cfa = None
     cfa_result = None
     if cfg.analysis.cfa or cfg.scoring.method == "factor":
@@ -657,6 +659,15 @@ class Outputs:
         self._jobs: list = []
         self.responses_written = False
         self.exclusions_written = False
+        self.png_worker = None
+
+    def start_png_worker(self) -> None:
+        """Start the process that will rasterise the figures' PNG copies (it imports Pillow
+        while the analysis goes on; see :mod:`pipeline.report.pngworker`)."""
+        if self.png_worker is None:
+            from .report.pngworker import PngWorker  # noqa: PLC0415
+
+            self.png_worker = PngWorker()
 
     def write_exclusions(self, exclusions: pd.DataFrame) -> None:
         """exclusions.csv, final once the responses are cleaned: written during the analysis."""
@@ -685,6 +696,8 @@ class Outputs:
 
     def close(self) -> None:
         """Wait for the writer and remove the temporary folder (moved away on success)."""
+        if self.png_worker is not None:
+            self.png_worker.close()
         self._pool.shutdown(wait=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -705,7 +718,8 @@ def write_outputs(study: Study, results: dict, artefacts: dict, instrument: Inst
             outputs.write_responses(artefacts["responses"], artefacts["exclusions"])
         outputs.write_units(artefacts.get("units"))
         try:
-            write_report(results, outputs.reports, artefacts=artefacts, instrument=instrument)
+            write_report(results, outputs.reports, artefacts=artefacts, instrument=instrument,
+                         png=outputs.png_worker)
         finally:
             outputs.wait()  # always wait for the writer before leaving
         _swap_into_place(outputs.tmp, study.folder)

@@ -16,7 +16,7 @@ from .jsonout import write_results
 
 
 def write_report(results: dict, folder: Path, *, artefacts: dict | None = None,
-                 instrument=None) -> Path:
+                 instrument=None, png=None) -> Path:
     """Write results.json, tables.xlsx, figures/ and report.html into ``folder``.
 
     Parameters
@@ -31,6 +31,9 @@ def write_report(results: dict, folder: Path, *, artefacts: dict | None = None,
         Without them the report has the tables and the scree plot only.
     instrument
         The study's instrument (unused: item wording travels in ``results['items']``).
+    png
+        A started :class:`pipeline.report.pngworker.PngWorker` to rasterise the figures' PNG
+        copies in a second process; without it they are rasterised in a thread of this one.
 
     Returns
     -------
@@ -47,16 +50,26 @@ def write_report(results: dict, folder: Path, *, artefacts: dict | None = None,
     # one conversion for every writer: NaN/inf -> None, numpy -> Python (a NaN reaching the
     # HTML's highlights would print as 'nan')
     results = plain(results)
-    # the figures' PNG copies are rasterised in a second thread while results.json, the
-    # workbook and the HTML are written (Pillow's drawing, resampling and zlib release the GIL):
-    # ~0.2 s of a small study's ~0.6 s report
+    # the figures' PNG copies (~0.2 s of Python and Pillow work holding the GIL) are
+    # rasterised by a second process while results.json, the workbook and the HTML are
+    # written; without one, by a thread (zlib and resampling release the GIL)
+    if png is not None:
+        figures = make_figures(results, folder / "figures", artefacts=artefacts or {},
+                               submit=png.submit)
+        write_results(results, folder / "results.json")
+        tables = report_tables(results)
+        write_xlsx(tables, folder / "tables.xlsx")
+        html = write_html(results, tables, figures, folder / "report.html")
+        png.finish()  # waits for every PNG (rasterised here if the worker failed)
+        return html
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
     jobs = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="socap-png") as pool:
         try:
             figures = make_figures(results, folder / "figures", artefacts=artefacts or {},
-                                   submit=lambda fn, *args: jobs.append(pool.submit(fn, *args)))
+                                   submit=lambda canvas, path: jobs.append(
+                                       pool.submit(canvas.png, path)))
             write_results(results, folder / "results.json")
             tables = report_tables(results)
             write_xlsx(tables, folder / "tables.xlsx")

@@ -60,7 +60,7 @@ def make_figures(results: dict, folder: Path, *, artefacts: dict,
                  submit=None) -> list[Figure]:
     """Draw every figure the results support; write ``<key>.svg`` and ``<key>.png``.
 
-    ``submit``: ``submit(fn, *args)`` runs the PNG rasterising elsewhere (the report's writer
+    ``submit``: ``submit(canvas, path)`` rasterises the PNG elsewhere (a second process or
     thread, see :func:`pipeline.report.write_report`); default here and now."""
     folder = Path(folder)
     figures: list[Figure] = []

@@ -275,12 +275,16 @@ class Canvas:
 
     def write(self, folder: Path, key: str, submit=None) -> str:
         """Write ``key.svg`` and ``key.png`` into ``folder``; returns the SVG text. With
-        ``submit`` the PNG is rasterised by ``submit(self.png, path)`` (another thread)."""
+        ``submit`` the PNG is left to ``submit(self, path)`` (another thread or process, which
+        calls :meth:`png`)."""
         folder.mkdir(parents=True, exist_ok=True)
         text = self.svg()
         (folder / f"{key}.svg").write_text(
             '<?xml version="1.0" encoding="utf-8"?>\n' + text, encoding="utf-8")
-        (submit or (lambda fn, *args: fn(*args)))(self.png, folder / f"{key}.png")
+        if submit is None:
+            self.png(folder / f"{key}.png")
+        else:
+            submit(self, folder / f"{key}.png")
         return text
 
 
