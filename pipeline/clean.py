@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ProblemList, StudyError, did_you_mean
+from .ingest import all_distinct, arrow_text_ids, ids_as_text, is_arrow_text
 from .instrument import Instrument
 
 RULES = ("previews", "incomplete", "speeders", "straightlining", "max_missing_share")
@@ -307,7 +308,7 @@ RECODE_BY_VALUE = True
 def _file_masks(files: pd.Series | None, n: int) -> dict[str, np.ndarray]:
     if files is None:
         return {}
-    if isinstance(files.dtype, pd.StringDtype) and files.dtype.storage == "pyarrow" and n:
+    if is_arrow_text(files) and n:
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -571,19 +572,16 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
                 problems.add(
                     f"answer '{s.iloc[i]}' matches no label of item '{item_id}'",
                     fix=_label_fix(labels, sc, missing_codes), **where(i, item_id, col))
-        def outside(v):
-            return ~np.isnan(v) & ((v < sc.min) | (v > sc.max) | (np.abs(v - np.round(v)) > 1e-9))
-
         labelled = any((isinstance(m.get("value_labels"), dict) and m.get("value_labels"))
                        or (isinstance(m.get("missing_codes"), list) and m.get("missing_codes"))
                        for _, m in col_meta)
         if ucodes is not None and not labelled:
             # the column's codes are its distinct numbers (missing ones made NaN) or label codes
             # of text rows: tested per distinct value and on those rows -- the same cells
-            bad = outside(uval)[ucodes] & ~np.isnan(num)
-            bad[text_rows] = outside(num[text_rows])
+            bad = _outside_scale(uval, sc)[ucodes] & ~np.isnan(num)
+            bad[text_rows] = _outside_scale(num[text_rows], sc)
         else:
-            bad = outside(num)
+            bad = _outside_scale(num, sc)
         for i in np.flatnonzero(bad):
             problems.add(
                 f"code {_fmt(num[i])} of item '{item_id}' lies outside its scale "
@@ -620,6 +618,11 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
     return Recoded(raw=raw, recoding=recoding, reasons=names,
                    cell_reason=cell_reason, from_text=from_text_m, from_labels=from_labels_m,
                    notes=tuple(dict.fromkeys(notes)), reverse=reverse)
+
+
+def _outside_scale(v: np.ndarray, sc) -> np.ndarray:
+    """Codes outside the scale's range or not whole (NaN: not outside)."""
+    return ~np.isnan(v) & ((v < sc.min) | (v > sc.max) | (np.abs(v - np.round(v)) > 1e-9))
 
 
 def _label_fix(labels, sc, missing_codes) -> str:
@@ -673,11 +676,8 @@ def _recode_by_value(ucodes, uniq, uval, out_col, cr, from_text, *, reason, miss
         for k, r in missing_reason.items():
             reason_u[k] = reason(r)
 
-    def outside(v):
-        return ~np.isnan(v) & ((v < scale.min) | (v > scale.max)
-                               | (np.abs(v - np.round(v)) > 1e-9))
-
-    outside_u = np.where(from_text_u, outside(num_u), outside(uval) & ~np.isnan(num_u))
+    outside_u = np.where(from_text_u, _outside_scale(num_u, scale),
+                         _outside_scale(uval, scale) & ~np.isnan(num_u))
     np.take(num_u, ucodes_i, out=out_col, mode="wrap")  # code -1 (missing) -> the last entry
     np.take(reason_u, ucodes_i, out=cr, mode="wrap")
     if from_text_u.any():
@@ -888,8 +888,6 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
 
     # respondent ids: text; unique within and across files
     if found["id"]:
-        from .ingest import arrow_text_ids, ids_as_text
-
         id_codes = (getattr(raw, "codes", None) or {}).get(found["id"])
         ids_arrow = arrow_text_ids(data[found["id"]]) if id_codes is None else None
         if ids_arrow is not None:  # mostly distinct text ids (csv, parquet): kept in arrow
@@ -906,8 +904,6 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         # the usual case, no duplicate, costs one pass (ids of one length: 0.08 s at 10^6;
         # else a hash table, 0.3 s); only then are the duplicates and their places looked up
         if ids_arrow is not None:
-            from .ingest import all_distinct
-
             unique = all_distinct(ids_arrow)
         else:
             filled = ids[~empty] if empty.any() else ids
@@ -1048,8 +1044,6 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         responses = pd.DataFrame({"respondent_id": ids.to_numpy(dtype=object)[keep]})
     for key in ("unit", "group"):
         if found[key]:
-            from .ingest import ids_as_text
-
             codes = _object_codes(raw, found[key])
             if codes is not None:  # text ids: each distinct id converted once
                 mapped = ids_as_text(pd.Series(codes[1], dtype=object)).to_numpy(dtype=object)
@@ -1065,8 +1059,7 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
     for c in other:
         if c in responses.columns:
             continue
-        if c not in (getattr(raw, "codes", None) or {}) and isinstance(
-                data[c].dtype, pd.StringDtype) and data[c].dtype.storage == "pyarrow":
+        if c not in (getattr(raw, "codes", None) or {}) and is_arrow_text(data[c]):
             # mostly distinct text (free text, other ids): the kept cells, in arrow
             extra[c] = pd.Series(data[c].array[keep], index=responses.index)
             continue

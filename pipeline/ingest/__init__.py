@@ -285,11 +285,14 @@ def ids_as_text(values: pd.Series, codes: tuple | None = None) -> pd.Series:
     return pd.Series(np.array(mapped, dtype=object)[codes], index=s.index, dtype=object)
 
 
-_SPACE_CLASS = "[" + "".join(f"\\x{{{c:x}}}" for c in range(0x3001) if chr(c).isspace()) + "]"
+_SPACE_CHARS = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())  # what str.strip() strips
+_SPACE_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in _SPACE_CHARS) + "]"
 _EDGE_SPACE = f"^{_SPACE_CLASS}|{_SPACE_CLASS}$"
 
 
-_SPACE_CHARS = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())  # what str.strip() strips
+def is_arrow_text(values: pd.Series) -> bool:
+    """Whether a column is pandas' arrow-backed text (the "str" dtype of pandas 3)."""
+    return isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"
 
 
 def arrow_text_ids(values: pd.Series):
@@ -298,7 +301,7 @@ def arrow_text_ids(values: pd.Series):
     cells stripped as ``str.strip()`` strips them, empty -> null; None for any other column (the
     caller uses :func:`ids_as_text`). No Python string per cell: ~0.05 s instead of ~0.5 s for
     10^6 ids through Python objects and back."""
-    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+    if not is_arrow_text(values):
         return None
     import pyarrow as pa
     import pyarrow.compute as pc

@@ -53,30 +53,21 @@ def write_report(results: dict, folder: Path, *, artefacts: dict | None = None,
     # the figures' PNG copies (~0.2 s of Python and Pillow work holding the GIL) are
     # rasterised by a second process while results.json, the workbook and the HTML are
     # written; without one, by a thread (zlib and resampling release the GIL)
-    if png is not None:
+    own = png is None
+    if own:
+        from .pngworker import PngThread  # noqa: PLC0415
+
+        png = PngThread()
+    try:
         figures = make_figures(results, folder / "figures", artefacts=artefacts or {},
                                submit=png.submit)
         write_results(results, folder / "results.json")
         tables = report_tables(results)
         write_xlsx(tables, folder / "tables.xlsx")
         html = write_html(results, tables, figures, folder / "report.html")
-        png.finish()  # waits for every PNG (rasterised here if the worker failed)
-        return html
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
-
-    jobs = []
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="socap-png") as pool:
-        try:
-            figures = make_figures(results, folder / "figures", artefacts=artefacts or {},
-                                   submit=lambda canvas, path: jobs.append(
-                                       pool.submit(canvas.png, path)))
-            write_results(results, folder / "results.json")
-            tables = report_tables(results)
-            write_xlsx(tables, folder / "tables.xlsx")
-            html = write_html(results, tables, figures, folder / "report.html")
-        finally:
-            done = [job.exception() for job in jobs]  # waits for every PNG
-    for exc in done:
-        if exc is not None:
-            raise exc
+    except BaseException:
+        if own:
+            png.close()
+        raise
+    png.finish()  # waits for every PNG (rasterised here if a worker process failed)
     return html

@@ -117,6 +117,31 @@ class PngWorker:
                 pass
 
 
+class PngThread:
+    """:class:`PngWorker`'s interface on a thread of this process (library use of
+    :func:`pipeline.report.write_report`, where no worker was started)."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socap-png")
+        self._jobs: list = []
+
+    def submit(self, canvas, path: Path) -> None:
+        self._jobs.append(self._pool.submit(canvas.png, Path(path)))
+
+    def finish(self) -> None:
+        """Wait for every PNG; raise the first error."""
+        self.close()
+        for job in self._jobs:
+            if job.exception() is not None:
+                raise job.exception()
+
+    def close(self) -> None:
+        """Wait for the PNGs under way, raising nothing (the caller has an error to report)."""
+        self._pool.shutdown(wait=True)
+
+
 def _results(out: bytes) -> list:
     import io  # noqa: PLC0415
 
