@@ -85,11 +85,11 @@ def main() -> None:
     parser.add_argument("--no-semopy", action="store_true")
     args = parser.parse_args()
 
-    from pipeline.cfa import _one_blas_thread, factor_scores, fit_cfa, measurement_invariance
-    from pipeline.sem.engine import complete_moments
+    from pipeline.measure.cfa import _one_blas_thread, factor_scores, fit_cfa, measurement_invariance
+    from pipeline.measure.sem.engine import complete_moments
 
     print("import time (fresh interpreter):")
-    for mod in ("pipeline.cfa", "semopy"):
+    for mod in ("pipeline.measure.cfa", "semopy"):
         print(f"  {mod:<14} {import_time(mod):6.2f} s")
 
     items = [i for its in CONSTRUCTS.values() for i in its]

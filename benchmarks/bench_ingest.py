@@ -43,11 +43,11 @@ def main() -> None:
     from ingest_writers import qualtrics_rows, study, write
 
     from pipeline.clean import clean_responses
-    from pipeline.ingest import read_survey
+    from pipeline.ingest.survey import read_survey
     from pipeline.ingest.plain import read_export
-    from pipeline.instrument import default_instrument_path, read_instrument
+    from pipeline.config.instrument import default_instrument_path, read_instrument
     from pipeline.simulate import SimulationSpec, simulate_study
-    from pipeline.study import read_study
+    from pipeline.config.study import read_study
 
     inst = read_instrument(default_instrument_path())
     firms = max(1, args.rows // 5)

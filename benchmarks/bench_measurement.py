@@ -42,9 +42,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.factors import efa, factor_count, sampling_adequacy
-from pipeline.moments import item_moments, single_blas_thread
-from pipeline.reliability import scale_reliability
+from pipeline.measure.factors import efa, factor_count, sampling_adequacy
+from pipeline.measure.moments import item_moments, single_blas_thread
+from pipeline.measure.reliability import scale_reliability
 
 
 def simulate(n: int, p: int, missing: float, seed: int) -> tuple[pd.DataFrame, dict]:
@@ -173,8 +173,8 @@ def main() -> None:
     imp_socap = min(
         # what the stage imports (SciPy's L-BFGS-B is loaded without scipy.optimize, see
         # pipeline/lbfgsb.py); the baseline's libraries import it themselves
-        import_time("import pipeline.moments, pipeline.reliability, pipeline.factors, "
-                    "pipeline.lbfgsb; pipeline.lbfgsb._load()")
+        import_time("import pipeline.measure.moments, pipeline.measure.reliability, pipeline.measure.factors, "
+                    "pipeline.measure.sem.lbfgsb; pipeline.measure.sem.lbfgsb._load()")
         for _ in range(3)
     )
     imp_base = min(import_time("import pandas, pingouin, factor_analyzer") for _ in range(2))

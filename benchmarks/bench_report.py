@@ -192,8 +192,8 @@ def main() -> None:
         part("write_report (all, warm)",
              lambda: write_report(results, out / "all", artefacts=artefacts))
         # what the report stage imports beyond what a run without a network has loaded
-        before = ("import numpy, pandas, yaml, pipeline.run, pipeline.moments, "
-                  "pipeline.reliability, pipeline.factors, pipeline.cfa, pipeline.levels, "
+        before = ("import numpy, pandas, yaml, pipeline.run, pipeline.measure.moments, "
+                  "pipeline.measure.reliability, pipeline.measure.factors, pipeline.measure.cfa, pipeline.levels, "
                   "pipeline.models")
         imports_socap = import_time(before, "import pipeline.report.figures, "
                                     "pipeline.report.html, pipeline.report.xlsx, jinja2, "

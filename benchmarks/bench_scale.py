@@ -105,8 +105,8 @@ def make_study(work: Path, size: int, fmt: str, seed: int) -> Path:
 def baseline_spec(study: Path, work: Path) -> Path:
     """The instrument and study settings the baselines need, as JSON."""
     sys.path.insert(0, str(ROOT))
-    from pipeline.instrument import read_instrument
-    from pipeline.study import read_study
+    from pipeline.config.instrument import read_instrument
+    from pipeline.config.study import read_study
 
     st = read_study(study)
     cfg = st.config
@@ -198,7 +198,7 @@ def xlsx_comparison(work: Path, rows: int, repeat: int) -> list[str]:
     from ingest_writers import write
 
     from pipeline.ingest.tables import read_grid
-    from pipeline.instrument import default_instrument_path, read_instrument
+    from pipeline.config.instrument import default_instrument_path, read_instrument
     from pipeline.simulate import SimulationSpec, simulate_study
 
     path = work / f"survey_{rows}.xlsx"

@@ -7,6 +7,6 @@ are wired together in :mod:`pipeline.run`; see DEVELOPERS.md for the conventions
 __version__ = "0.1.0"
 
 #: environment variable the ``socap`` command sets to "1" when every BLAS thread variable was 1
-#: before NumPy loaded (see :func:`pipeline.cli.main`); :func:`pipeline.moments.single_blas_thread`
+#: before NumPy loaded (see :func:`pipeline.cli.main`); :func:`pipeline.measure.moments.single_blas_thread`
 #: then has nothing to limit
 ONE_BLAS_THREAD_MARK = "SOCAP_ONE_BLAS_THREAD"

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ProblemList, StudyError, did_you_mean
-from .ingest import all_distinct, arrow_text_ids, ids_as_text, is_arrow_text
-from .instrument import Instrument
+from pipeline.errors import ProblemList, StudyError, did_you_mean
+from pipeline.ingest.ids import all_distinct, arrow_text_ids, ids_as_text, is_arrow_text
+from pipeline.config.instrument import Instrument
 
 RULES = ("previews", "incomplete", "speeders", "straightlining", "max_missing_share")
 RULE_LABELS = {
@@ -343,7 +343,7 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
         (several files): messages then name each file's own column.
     codes
         Item -> ``(codes, uniques)`` of its text column as ``pandas.factorize`` gives them,
-        where the reader has them (:meth:`pipeline.ingest.RawSurvey.factorize`).
+        where the reader has them (:meth:`pipeline.ingest.survey.RawSurvey.factorize`).
 
     Raises
     ------
@@ -351,7 +351,7 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
         Every answer text that matches no label and every out-of-range code, with file, row and
         column, reported together.
     """
-    from .instrument import scale_labels
+    from pipeline.config.instrument import scale_labels
 
     n = len(data)
     p = len(item_columns)
@@ -734,7 +734,7 @@ def _display_values(uniques) -> list[str]:
 
 def _factorizer(raw):
     """``column -> (codes, uniques)`` of the raw data, from the reader's encoding when it has
-    one (:meth:`pipeline.ingest.RawSurvey.factorize`), else ``pandas.factorize``."""
+    one (:meth:`pipeline.ingest.survey.RawSurvey.factorize`), else ``pandas.factorize``."""
     if hasattr(raw, "factorize"):
         return raw.factorize
 
@@ -814,11 +814,11 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
     Parameters
     ----------
     raw
-        :class:`pipeline.ingest.RawSurvey`.
+        :class:`pipeline.ingest.survey.RawSurvey`.
     instrument
         The validated instrument.
     config
-        The study's :class:`pipeline.study.StudyConfig`.
+        The study's :class:`pipeline.config.study.StudyConfig`.
 
     Returns
     -------
@@ -850,7 +850,7 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
         answer everywhere can be genuine.
     ``max_missing_share``
         More than this share of the instrument's items missing. (Too few valid items for one
-        construct only makes that construct's score missing; see :mod:`pipeline.scores`.)
+        construct only makes that construct's score missing; see :mod:`pipeline.measure.scores`.)
     """
     survey, quality = config.survey, config.quality
     data = raw.data

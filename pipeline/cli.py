@@ -35,7 +35,7 @@ Documentation: README.md in the socap repository."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from pipeline import __version__
 
     p = argparse.ArgumentParser(
         prog="socap", description=DESCRIPTION, epilog=EPILOG,
@@ -102,10 +102,10 @@ def _one_blas_thread() -> None:
     """One BLAS thread for the whole run, set before NumPy loads its BLAS (a variable the user
     set wins). socap's matrix work is small or memory-bound, where BLAS threads cost more than
     they save and make results depend on the core count (see
-    :func:`pipeline.moments.single_blas_thread`, which then has nothing left to do)."""
+    :func:`pipeline.measure.moments.single_blas_thread`, which then has nothing left to do)."""
     import os  # noqa: PLC0415
 
-    from . import ONE_BLAS_THREAD_MARK  # noqa: PLC0415
+    from pipeline import ONE_BLAS_THREAD_MARK  # noqa: PLC0415
 
     if "numpy" in sys.modules:  # too late to matter (socap used as a library)
         return
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    from .errors import StudyError
+    from pipeline.errors import StudyError
 
     try:
         if args.command == "run":
@@ -187,10 +187,10 @@ def _write_crash_log(args) -> Path:
 
 
 def _run(args) -> int:
-    from . import readahead
+    from pipeline.ingest import readahead
 
     readahead.start(args.study)  # a large csv export is parsed while pandas is imported
-    from .run import run_study
+    from pipeline.run import run_study
 
     progress = None if args.quiet else (lambda msg: print(msg, flush=True))
     outcome = run_study(args.study, progress=progress)
@@ -201,7 +201,7 @@ def _run(args) -> int:
 
 
 def _validate(args) -> int:
-    from .validate import validate_study
+    from pipeline.validate import validate_study
 
     for line in validate_study(args.study):
         print(line)
@@ -209,7 +209,7 @@ def _validate(args) -> int:
 
 
 def _init(args) -> int:
-    from .template import init_study
+    from pipeline.template import init_study
 
     written = init_study(args.dir)
     print(f"Created a new study in {args.dir}/:")
@@ -221,8 +221,8 @@ def _init(args) -> int:
 
 
 def _simulate(args) -> int:
-    from .errors import StudyError
-    from .simulate import SimulationSpec, simulate_study, write_study
+    from pipeline.errors import StudyError
+    from pipeline.simulate import SimulationSpec, simulate_study, write_study
 
     folder = Path(args.dir)
     if folder.exists() and any(folder.iterdir()):

@@ -109,7 +109,7 @@ import pandas as pd
 from pipeline.errors import StudyError
 from pipeline.ingest.ties import TieList, ids_as_text, tie_list, type_slug
 
-from .jsonvalues import number as _num
+from pipeline.jsonvalues import number as _num
 
 __all__ = [
     "NetworkResult",

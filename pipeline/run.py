@@ -22,11 +22,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .errors import ProblemList, StudyError, did_you_mean
-from .instrument import Instrument, read_instrument
-from .jsonvalues import number as _num
-from .study import Study, read_study
+from pipeline import __version__
+from pipeline.errors import ProblemList, StudyError, did_you_mean
+from pipeline.config.instrument import Instrument, read_instrument
+from pipeline.jsonvalues import number as _num
+from pipeline.config.study import Study, read_study
 
 Progress = Callable[[str], None]
 
@@ -83,8 +83,8 @@ class Inputs:
 #: survey exports at least this large start the later stages' imports in the background
 PREFETCH_BYTES = 16 << 20
 
-_LATER_MODULES = ("scipy.special", "pipeline.lbfgsb", "pipeline.moments", "pipeline.factors",
-                  "pipeline.reliability", "pipeline.cfa", "pipeline.scores", "pipeline.levels",
+_LATER_MODULES = ("scipy.special", "pipeline.measure.sem.lbfgsb", "pipeline.measure.moments", "pipeline.measure.factors",
+                  "pipeline.measure.reliability", "pipeline.measure.cfa", "pipeline.measure.scores", "pipeline.levels",
                   "pipeline.network", "pipeline.models",
                   "pyarrow.parquet", "jinja2", "PIL.Image", "PIL.ImageDraw", "pipeline.report",
                   "pipeline.report.figures", "pipeline.report.html", "pipeline.report.tables",
@@ -107,7 +107,7 @@ def _prefetch_imports() -> None:
     import pyarrow.compute  # noqa: F401, PLC0415
     import pyarrow.csv  # noqa: F401, PLC0415
 
-    from .ingest import plain, tables  # noqa: F401, PLC0415
+    from pipeline.ingest import plain, tables  # noqa: F401, PLC0415
 
     def work() -> None:
         for name in _LATER_MODULES:
@@ -116,7 +116,7 @@ def _prefetch_imports() -> None:
             except Exception:  # noqa: BLE001 -- the stage imports it again and reports
                 return
         try:
-            from .network import _import_igraph  # noqa: PLC0415 -- without matplotlib
+            from pipeline.network import _import_igraph  # noqa: PLC0415 -- without matplotlib
             _import_igraph()
         except Exception:  # noqa: BLE001
             pass
@@ -129,7 +129,7 @@ def _hash_files(paths: list[Path]):
     hashing a large export overlaps the analysis."""
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
-    from .ingest import sha256  # noqa: PLC0415
+    from pipeline.ingest.survey import sha256  # noqa: PLC0415
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socap-sha256")
     future = pool.submit(lambda: {p: sha256(p) for p in dict.fromkeys(paths)})
@@ -139,7 +139,7 @@ def _hash_files(paths: list[Path]):
 
 def read_inputs(study: Study) -> Inputs:
     """Read study.yaml's instrument, the survey export(s), the unit table and the tie list."""
-    from .ingest import read_survey, read_unit_table, survey_files  # noqa: PLC0415
+    from pipeline.ingest.survey import read_survey, read_unit_table, survey_files  # noqa: PLC0415
 
     cfg = study.config
     instrument = read_instrument(study.path(cfg.instrument))
@@ -147,7 +147,7 @@ def read_inputs(study: Study) -> Inputs:
     files += [("survey", p) for p in survey_files(study)]
     large = sum(p.stat().st_size for role, p in files if role == "survey") >= PREFETCH_BYTES
     raw = read_survey(study, instrument)
-    from . import readahead  # noqa: PLC0415
+    from pipeline.ingest import readahead  # noqa: PLC0415
 
     readahead.release()  # a file the CLI read ahead that was not a survey export
     if large:
@@ -159,7 +159,7 @@ def read_inputs(study: Study) -> Inputs:
         files.append(("units", path))
     ties = None
     if cfg.network:
-        from .ingest.ties import read_ties  # noqa: PLC0415
+        from pipeline.ingest.ties import read_ties  # noqa: PLC0415
 
         path = study.path(cfg.network.edges)
         ties = read_ties(path, directed=cfg.network.directed)
@@ -176,7 +176,7 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
     """Run every statistical stage. Returns (results, artefacts) where artefacts holds the frames
     written to data/processed/ and the data the report draws from. With ``outputs`` the
     responses are handed to its writer as soon as their scores are known."""
-    from .clean import clean_responses  # noqa: PLC0415
+    from pipeline.clean import clean_responses  # noqa: PLC0415
 
     study, instrument = inputs.study, inputs.instrument
     cfg = study.config
@@ -206,8 +206,8 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
                 f"responses kept")
 
     # ---- reliability
-    from .moments import item_moments  # noqa: PLC0415
-    from .reliability import scale_reliability  # noqa: PLC0415
+    from pipeline.measure.moments import item_moments  # noqa: PLC0415
+    from pipeline.measure.reliability import scale_reliability  # noqa: PLC0415
 
     t0 = stages.start("Reliability of each construct")
     moments = item_moments(responses[items], items)
@@ -220,7 +220,7 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
         f"{c} alpha {_fmt(r.get('alpha'))}" for c, r in reliability.items()))
 
     # ---- EFA
-    from .factors import efa as fit_efa  # noqa: PLC0415
+    from pipeline.measure.factors import efa as fit_efa  # noqa: PLC0415
 
     t0 = stages.start("Exploratory factor analysis")
     e = cfg.analysis.efa
@@ -237,7 +237,7 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
     cfa = None
     cfa_result = None
     if cfg.analysis.cfa or cfg.scoring.method == "factor":
-        from .cfa import fit_cfa  # noqa: PLC0415
+        from pipeline.measure.cfa import fit_cfa  # noqa: PLC0415
 
         cfa_result = fit_cfa(responses[items], instrument.construct_items(),
                              dict(instrument.higher_order) or None, moments=moments)
@@ -246,7 +246,7 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
     scoring = cfg.scoring.method
     scores = None
     if scoring == "factor":
-        from .cfa import factor_scores  # noqa: PLC0415
+        from pipeline.measure.cfa import factor_scores  # noqa: PLC0415
 
         if cfa.get("converged"):
             scores = factor_scores(cfa_result, responses[items])
@@ -257,7 +257,7 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
                             "or did not converge (see the CFA warnings); construct scores are "
                             "the means of the valid items instead (scoring: mean)."])
     if scoring == "mean":
-        from .scores import mean_scores  # noqa: PLC0415
+        from pipeline.measure.scores import mean_scores  # noqa: PLC0415
 
         scores = mean_scores(responses, instrument, min_valid_share=cfg.scoring.min_valid_share)
     scores.index = responses.index
@@ -272,13 +272,13 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
     invariance = None
     if cfg.analysis.invariance is not False:
         inv_col = _invariance_column(cfg, cleaned, responses, study)
-        from .cfa import measurement_invariance  # noqa: PLC0415
+        from pipeline.measure.cfa import measurement_invariance  # noqa: PLC0415
 
         inv = measurement_invariance(responses[items + [inv_col]], instrument.construct_items(),
                                      inv_col)
         invariance = inv.to_dict()
         warn("invariance", inv.warnings)
-        from .cfa import group_means  # noqa: PLC0415
+        from pipeline.measure.cfa import group_means  # noqa: PLC0415
 
         gm = group_means(scores, responses[inv_col], inv)
         invariance["group_means"] = gm.to_dict()
@@ -292,7 +292,7 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
     unit_col = cleaned.unit_column
     group_col = cleaned.group_column
     if unit_col:
-        from .levels import aggregate  # noqa: PLC0415
+        from pipeline.levels import aggregate  # noqa: PLC0415
 
         lev = aggregate(responses, unit=unit_col, scores=list(scores.columns),
                         construct_items=instrument.construct_items(),
@@ -307,7 +307,7 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
         units = _join_unit_table(units, inputs.unit_table, cfg.units.id, unit_col, study,
                                  responses, warn)
     if inputs.ties is not None:
-        from .network import network_measures  # noqa: PLC0415
+        from pipeline.network import network_measures  # noqa: PLC0415
 
         node_ids = list(units.index) if units is not None else []
         groups = None
@@ -332,7 +332,7 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
     t0 = stages.start("Models of the catalytic effect")
     models = {}
     model_results = {}
-    from .models import fit_model  # noqa: PLC0415
+    from pipeline.models import fit_model  # noqa: PLC0415
 
     for i, m in enumerate(cfg.analysis.models):
         table = units.reset_index() if m.level == "unit" else responses
@@ -393,8 +393,8 @@ def model_columns(inputs: Inputs, cleaned) -> dict[str, list[str]]:
     if inputs.unit_table is not None:
         unit += list(inputs.unit_table.columns)
     if inputs.ties is not None:
-        from .ingest.ties import type_slug  # noqa: PLC0415
-        from .network import MEASURES_METHOD_DIRECTED, MEASURES_METHOD_UNDIRECTED  # noqa: PLC0415
+        from pipeline.ingest.ties import type_slug  # noqa: PLC0415
+        from pipeline.network import MEASURES_METHOD_DIRECTED, MEASURES_METHOD_UNDIRECTED  # noqa: PLC0415
 
         method = MEASURES_METHOD_DIRECTED if cfg.network.directed else MEASURES_METHOD_UNDIRECTED
         unit += list(method) + [f"degree_{type_slug(t)}" for t in inputs.ties.types]
@@ -404,8 +404,8 @@ def model_columns(inputs: Inputs, cleaned) -> dict[str, list[str]]:
 def check_model_columns(study: Study, available: dict[str, list[str]]) -> None:
     """Every column a model names exists at its level -- checked before anything is fitted, so
     that a typo in a formula costs seconds, not a whole run. Raises StudyError listing all."""
-    from .models import parse_formula  # noqa: PLC0415
-    from .models.formula import FormulaSyntaxError  # noqa: PLC0415
+    from pipeline.models import parse_formula  # noqa: PLC0415
+    from pipeline.models.formula import FormulaSyntaxError  # noqa: PLC0415
 
     problems = ProblemList()
     for i, m in enumerate(study.config.analysis.models):
@@ -613,7 +613,7 @@ def _rel(path: Path, folder: Path) -> str:
 def provenance(inputs: Inputs, started: datetime, times: dict) -> dict:
     from importlib import metadata  # noqa: PLC0415
 
-    from .ingest import sha256  # noqa: PLC0415
+    from pipeline.ingest.survey import sha256  # noqa: PLC0415
 
     packages = {}
     for name in PACKAGES:
@@ -665,7 +665,7 @@ class Outputs:
         """Start the process that will rasterise the figures' PNG copies (it imports Pillow
         while the analysis goes on; see :mod:`pipeline.report.pngworker`)."""
         if self.png_worker is None:
-            from .report.pngworker import PngWorker  # noqa: PLC0415
+            from pipeline.report.pngworker import PngWorker  # noqa: PLC0415
 
             self.png_worker = PngWorker()
 
@@ -708,7 +708,7 @@ def write_outputs(study: Study, results: dict, artefacts: dict, instrument: Inst
 
     ``outputs``: the run's :class:`Outputs` (the processed files may be written already);
     default a new one."""
-    from .report import write_report  # noqa: PLC0415
+    from pipeline.report import write_report  # noqa: PLC0415
 
     own = outputs is None
     if own:

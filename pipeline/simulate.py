@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .instrument import Instrument, default_instrument_path, read_instrument
+from pipeline.config.instrument import Instrument, default_instrument_path, read_instrument
 
 THRESHOLDS = (-1.5, -0.5, 0.5, 1.5)  # 5 symmetric categories: no skew-induced nonlinearity
 
@@ -378,7 +378,7 @@ EXAMPLE_MODELS = """\
 
 def study_yaml(spec: SimulationSpec, title: str, survey_file: str) -> str:
     """The simulated study's study.yaml, from the same template as `socap init`."""
-    from .template import render_study_yaml  # noqa: PLC0415
+    from pipeline.template import render_study_yaml  # noqa: PLC0415
 
     return render_study_yaml(
         header=(f"# A simulated regional cluster study written by `socap simulate --seed {spec.seed}`.\n"
@@ -425,7 +425,7 @@ def write_study(sim: SimulatedStudy, folder: Path, *, title: str | None = None) 
     sim.firms.to_csv(raw / "firms.csv", index=False)
     sim.ties.to_csv(raw / "ties.csv", index=False)
     written += [raw / "firms.csv", raw / "ties.csv"]
-    from .template import copy_default_instrument  # noqa: PLC0415
+    from pipeline.template import copy_default_instrument  # noqa: PLC0415
 
     written += copy_default_instrument(folder)
     title = title or (f"Simulated regional cluster study ({sim.spec.firms} firms in "

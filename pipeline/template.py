@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import StudyError
-from .instrument import default_instrument_path
+from pipeline.errors import StudyError
+from pipeline.config.instrument import default_instrument_path
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .run import _rel, check_model_columns, model_columns, read_inputs
-from .study import read_study
+from pipeline.run import _rel, check_model_columns, model_columns, read_inputs
+from pipeline.config.study import read_study
 
 
 def validate_study(folder: Path | str | None = None) -> list[str]:
@@ -21,7 +21,7 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
     StudyError
         The same errors as :func:`run_study` raises before fitting.
     """
-    from .clean import RULE_LABELS, clean_responses
+    from pipeline.clean import RULE_LABELS, clean_responses
 
     study = read_study(folder)
     inputs = read_inputs(study)

@@ -23,7 +23,7 @@ STEM = "How much do you agree with the following statements about firms in your 
 
 def base_survey(seed: int = 11) -> tuple[pd.DataFrame, object]:
     """A small simulated export without problem rows, plus the default instrument."""
-    from pipeline.instrument import default_instrument_path, read_instrument
+    from pipeline.config.instrument import default_instrument_path, read_instrument
     from pipeline.simulate import SimulationSpec, simulate_study
 
     spec = SimulationSpec(seed=seed, regions=1, clusters_per_region=2, firms_per_cluster=6,
@@ -258,7 +258,7 @@ def write_dta(path: Path, frame: pd.DataFrame, inst) -> Path:
 def study(folder: Path, files: list[str] | None, *, id_column="ResponseId", extra="",
           instrument: str | None = None) -> Path:
     """A study folder with the default instrument and the given survey files (in data/raw/)."""
-    from pipeline.instrument import default_instrument_path
+    from pipeline.config.instrument import default_instrument_path
 
     folder = Path(folder)
     (folder / "data" / "raw").mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""pipeline.cfa.fit_cfa and factor_scores against lavaan / semTools fixtures.
+"""pipeline.measure.cfa.fit_cfa and factor_scores against lavaan / semTools fixtures.
 
 Fixtures (R scripts beside them, run from the repository root):
   tests/reference/cfa_hs.json       Holzinger & Swineford (1939), 3 factors
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.cfa import CFAResult, _regression_scores, factor_scores, fit_cfa
+from pipeline.measure.cfa import CFAResult, _regression_scores, factor_scores, fit_cfa
 from pipeline.errors import StudyError
 
 REF = Path(__file__).parent / "reference"
@@ -177,8 +177,8 @@ def test_modification_hints_match_modindices(name):
 @pytest.mark.parametrize("name", CASES)
 def test_all_modification_indices_match(name):
     """Every listed candidate of lavaan's modindices() (top 40) has the same mi (1% rel)."""
-    from pipeline.cfa import _candidate_entries
-    from pipeline.sem import indices
+    from pipeline.measure.cfa import _candidate_entries
+    from pipeline.measure.sem import indices
 
     res, _, ref = _fitted(name)
     fit = res._model.fitted
@@ -492,7 +492,7 @@ def test_just_identified_model_fits_perfectly():
 
 
 def test_non_convergence_is_a_warning(monkeypatch):
-    from pipeline.sem import engine
+    from pipeline.measure.sem import engine
 
     real = engine.estimate
 
@@ -544,7 +544,7 @@ def test_nullable_integer_columns_work():
 def test_default_path_imports_no_heavy_library():
     code = (
         "import sys, pandas as pd\n"
-        "from pipeline.cfa import fit_cfa, factor_scores, measurement_invariance\n"
+        "from pipeline.measure.cfa import fit_cfa, factor_scores, measurement_invariance\n"
         "d = pd.read_csv('tests/reference/data/holzinger1939.csv')\n"
         "m = {'v': ['x1','x2','x3'], 't': ['x4','x5','x6'], 's': ['x7','x8','x9']}\n"
         "r = fit_cfa(d, m); factor_scores(r, d); measurement_invariance(d, m, 'school')\n"
@@ -573,7 +573,7 @@ def test_result_is_frozen():
 
 
 def test_engine_matches_lavaan_at_one_million_rows():
-    from pipeline.sem import engine, indices
+    from pipeline.measure.sem import engine, indices
 
     mom_csv = pd.read_csv(REF / "data" / "cfa_large_n_cov.csv")
     ref = _load("cfa_large_n")
@@ -614,7 +614,7 @@ from hypothesis import strategies as st
     seed=st.integers(0, 10_000),
 )
 def test_awkward_data_gives_warnings_not_crashes(n, missing, constant, duplicate, higher, seed):
-    from pipeline.cfa import measurement_invariance
+    from pipeline.measure.cfa import measurement_invariance
 
     rng = np.random.default_rng(seed)
     f = rng.normal(size=(n, 3))
@@ -642,7 +642,7 @@ def test_awkward_data_gives_warnings_not_crashes(n, missing, constant, duplicate
 def test_fit_from_the_reliability_moments_is_the_same(name):
     # the run passes the reliability stage's ItemMoments: their complete-row moments replace a
     # second pass over the data, with the same result (and lavaan's, above)
-    from pipeline.moments import item_moments
+    from pipeline.measure.moments import item_moments
 
     data, cons, higher, _ = _case(name)
     items = list(dict.fromkeys(i for its in cons.values() for i in its))

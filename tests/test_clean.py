@@ -10,9 +10,9 @@ import pytest
 
 from pipeline.clean import clean_responses
 from pipeline.errors import StudyError
-from pipeline.ingest import read_survey
-from pipeline.instrument import read_instrument
-from pipeline.study import read_study
+from pipeline.ingest.survey import read_survey
+from pipeline.config.instrument import read_instrument
+from pipeline.config.study import read_study
 
 INSTRUMENT = """
 scale: {min: 1, max: 5, labels: {1: Strongly disagree, 2: Disagree, 3: Neither, 4: Agree, 5: Strongly agree}}

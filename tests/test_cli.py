@@ -47,7 +47,7 @@ def test_init_scaffolds_and_refuses_non_empty(tmp_path, capsys):
     for p in ("study.yaml", "instruments/social_capital.yaml", "data/raw", "data/processed",
               "reports", "README.md"):
         assert (target / p).exists(), p
-    from pipeline.study import read_study
+    from pipeline.config.study import read_study
 
     study = read_study(target)  # the template is a valid study.yaml
     assert study.config.instrument == "instruments/social_capital.yaml"
@@ -80,7 +80,7 @@ def test_one_blas_thread_before_numpy_unless_the_user_chose(user_value):
             "_one_blas_thread()\n"
             "import numpy, scipy.special\n"
             "from threadpoolctl import threadpool_info\n"
-            "from pipeline.moments import single_blas_thread\n"
+            "from pipeline.measure.moments import single_blas_thread\n"
             "print(os.environ.get('SOCAP_ONE_BLAS_THREAD'), os.environ['OPENBLAS_NUM_THREADS'],"
             " sorted({i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'}),"
             " type(single_blas_thread()).__name__)")

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
-from pipeline.instrument import read_instrument
+from pipeline.config.instrument import read_instrument
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.ingest.tables import read_table
-from pipeline.instrument import default_instrument_path
+from pipeline.config.instrument import default_instrument_path
 from pipeline.simulate import SimulationSpec, simulate_study, study_yaml
 
 ROOT = Path(__file__).resolve().parents[1]

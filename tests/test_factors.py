@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import pipeline.factors as factors_mod
+import pipeline.measure.factors as factors_mod
 from pipeline.errors import StudyError
-from pipeline.factors import EFAResult, efa, factor_count, sampling_adequacy
-from pipeline.moments import item_moments
+from pipeline.measure.factors import EFAResult, efa, factor_count, sampling_adequacy
+from pipeline.measure.moments import item_moments
 
 ROOT = Path(__file__).parent.parent
 REF = ROOT / "tests" / "reference"
@@ -318,9 +318,9 @@ def test_negative_degrees_of_freedom_warns():
 def test_default_path_imports_no_heavy_library():
     code = (
         "import sys, numpy as np\n"
-        "from pipeline.moments import item_moments\n"
-        "from pipeline.reliability import scale_reliability\n"
-        "from pipeline.factors import efa\n"
+        "from pipeline.measure.moments import item_moments\n"
+        "from pipeline.measure.reliability import scale_reliability\n"
+        "from pipeline.measure.factors import efa\n"
         "x = np.random.default_rng(0).integers(1, 6, size=(300, 6)).astype(float)\n"
         "m = item_moments(x)\n"
         "scale_reliability(m, ['V1', 'V2', 'V3'])\n"
@@ -405,12 +405,12 @@ def _lbfgsb_problems():
 
 @pytest.mark.parametrize("fallback", [False, True])
 def test_lbfgsb_driver_equals_scipy_minimize(monkeypatch, fallback):
-    # pipeline.lbfgsb drives SciPy's compiled L-BFGS-B without importing scipy.optimize (0.2 s);
+    # pipeline.measure.sem.lbfgsb drives SciPy's compiled L-BFGS-B without importing scipy.optimize (0.2 s);
     # every iterate must be scipy.optimize.minimize's, to the last bit (and the fallback, used
     # when a SciPy release changes the private routine, is minimize itself)
     from scipy.optimize import minimize as scipy_minimize
 
-    import pipeline.lbfgsb as lbfgsb
+    import pipeline.measure.sem.lbfgsb as lbfgsb
 
     if fallback:
         monkeypatch.setattr(lbfgsb, "_setulb", False)
@@ -427,7 +427,7 @@ def test_lbfgsb_driver_equals_scipy_minimize(monkeypatch, fallback):
 
 def test_extraction_does_not_import_scipy_optimize():
     code = ("import sys, numpy as np\n"
-            "from pipeline.factors import _extract\n"
+            "from pipeline.measure.factors import _extract\n"
             "r = np.full((4, 4), 0.5); np.fill_diagonal(r, 1.0)\n"
             "fit = _extract(r, 1, 'ml')\n"
             "assert fit.converged and abs(fit.loadings[0, 0] - 0.7071) < 1e-3, fit\n"

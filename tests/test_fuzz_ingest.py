@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from pipeline.clean import clean_responses
 from pipeline.errors import StudyError
-from pipeline.ingest import read_survey
+from pipeline.ingest.survey import read_survey
 from pipeline.ingest.tables import read_table
-from pipeline.instrument import instrument_from_mapping, read_instrument
-from pipeline.study import read_study
+from pipeline.config.instrument import instrument_from_mapping, read_instrument
+from pipeline.config.study import read_study
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -11,11 +11,11 @@ import pytest
 from ingest_writers import base_survey, kobo_rows, study, write
 
 from pipeline.errors import StudyError
-from pipeline.ingest import read_survey, read_table, read_unit_table
+from pipeline.ingest.survey import read_survey, read_table, read_unit_table
 from pipeline.ingest.personal import identifying_columns, is_identifying
 from pipeline.ingest.plain import read_export
 from pipeline.ingest.tables import read_grid, sniff_delimiter
-from pipeline.study import read_study
+from pipeline.config.study import read_study
 
 TEXT = "id;name_of_firm;q1;q2\n0012;Müller & Söhne;4;Agree\n13;Café Crème;5;3\n"
 

@@ -24,9 +24,9 @@ from ingest_writers import (
 
 from pipeline.clean import clean_responses
 from pipeline.errors import StudyError
-from pipeline.ingest import read_survey
+from pipeline.ingest.survey import read_survey
 from pipeline.ingest.layouts import detect_layout, parse_import_id
-from pipeline.study import read_study
+from pipeline.config.study import read_study
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def _read(tmp_path, name, survey):
 
 
 def _alpha(x: np.ndarray) -> float:
-    """Cronbach's alpha, listwise complete (a small stand-in for pipeline.reliability)."""
+    """Cronbach's alpha, listwise complete (a small stand-in for pipeline.measure.reliability)."""
     x = x[~np.isnan(x).any(1)]
     k = x.shape[1]
     return k / (k - 1) * (1 - x.var(0, ddof=1).sum() / x.sum(1).var(ddof=1))

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from pipeline.errors import StudyError
-from pipeline.instrument import default_instrument_path, read_instrument
+from pipeline.config.instrument import default_instrument_path, read_instrument
 
 
 def write(tmp_path, text: str):
@@ -133,7 +133,7 @@ def test_reserved_construct_names(tmp_path):
 def test_reserved_names_cover_every_computed_column():
     """The reserved names follow what the pipeline computes: every network measure (both
     directions), every key aggregate() writes beside the scores, and the responses' own columns."""
-    from pipeline.instrument import RESERVED
+    from pipeline.config.instrument import RESERVED
     from pipeline.levels import RESERVED_KEYS
     from pipeline.network import MEASURES_METHOD_DIRECTED, MEASURES_METHOD_UNDIRECTED
 

@@ -1,4 +1,4 @@
-"""pipeline.cfa.measurement_invariance and group_means against lavaan fixtures.
+"""pipeline.measure.cfa.measurement_invariance and group_means against lavaan fixtures.
 
 Fixtures (R scripts beside them, run from the repository root):
   tests/reference/invariance_hs.json   Holzinger & Swineford (1939) by school
@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.cfa import _constraint_tests, _fit_groups, group_means, measurement_invariance
+from pipeline.measure.cfa import _constraint_tests, _fit_groups, group_means, measurement_invariance
 from pipeline.errors import StudyError
-from pipeline.sem import engine
+from pipeline.measure.sem import engine
 
 REF = Path(__file__).parent / "reference"
 HS_ITEMS = [f"x{i}" for i in range(1, 10)]
@@ -177,7 +177,7 @@ def test_hs_latent_means_from_partial_scalar_model_match_lavaan():
 
 
 def test_hs_full_scalar_latent_means_match_lavaan():
-    from pipeline.cfa import _latent_means
+    from pipeline.measure.cfa import _latent_means
 
     data = _hs()
     mom = _mom(data, "school", HS_ITEMS)
@@ -302,7 +302,7 @@ def test_observed_group_means_match_t_test():
 
 
 def test_group_means_follow_the_invariance_level():
-    from pipeline.cfa import factor_scores, fit_cfa
+    from pipeline.measure.cfa import factor_scores, fit_cfa
 
     data = _sim("intercept")
     scores = factor_scores(fit_cfa(data, SIM_MODEL), data)

@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import pipeline.moments as moments_mod
+import pipeline.measure.moments as moments_mod
 from pipeline.errors import StudyError
-from pipeline.moments import ItemMoments, MomentsAccumulator, item_moments
+from pipeline.measure.moments import ItemMoments, MomentsAccumulator, item_moments
 
 REF = Path(__file__).parent / "reference"
 

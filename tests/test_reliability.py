@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import StudyError
-from pipeline.moments import item_moments
-from pipeline.reliability import (
+from pipeline.measure.moments import item_moments
+from pipeline.measure.reliability import (
     Reliability,
     construct_reliability,
     feldt_interval,

@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 
 import pipeline.ingest.tables as tables
 from pipeline.clean import clean_responses
-from pipeline.ingest import RawSurvey, ids_as_text, read_survey
+from pipeline.ingest.survey import RawSurvey, read_survey
+from pipeline.ingest.ids import ids_as_text
 from pipeline.ingest.tables import read_grid
-from pipeline.instrument import read_instrument
-from pipeline.study import read_study
+from pipeline.config.instrument import read_instrument
+from pipeline.config.study import read_study
 
 # cells that trip typing: spaces around numbers, blanks, number words, leading zeros, signs,
 # exponents, labels, non-ASCII text, a number with a comma
@@ -225,7 +226,7 @@ def test_yaml_c_loader_gives_the_same_data_and_lines(tmp_path):
     the bundled study and instrument, and a study scaffolded by `socap init`."""
     import yaml
 
-    from pipeline import yamlfile
+    from pipeline.config import yamlfile
     from pipeline.template import init_study
 
     root = __import__("pathlib").Path(__file__).resolve().parents[1]
@@ -283,7 +284,7 @@ def _clean_both(raw, plain, inst, config):
                 min_size=0, max_size=40),
        st.booleans())
 def test_arrow_ids_equal_the_python_ids(cells, large):
-    from pipeline.ingest import all_distinct, arrow_text_ids
+    from pipeline.ingest.ids import all_distinct, arrow_text_ids
 
     arr = pa.array(cells, type=pa.large_string() if large else pa.string())
     s = pd.Series(pd.arrays.ArrowStringArray(arr, dtype=pd.StringDtype("pyarrow",
@@ -297,7 +298,7 @@ def test_arrow_ids_equal_the_python_ids(cells, large):
 
 @pytest.mark.parametrize("width", [1, 8, 9, 17, 36])
 def test_all_distinct_on_fixed_width_ids(width):
-    from pipeline.ingest import all_distinct
+    from pipeline.ingest.ids import all_distinct
 
     rng = np.random.default_rng(width)
     ids = ["".join(rng.choice(list("0123456789ABCDEF"), width)) for _ in range(5000)]
@@ -312,7 +313,7 @@ def test_all_distinct_on_fixed_width_ids(width):
 def test_readahead_gives_the_reader_the_same_cells(tmp_path, monkeypatch):
     # the CLI parses large csv exports while it imports pandas; the reader takes that parse
     # only for the very file it names, unchanged since
-    from pipeline import readahead
+    from pipeline.ingest import readahead
 
     monkeypatch.setattr(readahead, "MIN_BYTES", 1)
     study = tmp_path / "st"

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 
-from pipeline.instrument import default_instrument_path
+from pipeline.config.instrument import default_instrument_path
 from pipeline.simulate import SimulationSpec, _category_correlation, simulate_study, write_study
-from pipeline.study import read_study
+from pipeline.config.study import read_study
 
 
 def test_same_seed_same_study_other_seed_differs():

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from pipeline.errors import StudyError
-from pipeline.study import read_study
+from pipeline.config.study import read_study
 
 
 def write(tmp_path, text: str):

@@ -7,7 +7,7 @@ import shutil
 
 from pipeline.cli import main
 from pipeline.ingest.xlsform import read_xlsform
-from pipeline.instrument import default_instrument_path, read_instrument
+from pipeline.config.instrument import default_instrument_path, read_instrument
 
 
 def test_init_writes_both_instrument_forms_from_one_source(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.errors import StudyError
 from pipeline.ingest.xlsform import read_xlsform, write_xlsform
-from pipeline.instrument import default_instrument_path, instrument_from_mapping, read_instrument
+from pipeline.config.instrument import default_instrument_path, instrument_from_mapping, read_instrument
 
 
 def same(a, b) -> bool:
@@ -137,8 +137,8 @@ def test_every_problem_of_a_form_reported_with_sheet_and_row(tmp_path):
 
 def test_survey_language_picks_the_labels_used_for_recoding(tmp_path):
     from pipeline.clean import clean_responses
-    from pipeline.ingest import read_survey
-    from pipeline.study import read_study
+    from pipeline.ingest.survey import read_survey
+    from pipeline.config.study import read_study
 
     inst = instrument_from_mapping(TRANSLATED, source="x")
     (tmp_path / "data" / "raw").mkdir(parents=True)

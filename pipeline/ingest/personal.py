@@ -32,7 +32,7 @@ import re
 
 import pandas as pd
 
-from ..errors import StudyError
+from pipeline.errors import StudyError
 
 _PATTERNS = [
     # e-mail

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import StudyError
-from .layouts import LAYOUTS, detect_layout, header_for
-from .personal import identifying_columns, identifying_names
-from .tables import check_names, read_grid, typed_body_coded
+from pipeline.errors import StudyError
+from pipeline.ingest.layouts import LAYOUTS, detect_layout, header_for
+from pipeline.ingest.personal import identifying_columns, identifying_names
+from pipeline.ingest.tables import check_names, read_grid, typed_body_coded
 
 STATS_SUFFIXES = (".sav", ".zsav", ".dta")
 META_FIELDS = ("column", "source_column", "question", "import_id", "value_labels",
@@ -60,7 +60,7 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
         Unreadable, empty or header-only file, duplicate or unnamed columns, a layout that does
         not fit the file.
     """
-    from . import ExportFile
+    from pipeline.ingest.survey import ExportFile
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -68,7 +68,7 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
     encoding = sheet_name = delimiter = None
     codes: dict = {}
     if suffix in STATS_SUFFIXES:
-        from .spss import read_stats_file
+        from pipeline.ingest.spss import read_stats_file
 
         if layout not in ("auto", "spss", "stata"):
             raise StudyError(f"survey.layout is '{layout}' but {path.name} is an SPSS/Stata file",

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import StudyError
-from .tables import typed_column
+from pipeline.errors import StudyError
+from pipeline.ingest.tables import typed_column
 
 
 def read_stats_file(path: Path, what: str = "survey export"):

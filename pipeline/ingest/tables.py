@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import ProblemList, StudyError, did_you_mean
-from ..arrowcsv import DELIMITERS, arrow_csv as _arrow_csv, sniff_delimiter  # noqa: F401
-from ..arrowcsv import utf8_arrow_cells as _utf8_arrow_cells
+from pipeline.errors import ProblemList, StudyError, did_you_mean
+from pipeline.ingest.arrowcsv import DELIMITERS, arrow_csv as _arrow_csv, sniff_delimiter  # noqa: F401
+from pipeline.ingest.arrowcsv import utf8_arrow_cells as _utf8_arrow_cells
 
 ENCODINGS = ("utf-8-sig", "cp1252")
 MAX_XLSX_UNCOMPRESSED = 4 << 30  # 4 GiB of XML: beyond this an xlsx is refused (zip bombs)
@@ -281,7 +281,7 @@ def _refuse_mixed_encodings(raw: bytes, exc: UnicodeDecodeError, path: Path, wha
 
 def _csv_cells(path: Path, what: str, tsv: bool):
     """(cells, encoding, delimiter, arrow table or None) of a delimited text file."""
-    from .. import readahead
+    from pipeline.ingest import readahead
 
     ahead = readahead.take(path)  # parsed while the CLI imported pandas (large exports)
     if ahead is not None:

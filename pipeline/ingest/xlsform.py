@@ -1,7 +1,7 @@
 """Instruments as XLSForm workbooks (KoBoToolbox, ODK, SurveyCTO): read and write.
 
 An XLSForm is the spreadsheet survey teams already use to build KoBo/ODK forms. socap reads one
-into the same :class:`pipeline.instrument.Instrument` as a YAML instrument, and writes the default
+into the same :class:`pipeline.config.instrument.Instrument` as a YAML instrument, and writes the default
 instrument as one (``pipeline/templates/instruments/social_capital.xlsx``, generated from the
 YAML by :func:`write_xlsform`, so the YAML stays the one source).
 
@@ -47,8 +47,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from ..errors import ProblemList, StudyError
-from ..instrument import Instrument, Scale, instrument_from_mapping
+from pipeline.errors import ProblemList, StudyError
+from pipeline.config.instrument import Instrument, Scale, instrument_from_mapping
 
 TRUE_WORDS = {"yes", "true", "1", "y", "t", "x", "reverse", "reversed"}
 FALSE_WORDS = {"", "no", "false", "0", "n", "f"}
@@ -68,7 +68,7 @@ def _sheets(path: Path) -> dict[str, list[dict]]:
     """Every sheet as a list of row dicts (header -> cell text), with the row number a user sees."""
     import python_calamine
 
-    from .tables import read_grid
+    from pipeline.ingest.tables import read_grid
 
     try:
         names = list(python_calamine.CalamineWorkbook.from_path(str(path)).sheet_names)
@@ -439,7 +439,7 @@ def write_default_xlsform(path: Path | None = None) -> Path:
 
         python -c "from pipeline.ingest.xlsform import write_default_xlsform; write_default_xlsform()"
     """
-    from ..instrument import default_instrument_path, read_instrument
+    from pipeline.config.instrument import default_instrument_path, read_instrument
 
     src = default_instrument_path()
     return write_xlsform(read_instrument(src), path or src.with_suffix(".xlsx"))

@@ -15,8 +15,8 @@ Only numpy, pandas and scipy.special / scipy.linalg are imported here; scipy.opt
 inside the mixed-model fit.
 """
 
-from .fit import ModelResult, fit_model
-from .formula import parse_formula
-from .mediation import MediationResult, mediation_effects
+from pipeline.models.fit import ModelResult, fit_model
+from pipeline.models.formula import parse_formula
+from pipeline.models.mediation import MediationResult, mediation_effects
 
 __all__ = ["MediationResult", "ModelResult", "fit_model", "mediation_effects", "parse_formula"]

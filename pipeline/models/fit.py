@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 from scipy import special as sp
 
-from ..errors import StudyError, did_you_mean
-from ..jsonvalues import plain as _clean
-from . import formula as fm
-from .estimation import FAMILIES, Fit, RankDeficient, fit_glm, fit_lm, fit_negbin, sandwich
-from .mediation import MediationResult, mediation_effects
-from .moderation import average_marginal_effects, johnson_neyman, slope_gradient
+from pipeline.errors import StudyError, did_you_mean
+from pipeline.jsonvalues import plain as _clean
+from pipeline.models import formula as fm
+from pipeline.models.estimation import FAMILIES, Fit, RankDeficient, fit_glm, fit_lm, fit_negbin, sandwich
+from pipeline.models.mediation import MediationResult, mediation_effects
+from pipeline.models.moderation import average_marginal_effects, johnson_neyman, slope_gradient
 
 __all__ = ["ModelResult", "fit_model"]
 
@@ -486,12 +486,12 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
         groups, guniq = pd.factorize(table[random].to_numpy()[rows], sort=True)
     try:
         if random is not None and family == "gaussian":
-            from .mixed import fit_lmer
+            from pipeline.models.mixed import fit_lmer
 
             fit = fit_lm(X, y, None, offset)  # rank check (and the OLS fit for comparison)
             mixed = fit_lmer(X, y - (0 if offset is None else offset), groups)
         elif random is not None:
-            from .mixed import fit_glmer
+            from pipeline.models.mixed import fit_glmer
 
             fit = fit_glm(X, y, family, None, offset, intercept=form.intercept)  # rank check, start values
             mixed = fit_glmer(X, y, groups, family, offset)
@@ -771,11 +771,11 @@ def _standardised(form, columns, vals, levels, X, y, coef, family, is_mixed, wts
                 pass
     Xz = fm.build_matrix(columns, zvals, n)
     if is_mixed and family == "gaussian":
-        from .mixed import fit_lmer
+        from pipeline.models.mixed import fit_lmer
 
         return fit_lmer(Xz, (y - y.mean()) / ysd, groups).coef
     if is_mixed:
-        from .mixed import fit_glmer
+        from pipeline.models.mixed import fit_glmer
 
         return fit_glmer(Xz, y, groups, family, offset).coef
     if family == "gaussian":
@@ -860,7 +860,7 @@ def _diagnostics(form, columns, X, y, fit: Fit, mixed, family, wts, warnings, no
     else:
         mu = fit.mu
         pw = fit.prior_weights
-        from .estimation import _variance
+        from pipeline.models.estimation import _variance
 
         pear = float(np.sum(pw * (y - mu) ** 2 / _variance(family, mu, fit.theta)))
         dfres = fit.df_residual

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import StudyError, closest
+from pipeline.errors import StudyError, closest
 
 __all__ = ["Atom", "Formula", "ParsedColumn", "atom_values", "build_matrix", "columns_for", "parse_formula"]
 
@@ -632,7 +632,7 @@ def check_columns(formula: Formula, table: pd.DataFrame, key: str) -> None:
                    + (" ..." if len(valid) > 30 else ""))
             problems.append((col, hint, fix))
     if problems:
-        from ..errors import Problem
+        from pipeline.errors import Problem
 
         probs = [Problem(f"the formula '{formula.text}' names '{c}', which is not a column of the "
                          f"analysis table.{h}", key=key, fix=f) for c, h, f in problems]

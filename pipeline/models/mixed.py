@@ -209,7 +209,7 @@ def fit_glmer(X: np.ndarray, y: np.ndarray, groups: np.ndarray, family: str,
     """
     from scipy.optimize import minimize
 
-    from .estimation import fit_glm
+    from pipeline.models.estimation import fit_glm
 
     n, p = X.shape
     J = int(groups.max()) + 1

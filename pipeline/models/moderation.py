@@ -44,7 +44,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .formula import ParsedColumn, build_matrix
+from pipeline.models.formula import ParsedColumn, build_matrix
 
 __all__ = ["average_marginal_effects", "johnson_neyman", "slope_gradient"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..jsonvalues import plain
-from .jsonout import write_results
+from pipeline.jsonvalues import plain
+from pipeline.report.jsonout import write_results
 
 
 def write_report(results: dict, folder: Path, *, artefacts: dict | None = None,
@@ -40,10 +40,10 @@ def write_report(results: dict, folder: Path, *, artefacts: dict | None = None,
     Path
         The path of report.html.
     """
-    from .figures import make_figures  # noqa: PLC0415
-    from .html import write_html  # noqa: PLC0415
-    from .tables import report_tables  # noqa: PLC0415
-    from .xlsx import write_xlsx  # noqa: PLC0415
+    from pipeline.report.figures import make_figures  # noqa: PLC0415
+    from pipeline.report.html import write_html  # noqa: PLC0415
+    from pipeline.report.tables import report_tables  # noqa: PLC0415
+    from pipeline.report.xlsx import write_xlsx  # noqa: PLC0415
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -55,7 +55,7 @@ def write_report(results: dict, folder: Path, *, artefacts: dict | None = None,
     # written; without one, by a thread (zlib and resampling release the GIL)
     own = png is None
     if own:
-        from .pngworker import PngThread  # noqa: PLC0415
+        from pipeline.report.pngworker import PngThread  # noqa: PLC0415
 
         png = PngThread()
     try:

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .svgplot import INK, MUTED, PALETTE, Axes, Canvas, legend, padded
+from pipeline.report.svgplot import INK, MUTED, PALETTE, Axes, Canvas, legend, padded
 
 MAX_NETWORK_NODES = 1500
 
@@ -331,7 +331,7 @@ def _layout(n: int, edges: np.ndarray, seed: int) -> np.ndarray:
     is installed for the call and the default restored after it, and the start positions come
     from the same seed.
     """
-    from ..network import _import_igraph  # noqa: PLC0415  (igraph without matplotlib)
+    from pipeline.network import _import_igraph  # noqa: PLC0415  (igraph without matplotlib)
 
     igraph = _import_igraph()
 
@@ -364,7 +364,7 @@ def network_figure(artefacts: dict, results: dict, *, seed: int,
     group_col = getattr(cleaned, "group_column", None)
     # node ids: every tie end (coded as the network measures code them: from the tie list's
     # shared categories, no 10^6 strings), then units without ties (isolates are nodes too)
-    from ..network import _edge_codes  # noqa: PLC0415
+    from pipeline.network import _edge_codes  # noqa: PLC0415
 
     uniq, a, b = _edge_codes(edges)
     ids = pd.Index(uniq, dtype=object).astype(str)

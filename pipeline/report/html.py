@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..reliability import ALPHA_THRESHOLD
-from .methods import methods as make_methods
+from pipeline.measure.reliability import ALPHA_THRESHOLD
+from pipeline.report.methods import methods as make_methods
 
 SECTIONS = (("methods", "Methods"), ("sample", "Sample"),
             ("measurement", "Items and reliability"),
@@ -154,7 +154,7 @@ def highlights(results: dict) -> list[str]:
             parts.append(f"RMSEA {fit['rmsea']:.3f}")
         if fit.get("srmr") is not None:
             parts.append(f"SRMR {fit['srmr']:.3f}")
-        from .tables import HU_BENTLER  # noqa: PLC0415
+        from pipeline.report.tables import HU_BENTLER  # noqa: PLC0415
 
         misses = [k.upper() for k, (op, cut) in HU_BENTLER.items() if fit.get(k) is not None
                   and not (fit[k] >= cut if op == ">=" else fit[k] <= cut)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..jsonvalues import plain
+from pipeline.jsonvalues import plain
 
 
 def write_results(results: dict, path: Path) -> None:

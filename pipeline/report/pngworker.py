@@ -157,7 +157,7 @@ def main() -> int:
     # imported before the first job arrives, while the parent is still analysing
     from PIL import Image, ImageDraw, ImageFont  # noqa: F401
 
-    from . import svgplot  # noqa: F401
+    from pipeline.report import svgplot  # noqa: F401
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-from .xmltext import xml_text
+from pipeline.report.xmltext import xml_text
 
 FONT_FAMILY = "Helvetica, Arial, 'Liberation Sans', 'DejaVu Sans', 'Noto Sans CJK JP', sans-serif"
 

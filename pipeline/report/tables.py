@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..levels import ICC2_MIN, RWG_MIN
-from ..reliability import ALPHA_THRESHOLD
+from pipeline.levels import ICC2_MIN, RWG_MIN
+from pipeline.measure.reliability import ALPHA_THRESHOLD
 
 #: Hu & Bentler (1999) cutoffs for ML fit indices (combination rules aside).
 HU_BENTLER = {"cfi": (">=", 0.95), "tli": (">=", 0.95), "rmsea": ("<=", 0.06),
@@ -150,7 +150,7 @@ def _sheet(name: str) -> str:
 
 
 def _sample_tables(results: dict, out: list) -> None:
-    from ..clean import RULE_LABELS  # noqa: PLC0415
+    from pipeline.clean import RULE_LABELS  # noqa: PLC0415
 
     s = results["sample"]
     flow = [{"step": "Responses read", "n": s["rows_read"]}]

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .xmltext import xml_text
+from pipeline.report.xmltext import xml_text
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MAX_DECIMALS = 8

@@ -1,4 +1,4 @@
-# Reference values for pipeline.cfa on Holzinger & Swineford (1939), the classic 3-factor CFA.
+# Reference values for pipeline.measure.cfa on Holzinger & Swineford (1939), the classic 3-factor CFA.
 # Input: tests/reference/data/holzinger1939.csv (semopy.examples.holzinger39.get_data(), identical
 # to lavaan::HolzingerSwineford1939). Output: tests/reference/cfa_hs.json
 source("tests/reference/cfa_common.R")

@@ -1,4 +1,4 @@
-# Reference values for pipeline.cfa on survey-like data with missing answers and reverse-keyed items.
+# Reference values for pipeline.measure.cfa on survey-like data with missing answers and reverse-keyed items.
 # Simulates (seeded) 5-point answers for three constructs, writes the raw export
 # tests/reference/data/cfa_missing.csv (reverse-keyed items NOT yet reversed, NA = missing), then
 # reverses trust_2, trust_4, coop_3 as 6 - x and fits lavaan::cfa with its default listwise deletion.

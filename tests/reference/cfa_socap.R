@@ -1,4 +1,4 @@
-# Reference values for pipeline.cfa on a simulated social-capital instrument: four first-order
+# Reference values for pipeline.measure.cfa on a simulated social-capital instrument: four first-order
 # constructs (coordination, cooperation, reciprocity, trust; four 5-point items each) under a
 # second-order factor social_capital. Simulates (seeded) tests/reference/data/cfa_socap.csv, then
 # fits the second-order model as lavaan does by default (marker loadings, ML, listwise), the

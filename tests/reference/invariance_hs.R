@@ -1,4 +1,4 @@
-# Reference values for pipeline.cfa.measurement_invariance on Holzinger & Swineford (1939) by
+# Reference values for pipeline.measure.cfa.measurement_invariance on Holzinger & Swineford (1939) by
 # school (the classic lavaan example): configural, metric (group.equal = "loadings") and scalar
 # (c("loadings", "intercepts")) models, the chi-square difference tests, the univariate score tests
 # of the equality constraints (lavTestScore), the partial scalar model freeing the x3 and x7

@@ -1,4 +1,4 @@
-# Reference values for pipeline.cfa.measurement_invariance on simulated two-region surveys
+# Reference values for pipeline.measure.cfa.measurement_invariance on simulated two-region surveys
 # (seeded): 7-point answers to trust_1..4 and coop_1..4 in regions "north" (n = 500) and
 # "south" (n = 450), with south's latent means shifted (trust +0.3, cooperation -0.2). Three
 # scenarios, all written to tests/reference/data/invariance_sim.csv (column `scenario`):

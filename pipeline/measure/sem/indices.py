@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import chdtrc, chndtr
 
-from .engine import (
+from pipeline.measure.sem.engine import (
     ALPHA,
     BETA,
     LAMBDA,

@@ -1,7 +1,7 @@
 """Scale reliability: Cronbach's alpha with Feldt's interval, item statistics and omega total.
 
 Every number matches ``psych::alpha(x)`` / ``psych::omega(x, nfactors = 1)`` (psych 2.2.9) on
-pairwise-complete data, computed from :class:`pipeline.moments.ItemMoments` so the cost is
+pairwise-complete data, computed from :class:`pipeline.measure.moments.ItemMoments` so the cost is
 independent of the number of respondents.
 
 Why not ``pingouin.cronbach_alpha``: it matches psych's alpha, but it costs ~3 s to import, gives
@@ -20,8 +20,8 @@ import numpy as np
 from scipy.special import fdtri
 
 from pipeline.errors import StudyError
-from pipeline.factors import _clean, _extract, single_blas_thread, smc
-from pipeline.moments import ItemMoments
+from pipeline.measure.factors import _clean, _extract, single_blas_thread, smc
+from pipeline.measure.moments import ItemMoments
 
 __all__ = ["ItemReliability", "Reliability", "construct_reliability", "scale_reliability"]
 

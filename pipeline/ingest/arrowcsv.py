@@ -2,7 +2,7 @@
 
 The fast path of :func:`pipeline.ingest.tables.read_grid` for csv/tsv exports, kept free of
 pandas (and of everything but the standard library until pyarrow parses) so that
-:mod:`pipeline.readahead` can run it while the interpreter is still importing pandas.
+:mod:`pipeline.ingest.readahead` can run it while the interpreter is still importing pandas.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ CR, AVE and HTMT:
 
 Why not a library: factor_analyzer's CFA breaks on pandas 3 and has no fit indices; semopy has no
 SRMR, lavaan-inconsistent AIC/BIC and no cross-group equality constraints, and both take 1.6-3 s to
-import. The estimation engine (:mod:`pipeline.sem`) works from the sample moments, so the data are
+import. The estimation engine (:mod:`pipeline.measure.sem`) works from the sample moments, so the data are
 touched once (one cross-product pass) whatever the number of respondents.
 
 References
@@ -56,10 +56,10 @@ import pandas as pd
 from scipy.special import chdtrc, ndtr, ndtri, stdtrit
 
 from pipeline.errors import ProblemList, StudyError, did_you_mean
-from pipeline.sem import engine as _eng
-from pipeline.sem import indices as _idx
+from pipeline.measure.sem import engine as _eng
+from pipeline.measure.sem import indices as _idx
 
-from .jsonvalues import plain as _num
+from pipeline.jsonvalues import plain as _num
 
 __all__ = [
     "CFAResult",
@@ -90,7 +90,7 @@ def _one_blas_thread():
     spin-waiting made a 200 x 200 solve ~20x and the 10^6-row pass ~40x slower (measured).
     threadpoolctl ships with scikit-learn; without it this is a no-op.
     """
-    from .moments import single_blas_thread  # noqa: PLC0415 -- one cached controller
+    from pipeline.measure.moments import single_blas_thread  # noqa: PLC0415 -- one cached controller
 
     return single_blas_thread()
 
@@ -391,7 +391,7 @@ def fit_cfa(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
         Optional second-order factors -> the constructs they load on (e.g.
         ``{"social_capital": ["coordination", "cooperation", "reciprocity", "trust"]}``).
     moments
-        The :class:`pipeline.moments.ItemMoments` of ``data`` when already computed (the
+        The :class:`pipeline.measure.moments.ItemMoments` of ``data`` when already computed (the
         reliability stage's): their listwise-complete mean and covariance are used instead of a
         second pass over the rows, when their items are exactly the model's.
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ProblemList, StudyError, did_you_mean
-from .yamlfile import KeyPath, dotted, read_yaml
+from pipeline.errors import ProblemList, StudyError, did_you_mean
+from pipeline.config.yamlfile import KeyPath, dotted, read_yaml
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # names the pipeline already gives to columns of the unit table or keys of results.json
@@ -197,7 +197,7 @@ def read_instrument(path: Path) -> Instrument:
     """
     path = Path(path)
     if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-        from .ingest.xlsform import read_xlsform
+        from pipeline.ingest.xlsform import read_xlsform
 
         return read_xlsform(path)
     if path.suffix.lower() not in (".yaml", ".yml"):
@@ -462,4 +462,4 @@ def instrument_from_mapping(
 
 def default_instrument_path() -> Path:
     """The packaged default social-capital instrument (one source for init, simulate, example)."""
-    return Path(__file__).parent / "templates" / "instruments" / "social_capital.yaml"
+    return Path(__file__).parent.parent / "templates" / "instruments" / "social_capital.yaml"

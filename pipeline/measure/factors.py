@@ -1,6 +1,6 @@
 """Exploratory factor analysis as ``psych::fa`` does it: adequacy, number of factors, EFA.
 
-Everything works from :class:`pipeline.moments.ItemMoments` -- the pairwise-complete correlation
+Everything works from :class:`pipeline.measure.moments.ItemMoments` -- the pairwise-complete correlation
 matrix that ``psych::fa(x)`` computes from raw data (``cor(x, use = "pairwise")``) and the ``n``
 it uses (``nrow(x)``, every row passed) -- so the cost does not grow with the number of
 respondents.
@@ -14,7 +14,7 @@ Why hand-written numpy rather than a library:
   principal axes or ML only (no minres), offers no geomin, warns that its promax differs from R's,
   and costs ~2 s to import.
 * the pieces are small: psych's extraction is an L-BFGS-B fit of the uniquenesses (done here with
-  SciPy's L-BFGS-B, as R's ``optim``; see :mod:`pipeline.lbfgsb`), and GPArotation's
+  SciPy's L-BFGS-B, as R's ``optim``; see :mod:`pipeline.measure.sem.lbfgsb`), and GPArotation's
   gradient-projection algorithms
   (Jennrich 2002; Bernaards & Jennrich 2005) are a few lines of linear algebra on a p x k matrix.
   They are ported line by line so that the same start gives the same rotation as R.
@@ -38,9 +38,9 @@ import numpy as np
 from scipy.special import chdtr, chdtrc, chndtrinc
 
 from pipeline.errors import StudyError, did_you_mean
-from pipeline.moments import ItemMoments, single_blas_thread
+from pipeline.measure.moments import ItemMoments, single_blas_thread
 
-from .jsonvalues import plain as _clean
+from pipeline.jsonvalues import plain as _clean
 
 __all__ = [
     "METHODS",
@@ -175,7 +175,7 @@ def _extract(r: np.ndarray, nf: int, method: str) -> _Fit:
     (psych's) gradient, the same parameter scaling and R's defaults (``factr = 1e7`` i.e.
     ``ftol = 1e7 * eps``, ``lmm = 5``, ``maxit = 100``, ``pgtol = 0``).
     """
-    from .lbfgsb import minimize  # SciPy's L-BFGS-B without importing scipy.optimize
+    from pipeline.measure.sem.lbfgsb import minimize  # SciPy's L-BFGS-B without importing scipy.optimize
 
     s_smc = smc(r)
     upper = max(float(s_smc.max()), 1.0)

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ProblemList, StudyError, did_you_mean
-from .yamlfile import dotted, read_yaml
+from pipeline.errors import ProblemList, StudyError, did_you_mean
+from pipeline.config.yamlfile import dotted, read_yaml
 
 STUDY_FILE = "study.yaml"
 

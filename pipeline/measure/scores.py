@@ -1,6 +1,6 @@
 """Construct scores by the mean of valid items (``scoring: mean``).
 
-Factor scores (``scoring: factor``) come from the CFA (:func:`pipeline.cfa.factor_scores`).
+Factor scores (``scoring: factor``) come from the CFA (:func:`pipeline.measure.cfa.factor_scores`).
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .instrument import Instrument
+from pipeline.config.instrument import Instrument
 
 
 def mean_scores(responses: pd.DataFrame, instrument: Instrument, *,

@@ -5,12 +5,12 @@ holding the GIL, before it reads study.yaml. Parsing a large csv export (0.7 s a
 responses) is C++ work in pyarrow that releases the GIL: :func:`start`, called by the CLI before
 those imports, guesses the exports from study.yaml (``survey.files``, else the csv/tsv/txt files
 in data/raw/ that are not the unit table or the tie list -- what
-:func:`pipeline.ingest.survey_files` will choose) and parses those of at least
+:func:`pipeline.ingest.survey.survey_files` will choose) and parses those of at least
 :data:`MIN_BYTES` in a background thread, with the same function the reader calls
-(:func:`pipeline.arrowcsv.utf8_arrow_cells`). The reader then asks :func:`take` for a
+(:func:`pipeline.ingest.arrowcsv.utf8_arrow_cells`). The reader then asks :func:`take` for a
 file's result: it is used only when the file has the same size and modification time as when it
 was read; any other file, or any failure here, is simply read as usual. Nothing here reports
-errors: a study.yaml this cannot read is left to :func:`pipeline.study.read_study`.
+errors: a study.yaml this cannot read is left to :func:`pipeline.config.study.read_study`.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def _work(paths: list[str]) -> None:
             st = os.stat(p)
             with open(p, "rb") as fh:
                 raw = fh.read()
-            from .arrowcsv import utf8_arrow_cells  # noqa: PLC0415
+            from pipeline.ingest.arrowcsv import utf8_arrow_cells  # noqa: PLC0415
 
             result = utf8_arrow_cells(raw, p.lower().endswith(".tsv"))
             with _lock:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .errors import StudyError
+from pipeline.errors import StudyError
 
 KeyPath = tuple[Any, ...]
 
