@@ -235,7 +235,7 @@ def test_missing_text_matched_loosely_and_missing_codes_counted_per_item(tmp_pat
 
 def _recode_both_ways(monkeypatch, data, instrument, missing=()):
     """recode_items by distinct value and row by row: (result or problems) of each."""
-    import pipeline.clean as clean
+    import pipeline.clean.coding as clean
 
     out = []
     for by_value in (True, False):

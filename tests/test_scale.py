@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import pipeline.ingest.tables as tables
 from pipeline.clean import clean_responses
 from pipeline.ingest.survey import RawSurvey, read_survey
-from pipeline.ingest.ids import ids_as_text
+from pipeline.ids import ids_as_text
 from pipeline.ingest.tables import read_grid
 from pipeline.config.instrument import read_instrument
 from pipeline.config.study import read_study
@@ -175,20 +175,19 @@ def big_study(tmp_path_factory):
     return folder
 
 
-def test_cleaning_with_the_readers_codes_equals_cleaning_without(big_study):
+def test_cleaning_through_the_readers_categoricals_equals_cleaning_objects(big_study):
     study = read_study(big_study)
     inst = read_instrument(study.path(study.config.instrument))
     raw = read_survey(study, inst)
-    assert raw.codes, "the csv reader dictionary-encodes the answer columns"
-    plain = RawSurvey(data=raw.data, columns=raw.columns, files=raw.files,
-                      personal_data_dropped=raw.personal_data_dropped, notes=raw.notes,
-                      metadata_columns=raw.metadata_columns)
-    a, b = _clean_both(raw, plain, inst, study.config)
-    assert a.sample == b.sample and a.warnings == b.warnings and a.by_file == b.by_file
-    # the items (and unit, group) come as Categoricals over the reader's codes; as the Python
-    # objects the cell path gives, the cleaning is the same
+    # the text columns of few distinct values (items, unit, group) come as Categoricals over the
+    # reader's codes, their categories in order of first appearance: pandas.factorize's values
     lazy = [c for c in raw.data.columns if isinstance(raw.data[c].dtype, pd.CategoricalDtype)]
     assert set(inst.item_ids) <= set(lazy) and "firm_id" in lazy
+    for col in lazy:
+        ref_codes, ref_uniques = pd.factorize(raw.data[col].astype(object), use_na_sentinel=True)
+        np.testing.assert_array_equal(raw.data[col].cat.codes.to_numpy(), ref_codes)
+        assert list(raw.data[col].cat.categories) == list(np.asarray(ref_uniques, dtype=object))
+    # as the Python objects the cell path gives, the cleaning is the same
     objects = raw.data.copy()
     for c in lazy:
         objects[c] = pd.Series(raw.data[c].to_numpy(dtype=object), dtype=object).where(
@@ -196,12 +195,8 @@ def test_cleaning_with_the_readers_codes_equals_cleaning_without(big_study):
     as_objects = RawSurvey(data=objects, columns=raw.columns, files=raw.files,
                            personal_data_dropped=raw.personal_data_dropped, notes=raw.notes,
                            metadata_columns=raw.metadata_columns)
-    _clean_both(raw, as_objects, inst, study.config)
-    for col in raw.codes:
-        codes, uniques = raw.codes[col]
-        ref_codes, ref_uniques = pd.factorize(raw.data[col].astype(object), use_na_sentinel=True)
-        np.testing.assert_array_equal(codes, ref_codes)
-        assert list(uniques) == list(np.asarray(ref_uniques, dtype=object))
+    a, b = _clean_both(raw, as_objects, inst, study.config)
+    assert a.sample == b.sample and a.warnings == b.warnings and a.by_file == b.by_file
 
 
 def test_duplicate_ids_are_still_found_in_a_large_export(big_study, tmp_path):
@@ -284,7 +279,7 @@ def _clean_both(raw, plain, inst, config):
                 min_size=0, max_size=40),
        st.booleans())
 def test_arrow_ids_equal_the_python_ids(cells, large):
-    from pipeline.ingest.ids import all_distinct, arrow_text_ids
+    from pipeline.ids import all_distinct, arrow_text_ids
 
     arr = pa.array(cells, type=pa.large_string() if large else pa.string())
     s = pd.Series(pd.arrays.ArrowStringArray(arr, dtype=pd.StringDtype("pyarrow",
@@ -298,7 +293,7 @@ def test_arrow_ids_equal_the_python_ids(cells, large):
 
 @pytest.mark.parametrize("width", [1, 8, 9, 17, 36])
 def test_all_distinct_on_fixed_width_ids(width):
-    from pipeline.ingest.ids import all_distinct
+    from pipeline.ids import all_distinct
 
     rng = np.random.default_rng(width)
     ids = ["".join(rng.choice(list("0123456789ABCDEF"), width)) for _ in range(5000)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,10 @@ RESERVED = {"units", "warnings", "group_level", "respondents_per_unit", "n_respo
             "out_degree", "in_strength", "out_strength"}
 
 TOP_KEYS = ("name", "version", "description", "scale", "missing", "constructs", "higher_order",
-            "languages", "language")
+            "languages", "language", "attention_checks")
 CONSTRUCT_KEYS = ("label", "description", "scale", "items")
 ITEM_KEYS = ("text", "reverse", "scale", "label", "texts")
+CHECK_KEYS = ("text", "pass", "scale", "label", "texts")
 SCALE_KEYS = ("min", "max", "labels", "translations", "names")
 
 
@@ -85,6 +86,16 @@ class Construct:
 
 
 @dataclass(frozen=True)
+class AttentionCheck:
+    """An instructed-response item ("please answer Agree"): not part of any construct; a
+    respondent whose answer is not one of ``passing`` fails it (quality rule
+    ``attention_checks``)."""
+
+    item: Item
+    passing: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class Instrument:
     """A validated instrument.
 
@@ -106,6 +117,18 @@ class Instrument:
     higher_order: Mapping[str, tuple[str, ...]]
     source: str = ""
     language: str | None = None  # the language of texts and labels (XLSForm default_language)
+    attention_checks: Mapping[str, AttentionCheck] = field(default_factory=dict)
+
+    def checks_instrument(self) -> "Instrument | None":
+        """The attention checks as an instrument of their own (one construct), so that they are
+        matched to export columns and coded exactly as items are; None without checks."""
+        if not self.attention_checks:
+            return None
+        items = tuple(c.item for c in self.attention_checks.values())
+        group = Construct(name="attention_checks", label="Attention checks", items=items,
+                          scale=self.scale)
+        return replace(self, constructs={group.name: group}, higher_order={},
+                       attention_checks={})
 
     @property
     def items(self) -> list[Item]:
@@ -442,6 +465,8 @@ def instrument_from_mapping(
                              f"{did_you_mean(str(p), [str(c) for c in constructs_raw])}",
                              file=file, key=dotted(hpath), line=lines.get(hpath))
         higher[hname] = tuple(str(p) for p in parts)
+    checks = _attention_checks(data.get("attention_checks"), scale, problems, file, lines,
+                               set(seen_items) | set(constructs_raw) | set(higher))
     for iid, cname in seen_items.items():
         if iid in constructs_raw:
             problems.add(f"'{iid}' is both an item and a construct name", file=file,
@@ -457,7 +482,66 @@ def instrument_from_mapping(
         higher_order=higher,
         source=str(source),
         language=str(data["language"]) if data.get("language") else None,
+        attention_checks=checks,
     )
+
+
+def _attention_checks(raw: Any, scale: Scale | None, problems: ProblemList, file: str,
+                      lines: dict, taken: set) -> dict[str, AttentionCheck]:
+    """``attention_checks: {id: {text: ..., pass: [codes or answer labels], scale: ...}}``."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        problems.add("'attention_checks' must map a check's id to its text and passing answers",
+                     file=file, key="attention_checks", line=lines.get(("attention_checks",)),
+                     fix="write e.g. attention_checks: {attn_1: {text: 'Please answer Agree', "
+                     "pass: [4]}}")
+        return {}
+    out: dict[str, AttentionCheck] = {}
+    for cid, craw in raw.items():
+        cpath: KeyPath = ("attention_checks", cid)
+        cid = str(cid)
+        where = dict(file=file, key=dotted(cpath), line=lines.get(cpath))
+        if not NAME_RE.match(cid):
+            problems.add(f"attention check id '{cid}' must start with a letter and contain only "
+                         "letters, digits and '_'", **where)
+            continue
+        if cid in taken or cid in RESERVED:
+            problems.add(f"attention check id '{cid}' is already an item, construct or column "
+                         "name", fix="give the check an id of its own", **where)
+            continue
+        if not isinstance(craw, dict) or "pass" not in craw:
+            problems.add(f"attention check '{cid}' needs 'pass': the answer codes (or labels) "
+                         "that pass it", fix="write e.g. attn_1: {text: 'Please answer Agree', "
+                         "pass: [4]}", **where)
+            continue
+        for k in craw:
+            if k not in CHECK_KEYS:
+                problems.add(f"unknown key '{k}' in attention check '{cid}'; "
+                             f"{did_you_mean(k, CHECK_KEYS)}", file=file,
+                             key=dotted(cpath + (k,)), line=lines.get(cpath + (k,)))
+        cscale = _scale_from(craw.get("scale"), cpath + ("scale",), problems, file, lines, scale)
+        if cscale is None:
+            continue
+        wanted = craw["pass"] if isinstance(craw["pass"], list) else [craw["pass"]]
+        by_label = {str(v).strip().casefold(): c for c, v in cscale.labels.items()}
+        passing = []
+        for v in wanted:
+            code = (float(v) if _is_code(v) and not isinstance(v, bool)
+                    else by_label.get(str(v).strip().casefold()))
+            if code is None or not cscale.min <= code <= cscale.max:
+                problems.add(f"attention check '{cid}': passing answer '{v}' is neither a code "
+                             f"of its scale ({cscale.min:g}..{cscale.max:g}) nor one of its "
+                             "labels", fix="list codes or answer labels under pass:", file=file,
+                             key=dotted(cpath + ("pass",)), line=lines.get(cpath + ("pass",)))
+                continue
+            passing.append(code)
+        texts = craw.get("texts") if isinstance(craw.get("texts"), dict) else {}
+        item = Item(id=cid, text=str(craw.get("text", craw.get("label", "")) or ""),
+                    construct="", reverse=False, scale=cscale,
+                    texts={str(k): str(v) for k, v in texts.items()})
+        out[cid] = AttentionCheck(item=item, passing=tuple(passing))
+    return out
 
 
 def default_instrument_path() -> Path:

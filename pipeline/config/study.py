@@ -48,11 +48,54 @@ class SurveyConfig(_Strict):
 
 
 class QualityConfig(_Strict):
+    """The quality rules (pipeline.clean.quality.RULES), each switched or tuned by its name."""
+
     previews: bool = True
     incomplete: bool = True
     speeders: float | Literal[False] = 0.5
+    attention_checks: bool = True  # the instrument's attention_checks, where it declares some
     straightlining: bool = True
+    # careless-responding indices (R package careless): off until a threshold is given
+    longstring: int | Literal[False] = False  # drop a run of this many identical answers or more
+    irv: float | Literal[False] = False  # drop an intra-individual response SD below this
+    mahalanobis: float | Literal[False] = False  # drop D2 above the chi2 quantile at this level
+    even_odd: float | Literal[False] = False  # drop even-odd consistency below this
     max_missing_share: float | Literal[False] = 0.5
+
+    @field_validator("longstring", mode="before")
+    @classmethod
+    def _run_length(cls, v: Any) -> Any:
+        if v is True or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                         and (v < 2 or v != int(v))):
+            raise ValueError("give the run length (a whole number of items, at least 2) that "
+                             "drops a response, e.g. longstring: 10, or false")
+        return v
+
+    @field_validator("irv", mode="before")
+    @classmethod
+    def _irv(cls, v: Any) -> Any:
+        if v is True or (isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0):
+            raise ValueError("give the smallest acceptable SD of a respondent's answers "
+                             "(e.g. irv: 0.5), or false")
+        return v
+
+    @field_validator("mahalanobis", mode="before")
+    @classmethod
+    def _confidence(cls, v: Any) -> Any:
+        if v is True or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                         and not 0.5 <= v < 1):
+            raise ValueError("give the confidence level of the chi-square cut (e.g. "
+                             "mahalanobis: 0.999), or false")
+        return v
+
+    @field_validator("even_odd", mode="before")
+    @classmethod
+    def _consistency(cls, v: Any) -> Any:
+        if v is True or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                         and not -1 <= v <= 1):
+            raise ValueError("give the smallest acceptable even-odd consistency between -1 and "
+                             "1 (e.g. even_odd: 0.3, Johnson 2005), or false")
+        return v
 
     @field_validator("speeders", "max_missing_share", mode="before")
     @classmethod

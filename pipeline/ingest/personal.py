@@ -72,6 +72,8 @@ def looks_like_emails(values: pd.Series, share: float = 0.5) -> bool:
     """Whether most filled cells of a column are e-mail addresses."""
     if values.dtype.kind in "biufcmM":
         return False
+    if isinstance(values.dtype, pd.CategoricalDtype):  # a column of few distinct values
+        values = pd.Series(values.cat.categories.to_numpy(dtype=object))
     filled = values.iloc[:10_000].dropna()  # the sample below, without scanning 10^6 rows
     if len(filled) < 2000 and len(values) > 10_000:
         filled = values.dropna()

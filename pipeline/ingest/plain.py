@@ -8,7 +8,7 @@ column (source column, question text, platform id, value labels, missing codes).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,6 @@ class Export:
     file: ExportFile  # noqa: F821
     notes: tuple[str, ...] = ()
     personal_data_dropped: tuple[str, ...] = ()
-    codes: dict = field(default_factory=dict)  # column -> (codes, uniques), see RawSurvey
 
 
 def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
@@ -66,7 +65,6 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
     suffix = path.suffix.lower()
     notes: list[str] = []
     encoding = sheet_name = delimiter = None
-    codes: dict = {}
     if suffix in STATS_SUFFIXES:
         from pipeline.ingest.spss import read_stats_file
 
@@ -113,16 +111,14 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
         by_name = identifying_names([str(n) for n in header.names],
                                     keep=set(known_names) | set(keep))
         skip = [j for j, name in enumerate(header.names) if name in by_name]
-        # the items and the columns study.yaml names are read through their codes downstream
-        used = set(known_names) | set(keep)
-        body, rows, by_position = typed_body_coded(
-            grid, header.rows, skip=skip,
-            categorical=[j for j, name in enumerate(header.names) if name in used])
+        # text columns of few distinct values (answers, codes, labels) come as Categoricals over
+        # the reader's dictionary codes: later stages read them through those codes
+        body, rows, _ = typed_body_coded(grid, header.rows, skip=skip,
+                                         categorical=range(len(header.names)))
         del grid
         keep_cols = [j for j in body.columns
                      if header.names[j] != "" or body[j].notna().any()]
         names = [header.names[j] for j in keep_cols]
-        codes = {header.names[j]: by_position[j] for j in keep_cols if j in by_position}
         check_names(names, path, sheet_name, "survey export", header_row=1,
                     positions=[int(j) for j in keep_cols])
         frame = body[keep_cols]
@@ -141,7 +137,6 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
     if pii:
         frame = frame.drop(columns=pii)
         meta = meta.loc[~meta["column"].isin(pii)].reset_index(drop=True)
-        codes = {c: v for c, v in codes.items() if c not in pii}
     meta["file"] = path.name
     meta["layout"] = detected
     frame = frame.reset_index(drop=True)
@@ -152,7 +147,7 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
                       columns=frame.shape[1] - 1, encoding=encoding, sheet=sheet_name,
                       header_rows=header_rows, delimiter=delimiter)
     return Export(data=frame, columns=meta[list(META_FIELDS)], file=info, notes=tuple(notes),
-                  personal_data_dropped=tuple(pii), codes=codes)
+                  personal_data_dropped=tuple(pii))
 
 
 def _meta(names, sources, questions, import_ids, system) -> pd.DataFrame:

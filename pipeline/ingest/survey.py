@@ -11,11 +11,10 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from pipeline.errors import StudyError, did_you_mean
-from pipeline.ingest.ids import ids_as_text
+from pipeline.ids import ids_as_text
 from pipeline.ingest.tables import read_table
 
 EXPORT_SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".txt", ".sav", ".zsav", ".dta", ".parquet")
@@ -44,7 +43,9 @@ class RawSurvey:
     data
         One row per response. Columns as in the export(s) after layout normalisation, plus
         ``source_file`` (the file's name) and ``source_row`` (the row a user sees in the file).
-        Cells are as read (numbers, text, booleans, None).
+        Cells are as read (numbers, text, booleans, None); text columns of few distinct values
+        (answers, codes, labels) as pandas Categoricals over the reader's dictionary codes, their
+        categories in order of first appearance (the values ``pandas.factorize`` would give).
     columns
         Metadata per column and file: ``column`` (the name socap uses), ``source_column`` (the
         header as the file writes it), ``question`` (question text where the layout gives it),
@@ -60,9 +61,6 @@ class RawSurvey:
     metadata_columns
         Platform system columns kept as metadata (Qualtrics Status/Finished/..., KoBo _uuid,
         _submission_time, ...): not items, available to the quality rules and as columns.
-    codes
-        Text columns of few distinct values as the reader dictionary-encoded them: column ->
-        ``(codes, uniques)``; use :meth:`factorize`, which falls back to pandas for the others.
     """
 
     data: pd.DataFrame
@@ -71,19 +69,6 @@ class RawSurvey:
     personal_data_dropped: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     metadata_columns: tuple[str, ...] = field(default=())
-    codes: dict = field(default_factory=dict)
-
-    def factorize(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(codes, uniques)`` of a column exactly as ``pandas.factorize(data[column]
-        .astype(object))`` gives them (codes -1 for missing cells, uniques in order of first
-        appearance), from the reader's dictionary encoding when it has one (text columns of
-        few distinct values read by pyarrow) -- one hash pass fewer over 10^6 cells."""
-        if column in self.codes:
-            return self.codes[column]
-        s = self.data[column]
-        codes, uniques = pd.factorize(s if s.dtype != object else s.to_numpy(),
-                                      use_na_sentinel=True)
-        return codes, np.asarray(uniques, dtype=object)
 
 
 def sha256(path: Path) -> str:
@@ -181,10 +166,9 @@ def read_survey(study, instrument=None) -> RawSurvey:
                       if c not in system)
     data = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
     columns = pd.concat(metas, ignore_index=True)
-    codes = dict(export.codes) if len(frames) == 1 else {}
     return RawSurvey(data=data, columns=columns, files=tuple(infos),
                      personal_data_dropped=tuple(pii), notes=tuple(notes),
-                     metadata_columns=tuple(system), codes=codes)
+                     metadata_columns=tuple(system))
 
 
 def read_unit_table(path: Path, *, id_column: str, sheet=None, study_file=None) -> pd.DataFrame:

@@ -414,6 +414,9 @@ def _typed_body_arrow(table, header_rows: int, skip: set, categorical: set = fro
         typed = typed.loc[~blank].reset_index(drop=True)
         rows = rows[~blank]
         codes = {j: _drop_unused(c[~blank], u) for j, (c, u) in codes.items()}
+        for j in codes:  # a Categorical's values are those of its rows, in order of appearance
+            if isinstance(typed[j].dtype, pd.CategoricalDtype):
+                typed[j] = typed[j].cat.remove_unused_categories()
     return typed, rows, codes
 
 
