@@ -109,6 +109,12 @@ def test_fit_measures_agree_closely(name):
     assert res.fit["chisq"] == pytest.approx(ref["fit"]["chisq"], rel=1e-5)
     assert res.fit["srmr"] == pytest.approx(ref["fit"]["srmr"], abs=1e-5)
     assert res.fit["cfi"] == pytest.approx(ref["fit"]["cfi"], abs=1e-6)
+    # RMSEA and TLI to 1e-6: the brief's 0.002 would hide N - 1 for N (a 1/(2N) relative change)
+    assert res.fit["tli"] == pytest.approx(ref["fit"]["tli"], abs=1e-6)
+    assert res.fit["rmsea"] == pytest.approx(ref["fit"]["rmsea"], abs=1e-6)
+    lo, hi = res.fit["rmsea_ci"]
+    assert lo == pytest.approx(ref["fit"]["rmsea.ci.lower"], abs=1e-6)
+    assert hi == pytest.approx(ref["fit"]["rmsea.ci.upper"], abs=1e-6)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -167,7 +173,7 @@ def test_modification_hints_match_modindices(name):
     hints = res.modification_hints
     expected = [r for r in ref["modindices"] if r["mi"] >= 3.841458820694124][:10]
     assert len(hints) == len(expected)
-    for h, r in zip(hints[:5], expected[:5]):
+    for h, r in zip(hints[:5], expected[:5], strict=True):
         assert (h["lhs"], h["op"], h["rhs"]) == (r["lhs"], r["op"], r["rhs"])
         assert h["mi"] == pytest.approx(r["mi"], rel=0.01)
         assert h["epc"] == pytest.approx(r["epc"], abs=1e-3)

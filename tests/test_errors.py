@@ -291,7 +291,10 @@ def test_identical_items_are_a_warning(study, capsys):
     write_survey(study, frame)
     code, err = run(study, capsys)
     assert code == 0, err
-    assert warnings_of(study)  # singular correlation matrix noted, nothing crashed
+    found = warnings_of(study)  # nothing crashed; the dependence is named where it matters
+    assert any("trust_1, trust_3" in w and "Heywood" in w for w in found)
+    assert any("singular" in w and "no CFA was fitted" in w for w in found)
+    assert any("means of the valid items" in w for w in found)  # scores fell back to means
 
 
 def test_unit_with_one_respondent_is_a_warning(study, capsys):

@@ -98,8 +98,9 @@ def test_parallel_reproducible(name):
     a = factor_count(moments(name), seed=42)
     b = factor_count(moments(name), seed=42)
     c = factor_count(moments(name), seed=43)
-    np.testing.assert_array_equal(a.parallel_eigenvalues, b.parallel_eigenvalues)
-    np.testing.assert_array_equal(a.parallel_factor_eigenvalues, b.parallel_factor_eigenvalues)
+    np.testing.assert_allclose(a.parallel_eigenvalues, b.parallel_eigenvalues, rtol=1e-12)
+    np.testing.assert_allclose(a.parallel_factor_eigenvalues, b.parallel_factor_eigenvalues,
+                               rtol=1e-12)
     assert a.suggested == b.suggested
     assert not np.array_equal(a.parallel_eigenvalues, c.parallel_eigenvalues)
 
@@ -181,7 +182,7 @@ def test_efa_matches_psych(name, i):
             assert res.fit[key] == pytest.approx(want_fit[key], rel=1e-6, abs=2e-6), key
     if want_fit["p"] is not None:
         assert res.fit["p"] == pytest.approx(want_fit["p"], rel=1e-5, abs=1e-300)
-    for got, want in zip(res.fit["rmsea_ci"], want_fit["rmsea_ci"]):
+    for got, want in zip(res.fit["rmsea_ci"], want_fit["rmsea_ci"], strict=True):
         assert (got is None) == (want is None)
         if want is not None:
             assert got == pytest.approx(want, abs=1e-5)
@@ -435,3 +436,29 @@ def test_extraction_does_not_import_scipy_optimize():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "False"
+
+
+def test_parallel_analysis_decides_on_the_95th_percentile_not_the_mean():
+    """A second component whose eigenvalue lies between the mean and the 95th percentile of the
+    simulated ones: parallel analysis (psych::fa.parallel, Horn 1965 with Glorfeld's 95th
+    percentile) keeps one component; a decision on the mean would keep two."""
+    rng = np.random.default_rng(11)
+    n, p = 300, 12
+    f = rng.standard_normal((n, 2))
+    lam = np.zeros((p, 2))
+    lam[:6, 0], lam[6:, 1] = 0.7, 0.26
+    x = f @ lam.T + rng.standard_normal((n, p)) * np.sqrt(1 - (lam**2).sum(1))
+    m = item_moments(x)
+    fc = factor_count(m, seed=3, n_iter=100)
+    # the thresholds are the quantile and the mean of the simulated eigenvalues (same draws)
+    sims = factors_mod._simulated_correlations(np.random.default_rng(3), n, p, 100)
+    vals = np.linalg.eigvalsh(sims)[:, ::-1]
+    np.testing.assert_allclose(fc.parallel_eigenvalues, np.quantile(vals, 0.95, axis=0),
+                               rtol=1e-10)
+    np.testing.assert_allclose(fc.parallel_eigenvalues_mean, vals.mean(axis=0), rtol=1e-10)
+    # the second observed eigenvalue is well inside the gap (so the case is a real test)
+    second = fc.eigenvalues[1]
+    assert fc.parallel_eigenvalues_mean[1] + 0.01 < second < fc.parallel_eigenvalues[1] - 0.01
+    assert fc.suggested["parallel"] == 1
+    assert fc.suggested["parallel_fa"] == 1
+    assert factors_mod._leading_above(fc.eigenvalues, fc.parallel_eigenvalues_mean) == 2

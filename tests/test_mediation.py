@@ -19,7 +19,8 @@ import pytest
 
 from pipeline.errors import StudyError
 from pipeline.models import fit_model, mediation_effects
-from pipeline.models.mediation import bootstrap_counts
+from pipeline.models.mediation import _ci, bootstrap_counts
+from tests.numbers import assert_tree_close
 
 REF = Path(__file__).parent / "reference"
 FIRMS = json.loads((REF / "models_firms.json").read_text())
@@ -42,7 +43,7 @@ def _run(case, **kw):
 def _boot_close(got, want, what):
     sd = want["boot_se"]
     for k in ("ci_percentile", "ci_bias_corrected"):
-        for g, w in zip(got[k], want[k]):
+        for g, w in zip(got[k], want[k], strict=True):
             assert abs(g - w) <= 0.17 * sd, f"{what} {k}: {g} vs R {w} (boot SD {sd})"
     assert abs(got["boot_se"] - sd) <= 0.06 * sd, f"{what} boot_se {got['boot_se']} vs {sd}"
 
@@ -73,7 +74,7 @@ def test_mediation_matches_r(case):
             assert g["estimate"] == pytest.approx(w["estimate"], rel=1e-6)
             _boot_close(g, w, f"index {m}")
         for m, rows in case["conditional"].items():
-            for g, w in zip(d["conditional_indirect"][m], rows):
+            for g, w in zip(d["conditional_indirect"][m], rows, strict=True):
                 assert g["at"] == w["at"]
                 assert g["moderator_value"] == pytest.approx(w["moderator_value"], rel=1e-9)
                 assert g["estimate"] == pytest.approx(w["estimate"], rel=1e-6)
@@ -88,10 +89,11 @@ def test_bootstrap_reproducible_and_independent_of_batching():
     m = 0.5 * x + 0.3 * x * w + rng.normal(size=n)
     y = 0.4 * m + 0.2 * x + rng.normal(size=n)
     runs = [mediation_effects(x, m[:, None], y, w=w, n_boot=700, seed=3, batch_blocks=b) for b in (1, 3, 50)]
-    for r in runs[1:]:
+    for r in runs[1:]:  # batches change BLAS call shapes: equal to 1e-12, not bit for bit
+        assert runs[0].boot_draws.keys() == r.boot_draws.keys()
         for k, v in runs[0].boot_draws.items():
-            np.testing.assert_array_equal(v, r.boot_draws[k])
-        assert r.to_dict() == runs[0].to_dict()
+            np.testing.assert_allclose(r.boot_draws[k], v, rtol=1e-12, atol=1e-15)
+        assert_tree_close(r.to_dict(), runs[0].to_dict(), rtol=1e-12, atol=1e-15)
     other = mediation_effects(x, m[:, None], y, w=w, n_boot=700, seed=4)
     assert other.to_dict()["index_of_moderated_mediation"] != runs[0].to_dict()["index_of_moderated_mediation"]
 
@@ -161,3 +163,34 @@ def test_mediation_role_and_setting_errors(spec):
     with pytest.raises(StudyError) as e:
         fit_model(TABLE, name="m", formula=FORMULA, mediation=spec)
     assert e.value.problems[0].key.startswith("analysis.models[0].mediation")
+
+
+def test_bias_corrected_interval_formula_on_fixed_draws():
+    """Efron's (1982) bias-corrected percentile interval, computed by hand: z0 = Phi^-1(share of
+    draws below the estimate); the ends are the type-7 quantiles at Phi(2 z0 -/+ z_.975). The
+    draws are fixed (no randomness), so the formula itself is tested, not the bootstrap."""
+    from scipy.stats import norm
+
+    draws = np.linspace(-1.0, 3.0, 1001) ** 3 / 10  # skewed, 1001 distinct values
+    est = float(np.quantile(draws, 0.30))  # 30% of the draws lie below the estimate
+    got = _ci(draws, est, 0.95)
+    share = np.mean(draws < est)
+    assert share == pytest.approx(0.30, abs=1e-3)
+    z0 = norm.ppf(share)
+    lo_p, hi_p = norm.cdf(2 * z0 - 1.959963984540054), norm.cdf(2 * z0 + 1.959963984540054)
+    want = np.quantile(draws, [lo_p, hi_p])
+    assert got["ci_bias_corrected"] == pytest.approx(list(want), rel=1e-12)
+    assert got["ci_percentile"] == pytest.approx(list(np.quantile(draws, [0.025, 0.975])), rel=1e-12)
+    # z0 instead of 2 z0 (a plausible slip) gives a different interval on these draws
+    wrong = np.quantile(draws, [norm.cdf(z0 - 1.959963984540054), norm.cdf(z0 + 1.959963984540054)])
+    assert abs(want[0] - wrong[0]) > 0.005 and abs(want[1] - wrong[1]) > 0.05
+    assert got["boot_se"] == pytest.approx(np.std(draws, ddof=1), rel=1e-12)
+    # every draw on one side: no bias-corrected interval
+    assert _ci(draws, float(draws.max()) + 1, 0.95)["ci_bias_corrected"] == [None, None]
+
+
+def test_fixture_exercises_every_branch():
+    """The R fixture holds cases with indirect effects and with moderated mediation (a fixture
+    regenerated without them would otherwise silently test less)."""
+    assert sum("indirect" in c for c in FIRMS["mediation"]) >= 2
+    assert sum("index" in c for c in FIRMS["mediation"]) >= 1

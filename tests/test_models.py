@@ -21,7 +21,7 @@ from pipeline.models import fit_model
 
 REF = Path(__file__).parent / "reference"
 PUBLIC = json.loads((REF / "models_public.json").read_text())
-FIRMS = json.loads((REF / "models_firms.json").read_text()) if (REF / "models_firms.json").exists() else {"cases": []}
+FIRMS = json.loads((REF / "models_firms.json").read_text())  # a missing fixture is an error, not fewer cases
 
 
 def _table(case) -> pd.DataFrame:
@@ -64,7 +64,7 @@ def test_coefficients_match_r(case, se):
         _close(g["ci_high"], w["ci_high"], 0, f"{term} ci_high", absolute=1e-3 * w["se"] * 3)
     probe = (case.get("probe") or {}).get(se)
     if probe:
-        for g, w in zip(res["simple_slopes"], probe["slopes"]):
+        for g, w in zip(res["simple_slopes"], probe["slopes"], strict=True):
             assert g["at"] == w["at"]
             _close(g["moderator_value"], w["moderator_value"], 1e-9, "moderator value", absolute=1e-12)
             _close(g["slope"], w["slope"], 0, f"slope {w['at']}", absolute=1e-4 * max(abs(w["slope"]), w["se"]))
@@ -74,14 +74,14 @@ def test_coefficients_match_r(case, se):
         want_b = probe["jn"]["bounds"]
         want_b = [want_b] if isinstance(want_b, (int, float)) else want_b
         assert len(jn["bounds"]) == len(want_b)
-        for g, w in zip(jn["bounds"], want_b):
+        for g, w in zip(jn["bounds"], want_b, strict=True):
             _close(g, w, 1e-3, "Johnson-Neyman bound")
         if len(want_b) == 2:
             assert jn["inside_significant"] == probe["jn"]["inside_significant"]
         _close(jn["critical_value"], probe["jn"]["critical_value"], 1e-9, "critical value")
     ames = (case.get("ame") or {}).get(se)
     if ames:
-        for g, w in zip(res["marginal_effects"], ames):
+        for g, w in zip(res["marginal_effects"], ames, strict=True):
             _close(g["ame"], w["ame"], 1e-4, "AME", absolute=1e-7)
             _close(g["se"], w["se"], 1e-3, "AME se")
 
@@ -236,10 +236,10 @@ def test_centring_changes_main_effects_not_the_interaction():
     assert cen.coefficients[key]["se"] == pytest.approx(raw.coefficients[key]["se"], rel=1e-9)
     # the slope at the moderator's mean equals the centred model's main effect
     assert cen.simple_slopes[1]["slope"] == pytest.approx(cen.coefficients["degree"]["estimate"], rel=1e-9)
-    for a, b in zip(raw.simple_slopes, cen.simple_slopes):
+    for a, b in zip(raw.simple_slopes, cen.simple_slopes, strict=True):
         assert a["slope"] == pytest.approx(b["slope"], rel=1e-9)
         assert b["moderator_value_raw"] == pytest.approx(a["moderator_value"], rel=1e-9)
-    for a, b in zip(raw.johnson_neyman["bounds"], cen.johnson_neyman["bounds_raw"]):
+    for a, b in zip(raw.johnson_neyman["bounds"], cen.johnson_neyman["bounds_raw"], strict=True):
         assert a == pytest.approx(b, rel=1e-9)
     # the centred moderator's mean is 0 up to rounding; the note says 0, not 1e-17
     sd = cen.simple_slopes[2]["moderator_value"]
@@ -307,12 +307,20 @@ def test_separation_is_flagged():
 
 def test_singular_random_intercept_is_a_warning():
     rng = np.random.default_rng(3)
-    t = pd.DataFrame({"g": np.repeat(np.arange(20), 10), "x": rng.normal(size=200)})
-    t["y"] = 1 + 0.5 * t["x"] + rng.normal(size=200)   # no group effect at all
+    g = np.repeat(np.arange(20), 10)
+    t = pd.DataFrame({"g": g, "x": rng.normal(size=200)})
+    e = rng.normal(size=200)
+    e -= pd.Series(e).groupby(g).transform("mean").to_numpy()  # group means of the noise: 0
+    t["y"] = 1 + 0.5 * t["x"] + e   # less between-group spread than chance: singular for sure
     res = fit_model(t, name="m", formula="y ~ x", random="g")
-    if res.random["singular"]:
-        assert any("singular" in w for w in res.warnings)
-    assert res.random["variance"]["intercept"] < 0.05
+    assert res.random["singular"] is True
+    assert res.random["variance"]["intercept"] < 1e-6
+    assert any("singular" in w for w in res.warnings)
+    # a clear group effect: not singular, no such warning
+    t["y"] = t["y"] + np.repeat(rng.normal(scale=2.0, size=20), 10)
+    res = fit_model(t, name="m", formula="y ~ x", random="g")
+    assert res.random["singular"] is False
+    assert not any("singular" in w for w in res.warnings)
 
 
 def test_default_path_imports_no_heavy_library():
@@ -395,7 +403,7 @@ def test_glmer_matches_lme4(case):
     assert res["random"]["icc"] == pytest.approx(gl["icc"], rel=5e-3)
     assert res["r2"] == pytest.approx(gl["r2_marginal"], rel=5e-3)
     assert res["random"]["singular"] == gl["singular"]
-    for g, w in zip(res["simple_slopes"], case["probe"]["classical"]["slopes"]):
+    for g, w in zip(res["simple_slopes"], case["probe"]["classical"]["slopes"], strict=True):
         assert abs(g["slope"] - w["slope"]) <= 1e-3 * w["se"]
         assert g["se"] == pytest.approx(w["se"], rel=0.01)
 
@@ -480,3 +488,17 @@ def test_glm_score_is_zero_at_the_estimate(seed, family):
     fit = fit_negbin(X, y) if family == "negbin" else fit_glm(X, y, family)
     score = X.T @ fit.score_residuals()
     assert np.max(np.abs(score)) < 1e-6 * n
+
+
+def test_fixtures_exercise_every_optional_check():
+    """Every optional comparison of test_coefficients_match_r / test_fit_statistics_match_r
+    runs on at least one R case: a fixture regenerated without it fails here, rather than
+    silently testing less."""
+    cases = PUBLIC["cases"] + FIRMS["cases"]
+    assert len(FIRMS["cases"]) >= 3 and len(PUBLIC["cases"]) >= 3
+    for key in ("vif", "condition_number", "breusch_pagan", "residuals", "beta", "random", "fit"):
+        assert any(key in c for c in cases), key
+    assert any(c.get("probe") for c in cases) and any(c.get("ame") for c in cases)
+    for key in ("aic", "bic", "loglik", "deviance", "r2", "theta", "theta_se", "df_residual",
+                "dispersion_ratio"):
+        assert any(key in c.get("fit", {}) for c in cases), key

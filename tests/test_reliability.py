@@ -74,7 +74,14 @@ def test_matches_psych(name, group, scale):
     m = moments_for(name, group)
     rel = scale_reliability(m, ref["items"], name=scale)
     if ref["alpha"] is None:  # one-item scale: R has nothing either
-        assert rel.alpha is None and rel.omega_total is None
+        assert rel.alpha is None and rel.omega_total is None and rel.alpha_ci is None
+        assert rel.n == ref["n_rows"] and rel.n_items == 1 == len(ref["items"])
+        assert any("one item" in w for w in rel.warnings)
+        (item,) = rel.items
+        values = pd.read_csv(ROOT / load(name)["data"])[ref["items"][0]].to_numpy(float)
+        assert item.mean == pytest.approx(np.nanmean(values), rel=1e-12)
+        assert item.sd == pytest.approx(np.nanstd(values, ddof=1), rel=1e-12)
+        assert item.n == int(np.sum(~np.isnan(values)))
         return
     assert rel.n == ref["n_rows"]
     assert rel.n_items == ref["n_items"]

@@ -241,7 +241,7 @@ def test_model_tables_equal_results_json(page, results, html):
     # simple slopes
     slopes = table(page, [k[2:] for k in page.tables if k.startswith("t-slopes_")][0])
     assert len(slopes) == len(m["simple_slopes"]) == 3
-    for r, s in zip(slopes, m["simple_slopes"]):
+    for r, s in zip(slopes, m["simple_slopes"], strict=True):
         shown(r["moderator value"], s["moderator_value"], "slope moderator value")
         shown(r["moderator (raw)"], s["moderator_value_raw"], "slope raw moderator value")
         shown(r["slope"], s["slope"], "slope")

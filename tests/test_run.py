@@ -81,6 +81,62 @@ def test_results_json_has_the_contract_keys(ran):
         assert {"participants", "ties", "density"} <= set(g)
 
 
+def test_outputs_hold_the_numbers_recomputed_from_the_processed_data(ran):
+    """The files are not merely there: results.json's numbers are those the library computes
+    from data/processed/, the report and the workbook show them, the figures are images."""
+    import xml.etree.ElementTree as ET
+
+    from openpyxl import load_workbook
+    from PIL import Image
+
+    from pipeline.config.instrument import read_instrument
+    from pipeline.config.study import read_study
+    from pipeline.measure.moments import item_moments
+    from pipeline.measure.reliability import scale_reliability
+    from pipeline.models import fit_model
+
+    r = json.loads((ran / "reports/results.json").read_text())
+    study = read_study(ran)
+    inst = read_instrument(study.path(study.config.instrument))
+    resp = pd.read_parquet(ran / "data/processed/responses.parquet")
+    items = inst.item_ids
+    moments = item_moments(resp[items], items)
+    for name, construct_items in inst.construct_items().items():
+        rel = scale_reliability(moments, construct_items, name=name)
+        assert r["reliability"][name]["alpha"] == pytest.approx(rel.alpha, rel=1e-12), name
+        assert r["reliability"][name]["n"] == rel.n == len(resp)
+    units = pd.read_parquet(ran / "data/processed/units.parquet")
+    cfg = study.config.analysis.models[0]
+    model = fit_model(units, name=cfg.name, formula=cfg.formula, family=cfg.family, se=cfg.se,
+                      cluster=cfg.cluster, focal=cfg.focal, moderator=cfg.moderator,
+                      center=cfg.center, standardize=cfg.standardize, seed=study.config.seed)
+    want = r["models"][cfg.name]["coefficients"]
+    got = model.to_dict()["coefficients"]
+    assert list(got) == list(want)
+    for term, w in want.items():
+        for key in ("estimate", "se", "p"):
+            assert got[term][key] == pytest.approx(w[key], rel=1e-9, abs=1e-15), (term, key)
+    ex = pd.read_csv(ran / "data/processed/exclusions.csv")
+    counts = ex["rule"].value_counts().to_dict()
+    assert {k: v for k, v in r["sample"]["excluded_by_rule"].items() if v} == counts
+    assert r["sample"]["rows_read"] == r["sample"]["respondents"] + len(ex)
+    # the report and the workbook show those numbers
+    html = (ran / "reports/report.html").read_text(encoding="utf-8")
+    term = "degree:social_capital"
+    assert f"{want[term]['estimate']:.3f}" in html
+    wb = load_workbook(ran / "reports/tables.xlsx", read_only=True)
+    cells = [v for ws in wb for row in ws.iter_rows(values_only=True) for v in row
+             if isinstance(v, float)]
+    trust_alpha = r["reliability"]["trust"]["alpha"]
+    assert any(abs(v - trust_alpha) < 5e-4 for v in cells)
+    # the figures are images: SVG parses as XML with drawn shapes, PNG decodes at its size
+    svg = ET.parse(ran / "reports/figures/scree.svg").getroot()
+    assert svg.tag.endswith("svg") and len(list(svg.iter())) > 20
+    with Image.open(ran / "reports/figures/scree.png") as png:
+        png.load()
+        assert png.size[0] > 200 and png.size[1] > 100
+
+
 def test_processed_data(ran):
     resp = pd.read_parquet(ran / "data/processed/responses.parquet")
     r = json.loads((ran / "reports/results.json").read_text())
