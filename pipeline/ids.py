@@ -1,25 +1,66 @@
-"""Ids as text: 12, 12.0 and ' 12 ' are all '12'; arrow-backed id columns handled in arrow.
+"""Ids as text: 12, 12.0 and ' 12 ' are all '12', '0012' stays '0012' -- one rule for every id.
 
-:func:`ids_as_text`      ids as text, vectorised (respondent, unit and tie-list node ids)
-:func:`arrow_text_ids`   the same for an arrow-backed text column, in arrow
+Respondent, unit and group ids, the unit table's ids and the tie list's node ids are compared as
+text, so that a unit table that stores 12 as a number and a tie list that writes "12" agree.
+
+:func:`id_text`          the rule, for one id (missing or blank -> None)
+:func:`ids_as_text`      the rule over a column, vectorised (missing -> None)
+:func:`node_ids`         the same for tie lists: missing -> "", arrow-backed text stays in arrow
+:func:`arrow_text_ids`   the same for an arrow-backed text column, in arrow (pyarrow array out)
 :func:`all_distinct`     whether the ids of a pyarrow string array are all distinct
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 
-def ids_as_text(values: pd.Series, codes: tuple | None = None) -> pd.Series:
-    """Ids as text, vectorised: 12 and 12.0 -> '12', ' F01 ' -> 'F01', empty -> None.
+def id_text(value: Any) -> str | None:
+    """The text form of one id: strings stripped, whole numbers without ``.0``, missing or
+    blank -> None.
 
-    ``codes``: the column's ``(codes, uniques)`` when known (:meth:`RawSurvey.factorize`), so
-    that only the distinct values are looked at."""
-    s = pd.Series(values).reset_index(drop=True) if not isinstance(values, pd.Series) else values
-    if s.dtype.kind in "iu":
-        return s.astype(str).astype(object)
-    if s.dtype.kind == "f":
+    >>> id_text(" 0012 "), id_text(12), id_text(12.0), id_text(12.5), id_text(None), id_text(" ")
+    ('0012', '12', '12', '12.5', None, None)
+    """
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if np.isnan(v):
+            return None
+        return str(int(v)) if v.is_integer() and abs(v) < 2**53 else repr(v)
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value).strip() or None
+
+
+def ids_as_text(values: Any, codes: tuple | None = None) -> pd.Series:
+    """:func:`id_text` of every cell, vectorised: 12 and 12.0 -> '12', ' F01 ' -> 'F01', empty
+    -> None (object Series).
+
+    ``values``: a Series, Index, array or list. ``codes``: the column's ``(codes, uniques)``
+    when known (a reader's Categorical), so that only the distinct values are looked at."""
+    s = (values if isinstance(values, pd.Series)
+         else pd.Series(values if isinstance(values, (pd.Index, np.ndarray)) else list(values),
+                        dtype=None if isinstance(values, (pd.Index, np.ndarray)) else object))
+    if codes is None and isinstance(s.dtype, pd.CategoricalDtype):
+        codes = (np.asarray(s.cat.codes), np.asarray(s.cat.categories, dtype=object))
+    if codes is None and s.dtype.kind in "iu" and not s.hasnans:
+        return pd.Series(s.astype("int64").astype(str).to_numpy(dtype=object), index=s.index,
+                         dtype=object)
+    if codes is None and s.dtype.kind == "f":
         x = s.to_numpy(float)
         whole = np.isfinite(x) & (x == np.round(x)) & (np.abs(x) < 2**53)
         out = np.where(whole, pd.Series(np.where(whole, x, 0).astype(np.int64)).astype(str),
@@ -37,9 +78,25 @@ def ids_as_text(values: pd.Series, codes: tuple | None = None) -> pd.Series:
     if pd.api.types.infer_dtype(uniques, skipna=True) == "string":
         mapped = list(_text_ids(uniques)) + [None]
     else:
-        mapped = [(str(int(v)) if isinstance(v, float) and v.is_integer()
-                   else (str(v).strip() or None)) for v in uniques] + [None]
+        mapped = [id_text(v) for v in uniques] + [None]
     return pd.Series(np.array(mapped, dtype=object)[codes], index=s.index, dtype=object)
+
+
+def node_ids(values: Any) -> pd.Series:
+    """:func:`ids_as_text` for tie lists and node sets: missing -> ``""``; an arrow-backed text
+    column stays arrow-backed (millions of tie ends never become Python strings)."""
+    s = values if isinstance(values, pd.Series) else None
+    if s is not None and is_arrow_text(s):
+        arr = arrow_text_ids(s)
+        import pyarrow.compute as pc  # noqa: PLC0415
+
+        return pd.Series(pd.arrays.ArrowStringArray(
+            pc.fill_null(arr, ""), dtype=pd.StringDtype("pyarrow", na_value=np.nan)),
+            index=s.index)
+    out = ids_as_text(values)
+    if s is None:
+        out = out.reset_index(drop=True)
+    return out.where(out.notna(), "") if out.hasnans else out
 
 
 _SPACE_CHARS = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())  # what str.strip() strips

@@ -25,7 +25,7 @@ Choices a reviewer may ask about (all match ``multilevel`` 2.7):
   ``None`` unless ``construct_items`` lists items for them (e.g. the pooled items of their
   constructs when these share one scale) -- then it is computed from those items like any other.
 * Unit ids are compared and returned as text by the tie list's rule
-  (:func:`pipeline.ingest.ties.id_text`: ``"0012"`` stays ``"0012"``, the number ``12.0`` becomes
+  (:func:`pipeline.ids.id_text`: ``"0012"`` stays ``"0012"``, the number ``12.0`` becomes
   ``"12"``), so that the unit table joins the network measures; respondents with an empty id are
   left out.
 * Group level (``group`` given): ICC(1)/ICC(2) treat *respondents* as nested in groups
@@ -45,7 +45,7 @@ import pandas as pd
 from scipy import special
 
 from pipeline.errors import ProblemList, StudyError
-from pipeline.ingest.ties import ids_as_text
+from pipeline.ids import node_ids
 from pipeline.jsonvalues import number as _num
 
 __all__ = ["AggregationStats", "LevelsResult", "aggregate", "one_way_icc", "rwg_j"]
@@ -378,7 +378,7 @@ def _unit_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     except TypeError:  # unhashable or mixed cells: compare as objects
         raw, uniq = pd.factorize(s.astype(object), use_na_sentinel=True)
     raw = np.asarray(raw)
-    text = ids_as_text(pd.Series(uniq))
+    text = node_ids(pd.Series(uniq)).to_numpy(dtype=object)
     if text.size == 0:
         return np.full(raw.size, -1, dtype=np.int64), pd.Index([], dtype=object)
     tcodes, uniques = pd.factorize(text, sort=True)

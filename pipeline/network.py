@@ -49,7 +49,7 @@ directions is one partnership); the measures about *paths* respect direction:
 
 Node ids
 --------
-Ids are compared as text (:func:`pipeline.ingest.ties.ids_as_text`): ``"0012"`` and ``"12"`` are
+Ids are compared as text (:func:`pipeline.ids.node_ids`): ``"0012"`` and ``"12"`` are
 different firms; whole numbers are written without ``.0``. Nodes of the tie list that are not
 survey units (a university, a ministry) are *institutions*: they are part of the graph (they
 carry paths, count as partners and in ``nodes``) but get no row in ``unit_measures``. Units with
@@ -65,18 +65,15 @@ of ``n`` nodes as sources, ``betweenness(v) ~ (n / k) sum_{s in S} delta_s(v)`` 
 ~ (n / k) sum_{s in S} 1 / d(v, s) / (n - 1)``; both are unbiased. The searches run eight sources
 at a time as sparse-matrix products (SciPy), restricted to each level's frontier -- about twice as
 fast as igraph's subset betweenness here and yielding the closeness distances in the same pass. A
-warning says that the two columns are estimates and how many sources were used. Above 20,000 nodes
-(``RENUMBER_MIN_NODES``) the same batched search is also used for the *exact* values (all nodes as
-sources; equal to igraph's to rounding, tested) because it is faster than igraph's betweenness, and
+warning says that the two columns are estimates and how many sources were used. On that path
 nodes are first renumbered by reverse Cuthill-McKee so that neighbours sit close in memory (this
 alone makes the searches several times faster on large graphs); results are returned in the
-original order. On those graphs Burt's constraint is also computed by socap
-(:func:`burt_constraint`, from the triangles; equal to igraph's to rounding, tested) because
-igraph's costs ``sum_j d_j^2`` operations -- over a minute on a million-node network whose
-institutions have tens of thousands of ties. Cost of the exact values on this project's 2-core test
-machine: 802 s for a 50,000-node firm network with 232,000 ties (``benchmarks/bench_network.py
---exact-at 50000``), against about 100 s for the estimated values on a million nodes -- lower
-``exact_max_nodes`` for faster runs.
+original order. Up to ``exact_max_nodes`` igraph computes both exactly. Clustering, Burt's
+constraint (:func:`burt_constraint`) and effective size come from one vectorised triangle list for
+every graph (equal to igraph's to rounding, tested): igraph's constraint costs ``sum_j d_j^2``
+operations -- over a minute on a million-node network whose institutions have tens of thousands of
+ties. Exact values on large graphs are slow (O(n m)): raising ``exact_max_nodes`` above
+20,000 is for patient users; ``benchmarks/bench_network.py --exact-at N`` measures the cost.
 
 References
 ----------
@@ -107,7 +104,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import StudyError
-from pipeline.ingest.ties import TieList, ids_as_text, tie_list, type_slug
+from pipeline.ids import node_ids as ids_of_nodes
+from pipeline.ingest.ties import TieList, tie_list, type_slug
 
 from pipeline.jsonvalues import number as _num
 
@@ -125,8 +123,6 @@ DEFAULT_EXACT_MAX_NODES = 20_000
 SAMPLE_BUDGET = 1.2e9
 SAMPLE_MIN, SAMPLE_MAX = 64, 2000
 BATCH = 8
-#: Graphs with more nodes are renumbered (reverse Cuthill-McKee) before computing.
-RENUMBER_MIN_NODES = 20_000
 
 
 MEASURES_METHOD_UNDIRECTED = {
@@ -492,7 +488,7 @@ def burt_constraint(n: int, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray,
         indirect = np.bincount(idx, weights=val, minlength=2 * m)
     else:
         indirect = np.zeros(2 * m)
-    out = np.bincount(owner, weights=(p + indirect) ** 2, minlength=n)
+    out = np.bincount(owner, weights=(p + indirect) ** 2, minlength=n).astype(float)
     deg = np.bincount(owner, minlength=n)
     out[deg == 0] = np.nan
     return out
@@ -527,7 +523,7 @@ def _as_tie_list(edges: pd.DataFrame | TieList, directed: bool) -> TieList:
     return tie_list(edges, directed=directed)
 
 
-def _edge_codes(e: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def edge_codes(e: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sorted distinct ids of a merged edge table and the codes of its source and target."""
     s, t = e["source"], e["target"]
     if (isinstance(s.dtype, pd.CategoricalDtype) and isinstance(t.dtype, pd.CategoricalDtype)
@@ -550,7 +546,7 @@ def _skeleton(a: np.ndarray, b: np.ndarray, w: np.ndarray, n: int):
     return ukey // n, ukey % n, ws, inv
 
 
-def _import_igraph():
+def import_igraph():
     """Import python-igraph without its plotting back end.
 
     ``import igraph`` imports ``matplotlib.pyplot`` for igraph's own plotting (about 1 s here,
@@ -625,18 +621,18 @@ def network_measures(
     See the module notes for each measure, the R igraph call it matches and the directed
     analogues. Group measures: see ``measures_method["groups"]`` of the result.
     """
-    igraph = _import_igraph()  # compiled; imported only when a study has a network
+    igraph = import_igraph()  # compiled; imported only when a study has a network
 
     tl = _as_tie_list(edges, directed)
     e = tl.edges
     warn: list[str] = []
 
-    unit_ids = pd.unique(ids_as_text(units))
+    unit_ids = pd.unique(ids_of_nodes(list(units)).to_numpy(dtype=object))
     unit_ids = np.sort(unit_ids[unit_ids != ""]).astype(object)
     n_units = unit_ids.size
     # Edge endpoints as codes into the tie list's sorted ids, then into nodes: units first (in
     # unit order), institutions after them (sorted). Only the distinct ids are looked up.
-    names, src_code, tgt_code = _edge_codes(e)
+    names, src_code, tgt_code = edge_codes(e)
     where_unit = pd.Index(unit_ids).get_indexer(names) if names.size else np.zeros(0, np.int64)
     is_inst = where_unit < 0
     inst_ids = names[is_inst].astype(object)
@@ -662,10 +658,11 @@ def network_measures(
             )
         slugs[t] = s
 
-    # Renumber nodes of large graphs for memory locality (reverse Cuthill-McKee on the skeleton;
-    # scipy.sparse is imported only here and on the sampled path).
+    # On the sampled path nodes are renumbered for memory locality (reverse Cuthill-McKee on the
+    # skeleton; scipy.sparse is imported only there).
+    approximate = n > exact_max_nodes
     lo, hi, ws, _ = _skeleton(src, tgt, w, max(n, 1))
-    if n > RENUMBER_MIN_NODES and lo.size:
+    if approximate and lo.size:
         from scipy import sparse
         from scipy.sparse.csgraph import reverse_cuthill_mckee
 
@@ -699,24 +696,16 @@ def network_measures(
         tl_lo, tl_hi, _, _ = _skeleton(src[has], tgt[has], w[has], max(n, 1))
         cols[f"degree_{s}"] = np.bincount(np.r_[tl_lo, tl_hi], minlength=n).astype(np.int64)
 
-    approximate = n > exact_max_nodes
-    large = n > RENUMBER_MIN_NODES
-    batched = approximate or large
-    # igraph graphs on internal ids: the skeleton s (undirected) always; g as given (weighted)
-    # only on the igraph path (small graphs).
+    # igraph graphs on internal ids: the undirected skeleton always; the directed graph for
+    # exact betweenness and closeness of directed networks
     g_s = igraph.Graph(n=n, edges=np.column_stack([ilo, ihi]) if lo.size else [],
                        directed=False)
-    if large:
-        g = None
-    elif directed:
+    g = g_s
+    if directed and not approximate:
         g = igraph.Graph(n=n, edges=np.column_stack([isrc, itgt]) if m else [], directed=True)
-        g.es["weight"] = w.tolist()
-    else:
-        g = g_s
-        g.es["weight"] = ws.tolist()
 
     k_used: int | None = None
-    if not batched:
+    if not approximate:
         bet = np.asarray(g.betweenness(directed=directed, weights=None), dtype=float)
         if n > 1:
             clo = np.asarray(g.harmonic_centrality(mode="out", weights=None, normalized=True),
@@ -724,8 +713,8 @@ def network_measures(
         else:
             clo = np.zeros(n)
     else:
-        # Same quantities from socap's batched search (exact with all sources, and about twice
-        # as fast as igraph's betweenness on large graphs); sampled sources above the limit.
+        # Estimates from socap's batched search over sampled sources (about twice as fast as
+        # igraph's subset betweenness, and the closeness distances come in the same pass).
         from scipy import sparse
 
         adj_out = sparse.csr_matrix((np.ones(m if directed else 2 * lo.size),
@@ -733,24 +722,20 @@ def network_measures(
                                       np.r_[itgt] if directed else np.r_[ihi, ilo])),
                                     shape=(n, n))
         adj_in = adj_out.T.tocsr() if directed else adj_out
-        if approximate:
-            k_used = _sample_size(n, adj_out.nnz, sample_sources)
-            rng = np.random.default_rng(seed)
-            sources = pos[np.sort(rng.choice(n, size=k_used, replace=False))]  # drawn in node order
-        else:
-            sources = np.arange(n)
+        k_used = _sample_size(n, adj_out.nnz, sample_sources)
+        rng = np.random.default_rng(seed)
+        sources = pos[np.sort(rng.choice(n, size=k_used, replace=False))]  # drawn in node order
         dep, inv = sampled_path_measures(adj_out, adj_in, sources, directed=directed)
         del adj_out, adj_in
         scale = n / sources.size
         bet = dep * scale * (1.0 if directed else 0.5)
         clo = inv * scale / (n - 1)
-        if approximate:
-            warn.append(
-                f"The network has {n:,} nodes (more than {exact_max_nodes:,}): betweenness and "
-                f"closeness are estimates from {k_used:,} randomly chosen source nodes (seed "
-                f"{seed}), scaled to the whole network (unbiased; precise for central firms, "
-                "noisy for firms with small values)."
-            )
+        warn.append(
+            f"The network has {n:,} nodes (more than {exact_max_nodes:,}): betweenness and "
+            f"closeness are estimates from {k_used:,} randomly chosen source nodes (seed "
+            f"{seed}), scaled to the whole network (unbiased; precise for central firms, "
+            "noisy for firms with small values)."
+        )
 
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
@@ -758,21 +743,16 @@ def network_measures(
             eig = np.asarray(g_s.eigenvector_centrality(weights=None), dtype=float)
         else:
             eig = np.zeros(n)
-    if large:
-        # Triangles once, vectorised: clustering, constraint and effective size from them
-        # (igraph's constraint costs sum_j d_j^2, minutes with hub institutions).
-        tri = triangles(n, ilo, ihi)
-        tri_int = np.bincount(np.concatenate(tri[:3]), minlength=n).astype(float)
-        d_int = np.bincount(np.r_[ilo, ihi], minlength=n).astype(float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            clust = np.where(d_int >= 2, tri_int / (d_int * (d_int - 1.0) / 2.0), 0.0)
-        cons = burt_constraint(n, ilo, ihi, ws, tri)
-        del tri
-    else:
-        clust = np.asarray(g_s.transitivity_local_undirected(mode="zero"), dtype=float)
-        cons = np.asarray(g.constraint(weights="weight"), dtype=float)
-        tri_int = np.rint(clust * np.asarray(g_s.degree(), dtype=float)
-                          * (np.asarray(g_s.degree(), dtype=float) - 1.0) / 2.0)
+    # Triangles once, vectorised: clustering, constraint and effective size from them, for every
+    # graph (equal to igraph's to rounding, tested; igraph's constraint costs sum_j d_j^2,
+    # minutes with hub institutions).
+    tri = triangles(n, ilo, ihi)
+    tri_int = np.bincount(np.concatenate(tri[:3]), minlength=n).astype(float)
+    d_int = np.bincount(np.r_[ilo, ihi], minlength=n).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        clust = np.where(d_int >= 2, tri_int / (d_int * (d_int - 1.0) / 2.0), 0.0)
+    cons = burt_constraint(n, ilo, ihi, ws, tri)
+    del tri
 
     cols["betweenness"] = back(bet)
     cols["closeness"] = back(clo)
@@ -852,14 +832,6 @@ def network_measures(
         for c in ("betweenness", "closeness"):
             method[c] = (f"ESTIMATED from {k_used} sampled source nodes (seed {seed}), scaled by "
                          f"n / k; otherwise " + method[c])
-    elif batched:
-        for c in ("betweenness", "closeness"):
-            method[c] += (" (exact; computed by socap's batched Brandes search, which equals "
-                          "igraph's to rounding, because it is faster on large graphs)")
-    if large:
-        method["constraint"] += (" (computed by socap from the triangle list, equal to igraph's "
-                                 "to rounding, because igraph's costs sum of squared degrees)")
-        method["clustering"] += " (from socap's triangle list on large graphs)"
     method["groups"] = GROUP_METHOD
     return NetworkResult(
         unit_measures=unit_measures,
@@ -887,10 +859,11 @@ def _group_measures(unit_groups: Mapping[Any, Any], unit_ids: np.ndarray, n: int
                     src: np.ndarray, tgt: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                     degree: np.ndarray, directed: bool) -> pd.DataFrame:
     """Group table (see GROUP_METHOD); vectorised over ties with bincount."""
-    keys = ids_as_text(list(unit_groups.keys()))
+    keys = ids_of_nodes(list(unit_groups.keys())).to_numpy(dtype=object)
     vals = pd.Series(list(unit_groups.values()), dtype=object)
     has = vals.notna().to_numpy()
-    labels = ids_as_text(vals[has]) if has.any() else np.array([], dtype=object)
+    labels = (ids_of_nodes(vals[has]).to_numpy(dtype=object) if has.any()
+              else np.array([], dtype=object))
     gmap = pd.Series(labels, index=pd.Index(keys[has]))
     gmap = gmap[~gmap.index.duplicated(keep="last")]
     gmap = gmap[gmap != ""]

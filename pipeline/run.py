@@ -26,7 +26,7 @@ from pipeline import __version__
 from pipeline.errors import ProblemList, StudyError, did_you_mean
 from pipeline.config.instrument import Instrument, read_instrument
 from pipeline.jsonvalues import number as _num
-from pipeline.config.study import Study, read_study
+from pipeline.config.study import Study, read_study, relative_path
 
 Progress = Callable[[str], None]
 
@@ -75,8 +75,7 @@ class Inputs:
 
         raw = self.raw
         if hasattr(raw, "data") and dataclasses.is_dataclass(raw):
-            slim = dataclasses.replace(raw, data=raw.data.iloc[:0],
-                                       **({"codes": {}} if hasattr(raw, "codes") else {}))
+            slim = dataclasses.replace(raw, data=raw.data.iloc[:0])
             object.__setattr__(self, "raw", slim)
 
 
@@ -116,8 +115,8 @@ def _prefetch_imports() -> None:
             except Exception:  # noqa: BLE001 -- the stage imports it again and reports
                 return
         try:
-            from pipeline.network import _import_igraph  # noqa: PLC0415 -- without matplotlib
-            _import_igraph()
+            from pipeline.network import import_igraph  # noqa: PLC0415 -- without matplotlib
+            import_igraph()
         except Exception:  # noqa: BLE001
             pass
 
@@ -172,125 +171,170 @@ def read_inputs(study: Study) -> Inputs:
 # the analysis
 
 
-def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) -> tuple[dict, dict]:
-    """Run every statistical stage. Returns (results, artefacts) where artefacts holds the frames
-    written to data/processed/ and the data the report draws from. With ``outputs`` the
-    responses are handed to its writer as soon as their scores are known."""
+Warned = tuple[tuple[str, str], ...]  # (stage, sentence) pairs, numbered by analyse()
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """The clean stage: responses coded and filtered (:class:`pipeline.clean.CleanResult`)."""
+
+    result: object  # CleanResult
+    warnings: Warned
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The reliability stage: the item moments every measurement stage works from, and each
+    construct's reliability (results.json's part)."""
+
+    moments: object  # ItemMoments
+    reliability: dict
+    warnings: Warned
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The CFA and scores stage: the CFA (when fitted) and the construct scores used."""
+
+    cfa: object | None  # CFAResult
+    cfa_dict: dict | None
+    scores: pd.DataFrame
+    method: str  # 'factor' | 'mean': what the scores are (factor scoring may fall back to means)
+    warnings: Warned
+
+
+@dataclass(frozen=True)
+class UnitLevel:
+    """The units stage: one row per unit (scores, unit-table columns, network measures)."""
+
+    units: pd.DataFrame | None
+    aggregation: dict | None
+    network: dict | None
+    warnings: Warned
+
+
+@dataclass(frozen=True)
+class Modelled:
+    """The models stage: each model's results.json part and its fitted object."""
+
+    models: dict
+    fitted: dict
+    warnings: Warned
+
+
+def _tagged(stage: str, messages) -> Warned:
+    return tuple((stage, m) for m in messages)
+
+
+def clean_stage(inputs: Inputs) -> Cleaned:
+    """Code the answers and apply the quality rules; then the checks a run makes before any
+    fitting (enough respondents, the columns every model names)."""
     from pipeline.clean import clean_responses  # noqa: PLC0415
 
     study, instrument = inputs.study, inputs.instrument
-    cfg = study.config
-    warnings: list[tuple[str, str]] = []
-
-    def warn(stage: str, messages) -> None:
-        warnings.extend((stage, m) for m in messages)
-
-    # ---- clean
-    t0 = stages.start("Coding answers and applying quality rules")
-    cleaned = clean_responses(inputs.raw, instrument, cfg, study_file=str(study.file))
-    inputs.release_raw_data()
-    warn("clean", list(inputs.raw.notes) + list(cleaned.warnings))
-    responses = cleaned.responses
-    items = cleaned.items
-    if len(responses) <= len(items):
+    cleaned = clean_responses(inputs.raw, instrument, study.config, study_file=str(study.file))
+    n, items = len(cleaned.responses), cleaned.items
+    if n <= len(items):
         raise StudyError(
-            f"only {len(responses)} respondents are kept for {len(items)} items: reliability and "
+            f"only {n} respondents are kept for {len(items)} items: reliability and "
             "factor analysis need more respondents than items (ideally 5-10 per item)",
             file=", ".join(sorted({f.path for f in inputs.raw.files})), key="quality",
             fix="check that the whole export was read (sheet, layout) and how many responses the "
             "quality rules dropped (socap validate); or collect more responses")
     check_model_columns(study, model_columns(inputs, cleaned))
-    if outputs is not None:  # final: written while the moments are computed (BLAS, no GIL)
-        outputs.write_exclusions(cleaned.exclusions)
-    stages.done("clean", t0, f"{cleaned.sample['respondents']} of {cleaned.sample['rows_read']} "
-                f"responses kept")
+    return Cleaned(result=cleaned, warnings=_tagged("clean", list(inputs.raw.notes)
+                                                    + list(cleaned.warnings)))
 
-    # ---- reliability
+
+def reliability_stage(responses: pd.DataFrame, items: list[str],
+                      instrument: Instrument) -> Measured:
+    """Item moments in one pass, then alpha, omega and item statistics per construct."""
     from pipeline.measure.moments import item_moments  # noqa: PLC0415
     from pipeline.measure.reliability import scale_reliability  # noqa: PLC0415
 
-    t0 = stages.start("Reliability of each construct")
     moments = item_moments(responses[items], items)
-    reliability = {}
+    reliability, warned = {}, []
     for name, construct_items in instrument.construct_items().items():
         rel = scale_reliability(moments, construct_items, name=name)
         reliability[name] = rel.to_dict()
-        warn(f"reliability: {name}", rel.warnings)
-    stages.done("reliability", t0, ", ".join(
-        f"{c} alpha {_fmt(r.get('alpha'))}" for c, r in reliability.items()))
+        warned += _tagged(f"reliability: {name}", rel.warnings)
+    return Measured(moments=moments, reliability=reliability, warnings=tuple(warned))
 
-    # ---- EFA
+
+def efa_stage(moments, cfg):
+    """Sampling adequacy, the number of factors and the rotated solution (an EFAResult)."""
     from pipeline.measure.factors import efa as fit_efa  # noqa: PLC0415
 
-    t0 = stages.start("Exploratory factor analysis")
     e = cfg.analysis.efa
-    efa_result = fit_efa(moments, n_factors=e.n_factors, method=e.method, rotation=e.rotation,
-                         seed=cfg.seed)
-    efa = efa_result.to_dict()
-    warn("efa", efa_result.warnings)
-    stages.done("efa", t0, f"{efa.get('n_factors')} factors ({efa.get('n_factors_reason', '')})")
+    return fit_efa(moments, n_factors=e.n_factors, method=e.method, rotation=e.rotation,
+                   seed=cfg.seed)
 
-    # ---- CFA and scores
-    t0 = stages.start("Confirmatory factor analysis and scores")
-    if outputs is not None:  # the figures' rasteriser starts now, ready by the report
-        outputs.start_png_worker()
-    cfa = None
-    cfa_result = None
+
+def scores_stage(responses: pd.DataFrame, items: list[str], moments, instrument: Instrument,
+                 cfg) -> Scored:
+    """The CFA (when asked for, or needed for factor scores) and the construct scores: factor
+    scores, or item means when asked for or when the CFA gives none."""
+    cfa_result = cfa = None
+    warned: list[tuple[str, str]] = []
     if cfg.analysis.cfa or cfg.scoring.method == "factor":
         from pipeline.measure.cfa import fit_cfa  # noqa: PLC0415
 
         cfa_result = fit_cfa(responses[items], instrument.construct_items(),
                              dict(instrument.higher_order) or None, moments=moments)
         cfa = cfa_result.to_dict()
-        warn("cfa", cfa_result.warnings)
-    scoring = cfg.scoring.method
+        warned += _tagged("cfa", cfa_result.warnings)
+    method = cfg.scoring.method
     scores = None
-    if scoring == "factor":
+    if method == "factor":
         from pipeline.measure.cfa import factor_scores  # noqa: PLC0415
 
         if cfa.get("converged"):
             scores = factor_scores(cfa_result, responses[items])
             scores = scores.reindex(columns=instrument.score_names)
         if scores is None or scores.isna().all().any():
-            scoring = "mean"
-            warn("scores", ["Factor scores could not be computed because the CFA was not fitted "
-                            "or did not converge (see the CFA warnings); construct scores are "
-                            "the means of the valid items instead (scoring: mean)."])
-    if scoring == "mean":
+            method = "mean"
+            warned.append(("scores", "Factor scores could not be computed because the CFA was "
+                           "not fitted or did not converge (see the CFA warnings); construct "
+                           "scores are the means of the valid items instead (scoring: mean)."))
+    if method == "mean":
         from pipeline.measure.scores import mean_scores  # noqa: PLC0415
 
         scores = mean_scores(responses, instrument, min_valid_share=cfg.scoring.min_valid_share)
     scores.index = responses.index
-    responses = pd.concat([responses, scores], axis=1)
-    if outputs is not None:  # final from here on: written while the analysis goes on
-        outputs.write_responses(responses, cleaned.exclusions)
-    fit = (cfa or {}).get("fit", {})
-    stages.done("cfa", t0, f"CFI {_fmt(fit.get('cfi'))}, RMSEA {_fmt(fit.get('rmsea'))}, "
-                f"SRMR {_fmt(fit.get('srmr'))}; {scoring} scores" if cfa else f"{scoring} scores")
+    return Scored(cfa=cfa_result, cfa_dict=cfa, scores=scores, method=method,
+                  warnings=tuple(warned))
 
-    # ---- invariance
-    invariance = None
-    if cfg.analysis.invariance is not False:
-        inv_col = _invariance_column(cfg, cleaned, responses, study)
-        from pipeline.measure.cfa import measurement_invariance  # noqa: PLC0415
 
-        inv = measurement_invariance(responses[items + [inv_col]], instrument.construct_items(),
-                                     inv_col)
-        invariance = inv.to_dict()
-        warn("invariance", inv.warnings)
-        from pipeline.measure.cfa import group_means  # noqa: PLC0415
+def invariance_stage(responses: pd.DataFrame, scores: pd.DataFrame, cleaned, items, instrument,
+                     study: Study) -> tuple[dict | None, Warned]:
+    """Configural, metric and scalar invariance across the groups study.yaml names, and the
+    groups' means (None when not asked for)."""
+    cfg = study.config
+    if cfg.analysis.invariance is False:
+        return None, ()
+    from pipeline.measure.cfa import group_means, measurement_invariance  # noqa: PLC0415
 
-        gm = group_means(scores, responses[inv_col], inv)
-        invariance["group_means"] = gm.to_dict()
-        warn("invariance", gm.warnings)
+    inv_col = _invariance_column(cfg, cleaned, responses, study)
+    inv = measurement_invariance(responses[items + [inv_col]], instrument.construct_items(),
+                                 inv_col)
+    invariance = inv.to_dict()
+    gm = group_means(scores, responses[inv_col], inv)
+    invariance["group_means"] = gm.to_dict()
+    return invariance, _tagged("invariance", list(inv.warnings) + list(gm.warnings))
 
-    # ---- levels and network
-    t0 = stages.start("Units: aggregation and network measures")
-    aggregation = None
-    network = None
-    units = None
-    unit_col = cleaned.unit_column
-    group_col = cleaned.group_column
+
+def units_stage(inputs: Inputs, responses: pd.DataFrame, cleaned, scores: pd.DataFrame
+                ) -> UnitLevel:
+    """Respondents aggregated to units (ICC, rwg), the unit table joined, network measures."""
+    study, instrument = inputs.study, inputs.instrument
+    cfg = study.config
+    warned: list[tuple[str, str]] = []
+
+    def warn(stage: str, messages) -> None:
+        warned.extend(_tagged(stage, messages))
+
+    aggregation = network = units = None
+    unit_col, group_col = cleaned.unit_column, cleaned.group_column
     if unit_col:
         from pipeline.levels import aggregate  # noqa: PLC0415
 
@@ -313,9 +357,8 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
         groups = None
         if units is not None and group_col and group_col in units.columns:
             groups = units[group_col].dropna().to_dict()
-        extra_note = _check_tie_nodes(inputs.ties, node_ids, cfg, study,
-                                      has_unit_table=inputs.unit_table is not None)
-        warn("network", extra_note)
+        warn("network", _check_tie_nodes(inputs.ties, node_ids, cfg, study,
+                                         has_unit_table=inputs.unit_table is not None))
         net = network_measures(inputs.ties, directed=cfg.network.directed, units=node_ids,
                                unit_groups=groups,
                                exact_max_nodes=cfg.network.exact_betweenness_max_nodes,
@@ -325,15 +368,16 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
         measures = net.unit_measures
         measures.index = measures.index.astype(str)
         units = measures if units is None else units.join(measures, how="left")
-    stages.done("levels", t0, (f"{len(units)} units" if units is not None else "no units")
-                + (f", network of {network.get('nodes')} nodes" if network else ""))
+    return UnitLevel(units=units, aggregation=aggregation, network=network,
+                     warnings=tuple(warned))
 
-    # ---- models
-    t0 = stages.start("Models of the catalytic effect")
-    models = {}
-    model_results = {}
+
+def models_stage(study: Study, units: pd.DataFrame | None, responses: pd.DataFrame) -> Modelled:
+    """Every model of analysis.models on its level's table."""
     from pipeline.models import fit_model  # noqa: PLC0415
 
+    cfg = study.config
+    models, fitted, warned = {}, {}, []
     for i, m in enumerate(cfg.analysis.models):
         table = units.reset_index() if m.level == "unit" else responses
         if table is None:
@@ -348,34 +392,93 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
                         n_boot=m.mediation.n_boot if m.mediation else 5000,
                         config_key=f"analysis.models[{i}]")
         models[m.name] = res.to_dict()
-        model_results[m.name] = res
-        warn(f"model: {m.name}", res.warnings)
-    stages.done("models", t0, "; ".join(_catalytic_line(n, r, cfg) for n, r in models.items()))
+        fitted[m.name] = res
+        warned += _tagged(f"model: {m.name}", res.warnings)
+    return Modelled(models=models, fitted=fitted, warnings=tuple(warned))
 
+
+def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) -> tuple[dict, dict]:
+    """Run every statistical stage, in order. Returns (results, artefacts) where artefacts holds
+    the frames written to data/processed/ and the data the report draws from. With ``outputs``
+    the exclusions and responses are handed to its writer as soon as they are final."""
+    study, instrument = inputs.study, inputs.instrument
+    cfg = study.config
+
+    t0 = stages.start("Coding answers and applying quality rules")
+    clean = clean_stage(inputs)
+    cleaned = clean.result
+    inputs.release_raw_data()
+    if outputs is not None:  # final: written while the moments are computed (BLAS, no GIL)
+        outputs.write_exclusions(cleaned.exclusions)
+    stages.done("clean", t0, f"{cleaned.sample['respondents']} of {cleaned.sample['rows_read']} "
+                f"responses kept")
+    responses, items = cleaned.responses, cleaned.items
+
+    t0 = stages.start("Reliability of each construct")
+    measured = reliability_stage(responses, items, instrument)
+    stages.done("reliability", t0, ", ".join(
+        f"{c} alpha {_fmt(r.get('alpha'))}" for c, r in measured.reliability.items()))
+
+    t0 = stages.start("Exploratory factor analysis")
+    efa_result = efa_stage(measured.moments, cfg)
+    efa = efa_result.to_dict()
+    stages.done("efa", t0, f"{efa.get('n_factors')} factors ({efa.get('n_factors_reason', '')})")
+
+    t0 = stages.start("Confirmatory factor analysis and scores")
+    if outputs is not None:  # the figures' rasteriser starts now, ready by the report
+        outputs.start_png_worker()
+    scored = scores_stage(responses, items, measured.moments, instrument, cfg)
+    responses = pd.concat([responses, scored.scores], axis=1)
+    if outputs is not None:  # final from here on: written while the analysis goes on
+        outputs.write_responses(responses, cleaned.exclusions)
+    cfa = scored.cfa_dict
+    fit = (cfa or {}).get("fit", {})
+    stages.done("cfa", t0, f"CFI {_fmt(fit.get('cfi'))}, RMSEA {_fmt(fit.get('rmsea'))}, "
+                f"SRMR {_fmt(fit.get('srmr'))}; {scored.method} scores" if cfa
+                else f"{scored.method} scores")
+
+    invariance, inv_warned = invariance_stage(responses, scored.scores, cleaned, items,
+                                              instrument, study)
+
+    t0 = stages.start("Units: aggregation and network measures")
+    level = units_stage(inputs, responses, cleaned, scored.scores)
+    units, network = level.units, level.network
+    stages.done("levels", t0, (f"{len(units)} units" if units is not None else "no units")
+                + (f", network of {network.get('nodes')} nodes" if network else ""))
+
+    t0 = stages.start("Models of the catalytic effect")
+    modelled = models_stage(study, units, responses)
+    stages.done("models", t0, "; ".join(_catalytic_line(n, r, cfg)
+                                        for n, r in modelled.models.items()))
+
+    warnings = (clean.warnings + measured.warnings + _tagged("efa", efa_result.warnings)
+                + scored.warnings + inv_warned + level.warnings + modelled.warnings)
+    group_col = cleaned.group_column
     sample = dict(cleaned.sample)
     sample["units"] = int(len(units)) if units is not None else None
     sample["groups"] = (int(responses[group_col].nunique()) if group_col else None)
-    sample["files"] = [f.__dict__ | {"path": _rel(Path(f.path), study.folder)} for f in inputs.raw.files]
+    sample["files"] = [f.__dict__ | {"path": relative_path(Path(f.path), study.folder)}
+                       for f in inputs.raw.files]
     sample["personal_data_dropped"] = list(inputs.raw.personal_data_dropped)
     results = {
         "sample": sample,
-        "items": _item_table(moments, instrument, items, cleaned),
-        "reliability": reliability,
+        "items": _item_table(measured.moments, instrument, items, cleaned),
+        "reliability": measured.reliability,
         "efa": efa,
         "cfa": cfa,
-        "scores": {"method": scoring, "requested": cfg.scoring.method,
-                   "columns": list(scores.columns),
+        "scores": {"method": scored.method, "requested": cfg.scoring.method,
+                   "columns": list(scored.scores.columns),
                    "min_valid_share": cfg.scoring.min_valid_share},
-        "aggregation": aggregation,
+        "aggregation": level.aggregation,
         "network": network,
         "invariance": invariance,
-        "models": models,
+        "models": modelled.models,
         "warnings": [{"number": k + 1, "stage": s, "message": msg}
                      for k, (s, msg) in enumerate(warnings)],
     }
     artefacts = {"responses": responses, "exclusions": cleaned.exclusions, "units": units,
-                 "cleaned": cleaned, "ties": inputs.ties, "models": model_results,
-                 "efa": efa_result, "cfa": cfa_result}
+                 "cleaned": cleaned, "ties": inputs.ties, "models": modelled.fitted,
+                 "efa": efa_result, "cfa": scored.cfa}
     return results, artefacts
 
 
@@ -599,13 +702,6 @@ def _interaction_term(coefficients: dict, focal: str, moderator: str) -> str | N
     return None
 
 
-def _rel(path: Path, folder: Path) -> str:
-    try:
-        return Path(os.path.relpath(Path(path).resolve(), folder)).as_posix()
-    except ValueError:
-        return str(path)
-
-
 # --------------------------------------------------------------------------------------------
 # results record and outputs
 
@@ -627,7 +723,7 @@ def provenance(inputs: Inputs, started: datetime, times: dict) -> dict:
         "study": {"title": study.config.title, "folder": study.folder.name,
                   "seed": study.config.seed},
         "software": {"socap": __version__, "python": sys.version.split()[0], "packages": packages},
-        "inputs": [{"role": role, "path": _rel(p, study.folder),
+        "inputs": [{"role": role, "path": relative_path(p, study.folder),
                     "sha256": hashes[p] if p in hashes else sha256(p)}
                    for role, p in inputs.files],
         "config": study.config.model_dump(mode="json"),
@@ -853,5 +949,5 @@ def summary_lines(results: dict, study: Study) -> list[str]:
         lines.append("Model " + _catalytic_line(name, res, study.config))
     if results["warnings"]:
         lines.append(f"{len(results['warnings'])} warnings -- listed at the end of the report.")
-    lines.append(f"Report: {_rel(study.reports_dir / 'report.html', Path.cwd())}")
+    lines.append(f"Report: {relative_path(study.reports_dir / 'report.html', Path.cwd())}")
     return lines

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.run import _rel, check_model_columns, model_columns, read_inputs
+from pipeline.config.study import relative_path
+from pipeline.run import check_model_columns, model_columns, read_inputs
 from pipeline.config.study import read_study
 
 
@@ -28,7 +29,7 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
     cfg = study.config
     inst = inputs.instrument
     cleaned = clean_responses(inputs.raw, inst, cfg, study_file=str(study.file))
-    out = [f"Study: {cfg.title}  ({_rel(study.file, Path.cwd())})",
+    out = [f"Study: {cfg.title}  ({relative_path(study.file, Path.cwd())})",
            f"Instrument: {inst.name} {inst.version} -- {len(inst.constructs)} constructs, "
            f"{len(inst.item_ids)} items ({sum(i.reverse for i in inst.items)} reverse-keyed)"
            + (f", higher-order: {', '.join(inst.higher_order)}" if inst.higher_order else "")]
@@ -45,7 +46,7 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
             f"encoding {f.encoding}" if f.encoding else "",
             f"delimiter {_delim(f.delimiter)}" if f.delimiter else "",
             f"{f.header_rows} header rows" if f.header_rows not in (0, 1) else "") if x)
-        out.append(f"  {_rel(Path(f.path), study.folder)}: layout {f.layout}, {f.rows} rows, "
+        out.append(f"  {relative_path(Path(f.path), study.folder)}: layout {f.layout}, {f.rows} rows, "
                    f"{f.columns} columns" + (f" ({extra})" if extra else ""))
         b = by_file.get(name)
         if b is None:

@@ -135,7 +135,7 @@ def test_simulated_factor_eigenvalues_match_r():
     with factors_mod.single_blas_thread():
         draws = np.stack(
             [
-                factors_mod._reduced_eigenvalues(s, factors_mod._extract(s, 1, "minres"))
+                factors_mod._reduced_eigenvalues(s, factors_mod.extract(s, 1, "minres"))
                 for s in sims
             ]
         )
@@ -380,7 +380,7 @@ def _lbfgsb_problems():
             smc = factors_mod.smc(r)
             start = (np.diag(r) - smc) / 0.01
 
-            def scaled(x, fg=fg, r=r, k=k):  # as _extract scales the uniquenesses
+            def scaled(x, fg=fg, r=r, k=k):  # as extract scales the uniquenesses
                 value, grad = fg(x * 0.01, r, k)
                 return value, grad * 0.01
 
@@ -428,9 +428,9 @@ def test_lbfgsb_driver_equals_scipy_minimize(monkeypatch, fallback):
 
 def test_extraction_does_not_import_scipy_optimize():
     code = ("import sys, numpy as np\n"
-            "from pipeline.measure.factors import _extract\n"
+            "from pipeline.measure.factors import extract\n"
             "r = np.full((4, 4), 0.5); np.fill_diagonal(r, 1.0)\n"
-            "fit = _extract(r, 1, 'ml')\n"
+            "fit = extract(r, 1, 'ml')\n"
             "assert fit.converged and abs(fit.loadings[0, 0] - 0.7071) < 1e-3, fit\n"
             "print('scipy.optimize' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

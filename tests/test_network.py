@@ -219,17 +219,16 @@ def test_approximation_path_directed_all_sources_is_exact():
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_large_graph_exact_path_matches_igraph(name, monkeypatch):
-    # Above RENUMBER_MIN_NODES nodes are renumbered (reverse Cuthill-McKee) and betweenness /
-    # closeness come from socap's batched search: force that path and compare with R again.
-    import pipeline.network as net
-
-    monkeypatch.setattr(net, "RENUMBER_MIN_NODES", 0)
+def test_sampled_path_with_every_source_matches_igraph(name):
+    # The estimated path (nodes renumbered by reverse Cuthill-McKee, socap's batched search) with
+    # every node as a source is exact: the same values as R's igraph.
     ties, units, groups, directed = load(name)
-    res = network_measures(ties, directed=directed, units=units, unit_groups=groups)
+    n = network_measures(ties, directed=directed, units=units, unit_groups=groups).nodes
+    res = network_measures(ties, directed=directed, units=units, unit_groups=groups,
+                           exact_max_nodes=0, sample_sources=n)
     ref = R[name]
-    assert not res.approximate
-    assert "batched" in res.to_dict()["measures_method"]["betweenness"]
+    assert res.approximate and res.sample_sources == n
+    assert "ESTIMATED" in res.to_dict()["measures_method"]["betweenness"]
     idx = res.unit_measures.index
     for col in res.unit_measures.columns:
         exp = pd.Series(ref["unit_measures"][col], dtype=float).reindex(idx).to_numpy()

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import StudyError
-from pipeline.ingest.ties import id_text, ids_as_text, read_ties, tie_list, type_slug
+from pipeline.ids import id_text, node_ids
+from pipeline.ingest.ties import read_ties, tie_list, type_slug
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -64,9 +65,11 @@ def test_ids_are_text(tmp_path):
     assert set(map(tuple, tl.edges[["source", "target"]].to_numpy())) == {
         ("0012", "12"), ("007", "7")}
     assert id_text(12.0) == "12" and id_text(np.int64(5)) == "5" and id_text(2.5) == "2.5"
-    assert list(ids_as_text(pd.Series([1.0, 20.0]))) == ["1", "20"]
-    assert list(ids_as_text(pd.Series([" a", "0012"]))) == ["a", "0012"]
-    assert list(ids_as_text([3, "03"])) == ["3", "03"]
+    assert list(node_ids(pd.Series([1.0, 20.0]))) == ["1", "20"]
+    assert list(node_ids(pd.Series([" a", "0012"]))) == ["a", "0012"]
+    assert list(node_ids([3, "03"])) == ["3", "03"]
+    assert list(node_ids(pd.Series([None, " ", 4.0], dtype=object))) == ["", "", "4"]
+    assert id_text(None) is None and id_text(" ") is None and id_text(True) == "True"
 
 
 def test_xlsx_numbers_and_text_and_row_numbers(tmp_path):

@@ -404,3 +404,15 @@ def read_study(folder: Path | str | None = None) -> Study:
         _problems_from(exc, str(file), lines, data).raise_if_any(f"The study file {file} has problems:")
         raise  # pragma: no cover - raise_if_any always raises here
     return Study(folder=file.parent.resolve(), file=file.resolve(), config=config, raw=data)
+
+
+def relative_path(path: Path, folder: Path) -> str:
+    """``path`` as shown to users and recorded in results.json: relative to ``folder`` (the
+    study folder, or the working directory), with '/' separators; as given when it lies on
+    another drive."""
+    import os  # noqa: PLC0415
+
+    try:
+        return Path(os.path.relpath(Path(path).resolve(), folder)).as_posix()
+    except ValueError:
+        return str(path)

@@ -9,7 +9,7 @@ Node ids are text
 Every id is kept as the text the user sees: ``0012`` stays ``0012`` and is a different firm from
 ``12``. Surrounding spaces are stripped. Numbers stored as numbers in a spreadsheet are written
 without a trailing ``.0`` (an Excel cell holding the number 12 becomes ``"12"``; a cell formatted
-as text holding ``0012`` stays ``"0012"``). :func:`id_text` is the one rule, used for the unit ids
+as text holding ``0012`` stays ``"0012"``). :func:`pipeline.ids.id_text` is the one rule, used for the unit ids
 of the survey as well so that both sides compare equal.
 
 Cleaning
@@ -32,7 +32,6 @@ directly.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +40,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import ProblemList, StudyError, did_you_mean
+from pipeline.ids import id_text, node_ids
 
-__all__ = ["TieList", "id_text", "ids_as_text", "read_ties", "tie_list"]
+__all__ = ["TieList", "read_ties", "tie_list"]
 
 SOURCE_NAMES = ("source", "from")
 TARGET_NAMES = ("target", "to")
@@ -96,83 +96,13 @@ class TieList:
 # --------------------------------------------------------------------------------------------
 
 
-def id_text(value: Any) -> str:
-    """The text form of one id: strings stripped, whole numbers without ``.0``, missing -> ``""``.
-
-    >>> id_text(" 0012 "), id_text(12), id_text(12.0), id_text(12.5), id_text(None)
-    ('0012', '12', '12', '12.5', '')
-    """
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        if not np.isfinite(v):
-            return "" if np.isnan(v) else str(v)
-        return str(int(v)) if v.is_integer() else repr(v)
-    try:
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):
-        pass
-    return str(value).strip()
-
-
-def _text_series(values: Any) -> pd.Series:
-    """:func:`id_text` of many ids as a Series (string or object dtype, missing -> ``""``).
-
-    Vectorised for the common dtypes: text (pandas string dtype stays Arrow-backed), whole
-    numbers, categoricals (converted through their categories); anything else element-wise.
-    """
-    if isinstance(values, pd.Series):
-        s = values.reset_index(drop=True)
-    elif isinstance(values, (pd.Index, np.ndarray)):
-        s = pd.Series(values)
-    else:
-        s = pd.Series(list(values), dtype=object)
-    dt = s.dtype
-    if isinstance(dt, pd.CategoricalDtype):
-        cats = np.asarray(_text_series(pd.Series(dt.categories)), dtype=object)
-        codes = s.cat.codes.to_numpy()
-        return pd.Series(np.where(codes >= 0, cats[np.maximum(codes, 0)] if cats.size else "", ""),
-                         dtype=object)
-    if pd.api.types.is_bool_dtype(dt):
-        return pd.Series([id_text(v) for v in s.tolist()], dtype=object)
-    if pd.api.types.is_integer_dtype(dt):
-        if s.isna().any():  # nullable integers
-            return pd.Series([id_text(v) for v in s.tolist()], dtype=object)
-        return pd.Series(s.astype("int64").astype(str).to_numpy(dtype=object), dtype=object)
-    if pd.api.types.is_float_dtype(dt):
-        arr = s.to_numpy(dtype=float)
-        whole = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2**53)
-        if whole.all():
-            return pd.Series(arr.astype(np.int64).astype(str).astype(object), dtype=object)
-        return pd.Series([id_text(v) for v in arr], dtype=object)
-    if pd.api.types.is_string_dtype(dt) and dt != object:
-        return s.str.strip().fillna("")
-    if dt == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
-        out = s.str.strip()
-        return out.where(out.notna(), "") if out.isna().any() else out
-    return pd.Series([id_text(v) for v in s.tolist()], dtype=object)
-
-
-def ids_as_text(values: Iterable[Any] | pd.Series | pd.Index | np.ndarray) -> np.ndarray:
-    """:func:`id_text` applied to many ids, vectorised for the common dtypes (object array out)."""
-    return np.asarray(_text_series(values), dtype=object)
-
-
 # --------------------------------------------------------------------------------------------
 # Reading files
 # --------------------------------------------------------------------------------------------
 
 
 def _cell_text(v: Any) -> str:
-    return "" if v is None or v == "" else id_text(v)
+    return id_text(v) or ""
 
 
 def _read_table(path: Path) -> tuple[list[str], pd.DataFrame, int, str | None]:
@@ -401,8 +331,8 @@ def tie_list(
     n = frame.shape[0]
     if rows is None:
         rows = np.arange(n) + 2
-    src = _text_series(frame[cols["source"]])
-    tgt = _text_series(frame[cols["target"]])
+    src = node_ids(frame[cols["source"]])
+    tgt = node_ids(frame[cols["target"]])
     problems = ProblemList()
     for ids, key in ((src, "source"), (tgt, "target")):
         empty = np.flatnonzero(ids.eq("").to_numpy())
@@ -426,7 +356,7 @@ def tie_list(
         nonfinite = ~blank & np.isinf(w)
         negative = ~blank & np.isfinite(w) & (w < 0)
         for i in np.flatnonzero(bad_num | nonfinite | negative):
-            shown = text.iloc[i] if text is not None else id_text(w[i])
+            shown = text.iloc[i] if text is not None else (id_text(w[i]) or "")
             if bad_num[i]:
                 msg = f"weight '{shown}' is not a number"
             elif nonfinite[i]:
@@ -450,7 +380,7 @@ def tie_list(
 
     # Type counts: either from a 'type' column or from 'ties'/'ties_<type>' columns.
     if "type" in cols:
-        t = ids_as_text(frame[cols["type"]])
+        t = node_ids(frame[cols["type"]]).to_numpy(dtype=object)
         blank_t = t == ""
         types = tuple(sorted(set(t[~blank_t].tolist())))
         counts = np.ones(n)

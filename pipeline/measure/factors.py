@@ -167,7 +167,7 @@ class _Fit:
     message: str
 
 
-def _extract(r: np.ndarray, nf: int, method: str) -> _Fit:
+def extract(r: np.ndarray, nf: int, method: str) -> _Fit:
     """psych::fac's fit(): L-BFGS-B on the uniquenesses from start 1 - SMC.
 
     R's ``optim(start, fn, gr, method = "L-BFGS-B", lower = .005, upper = max(smc, 1),
@@ -885,7 +885,7 @@ def _factor_count(moments, seed, n_iter, items, quantile, max_factors) -> Factor
     p = m.n_items
     n = m.n_rows
     vals = np.linalg.eigvalsh(r)[::-1]
-    fa_vals = _reduced_eigenvalues(r, _extract(r, 1, "minres"))
+    fa_vals = _reduced_eigenvalues(r, extract(r, 1, "minres"))
     map_vals = _map(r, max_factors)
     kaiser = int(np.sum(vals > 1.0))
     map_best = int(np.nanargmin(map_vals)) + 1 if np.isfinite(map_vals).any() else None
@@ -897,7 +897,7 @@ def _factor_count(moments, seed, n_iter, items, quantile, max_factors) -> Factor
         rng = np.random.default_rng(seed)
         sims = _simulated_correlations(rng, n, p, n_iter)
         sim_vals = np.linalg.eigvalsh(sims)[:, ::-1]
-        sim_fa = np.stack([_reduced_eigenvalues(s, _extract(s, 1, "minres")) for s in sims])
+        sim_fa = np.stack([_reduced_eigenvalues(s, extract(s, 1, "minres")) for s in sims])
         pc_q = np.quantile(sim_vals, quantile, axis=0)
         fa_q = np.quantile(sim_fa, quantile, axis=0)
         pc_mean = sim_vals.mean(axis=0)
@@ -1097,7 +1097,7 @@ def _efa(moments, n_factors, method, rotation, seed, items, n_iter, adequacy, co
                 "likelihood cannot fit; it was smoothed first, as psych::cor.smooth does. "
                 "Consider method minres, which fits the matrix as it is."
             )
-    fit = _extract(r, k, method)
+    fit = extract(r, k, method)
     load = fit.loadings.copy()
     load[load == 0] = 1e-15
     rotated, phi, rot_conv = _rotate(load, rotation)

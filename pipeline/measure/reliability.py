@@ -20,7 +20,8 @@ import numpy as np
 from scipy.special import fdtri
 
 from pipeline.errors import StudyError
-from pipeline.measure.factors import _clean, _extract, single_blas_thread, smc
+from pipeline.jsonvalues import plain as _clean
+from pipeline.measure.factors import extract, single_blas_thread, smc
 from pipeline.measure.moments import ItemMoments
 
 __all__ = ["ItemReliability", "Reliability", "construct_reliability", "scale_reliability"]
@@ -158,7 +159,7 @@ def feldt_interval(alpha: float, n: int, k: int, level: float = 0.95) -> tuple[f
 def _omega_total(r: np.ndarray) -> tuple[float | None, list[str]]:
     """psych::omega(x, nfactors = 1)$omega.tot from the pairwise correlation matrix."""
     with single_blas_thread():
-        fit = _extract(r, 1, "minres")
+        fit = extract(r, 1, "minres")
     lam = fit.loadings[:, 0]
     u2 = 1.0 - lam * lam
     key = np.sign(lam)

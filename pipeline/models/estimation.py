@@ -110,7 +110,7 @@ def _mu_eta(family: str, eta: np.ndarray) -> np.ndarray:
     return np.ones_like(eta)
 
 
-def _variance(family: str, mu: np.ndarray, theta: float | None) -> np.ndarray:
+def family_variance(family: str, mu: np.ndarray, theta: float | None) -> np.ndarray:
     if family == "logit":
         return mu * (1.0 - mu)
     if family == "poisson":
@@ -268,7 +268,7 @@ def _irls(X, y, w, off, family, theta, eta0=None, tol=1e-10, maxit=100, check_ra
     it = 0
     for it in range(1, maxit + 1):
         d = _mu_eta(family, eta)
-        var = _variance(family, mu, theta)
+        var = family_variance(family, mu, theta)
         z = eta - off + (y - mu) / d
         W = w * d * d / var
         if it == 1 and check_rank:
@@ -293,7 +293,7 @@ def _irls(X, y, w, off, family, theta, eta0=None, tol=1e-10, maxit=100, check_ra
             break
         dev_old = dev
     d = _mu_eta(family, eta)
-    W = w * d * d / _variance(family, mu, theta)
+    W = w * d * d / family_variance(family, mu, theta)
     if not final_qr:
         return coef, eta, mu, W, None, None, dev_old, it, converged
     # polishing step by QR at the converged weights; R and Q give the covariance and leverages

@@ -860,9 +860,9 @@ def _diagnostics(form, columns, X, y, fit: Fit, mixed, family, wts, warnings, no
     else:
         mu = fit.mu
         pw = fit.prior_weights
-        from pipeline.models.estimation import _variance
+        from pipeline.models.estimation import family_variance
 
-        pear = float(np.sum(pw * (y - mu) ** 2 / _variance(family, mu, fit.theta)))
+        pear = float(np.sum(pw * (y - mu) ** 2 / family_variance(family, mu, fit.theta)))
         dfres = fit.df_residual
         ratio = pear / dfres if dfres > 0 else float("nan")
         diag["dispersion"] = {"pearson_chi2": pear, "df": dfres, "ratio": ratio,

@@ -134,7 +134,7 @@ class MediationResult:
         return pd.DataFrame(rows)
 
     def to_dict(self) -> dict:
-        from pipeline.models.fit import _clean
+        from pipeline.jsonvalues import plain as _clean
 
         return _clean({
             "model": self.model, "x": self.x, "y": self.y, "m": list(self.m),

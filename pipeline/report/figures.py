@@ -16,7 +16,7 @@ reference machine): the matplotlib scree figure took 0.13-0.18 s to draw and sav
 0.04-0.06 s here, and importing matplotlib.pyplot (with openpyxl) cost 0.88 s in a run that had
 not loaded it against 0.11 s for everything the report imports now; the whole report stage fell
 from ~1.2 s to ~0.5 s. (python-igraph would import matplotlib.pyplot too, whenever matplotlib is
-installed; :func:`pipeline.network._import_igraph` hides it, so no run imports it.) The SVG is
+installed; :func:`pipeline.network.import_igraph` hides it, so no run imports it.) The SVG is
 deterministic -- no dates, no random ids, coordinates rounded to 0.01 px -- and the network
 layout and sample use the study seed, so two runs write the same bytes.
 
@@ -331,9 +331,9 @@ def _layout(n: int, edges: np.ndarray, seed: int) -> np.ndarray:
     is installed for the call and the default restored after it, and the start positions come
     from the same seed.
     """
-    from pipeline.network import _import_igraph  # noqa: PLC0415  (igraph without matplotlib)
+    from pipeline.network import import_igraph  # noqa: PLC0415  (igraph without matplotlib)
 
-    igraph = _import_igraph()
+    igraph = import_igraph()
 
     g = igraph.Graph(n=n, edges=edges.tolist() if len(edges) else [])
     start = np.random.default_rng(seed).uniform(-1, 1, (n, 2)) * math.sqrt(n)
@@ -364,9 +364,9 @@ def network_figure(artefacts: dict, results: dict, *, seed: int,
     group_col = getattr(cleaned, "group_column", None)
     # node ids: every tie end (coded as the network measures code them: from the tie list's
     # shared categories, no 10^6 strings), then units without ties (isolates are nodes too)
-    from pipeline.network import _edge_codes  # noqa: PLC0415
+    from pipeline.network import edge_codes  # noqa: PLC0415
 
-    uniq, a, b = _edge_codes(edges)
+    uniq, a, b = edge_codes(edges)
     ids = pd.Index(uniq, dtype=object).astype(str)
     unit_index = pd.Index(units.index.astype(str)) if units is not None else None
     if unit_index is not None and len(unit_index):

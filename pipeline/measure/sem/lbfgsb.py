@@ -1,6 +1,6 @@
 """L-BFGS-B on box constraints: SciPy's compiled routine without importing ``scipy.optimize``.
 
-The factor extractions (:func:`pipeline.measure.factors._extract`, used by the EFA, parallel analysis and
+The factor extractions (:func:`pipeline.measure.factors.extract`, used by the EFA, parallel analysis and
 omega) reproduce R's ``optim(method = "L-BFGS-B")`` with SciPy's L-BFGS-B. Importing
 ``scipy.optimize`` costs 0.17-0.25 s on this machine (it imports SciPy's linear programming,
 global optimisers and ``scipy.spatial``), about a tenth of a small study's whole run, for one
