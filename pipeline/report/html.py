@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.measure.reliability import ALPHA_THRESHOLD
+from pipeline.report.apa import fmt_df, fmt_number, fmt_p, header_html, is_number, p_phrase
 from pipeline.report.methods import methods as make_methods
 
 SECTIONS = (("methods", "Methods"), ("sample", "Sample"),
@@ -30,38 +31,10 @@ SECTIONS = (("methods", "Methods"), ("sample", "Sample"),
             ("provenance", "Provenance"), ("references", "References"))
 
 
-def fmt_number(value, decimals: int | None = None) -> str:
-    """A number as the report shows it (see the module docstring)."""
-    if value is None:
-        return ""
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        if not math.isfinite(v):
-            return ""
-        if decimals is None:
-            if v.is_integer() and abs(v) < 1e15:
-                return f"{int(v):,}"
-            decimals = 3
-        text = f"{v:,.{decimals}f}"
-        return "0" + text[2:] if text.startswith("-0") and float(text) == 0 else text
-    return str(value)
 
-
-def fmt_p(value) -> str:
-    """A p-value: three decimals, '< 0.001' below that."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    v = float(value)
-    return "< 0.001" if v < 0.001 else f"{v:.3f}"
-
-
-def _is_num(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
-        v, (bool, np.bool_))
+_is_num = is_number
+_CHAR_PX = 7.4  # average width of a table character at the report's table font, in CSS px
+_NARROW_PX = 350  # tables estimated wider than this are stacked (one card per row) on phones
 
 
 def _clean(v):
@@ -72,22 +45,51 @@ def _clean(v):
     return v
 
 
+def _label_text(label: str) -> str:
+    """A header as plain text with Unicode symbols (for the phone layout's cell labels)."""
+    return {"mean": "M", "sd": "SD", "alpha": "\u03b1", "omega total": "\u03c9 total",
+            "chi-square": "\u03c7\u00b2", "h2": "h\u00b2", "beta": "\u03b2"}.get(label, label)
+
+
+def cell_text(table, column, value, label=None) -> str:
+    """One cell as the report shows it (numbers by the table's rules, see the module
+    docstring); ``label`` is the row's first-column label (statistic/value tables)."""
+    if not _is_num(value):
+        return "" if value is None else str(value)
+    if column in table.p_columns or (label is not None and label in table.p_rows):
+        return fmt_p(value)
+    if label is not None and label in table.int_rows:
+        return fmt_df(value)
+    bounded = column in table.bounded or (label is not None and label in table.bounded_rows)
+    cut = table.cuts.get(column) if label is None or column in table.cuts else None
+    if cut is None and label is not None:
+        cut = table.row_cuts.get(label)
+    cut_value, absolute = (cut if isinstance(cut, tuple) else (cut, False))
+    decimals = table.decimals.get(column)
+    return fmt_number(value, decimals, bounded=bounded, cut=cut_value, absolute_cut=absolute)
+
+
 def table_view(table, anchor: str | None = None) -> dict:
     """Header and cells of a ReportTable as the template renders them."""
     cols = list(table.frame.columns)
     pair_low = {low: (label, high) for label, low, high in table.ci_pairs
                 if low in cols and high in cols}
     skip = {high for _, high in pair_low.values()}
-    header = []
+    header, labels = [], []
     for c in cols:
         if c in skip:
             continue
-        header.append(pair_low[c][0] if c in pair_low else str(c))
+        label = pair_low[c][0] if c in pair_low else str(c)
+        plain_header = table.name_headers and c != cols[0]
+        header.append(label if plain_header else header_html(label))
+        labels.append(label if plain_header else _label_text(label))
     rows = []
     first = cols[0] if cols else None
+    widths = [len(str(h)) for h in labels]
     for rec in table.frame.itertuples(index=False, name=None):
         values = dict(zip(cols, (_clean(v) for v in rec)))
-        p_row = first is not None and str(values.get(first)) in table.p_rows
+        row_label = str(values.get(first)) if table.p_rows or table.int_rows or \
+            table.bounded_rows or table.row_cuts else None
         cells = []
         for c in cols:
             if c in skip:
@@ -95,17 +97,18 @@ def table_view(table, anchor: str | None = None) -> dict:
             v = values[c]
             if c in pair_low:
                 hi = values[pair_low[c][1]]
-                d = table.decimals.get(c, 3)
-                text = (f"[{fmt_number(v, d)}, {fmt_number(hi, d)}]"
+                if c in table.fixed and values.get(table.fixed[c]) in (0, 0.0):
+                    cells.append({"text": "\u2014", "cls": "num"})
+                    continue
+                text = ("[" + cell_text(table, c, v) + ", " + cell_text(table, c, hi) + "]"
                         if v is not None and hi is not None else "")
                 cells.append({"text": text, "cls": "num"})
                 continue
             num = _is_num(v)
-            if num and (c in table.p_columns or p_row):
-                text = fmt_p(v)
+            if num and c in table.fixed and values.get(table.fixed[c]) in (0, 0.0):
+                text = "\u2014"  # a fixed parameter has no SE, z, p or CI (APA: em dash)
             else:
-                text = fmt_number(v, table.decimals.get(c)) if num else (
-                    "" if v is None else str(v))
+                text = cell_text(table, c, v, row_label)
             cls = []
             if num:
                 cls.append("num")
@@ -116,12 +119,18 @@ def table_view(table, anchor: str | None = None) -> dict:
             if c in table.wrap:
                 cls.append("wrap")
             cells.append({"text": text, "cls": " ".join(cls)})
+        for j, cell in enumerate(cells):
+            if j < len(widths) and not (cols[j] in table.wrap):
+                widths[j] = max(widths[j], len(cell["text"]))
         flagged = False
         if table.flag_column and table.flag_column in values:
             fv = values[table.flag_column]
             flagged = bool(fv) and (not table.flag_values or fv in table.flag_values)
         rows.append({"cells": cells, "flagged": flagged})
-    return {"t": table, "header": header, "rows": rows, "anchor": anchor or table.anchor}
+    est = sum(w * _CHAR_PX + 18 for w in widths) + sum(
+        22 * _CHAR_PX for c in cols if c in table.wrap)
+    return {"t": table, "header": header, "labels": labels, "rows": rows,
+            "anchor": anchor or table.anchor, "stack": est > _NARROW_PX}
 
 
 def highlights(results: dict) -> list[str]:
@@ -175,16 +184,11 @@ def highlights(results: dict) -> list[str]:
             c = coefs[term]
             out.append(f"Model '{name}': {term} B = {fmt_number(c.get('estimate'), 3)}, "
                        f"95% CI [{fmt_number(c.get('ci_low'), 3)}, "
-                       f"{fmt_number(c.get('ci_high'), 3)}], p {_p_phrase(c.get('p'))}.")
+                       f"{fmt_number(c.get('ci_high'), 3)}], p {p_phrase(c.get('p'))}.")
     n_warn = len(results.get("warnings") or [])
     if n_warn:
         out.append(f"{n_warn} warning{'s' if n_warn != 1 else ''}: see the Warnings section.")
     return out
-
-
-def _p_phrase(p) -> str:
-    text = fmt_p(p)
-    return text if text.startswith("<") else f"= {text}"
 
 
 def write_html(results: dict, tables, figures, path: Path) -> Path:

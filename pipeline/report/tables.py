@@ -55,6 +55,24 @@ class ReportTable:
         Text columns that may wrap (long item wording).
     p_rows
         In statistic/value tables: first-column labels of the rows that hold p-values.
+    bounded, bounded_rows
+        Columns (or, in statistic/value tables, first-column labels of rows) holding a
+        statistic bounded by 1 (r, alpha, standardised loadings, CFI, RMSEA, ICC ...): shown
+        without a leading zero (APA 7).
+    cuts, row_cuts
+        Column (or row label) -> the cut-off its flag compares with, as a number or
+        ``(number, True)`` for |value|: the value is shown with enough decimals to stay on
+        its side of it (:func:`pipeline.report.apa.side_decimals`).
+    int_rows
+        Row labels of statistic/value tables holding degrees of freedom or counts: integers.
+    fixed
+        Column -> the SE column whose exact 0 marks a fixed parameter: the cell shows an em
+        dash (a fixed loading has no SE, z, p or CI).
+    name_headers
+        The headers after the first are names from the study (constructs of a correlation
+        matrix), shown as they are.
+    number
+        The table's number in the report (Table N, APA 7); 0 for the warnings list.
     """
 
     key: str
@@ -72,6 +90,14 @@ class ReportTable:
     group: str = ""
     p_rows: tuple = ()  # first-column labels of rows holding p-values (statistic/value tables)
     flag_values: tuple = ()  # when given, the flag_column values that mark a row
+    bounded: tuple = ()
+    bounded_rows: tuple = ()
+    cuts: dict = field(default_factory=dict)
+    row_cuts: dict = field(default_factory=dict)
+    int_rows: tuple = ()
+    fixed: dict = field(default_factory=dict)
+    name_headers: bool = False
+    number: int = 0
 
     @property
     def anchor(self) -> str:
