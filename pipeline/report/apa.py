@@ -118,7 +118,7 @@ HEADER_SYMBOLS = {"mean": "<i>M</i>", "sd": "<i>SD</i>", "alpha": "\u03b1",
                   "omega total": "\u03c9<sub>total</sub>", "chi-square": "\u03c7<sup>2</sup>",
                   "\u03c7\u00b2": "\u03c7<sup>2</sup>", "h2": "<i>h</i><sup>2</sup>",
                   "df1": "<i>df</i><sub>1</sub>", "df2": "<i>df</i><sub>2</sub>",
-                  "R\u00b2": "<i>R</i><sup>2</sup>", "beta": "\u03b2",
+                  "R\u00b2": "<i>R</i><sup>2</sup>", "beta": "\u03b2", "beta SE": "\u03b2 <i>SE</i>",
                   "item-rest r": "item-rest <i>r</i>"}
 
 _SYMBOL = "|".join(sorted((re.escape(s) for s in ITALIC), key=len, reverse=True))
@@ -179,3 +179,4 @@ def text_html(text: str) -> Markup:
     are followed by a relation (``p < .001``, ``n = 300``, ``F(2, 9) = 3.1``) in italics and
     ``R²`` and rwg(j) as symbols."""
     return Markup(_subst(str(text), _TEXT_WORDS, _text_piece))
+

@@ -48,7 +48,8 @@ def _clean(v):
 def _label_text(label: str) -> str:
     """A header as plain text with Unicode symbols (for the phone layout's cell labels)."""
     return {"mean": "M", "sd": "SD", "alpha": "\u03b1", "omega total": "\u03c9 total",
-            "chi-square": "\u03c7\u00b2", "h2": "h\u00b2", "beta": "\u03b2"}.get(label, label)
+            "chi-square": "\u03c7\u00b2", "h2": "h\u00b2", "beta": "\u03b2",
+            "beta SE": "\u03b2 SE"}.get(label, label)
 
 
 def cell_text(table, column, value, label=None) -> str:
@@ -58,7 +59,7 @@ def cell_text(table, column, value, label=None) -> str:
         return "" if value is None else str(value)
     if column in table.p_columns or (label is not None and label in table.p_rows):
         return fmt_p(value)
-    if label is not None and label in table.int_rows:
+    if (label is not None and label in table.int_rows) or column in table.int_cols:
         return fmt_df(value)
     bounded = column in table.bounded or (label is not None and label in table.bounded_rows)
     cut = table.cuts.get(column) if label is None or column in table.cuts else None
@@ -80,7 +81,9 @@ def table_view(table, anchor: str | None = None) -> dict:
         if c in skip:
             continue
         label = pair_low[c][0] if c in pair_low else str(c)
-        plain_header = table.name_headers and c != cols[0]
+        plain_header = (table.name_headers or table.numbered) and c != cols[0]
+        if table.numbered and c != cols[0]:
+            label = str(len(header))
         header.append(label if plain_header else header_html(label))
         labels.append(label if plain_header else _label_text(label))
     rows = []
@@ -95,6 +98,9 @@ def table_view(table, anchor: str | None = None) -> dict:
             if c in skip:
                 continue
             v = values[c]
+            if table.numbered and c == first:
+                cells.append({"text": f"{len(rows) + 1}. {v}", "cls": ""})
+                continue
             if c in pair_low:
                 hi = values[pair_low[c][1]]
                 if c in table.fixed and values.get(table.fixed[c]) in (0, 0.0):
@@ -114,7 +120,8 @@ def table_view(table, anchor: str | None = None) -> dict:
                 cls.append("num")
             if num and c in table.grey_below and abs(v) < table.grey_below[c]:
                 cls.append("grey")
-            if num and c in table.flag_above and v > table.flag_above[c]:
+            if num and ((c in table.flag_above and v > table.flag_above[c])
+                        or (c in table.flag_below and v < table.flag_below[c])):
                 cls.append("flag")
             if c in table.wrap:
                 cls.append("wrap")
@@ -151,20 +158,25 @@ def highlights(results: dict) -> list[str]:
         lo = min(alphas, key=lambda t: t[1])
         hi = max(alphas, key=lambda t: t[1])
         cut = f"{ALPHA_THRESHOLD:.2f}".removeprefix("0")
-        low = [c for c, a in alphas if a < ALPHA_THRESHOLD]
-        out.append(f"Cronbach's alpha from {lo[1]:.3f} ({lo[0]}) to {hi[1]:.3f} ({hi[0]})"
+
+        def a(v):
+            return fmt_number(v, 3, bounded=True, cut=ALPHA_THRESHOLD)
+
+        low = [c for c, v in alphas if v < ALPHA_THRESHOLD]
+        out.append(f"Cronbach's alpha from {a(lo[1])} ({lo[0]}) to {a(hi[1])} ({hi[0]})"
                    + (f"; below {cut}: {', '.join(low)}." if low else f"; all at least {cut}."))
     fit = ((results.get("cfa") or {}).get("fit")) or {}
     if fit.get("cfi") is not None:
-        parts = [f"CFI {fit['cfi']:.3f}"]
-        if fit.get("tli") is not None:
-            parts.append(f"TLI {fit['tli']:.3f}")
-        if fit.get("rmsea") is not None:
-            parts.append(f"RMSEA {fit['rmsea']:.3f}")
-        if fit.get("srmr") is not None:
-            parts.append(f"SRMR {fit['srmr']:.3f}")
         from pipeline.report.tables import HU_BENTLER  # noqa: PLC0415
 
+        parts = []
+        if fit.get("chisq") is not None and fit.get("df") is not None:
+            parts.append(f"\u03c7\u00b2({fmt_df(fit['df'])}) = {fmt_number(fit['chisq'], 2)}, "
+                         f"p {p_phrase(fit.get('pvalue'))}")
+        for k in ("cfi", "tli", "rmsea", "srmr"):
+            if fit.get(k) is not None:
+                parts.append(f"{k.upper()} = "
+                             f"{fmt_number(fit[k], 3, bounded=True, cut=HU_BENTLER[k][1])}")
         misses = [k.upper() for k, (op, cut) in HU_BENTLER.items() if fit.get(k) is not None
                   and not (fit[k] >= cut if op == ">=" else fit[k] <= cut)]
         out.append("CFA fit: " + ", ".join(parts) + (
@@ -182,9 +194,12 @@ def highlights(results: dict) -> list[str]:
         term = next((t for t in (f"{f}:{w}", f"{w}:{f}") if f and w and t in coefs), None)
         if term:
             c = coefs[term]
+            stat = "t" if m.get("test") == "t" else "z"
+            df = f"({fmt_df(c['df'])})" if c.get("df") is not None else ""
             out.append(f"Model '{name}': {term} B = {fmt_number(c.get('estimate'), 3)}, "
                        f"95% CI [{fmt_number(c.get('ci_low'), 3)}, "
-                       f"{fmt_number(c.get('ci_high'), 3)}], p {p_phrase(c.get('p'))}.")
+                       f"{fmt_number(c.get('ci_high'), 3)}], {stat}{df} = "
+                       f"{fmt_number(c.get('z_or_t'), 2)}, p {p_phrase(c.get('p'))}.")
     n_warn = len(results.get("warnings") or [])
     if n_warn:
         out.append(f"{n_warn} warning{'s' if n_warn != 1 else ''}: see the Warnings section.")
@@ -194,22 +209,49 @@ def highlights(results: dict) -> list[str]:
 def write_html(results: dict, tables, figures, path: Path) -> Path:
     from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: PLC0415
 
+    from pipeline.report.apa import text_html  # noqa: PLC0415
+    from pipeline.report.rcode import lavaan_syntax  # noqa: PLC0415
+
     here = Path(__file__).parent / "templates"
     env = Environment(loader=FileSystemLoader(here), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True, bytecode_cache=_bytecode_cache())
     env.filters["num"] = fmt_number
+    env.filters["apa"] = text_html
     template = env.get_template("report.html.j2")
     blocks, model_blocks = report_blocks(tables, figures)
+    figure_numbers = _figure_numbers(blocks, model_blocks)
     present = {"methods", "warnings", "provenance", "references", "sample"} | set(blocks)
     if model_blocks:
         present.add("models")
     nav = [(key, title) for key, title in SECTIONS if key in present]
+    # every text that may cite a source: the reference list holds each one cited
+    texts = [t.note for t in tables] + [f.caption for f in figures]
+    texts += [w.get("message", "") for w in results.get("warnings") or []]
+    texts += [n for m in (results.get("models") or {}).values() for n in m.get("notes") or []]
+    texts += [str((m.get("diagnostics") or {}).get("condition_number_method") or "")
+              for m in (results.get("models") or {}).values()]
+    cfa = results.get("cfa") or {}
     html = template.render(r=results, blocks=blocks, model_blocks=model_blocks, nav=nav,
-                           highlights=highlights(results), methods=make_methods(results),
+                           highlights=highlights(results),
+                           methods=make_methods(results, texts),
+                           figure_numbers=figure_numbers,
+                           lavaan_syntax=lavaan_syntax(cfa) if cfa.get("loadings") else "",
                            config_text=_config_yaml(results.get("config") or {}),
                            css=(here / "report.css").read_text(encoding="utf-8"))
     Path(path).write_text(html, encoding="utf-8")
     return Path(path)
+
+
+def _figure_numbers(blocks: dict, model_blocks: dict) -> dict:
+    """Figure 1, 2, ... in the order the figures appear (APA 7)."""
+    order = []
+    for key, _ in SECTIONS:
+        if key == "models":
+            for items in model_blocks.values():
+                order += [f.key for kind, f in items if kind == "figure"]
+        else:
+            order += [f.key for kind, f in blocks.get(key, []) if kind == "figure"]
+    return {k: i for i, k in enumerate(order, start=1)}
 
 
 def _bytecode_cache():
