@@ -132,6 +132,7 @@ def reproduce_r(results: dict) -> str:
         "# Each line printed: the quantity, R's value, the report's value, their difference and",
         "# the tolerance socap's test suite holds it to; 'differs' marks a difference beyond it.",
         "",
+        "options(width = 200)",
         "suppressPackageStartupMessages({",
         "  library(psych); library(lavaan); library(multilevel); library(sandwich); library(lmtest)",
         "})",
@@ -171,7 +172,7 @@ def reproduce_r(results: dict) -> str:
             out += [f"b <- psych::cortest.bartlett(cor(responses[, efa_items], use = 'pairwise'), "
                     f"n = {int(efa.get('n') or 0)})",
                     f"check('Bartlett chi-square', b$chisq, {_r_number(efa['bartlett']['chi2'])}, "
-                    "0.01 * max(1, abs(b$chisq)))", ""]
+                    "1e-6 * max(1, abs(b$chisq)))", ""]
     cfa = results.get("cfa") or {}
     if cfa.get("loadings"):
         est = cfa.get("estimator") or "ML"
@@ -235,7 +236,9 @@ def reproduce_r(results: dict) -> str:
             "checks$difference <- checks$R - checks$report",
             "checks$verdict <- ifelse(is.na(checks$difference), 'not computed',",
             "                         ifelse(abs(checks$difference) <= checks$tolerance, 'ok', 'differs'))",
-            "print(checks, digits = 7, row.names = FALSE)",
+            "shown <- checks",
+            "for (k in c('R', 'report', 'difference')) shown[[k]] <- signif(shown[[k]], 7)",
+            "print(shown, row.names = FALSE)",
             "cat(sprintf('%d of %d numbers within tolerance\\n', sum(checks$verdict == 'ok'), nrow(checks)))",
             "invisible(checks)", ""]
     return "\n".join(out)
