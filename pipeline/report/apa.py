@@ -35,29 +35,31 @@ def is_number(v) -> bool:
 
 
 def side_decimals(value: float, decimals: int, cut: float | None, *, absolute: bool = False,
-                  most: int = 6) -> int:
-    """The decimals that keep ``value`` shown on its own side of ``cut``.
+                  above: bool = False, most: int = 10) -> int:
+    """The decimals that keep a flagged ``value`` shown on its side of ``cut``.
 
-    With ``decimals`` places, a value just below the cut-off can round onto it (0.69990 ->
-    0.700 against .70); one more place at a time is added, up to ``most``, until the shown
-    value differs from the cut-off as the value does. ``absolute`` compares |value|.
+    A flag marks values below the cut-off (alpha < .70, ICC(2) < .70, CFI < .95), or above it
+    with ``above`` (HTMT > .85, RMSEA > .06). With ``decimals`` places, a flagged value can
+    round onto the cut-off (0.69990 -> 0.700 beside "< .70"); one more place at a time is
+    added, up to ``most``, until it no longer does. Unflagged values that round onto the
+    cut-off (0.70004 -> .700, not flagged) agree with their flag and keep ``decimals``.
+    ``absolute`` compares |value|.
     """
     if cut is None or value is None or not math.isfinite(value):
         return decimals
     v = abs(value) if absolute else value
-    if v == cut:
+    flagged = v > cut if above else v < cut
+    if not flagged:
         return decimals
     d = decimals
-    while d < most:
-        r = round(v, d)
-        if (r < cut) == (v < cut) and r != cut:
-            break
+    while d < most and (round(v, d) <= cut if above else round(v, d) >= cut):
         d += 1
     return d
 
 
 def fmt_number(value, decimals: int | None = None, *, bounded: bool = False,
-               cut: float | None = None, absolute_cut: bool = False) -> str:
+               cut: float | None = None, absolute_cut: bool = False,
+               above: bool = False) -> str:
     """A number as the report shows it: ``decimals`` places (3 by default; integers and
     whole floats as integers with thousands separators), a bounded statistic without the
     leading zero, and enough places to stay on its side of ``cut``."""
@@ -75,7 +77,7 @@ def fmt_number(value, decimals: int | None = None, *, bounded: bool = False,
             if v.is_integer() and abs(v) < 1e15:
                 return f"{int(v):,}"
             decimals = 3
-        decimals = side_decimals(v, decimals, cut, absolute=absolute_cut)
+        decimals = side_decimals(v, decimals, cut, absolute=absolute_cut, above=above)
         text = f"{v:,.{decimals}f}"
         if text.startswith("-") and float(text.replace(",", "")) == 0:
             text = text[1:]  # -0.000 -> 0.000
@@ -135,7 +137,7 @@ def _subst(text: str, pattern: re.Pattern, render) -> str:
 
 
 _HEADER_WORDS = re.compile(r"chi-square|\u03c7\u00b2|R\u00b2|rwg\(j\)|\bdf(\d)\b|"
-                           rf"(?<![\w\u00b2.-])(?:{_SYMBOL})(?![\w\u00b2(-])")
+                           rf"(?<![\w\u00b2.<>/-])(?:{_SYMBOL})(?![\w\u00b2(<>/-])")
 
 
 def _header_piece(m: re.Match) -> str:
@@ -161,7 +163,7 @@ def header_html(label: str) -> Markup:
 
 
 _TEXT_WORDS = re.compile(
-    rf"R\u00b2|rwg\(j\)|(?<![\w\u00b2.'-])({_SYMBOL})"
+    rf"R\u00b2|rwg\(j\)|(?<![\w\u00b2.'<>/-])({_SYMBOL})"
     rf"(?=(?:\([\d,.\s]+\))?\s?(?:=|<|>|\u2264|\u2265|\u2260)\s)")
 
 

@@ -65,9 +65,18 @@ def cell_text(table, column, value, label=None) -> str:
     cut = table.cuts.get(column) if label is None or column in table.cuts else None
     if cut is None and label is not None:
         cut = table.row_cuts.get(label)
-    cut_value, absolute = (cut if isinstance(cut, tuple) else (cut, False))
+    cut_value, absolute, above = cut_spec(cut)
     decimals = table.decimals.get(column)
-    return fmt_number(value, decimals, bounded=bounded, cut=cut_value, absolute_cut=absolute)
+    return fmt_number(value, decimals, bounded=bounded, cut=cut_value, absolute_cut=absolute,
+                      above=above)
+
+
+def cut_spec(cut) -> tuple:
+    """A ReportTable cut-off as ``(value, absolute, above)``: a number (flagged below it),
+    ``(number, absolute)`` or ``(number, absolute, "above")``."""
+    if not isinstance(cut, tuple):
+        return cut, False, False
+    return cut[0], bool(cut[1]) if len(cut) > 1 else False, len(cut) > 2 and cut[2] == "above"
 
 
 def table_view(table, anchor: str | None = None) -> dict:
@@ -111,7 +120,7 @@ def table_view(table, anchor: str | None = None) -> dict:
                 cells.append({"text": text, "cls": "num"})
                 continue
             num = _is_num(v)
-            if num and c in table.fixed and values.get(table.fixed[c]) in (0, 0.0):
+            if c in table.fixed and values.get(table.fixed[c]) in (0, 0.0):
                 text = "\u2014"  # a fixed parameter has no SE, z, p or CI (APA: em dash)
             else:
                 text = cell_text(table, c, v, row_label)

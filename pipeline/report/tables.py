@@ -520,7 +520,8 @@ def _cfa_tables(results: dict, out: list) -> None:
         + ". Cutoffs: Hu & Bentler (1999); 'misses' marks an index outside its cutoff.",
         decimals={"value": 3, "robust": 3}, p_rows=("p",), flag_column="verdict",
         flag_values=("misses",), bounded_rows=bounded, int_rows=("df",),
-        row_cuts={labels[k]: c for k, (_, c) in HU_BENTLER.items()}))
+        row_cuts={labels[k]: (c, False, "above" if op == "<=" else "below")
+                  for k, (op, c) in HU_BENTLER.items()}))
     rows = []
     blocks = [(c, its, "first order") for c, its in (cfa.get("loadings") or {}).items()]
     blocks += [(h, parts, "second order") for h, parts in (cfa.get("higher_order") or {}).items()]
@@ -597,7 +598,7 @@ def _cfa_tables(results: dict, out: list) -> None:
             "2015); ratios above it are marked. Item correlations of the listwise-complete "
             "rows (semTools::htmt).",
             decimals=_dec(names), flag_above={n: HTMT_MAX for n in names}, bounded=tuple(names),
-            cuts={n: HTMT_MAX for n in names}, name_headers=True))
+            cuts={n: (HTMT_MAX, False, "above") for n in names}, name_headers=True))
     if len(phi) > 1:
         names = list(phi)
         out.append(ReportTable("cfa_phi", "Latent Factor Correlations (CFA)",

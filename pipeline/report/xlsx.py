@@ -87,8 +87,10 @@ def _number_style(table, column, label=None, value=None) -> int:
     if cut is not None and isinstance(value, float):
         from pipeline.report.apa import side_decimals  # noqa: PLC0415
 
-        c, absolute = cut if isinstance(cut, tuple) else (cut, False)
-        d = side_decimals(value, int(d), c, absolute=absolute)  # as the HTML shows it
+        from pipeline.report.html import cut_spec  # noqa: PLC0415
+
+        c, absolute, above = cut_spec(cut)
+        d = side_decimals(value, int(d), c, absolute=absolute, above=above)  # as the HTML
     d = min(max(int(d), 0), _MAX_DECIMALS)
     bounded = column in table.bounded or (label is not None and label in table.bounded_rows)
     if bounded and d >= 1:
