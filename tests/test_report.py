@@ -447,7 +447,7 @@ def test_xlsx_numbers_are_numbers(workbook, results):
                            ("alpha CI low", rel["alpha_ci"][0]), ("n", rel["n"])):
             cell = rec[col]
             assert cell.data_type == "n" and cell.value == value, (col, cell.value)
-        assert rec["alpha"].number_format == "0.000"
+        assert rec["alpha"].number_format == ".000"  # bounded by 1: no leading zero (APA)
     # every cell of every sheet: numbers never stored as text
     for ws in workbook.worksheets:
         for row in ws.iter_rows(min_row=2):
