@@ -437,16 +437,25 @@ def _caveats(name: str, s: AggregationStats, level: str, has_items: bool) -> lis
         )
     if np.isfinite(s.icc2) and s.icc2 < ICC2_MIN:
         out.append(
-            f"ICC(2) of '{name}' across {level} is {s.icc2:.3f} (< .70): {what} means are "
+            f"ICC(2) of '{name}' across {level} is {_below(s.icc2, ICC2_MIN)} (< .70): {what} means are "
             f"unreliable with {s.mean_group_size:.1f} respondents per {what} on average."
         )
     if has_items and np.isfinite(s.rwg_j_mean) and s.rwg_j_mean < RWG_MIN:
         out.append(
-            f"Mean rwg(j) of '{name}' across {level} is {s.rwg_j_mean:.3f} (< .70): respondents of "
+            f"Mean rwg(j) of '{name}' across {level} is {_below(s.rwg_j_mean, RWG_MIN)} (< .70): respondents of "
             f"the same {what} do not agree enough to justify using the {what} mean "
             f"({s.rwg_j_share_70:.0%} of {s.n_rwg_units} {level} reach .70)."
         )
     return out
+
+
+def _below(value: float, cut: float) -> str:
+    """``value`` (below ``cut``) with three decimals, or as many more as it takes not to read
+    as the cut-off: an ICC(2) of 0.69990 is '0.6999', never '0.700 (< .70)'."""
+    d = 3
+    while d < 6 and round(value, d) >= cut:
+        d += 1
+    return f"{value:.{d}f}"
 
 
 def aggregate(

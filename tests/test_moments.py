@@ -281,3 +281,14 @@ def test_rows_sorted_by_value_keep_precision():
             assert m.cov_pairwise[i, j] == pytest.approx(cov, rel=1e-10)
     ok = ~np.isnan(x).any(axis=1)
     np.testing.assert_allclose(m.cov_complete, np.cov(x[ok].T), rtol=1e-10)
+
+
+def test_item_constant_over_a_pairs_rows_has_no_correlation():
+    """Found by hypothesis: column 2 is 0 on the three rows where column 1 is observed, so R's
+    cor(use = "pairwise") is NA (no variance), not the 3e-10 the subtraction's rounding left."""
+    x = np.array([[np.nan, 0, 0], [np.nan, np.nan, 2], [np.nan, 0, 0], [np.nan, 1, 0],
+                  [np.nan, np.nan, 1]])
+    m = item_moments(x)
+    assert np.isnan(m.cor_pairwise[1, 2]) and np.isnan(m.cor_pairwise[2, 1])
+    assert m.cor_pairwise[1, 1] == 1.0 and m.cor_pairwise[2, 2] == 1.0
+    assert m.cov_pairwise[1, 2] == pytest.approx(0.0, abs=1e-15)

@@ -154,9 +154,17 @@ def page(html) -> Page:
     return p
 
 
+#: headers the report prints as APA symbols -> the table's column names (tables.xlsx)
+HEADER_NAMES = {"\u03b1": "alpha", "\u03c9total": "omega total", "M": "mean", "SD": "sd",
+                "\u03b2": "beta", "\u03b2 SE": "beta SE", "\u03c72": "\u03c7\u00b2",
+                "h2": "h2", "R2": "R\u00b2"}
+
+
 def table(page: Page, key: str) -> list[dict]:
     t = page.tables["t-" + key]
-    return [dict(zip(t["header"], row)) for row in t["rows"]]
+    header = [HEADER_NAMES.get(h, h) for h in t["header"]]
+    assert all(len(row) == len(header) for row in t["rows"])
+    return [dict(zip(header, row)) for row in t["rows"]]
 
 
 # ---- numbers -------------------------------------------------------------------------------
@@ -439,7 +447,7 @@ def test_xlsx_numbers_are_numbers(workbook, results):
                            ("alpha CI low", rel["alpha_ci"][0]), ("n", rel["n"])):
             cell = rec[col]
             assert cell.data_type == "n" and cell.value == value, (col, cell.value)
-        assert rec["alpha"].number_format == "0.000"
+        assert rec["alpha"].number_format == ".000"  # bounded by 1: no leading zero (APA)
     # every cell of every sheet: numbers never stored as text
     for ws in workbook.worksheets:
         for row in ws.iter_rows(min_row=2):
@@ -513,7 +521,7 @@ def test_report_tables_from_results_alone(results, tmp_path):
 
     path = write_report(results, tmp_path / "again")
     text = path.read_text(encoding="utf-8")
-    assert "Reliability by construct" in text
+    assert "Reliability by Construct" in text
     assert (tmp_path / "again" / "figures" / "scree.svg").exists()
     assert not (tmp_path / "again" / "figures" / "network.svg").exists()
 
@@ -583,6 +591,8 @@ def test_sections_and_references_follow_what_ran(results, tmp_path):
     r = json.loads(json.dumps(results))
     r.update(cfa=None, invariance=None, network=None, aggregation=None, models={})
     r["sample"].update(units=None, groups=None)
+    # the warnings of the stages left out go too (a warning's citation is a reference)
+    r["warnings"] = [w for w in r["warnings"] if w["stage"] in ("reliability", "efa")]
     text = write_report(r, tmp_path / "r").read_text(encoding="utf-8")
     page = Page()
     page.feed(text)

@@ -8,136 +8,34 @@ script warning), no
 JavaScript exception, no request beyond the file itself, no script element, and the hostile
 text shown as text; it saves a full-page screenshot and a PDF print into the test's folder.
 
-Skipped, with the reason, when Chromium is not installed (CI installs Debian's ``chromium``).
+A second test runs axe-core (npm, pinned in tests/browser/package.json; ``npm ci --prefix
+tests/browser``) at 1400 and 390 px wide and requires no violation of WCAG 2.2 A/AA and axe's
+best practices, and no table wider than the phone's screen; a third prints the report to PDF
+(Chromium's printToPDF with the report's own @page rules) and requires a page number on every
+page and no page left mostly empty before the last (pdftotext, from poppler-utils).
+
+Skipped, with the reason, when Chromium is not installed (CI installs Debian's ``chromium``),
+and the axe test when axe-core cannot be installed (no npm).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
-import select
+import re
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from devtools import CHROMIUM, DevTools, Page, ensure_axe
 from test_report import ITEM_TEXT, TITLE, _hostile_study  # noqa: F401  (same hostile study)
 
 from pipeline.cli import main
 
-CHROMIUM = next((p for p in (os.environ.get("SOCAP_CHROMIUM"), "/usr/bin/chromium",
-                             shutil.which("chromium"), shutil.which("chromium-browser"),
-                             shutil.which("google-chrome")) if p and Path(p).exists()), None)
-
 pytestmark = pytest.mark.skipif(CHROMIUM is None,
                                 reason="Chromium is not installed (apt-get install chromium, "
                                        "or set SOCAP_CHROMIUM to a Chrome/Chromium binary)")
-
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--disable-extensions", "--mute-audio",
-         "--hide-scrollbars", "--remote-debugging-pipe"]
-
-
-TRAMPOLINE = (
-    "import os, sys\n"
-    "r, w = os.dup(int(sys.argv[1])), os.dup(int(sys.argv[2]))\n"
-    "os.dup2(r, 3)\n"
-    "os.dup2(w, 4)\n"
-    "os.set_inheritable(3, True)\n"  # dup2 onto itself leaves the flag of os.dup (not inherited)
-    "os.set_inheritable(4, True)\n"
-    "os.execv(sys.argv[3], sys.argv[3:])\n")
-
-
-class DevTools:
-    """A minimal Chrome DevTools Protocol client over --remote-debugging-pipe."""
-
-    def __init__(self, binary: str, profile: Path, timeout: float = 60.0) -> None:
-        cmd_r, self._cmd_w = os.pipe()  # we write commands, Chromium reads fd 3
-        self._out_r, out_w = os.pipe()  # Chromium writes replies on fd 4, we read
-        self.timeout = timeout
-        # a Python trampoline puts the pipes on fds 3 and 4 and execs Chromium (a shell
-        # redirection cannot: dash accepts single-digit descriptors only)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", TRAMPOLINE, str(cmd_r), str(out_w), binary, *FLAGS,
-             f"--user-data-dir={profile}"],
-            pass_fds=(cmd_r, out_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        os.close(cmd_r)
-        os.close(out_w)
-        self._buf = b""
-        self._id = 0
-        self.events: list[dict] = []
-
-    def _read_message(self, deadline: float) -> dict | None:
-        while b"\0" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            ready, _, _ = select.select([self._out_r], [], [], left)
-            if not ready:
-                return None
-            chunk = os.read(self._out_r, 1 << 20)
-            if not chunk:
-                raise RuntimeError("Chromium closed the DevTools pipe")
-            self._buf += chunk
-        raw, self._buf = self._buf.split(b"\0", 1)
-        return json.loads(raw)
-
-    def send(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
-        self._id += 1
-        msg = {"id": self._id, "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
-        deadline = time.monotonic() + self.timeout
-        while True:
-            reply = self._read_message(deadline)
-            if reply is None:
-                raise TimeoutError(f"no reply to {method}")
-            if reply.get("id") == self._id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply.get("result", {})
-            self.events.append(reply)
-
-    def wait_for(self, method: str, seconds: float) -> dict | None:
-        deadline = time.monotonic() + seconds
-        for i, e in enumerate(self.events):
-            if e.get("method") == method:
-                return e
-        while True:
-            e = self._read_message(deadline)
-            if e is None:
-                return None
-            self.events.append(e)
-            if e.get("method") == method:
-                return e
-
-    def drain(self, quiet: float = 0.5) -> None:
-        """Collect events until none arrives for ``quiet`` seconds."""
-        while True:
-            e = self._read_message(time.monotonic() + quiet)
-            if e is None:
-                return
-            self.events.append(e)
-
-    def close(self) -> None:
-        try:
-            self.send("Browser.close")
-        except Exception:  # noqa: BLE001 - the browser may already be gone
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        os.close(self._cmd_w)
-        os.close(self._out_r)
-
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, example_study) -> Path:
@@ -217,3 +115,71 @@ def test_report_in_headless_chromium(report, tmp_path):
     assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "report.pdf").read_bytes()[:5] == b"%PDF-"
     assert (tmp_path / "report.pdf").stat().st_size > 50_000
+
+
+def test_no_accessibility_violation_and_no_overflow_at_1400_and_390_px(report, tmp_path):
+    axe = ensure_axe()
+    if axe is None:
+        pytest.skip("axe-core is not installed and npm is not available to install it")
+    url = report.resolve().as_uri()
+    dt = DevTools(CHROMIUM, tmp_path / "profile")
+    found = {}
+    try:
+        page = Page(dt)
+        for width in (1400, 390):
+            page.open(url, width)
+            overflow = json.loads(page.evaluate(
+                "JSON.stringify(Array.from(document.querySelectorAll('table')).filter(t => "
+                "t.getBoundingClientRect().right > window.innerWidth + 0.5 || "
+                "t.parentElement.scrollWidth > t.parentElement.clientWidth + 1).map(t => t.id))"))
+            n_tables = page.evaluate("document.querySelectorAll('table').length")
+            doc_width = page.evaluate("document.documentElement.scrollWidth")
+            violations = page.axe(axe)
+            errors = [e for e in dt.events if e.get("method") in (
+                "Runtime.exceptionThrown", "Network.loadingFailed")]
+            requests = [e["params"]["request"]["url"] for e in dt.events
+                        if e.get("method") == "Network.requestWillBeSent"]
+            found[width] = (overflow, n_tables, doc_width, violations, errors, requests)
+    finally:
+        dt.close()
+    for width, (overflow, n_tables, doc_width, violations, errors, requests) in found.items():
+        assert n_tables >= 30
+        assert overflow == [], f"{width} px: tables wider than the screen: {overflow}"
+        assert doc_width <= width, f"{width} px: the page scrolls sideways ({doc_width} px)"
+        assert violations == [], f"{width} px: " + json.dumps(violations, indent=1)[:4000]
+        assert errors == [] and requests == [url], (errors, requests)
+
+
+def test_pdf_print_numbers_every_page_and_fills_them(report, tmp_path):
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    dt = DevTools(CHROMIUM, tmp_path / "profile")
+    try:
+        page = Page(dt)
+        page.open(report.resolve().as_uri(), 1280)
+        pdf = page.send("Page.printToPDF", {"printBackground": True,
+                                            "preferCSSPageSize": True})
+    finally:
+        dt.close()
+    path = tmp_path / "report.pdf"
+    path.write_bytes(base64.b64decode(pdf["data"]))
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    pages = text.split("\f")
+    pages = [p for p in pages if p.strip()]
+    n = len(pages)
+    assert n >= 8
+    for i, p in enumerate(pages, start=1):
+        assert re.search(rf"Page {i} of {n}\b", p), f"page {i} has no page number"
+    # no half-empty page: every page before the last is filled to at least 60% of its
+    # height (the lowest text above the footer, from pdftotext's word boxes)
+    boxes = subprocess.run(["pdftotext", "-bbox", str(path), "-"], capture_output=True,
+                           text=True, check=True).stdout
+    fills = []
+    for height, body in re.findall(r'<page width="[\d.]+" height="([\d.]+)">(.*?)</page>',
+                                   boxes, re.S):
+        h = float(height)
+        ys = [float(y) for y in re.findall(r'yMax="([\d.]+)"', body) if float(y) < h - 45]
+        fills.append(max(ys) / h if ys else 0.0)
+    assert len(fills) == n
+    assert min(fills[:-1]) >= 0.6, [round(f, 2) for f in fills]

@@ -906,14 +906,14 @@ class InvarianceResult:
         Keys: ``group, groups[], n{<group>}, configural{chisq, df, pvalue, cfi, tli, rmsea,
         rmsea_ci, srmr, aic, bic, converged, holds}, metric{... delta_cfi, delta_rmsea,
         chisq_diff, df_diff, p_diff}, scalar{...}, level_reached, partial{level_reached, metric,
-        scalar, suggestions[]}, latent_means{<group>{<construct>{estimate, se, z, pvalue, ci_low,
+        scalar, suggestions[]}, latent_means{<group>{<construct>{estimate, se, z, p, ci_low,
         ci_high}}}, comparable{relationships, means}, defensible_comparisons, criteria{},
         warnings[]``.
         """
         lm: dict[str, dict] = {}
         for row in self.latent_means.itertuples(index=False):
             lm.setdefault(str(row.group), {})[row.construct] = {
-                "estimate": row.estimate, "se": row.se, "z": row.z, "pvalue": row.pvalue,
+                "estimate": row.estimate, "se": row.se, "z": row.z, "p": row.pvalue,
                 "ci_low": row.ci_low, "ci_high": row.ci_high}
         out = {
             "group": self.group,
@@ -1346,7 +1346,7 @@ class GroupMeansResult:
         lm: dict[str, dict] = {}
         for r in self.latent_means.itertuples(index=False):
             lm.setdefault(str(r.group), {})[r.construct] = {
-                "estimate": r.estimate, "se": r.se, "z": r.z, "pvalue": r.pvalue,
+                "estimate": r.estimate, "se": r.se, "z": r.z, "p": r.pvalue,
                 "ci_low": r.ci_low, "ci_high": r.ci_high}
         return _num({
             "groups": groups, "latent_means": lm or None,

@@ -354,15 +354,15 @@ def _fit_statistics(
     try:
         mir = np.linalg.solve(model, rs)
     except np.linalg.LinAlgError:
-        return {**out, "chi2": None, "p": None, "tli": None, "rmsea": None,
+        return {**out, "chisq": None, "pvalue": None, "tli": None, "rmsea": None,
                 "rmsea_ci": [None, None], "bic": None}
     sign, logdet = np.linalg.slogdet(mir)
     objective = float(np.trace(mir) - logdet - p) if sign > 0 else float("nan")
     nm = (n - 1) - (2 * p + 5) / 6 - (2 * k) / 3
     chisq = objective * nm
     stat = max(chisq, 0.0) if math.isfinite(chisq) else chisq
-    out["chi2"] = stat
-    out["p"] = float(chdtrc(dof, stat)) if dof > 0 and math.isfinite(stat) else None
+    out["chisq"] = stat
+    out["pvalue"] = float(chdtrc(dof, stat)) if dof > 0 and math.isfinite(stat) else None
     s0, ld0 = np.linalg.slogdet(rs)
     f0 = float(np.trace(rs) - ld0 - p) if s0 > 0 else float("nan")
     if dof > 0:

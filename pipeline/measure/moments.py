@@ -376,6 +376,9 @@ class MomentsAccumulator:
             cov = cross / (N - 1)
             cov[N < 2] = np.nan
             var_i = SS - S * S / N  # sum of squares of x_i about its mean, rows where j observed
+            # an item constant over a pair's rows has no variance there (R: NA correlation);
+            # the subtraction leaves rounding noise of ~1e-16 SS, not an exact 0
+            var_i = np.where(var_i <= 1e-12 * SS, 0.0, var_i)
             var_j = var_i.T
             denom = np.sqrt(var_i * var_j)
             cor = cross / denom

@@ -692,7 +692,7 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
             zc = float(sp.ndtri(0.975))
             for (label, wv), (ame, sse) in zip(mod_values, res_ame):
                 z = ame / sse if sse > 0 else float("nan")
-                ames.append({"at": label, "moderator_value": wv, "ame": ame, "se": sse, "z": z,
+                ames.append({"at": label, "moderator_value": wv, "ame": ame, "se": sse, "z_or_t": z,
                              "p": float(2 * sp.ndtr(-abs(z))), "ci_low": ame - zc * sse, "ci_high": ame + zc * sse})
             notes.append(f"Marginal effects: average over the model's rows of d E[y] / d {form.atoms[focal_i].label} with "
                          f"{form.atoms[mod_i].label} set to each value (counterfactual AME, response scale); "
@@ -865,7 +865,7 @@ def _diagnostics(form, columns, X, y, fit: Fit, mixed, family, wts, warnings, no
         pear = float(np.sum(pw * (y - mu) ** 2 / family_variance(family, mu, fit.theta)))
         dfres = fit.df_residual
         ratio = pear / dfres if dfres > 0 else float("nan")
-        diag["dispersion"] = {"pearson_chi2": pear, "df": dfres, "ratio": ratio,
+        diag["dispersion"] = {"pearson_chisq": pear, "df": dfres, "ratio": ratio,
                               "p": float(sp.chdtrc(dfres, pear)) if dfres > 0 else None}
         notes.append(f"Dispersion: Pearson chi2 / df = {ratio:.3f} (df {dfres}).")
         if family == "poisson" and ratio > 1.25 and diag["dispersion"]["p"] is not None and diag["dispersion"]["p"] < 0.05:

@@ -12,12 +12,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.jsonvalues import plain
-from pipeline.report.jsonout import write_results
+from pipeline.report.jsonout import write_results, write_schema
+
+
+def write_reproduce(results: dict, artefacts: dict, folder: Path) -> Path:
+    """reports/reproduce.R and the csv companions it reads (reports/reproduce/)."""
+    from pipeline.report.rcode import reproduce_r, write_companions  # noqa: PLC0415
+
+    write_companions(results, artefacts, folder / "reproduce")
+    path = folder / "reproduce.R"
+    path.write_text(reproduce_r(results), encoding="utf-8")
+    return path
 
 
 def write_report(results: dict, folder: Path, *, artefacts: dict | None = None,
                  instrument=None, png=None) -> Path:
-    """Write results.json, tables.xlsx, figures/ and report.html into ``folder``.
+    """Write results.json (with results.schema.json beside it), tables.xlsx, figures/,
+    reproduce.R (with the csv companions it reads, in reproduce/) and report.html into
+    ``folder``.
 
     Parameters
     ----------
@@ -50,6 +62,12 @@ def write_report(results: dict, folder: Path, *, artefacts: dict | None = None,
     # one conversion for every writer: NaN/inf -> None, numpy -> Python (a NaN reaching the
     # HTML's highlights would print as 'nan')
     results = plain(results)
+    # numbers the report shows that the stage dicts may lack (filled only where absent) and
+    # the schema reference, before results.json is written
+    from pipeline.report.derived import complete_results  # noqa: PLC0415
+    from pipeline.report.schema import stamp  # noqa: PLC0415
+
+    results = stamp(complete_results(results, artefacts or {}))
     # the figures' PNG copies (~0.2 s of Python and Pillow work holding the GIL) are
     # rasterised by a second process while results.json, the workbook and the HTML are
     # written; without one, by a thread (zlib and resampling release the GIL)
@@ -62,6 +80,8 @@ def write_report(results: dict, folder: Path, *, artefacts: dict | None = None,
         figures = make_figures(results, folder / "figures", artefacts=artefacts or {},
                                submit=png.submit)
         write_results(results, folder / "results.json")
+        write_schema(folder)
+        write_reproduce(results, artefacts or {}, folder)
         tables = report_tables(results)
         write_xlsx(tables, folder / "tables.xlsx")
         html = write_html(results, tables, figures, folder / "report.html")

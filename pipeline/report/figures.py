@@ -67,12 +67,17 @@ def make_figures(results: dict, folder: Path, *, artefacts: dict,
     efa = results.get("efa") or {}
     if efa.get("eigenvalues"):
         canvas, caption = scree_figure(efa)
-        figures.append(Figure("scree", "Scree plot with parallel analysis",
+        figures.append(Figure("scree", "Scree Plot With Parallel Analysis",
                               canvas.write(folder, "scree", submit), "efa", caption))
+    cfa = results.get("cfa") or {}
+    if cfa.get("loadings"):
+        canvas, caption = cfa_figure(cfa)
+        figures.append(Figure("cfa_path", "Path Diagram of the CFA Model",
+                              canvas.write(folder, "cfa_path", submit), "cfa", caption))
     if artefacts.get("ties") is not None and results.get("network"):
         seed = (results.get("study") or {}).get("seed") or 0
         canvas, caption = network_figure(artefacts, results, seed=int(seed))
-        figures.append(Figure("network", "The tie network", canvas.write(folder, "network", submit),
+        figures.append(Figure("network", "The Tie Network", canvas.write(folder, "network", submit),
                               "network", caption))
     fitted = artefacts.get("models") or {}
     models_cfg = {m.get("name"): m for m in
@@ -86,13 +91,13 @@ def make_figures(results: dict, folder: Path, *, artefacts: dict,
         plot = res.interaction_plot_data()
         if len(plot):
             canvas, caption = interaction_figure(m, plot, models_cfg.get(name) or {})
-            figures.append(Figure(f"interaction_{key}", f"Interaction plot ('{name}')",
+            figures.append(Figure(f"interaction_{key}", f"Interaction Plot of Model '{name}'",
                                   canvas.write(folder, f"interaction_{key}", submit), "models",
                                   caption, group=name))
         jn = res.johnson_neyman_plot_data()
         if len(jn):
             canvas, caption = johnson_neyman_figure(m, jn, models_cfg.get(name) or {})
-            figures.append(Figure(f"jn_{key}", f"Johnson-Neyman plot ('{name}')",
+            figures.append(Figure(f"jn_{key}", f"Johnson-Neyman Plot of Model '{name}'",
                                   canvas.write(folder, f"jn_{key}", submit), "models", caption,
                                   group=name))
     return figures
@@ -259,11 +264,9 @@ def johnson_neyman_figure(model: dict, jn: pd.DataFrame, cfg: dict) -> tuple[Can
     c.polygon(band, PALETTE[0], 0.16)
     c.line(ax.left, ax.y(0), ax.right, ax.y(0), INK, 1, dash=(3, 3))
     c.polyline(ax.xy(zip(w, jn["slope"].to_numpy(float))), PALETTE[0], 2.0)
-    for b in info.get("bounds_in_range") or []:
-        if b is None:
-            continue
-        c.line(ax.x(b), ax.top, ax.x(b), ax.bottom, PALETTE[5], 1.2, dash=(5, 3))
-        c.text(ax.x(b) + 4, ax.top + 12, f"JN bound {_fmt(b)}", 9, "start", PALETTE[5])
+    for x, y, anchor, label in bound_labels(ax, info.get("bounds_in_range") or []):
+        c.line(x, ax.top, x, ax.bottom, PALETTE[5], 1.2, dash=(5, 3))
+        c.text(x + (4 if anchor == "start" else -4), y, label, 9, anchor, LABEL_ORANGE)
     level = 1 - float(info.get("alpha") or 0.05)
     entries = [{"label": f"slope of {focal}", "color": PALETTE[0], "width": 2.0},
                {"label": f"{level * 100:.0f}% confidence band", "color": PALETTE[0], "band": True,
@@ -280,6 +283,138 @@ def johnson_neyman_figure(model: dict, jn: pd.DataFrame, cfg: dict) -> tuple[Can
                f"{_fmt(crit)} from the {dist} distribution); shaded: where the slope differs "
                f"from zero. Johnson-Neyman (Johnson & Neyman 1936; Bauer & Curran 2005): "
                f"{summary}.")
+    return c, caption
+
+
+LABEL_ORANGE = "#a8470a"  # PALETTE[5] darkened to 5.3:1 on white for small text (WCAG AA)
+
+
+def bound_labels(ax: Axes, bounds, size: float = 9.0) -> list[tuple[float, float, str, str]]:
+    """Where each Johnson-Neyman bound's label goes: ``(x, y, anchor, text)``.
+
+    A label is written right of its line, or left of it when it would cross the plot's right
+    edge; a label that would overlap the one before it (two bounds close together) moves down
+    one line, so no two labels are printed on top of each other."""
+    out: list[tuple[float, float, str, str]] = []
+    placed: list[tuple[float, float, float]] = []  # (left, right, y) of labels placed
+    for b in sorted(v for v in bounds if v is not None):
+        x = ax.x(b)
+        text = f"JN bound {_fmt(b)}"
+        width = 0.56 * size * len(text)
+        anchor = "start" if x + 4 + width <= ax.right else "end"
+        left = x + 4 if anchor == "start" else x - 4 - width
+        y = ax.top + 12
+        while any(not (left + width < pl or left > pr) and abs(y - py) < size + 2
+                  for pl, pr, py in placed):
+            y += size + 4
+        placed.append((left, left + width, y))
+        out.append((x, y, anchor, text))
+    return out
+
+
+# ---- CFA path diagram --------------------------------------------------------------------
+
+
+def _ellipse(c: Canvas, cx: float, cy: float, rx: float, ry: float, fill: str,
+             stroke: str = INK) -> None:
+    pts = [(cx + rx * math.cos(t), cy + ry * math.sin(t))
+           for t in np.linspace(0, 2 * math.pi, 49)]
+    c.polygon(pts[:-1], fill)
+    c.polyline(pts, stroke, 1.2)
+
+
+def _arrow(c: Canvas, x1: float, y1: float, x2: float, y2: float, color: str = INK,
+           dash=None) -> None:
+    """A line from (x1, y1) to (x2, y2) with an arrowhead at the end."""
+    c.line(x1, y1, x2, y2, color, 1.0, dash=dash)
+    ang = math.atan2(y2 - y1, x2 - x1)
+    h, w = 7.0, 3.2
+    bx, by = x2 - h * math.cos(ang), y2 - h * math.sin(ang)
+    c.polygon([(x2, y2), (bx + w * math.sin(ang), by - w * math.cos(ang)),
+               (bx - w * math.sin(ang), by + w * math.cos(ang))], color)
+
+
+def _std(v) -> str:
+    """A standardised loading as APA prints it (no leading zero)."""
+    if v is None or not math.isfinite(v):
+        return "n/a"
+    text = f"{v:.2f}"
+    text = text.replace("0.", ".", 1) if abs(v) < 1 else text
+    return text.replace("-", "\u2212")
+
+
+def _fit3(v) -> str:
+    """A fit index with three decimals, no leading zero (CFI .998 must not read 1.00)."""
+    return "n/a" if v is None or not math.isfinite(v) else f"{v:.3f}".replace("0.", ".", 1)
+
+
+def cfa_figure(cfa: dict) -> tuple[Canvas, str]:
+    """The CFA as a path diagram: latent factors as ellipses, indicators as boxes, each arrow
+    labelled with its completely standardised loading (lavaan std.all); a second-order factor
+    above the first-order ones. Dashed arrows: the loadings fixed at 1 to set each factor's
+    scale."""
+    first = {f: items for f, items in (cfa.get("loadings") or {}).items() if items}
+    higher = {h: parts for h, parts in (cfa.get("higher_order") or {}).items() if parts}
+    items = [(f, i) for f, its in first.items() for i in its]
+    box_w, gap, group_gap = 20.0, 6.0, 18.0
+    width_items = len(items) * (box_w + gap) + group_gap * max(len(first) - 1, 0)
+    width = int(max(640.0, width_items + 60.0))
+    top = 60.0 if higher else 20.0
+    f_y, i_top, box_h = top + 120.0, top + 230.0, 64.0
+    height = int(i_top + box_h + 24)
+    names = ", ".join(list(higher) + list(first))
+    c = Canvas(width, height, f"Path diagram of the confirmatory factor model: {names}")
+    x = (width - width_items) / 2
+    item_x: dict[tuple[str, str], float] = {}
+    factor_x: dict[str, float] = {}
+    for f, its in first.items():
+        xs = []
+        for i in its:
+            item_x[(f, i)] = x + box_w / 2
+            xs.append(x + box_w / 2)
+            x += box_w + gap
+        x += group_gap - gap
+        factor_x[f] = (xs[0] + xs[-1]) / 2
+    fixed_color = MUTED
+    for (f, i), ix in item_x.items():
+        v = first[f][i] or {}
+        fixed = v.get("se") == 0
+        rx = 46.0
+        start_x = factor_x[f] + max(-rx * 0.8, min(rx * 0.8, (ix - factor_x[f]) * 0.35))
+        _arrow(c, start_x, f_y + 18, ix, i_top, fixed_color if fixed else INK,
+               dash=(4, 3) if fixed else None)
+        c.rect(ix - 11, i_top - 24, 22, 12, fill="#ffffff")
+        c.text(ix, i_top - 18, _std(v.get("std")), 8.5, "middle", INK, valign="middle")
+        c.rect(ix - box_w / 2, i_top, box_w, box_h, fill="#ffffff", stroke=INK, width=1.0)
+        c.text(ix, i_top + box_h / 2, i, 9, "middle", INK, rotate=-90, valign="middle")
+    for f, fx in factor_x.items():
+        label_w = max(40.0, 3.3 * len(f) + 14)
+        _ellipse(c, fx, f_y, label_w, 18.0, "#eef3f8")
+        c.text(fx, f_y, f, 10, "middle", INK, bold=True, valign="middle")
+    for h, parts in higher.items():
+        hx = sum(factor_x.get(p, width / 2) for p in parts) / max(len(parts), 1)
+        hy = top
+        for p, v in parts.items():
+            if p not in factor_x:
+                continue
+            v = v or {}
+            fixed = v.get("se") == 0
+            _arrow(c, hx, hy + 18, factor_x[p], f_y - 18, fixed_color if fixed else INK,
+                   dash=(4, 3) if fixed else None)
+            mx, my = (hx + factor_x[p]) / 2, (hy + 18 + f_y - 18) / 2
+            c.rect(mx - 14, my - 8, 28, 14, fill="#ffffff")
+            c.text(mx, my, _std(v.get("std")), 9, "middle", INK, valign="middle")
+        _ellipse(c, hx, hy, max(56.0, 3.3 * len(h) + 16), 18.0, "#e3ecf5")
+        c.text(hx, hy, h, 10, "middle", INK, bold=True, valign="middle")
+    fit = cfa.get("fit") or {}
+    caption = (
+        "Latent factors (ellipses) and their indicators (boxes); each arrow is labelled with "
+        "its completely standardised loading (lavaan std.all). Dashed arrows: the loading "
+        "fixed at 1 to set the factor's scale. Residual variances, indicator R\u00b2 and "
+        + ("the factor correlations" if not higher else "the factor disturbances")
+        + " are in the tables above"
+        + (f"; model fit: CFI = {_fit3(fit.get('cfi'))}, RMSEA = {_fit3(fit.get('rmsea'))}."
+           if fit.get("cfi") is not None else "."))
     return c, caption
 
 

@@ -16,3 +16,13 @@ from pipeline.jsonvalues import plain
 def write_results(results: dict, path: Path) -> None:
     text = json.dumps(plain(results), indent=2, ensure_ascii=False, allow_nan=False)
     Path(path).write_text(text + "\n", encoding="utf-8")
+
+
+def write_schema(folder: Path) -> Path:
+    """Copy results.schema.json (the schema results.json names in ``$schema``) into
+    ``folder``."""
+    from pipeline.report.schema import SCHEMA_NAME, SCHEMA_PATH  # noqa: PLC0415
+
+    target = Path(folder) / SCHEMA_NAME
+    target.write_bytes(SCHEMA_PATH.read_bytes())
+    return target

@@ -92,6 +92,24 @@ REFERENCES: dict[str, str] = {
     "and Evolution, 4(2), 133-142. https://doi.org/10.1111/j.2041-210x.2012.00261.x",
     "Rosseel 2012": "Rosseel, Y. (2012). lavaan: An R package for structural equation modeling. "
     "Journal of Statistical Software, 48(2), 1-36. https://doi.org/10.18637/jss.v048.i02",
+    "Belsley, Kuh & Welsch 1980": "Belsley, D. A., Kuh, E., & Welsch, R. E. (1980). Regression diagnostics: Identifying influential data and sources of collinearity. Wiley. https://doi.org/10.1002/0471725153",
+    "Bell & McCaffrey 2002": "Bell, R. M., & McCaffrey, D. F. (2002). Bias reduction in standard errors for linear regression with multi-stage samples. Survey Methodology, 28(2), 169-181.",
+    "Benjamini & Hochberg 1995": "Benjamini, Y., & Hochberg, Y. (1995). Controlling the false discovery rate: A practical and powerful approach to multiple testing. Journal of the Royal Statistical Society: Series B (Methodological), 57(1), 289-300. https://doi.org/10.1111/j.2517-6161.1995.tb02031.x",
+    "Breusch & Pagan 1979": "Breusch, T. S., & Pagan, A. R. (1979). A simple test for heteroscedasticity and random coefficient variation. Econometrica, 47(5), 1287-1294. https://doi.org/10.2307/1911963",
+    "Brosseau-Liard & Savalei 2014": "Brosseau-Liard, P. E., & Savalei, V. (2014). Adjusting incremental fit indices for nonnormality. Multivariate Behavioral Research, 49(5), 460-470. https://doi.org/10.1080/00273171.2014.933697",
+    "Cameron, Gelbach & Miller 2008": "Cameron, A. C., Gelbach, J. B., & Miller, D. L. (2008). Bootstrap-based improvements for inference with clustered errors. The Review of Economics and Statistics, 90(3), 414-427. https://doi.org/10.1162/rest.90.3.414",
+    "Cohen 1988": "Cohen, J. (1988). Statistical power analysis for the behavioral sciences (2nd ed.). Lawrence Erlbaum.",
+    "Enders 2010": "Enders, C. K. (2010). Applied missing data analysis. Guilford Press.",
+    "Friedrich 1982": "Friedrich, R. J. (1982). In defense of multiplicative terms in multiple regression equations. American Journal of Political Science, 26(4), 797-833. https://doi.org/10.2307/2110973",
+    "Holm 1979": "Holm, S. (1979). A simple sequentially rejective multiple test procedure. Scandinavian Journal of Statistics, 6(2), 65-70.",
+    "Kenward & Roger 1997": "Kenward, M. G., & Roger, J. H. (1997). Small sample inference for fixed effects from restricted maximum likelihood. Biometrics, 53(3), 983-997. https://doi.org/10.2307/2533558",
+    "Kline 2016": "Kline, R. B. (2016). Principles and practice of structural equation modeling (4th ed.). Guilford Press.",
+    "Koenker 1981": "Koenker, R. (1981). A note on studentizing a test for heteroscedasticity. Journal of Econometrics, 17(1), 107-112. https://doi.org/10.1016/0304-4076(81)90062-2",
+    "Muthén, du Toit & Spisic 1997": "Muthén, B. O., du Toit, S. H. C., & Spisic, D. (1997). Robust inference using weighted least squares and quadratic estimating equations in latent variable modeling with categorical and continuous outcomes [Unpublished manuscript].",
+    "Pustejovsky & Tipton 2018": "Pustejovsky, J. E., & Tipton, E. (2018). Small-sample methods for cluster-robust variance estimation and hypothesis testing in fixed effects models. Journal of Business & Economic Statistics, 36(4), 672-683. https://doi.org/10.1080/07350015.2016.1247004",
+    "Satterthwaite 1946": "Satterthwaite, F. E. (1946). An approximate distribution of estimates of variance components. Biometrics Bulletin, 2(6), 110-114. https://doi.org/10.2307/3002019",
+    "Webb 2023": "Webb, M. D. (2023). Reworking wild bootstrap-based inference for clustered errors. Canadian Journal of Economics, 56(3), 839-858. https://doi.org/10.1111/caje.12661",
+    "Yuan & Bentler 2000": "Yuan, K.-H., & Bentler, P. M. (2000). Three likelihood-based methods for mean and covariance structure analysis with nonnormal missing data. Sociological Methodology, 30(1), 165-200. https://doi.org/10.1111/0081-1750.00078",
     "Velicer 1976": "Velicer, W. F. (1976). Determining the number of components from the "
     "matrix of partial correlations. Psychometrika, 41(3), 321-327. "
     "https://doi.org/10.1007/BF02293557",
@@ -99,14 +117,30 @@ REFERENCES: dict[str, str] = {
     "statistics with S (4th ed.). Springer. https://doi.org/10.1007/978-0-387-21706-2",
 }
 
+#: The R packages (and versions) that produced the test suite's reference values
+#: (tests/reference/*.R); tests/test_report_methods.py checks lavaan's against its fixture.
+REFERENCE_VERSIONS = {"R": "4.2.2", "lavaan": "0.6.14", "semTools": "0.5.6", "psych": "2.2.9",
+                      "GPArotation": "2022.10.2", "multilevel": "2.7", "sandwich": "3.0.2",
+                      "lmtest": "0.9.40", "clubSandwich": "0.5.8", "lme4": "1.1.31",
+                      "MASS": "7.3.58.2", "igraph": "1.3.5"}
+
+
+def _v(pkg: str) -> str:
+    return f"{pkg} {REFERENCE_VERSIONS[pkg]}"
+
+
 VERIFICATION = (
-    "socap's numbers are checked against R's reference implementations in its test suite: "
-    "reliability against psych, factor analysis against psych and GPArotation, CFA and "
-    "measurement invariance against lavaan and semTools, aggregation statistics against "
-    "multilevel, robust and cluster-robust standard errors against sandwich, random-intercept "
-    "models against lme4, negative binomial models against MASS, and network measures against "
-    "igraph; each reference value comes from a committed R script, never from socap's own "
-    "output.")
+    "Every number of this report was computed by socap itself (Python; no R code ran). socap's "
+    "test suite checks its implementations against R's reference implementations on committed "
+    f"reference data, each reference value produced by a committed R script (R "
+    f"{REFERENCE_VERSIONS['R']}): reliability against {_v('psych')}, factor analysis against "
+    f"psych and {_v('GPArotation')}, CFA and measurement invariance against {_v('lavaan')} and "
+    f"{_v('semTools')}, aggregation statistics against {_v('multilevel')}, robust and "
+    f"cluster-robust standard errors against {_v('sandwich')} and {_v('clubSandwich')}, "
+    f"random-intercept models against {_v('lme4')}, negative binomial models against "
+    f"{_v('MASS')}, and network measures against {_v('igraph')}. reports/reproduce.R "
+    "recomputes the key numbers of this run in R from the processed data (csv copies of "
+    "data/processed/ in reports/reproduce/).")
 
 
 @dataclass(frozen=True)
@@ -154,8 +188,106 @@ def _n(v) -> str:
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
-def methods(results: dict) -> Methods:
-    """The methods section for what this run did."""
+SE_TYPES = {"classical": "model-based (classical)", "hc3": "heteroskedasticity-consistent HC3",
+            "HC3": "heteroskedasticity-consistent HC3", "cluster": "cluster-robust CR1",
+            "CR1": "cluster-robust CR1", "CR2": "cluster-robust CR2 (bias-reduced linearisation)"}
+DF_METHODS = {"residual": "t tests with the residual df", "normal": "z tests (normal distribution)",
+              "Satterthwaite": "t tests with Satterthwaite df",
+              "G-1": "t tests with G - 1 df (G clusters)",
+              "Kenward-Roger": "t tests with Kenward-Roger df"}
+
+
+def inference_sentence(m: dict, spec: dict, cite=None) -> str:
+    """Estimator, SE type and df of a model's tests, in one sentence: from the model's
+    ``se_type`` / ``df_method`` / ``inference_reason`` where the model wrote them, otherwise
+    what pipeline.models does (gaussian: t with the residual df; other families and mixed
+    models: z)."""
+    cite = cite or (lambda *k: "(" + "; ".join(k) + ")")
+    se = m.get("se_type") or "classical"
+    rnd = m.get("random")
+    if rnd:
+        se_text = "model-based (lme4)"
+    else:
+        se_text = SE_TYPES.get(se, se)
+    if se in ("cluster", "CR1", "CR2"):
+        g = (spec or {}).get("cluster") or "the clusters"
+        se_text += f" over {g}"
+        se_text += " " + (cite("Bell & McCaffrey 2002", "Pustejovsky & Tipton 2018")
+                          if se == "CR2" else cite("Cameron & Miller 2015"))
+        se_text += (" (clubSandwich::vcovCR, type = \"CR2\")" if se == "CR2" else
+                    " (sandwich::vcovCL, type = \"HC1\")")
+    elif se in ("hc3", "HC3"):
+        se_text += f" {cite('MacKinnon & White 1985')} (sandwich::vcovHC, type = \"HC3\")"
+    dfm = m.get("df_method")
+    if dfm is None:
+        dfm = "residual" if m.get("test") == "t" else "normal"
+    df_text = DF_METHODS.get(dfm, f"tests with {dfm} df")
+    if dfm == "residual" and m.get("df_residual") is not None:
+        df_text = f"t tests with the residual df ({_n(m.get('df_residual'))})"
+    if dfm == "Satterthwaite":
+        df_text += f" {cite('Satterthwaite 1946')}"
+    elif dfm == "Kenward-Roger":
+        df_text += f" {cite('Kenward & Roger 1997')}"
+    text = (f"Standard errors are {se_text}; coefficients are tested with {df_text}, and 95% "
+            f"confidence intervals are {m.get('ci_method') or 'Wald'} intervals on the same "
+            "distribution")
+    if m.get("inference_reason"):
+        text += f". {m['inference_reason'].rstrip('.')}"
+    return text
+
+
+#: method names that cite a source without an author-year citation beside them
+ALIASES = {"Belsley-Kuh-Welsch": "Belsley, Kuh & Welsch 1980",
+           "Breusch-Pagan": "Breusch & Pagan 1979", "Koenker": "Koenker 1981",
+           "Fruchterman-Reingold": "Fruchterman & Reingold 1991",
+           "Fornell-Larcker": "Fornell & Larcker 1981", "Johnson-Neyman": "Johnson & Neyman 1936"}
+
+
+def _citation_pattern(key: str) -> str:
+    """A regex for the citation ``key`` as it is written in running text: 'A, B & C 2008',
+    'A, B, & C, 2008', 'A and B (2008)', 'A et al. 2015'."""
+    import re  # noqa: PLC0415
+
+    authors, year = key.rsplit(" ", 1)
+    if authors.endswith(" et al."):
+        names = [authors[: -len(" et al.")]]
+        tail = r"\s+et\s+al\."
+    else:
+        names = [n.strip() for n in re.split(r",\s*|\s+&\s+", authors) if n.strip()]
+        tail = ""
+    sep = r"(?:,\s*&\s*|,\s*and\s+|,\s*|\s+&\s+|\s+and\s+)"
+    return (sep.join(re.escape(n) for n in names) + tail + r",?\s+\(?" + re.escape(year)
+            + r"\b")
+
+
+_CITATION_RE = None
+
+
+def cited_keys(texts) -> list[str]:
+    """The reference keys cited anywhere in ``texts`` (table notes, captions, warnings,
+    model notes): author-year citations in any of the usual spellings, and the method names
+    of :data:`ALIASES`."""
+    import re  # noqa: PLC0415
+
+    global _CITATION_RE
+    if _CITATION_RE is None:
+        _CITATION_RE = [(k, re.compile(_citation_pattern(k))) for k in REFERENCES]
+    found: list[str] = []
+    for text in texts:
+        if not text:
+            continue
+        for key, pattern in _CITATION_RE:
+            if key not in found and pattern.search(text):
+                found.append(key)
+        for alias, key in ALIASES.items():
+            if key not in found and alias in text:
+                found.append(key)
+    return found
+
+
+def methods(results: dict, other_texts=()) -> Methods:
+    """The methods section for what this run did; its references are those the methods cite
+    and those cited in ``other_texts`` (the report's notes, captions and warnings)."""
     cite = _Cites()
     paras: list[tuple[str, str]] = []
     cfg = results.get("config") or {}
@@ -226,14 +358,45 @@ def methods(results: dict) -> Methods:
     scores = results.get("scores") or {}
     if cfa:
         ho = list((cfa.get("higher_order") or {}).keys())
+        est = cfa.get("estimator") or "ML"
+        missing = cfa.get("missing") or "listwise"
+        est_text = {"ML": "maximum likelihood (ML)",
+                    "MLR": "maximum likelihood with Huber-White robust standard errors and the "
+                           f"Yuan-Bentler scaled test statistic {cite('Yuan & Bentler 2000')}",
+                    "WLSMV": "diagonally weighted least squares with mean- and variance-adjusted "
+                             f"test statistic on polychoric correlations "
+                             f"{cite('Muthén, du Toit & Spisic 1997')}"}.get(est, est)
+        miss_text = (f"full-information maximum likelihood on every respondent with an answer "
+                     f"{cite('Enders 2010')}" if missing == "fiml" else
+                     f"listwise-complete data (n = {_n(cfa.get('n'))}"
+                     + (f"; {_n(cfa.get('n_dropped_listwise'))} respondents with a missing "
+                        "item dropped" if cfa.get("n_dropped_listwise") else "") + ")")
         text = (f"The instrument's measurement model was tested by confirmatory factor analysis "
-                f"with the {cfa.get('estimator', 'ML')} estimator on listwise-complete data "
-                f"(n = {_n(cfa.get('n'))}), as R's lavaan::cfa does by default "
-                f"{cite('Rosseel 2012')}"
+                f"estimated by {est_text} on {miss_text}"
                 + (f", with {', '.join(ho)} as a second-order factor of the first-order "
                    "constructs" if ho else "")
-                + f". Fit was judged against the cutoffs of {cite.narrative('Hu & Bentler 1999')}: "
-                "CFI and TLI at least .95, RMSEA at most .06, SRMR at most .08. Convergent "
+                + "; each factor's first loading was fixed at 1. "
+                + (f"{cfa['estimator_reason']} " if cfa.get("estimator_reason") else "")
+                + "The estimates were computed by socap's own structural-equation engine, which "
+                f"implements lavaan's defaults {cite('Rosseel 2012')} and is checked against "
+                f"lavaan {REFERENCE_VERSIONS['lavaan']} in socap's test suite (lavaan did not "
+                "run here; reports/reproduce.R refits the model with lavaan::cfa). Standard "
+                "errors are "
+                + {"standard": "the inverse of the expected information matrix",
+                   "robust.huber.white": "robust (Huber-White sandwich)",
+                   "robust.sem": "robust (sandwich with the expected information)"}.get(
+                    cfa.get("se") or "standard", str(cfa.get("se")))
+                + "; loadings are tested by z = estimate / SE against the standard normal "
+                "distribution, and model fit by the "
+                + ("scaled chi-square test" if est in ("MLR", "WLSMV") else
+                   "likelihood-ratio chi-square test")
+                + f" with df = {_n((cfa.get('fit') or {}).get('df'))}"
+                + (f" and robust fit indices {cite('Brosseau-Liard & Savalei 2014')}"
+                   if (cfa.get("fit") or {}).get("cfi_robust") is not None else "")
+                + f". Fit was judged against the cutoffs of "
+                f"{cite.narrative('Hu & Bentler 1999')}: CFI and TLI at least .95, RMSEA at most "
+                ".06, SRMR at most .08; local misfit from residual correlations above .10 in "
+                f"absolute value {cite('Kline 2016')} and modification indices. Convergent "
                 "validity was assessed with composite reliability and the average variance "
                 f"extracted {cite('Fornell & Larcker 1981')}, discriminant validity with the "
                 "Fornell-Larcker criterion and the heterotrait-monotrait ratio "
@@ -307,15 +470,34 @@ def methods(results: dict) -> Methods:
             text += (f", with a random intercept for {rnd.get('group')} estimated by "
                      f"{rnd.get('estimation')} as lme4 does {cite('Bates et al. 2015')}; R\u00b2 "
                      f"is the marginal R\u00b2 of {cite.narrative('Nakagawa & Schielzeth 2013')}")
-        se = m.get("se_type")
-        if se == "cluster":
-            text += (f". Standard errors are cluster-robust (CR1, sandwich::vcovCL) over "
-                     f"{spec.get('cluster') or 'the clusters'} {cite('Cameron & Miller 2015')}")
-        elif se == "hc3":
-            text += (". Standard errors are heteroskedasticity-consistent (HC3) "
-                     f"{cite('MacKinnon & White 1985')}")
-        else:
-            text += ". Standard errors are model-based"
+        text += ". " + inference_sentence(m, spec, cite)
+        wb = m.get("wild_bootstrap") or {}
+        if wb:
+            text += (f" The test of {wb.get('term')} was repeated with a wild cluster bootstrap "
+                     f"(restricted, {wb.get('weights', 'Rademacher')} weights, "
+                     f"{_n(wb.get('draws'))} draws, seed {wb.get('seed')}) "
+                     f"{cite('Cameron, Gelbach & Miller 2008', 'Webb 2023')}")
+        es = m.get("effect_sizes") or {}
+        if es:
+            parts = []
+            if es.get("f2") is not None or es.get("delta_r2") is not None:
+                parts.append(f"the interaction's \u0394R\u00b2 and Cohen's f\u00b2 "
+                             f"{cite('Cohen 1988')}")
+            if es.get("lr_test"):
+                parts.append("a likelihood-ratio test of the interaction")
+            if es.get("exp_coef"):
+                parts.append("exponentiated coefficients (rate or odds ratios) with their CIs")
+            if es.get("standardized_interaction") is not None:
+                parts.append("the interaction on z-scored variables")
+            if parts:
+                text += ". Effect sizes: " + _and(parts)
+        cor = m.get("corrected") or {}
+        if cor:
+            how = cor.get("method") if isinstance(cor, dict) else None
+            ref = {"holm": ("Holm 1979",), "bh": ("Benjamini & Hochberg 1995",),
+                   "fdr": ("Benjamini & Hochberg 1995",)}.get(str(how).lower())
+            text += (f". p-values corrected for multiple tests"
+                     + (f" ({how}) {cite(*ref)}" if ref else f" ({how})" if how else ""))
         scaled = [v for v in spec.get("standardize") or []]
         centred = [v for v in spec.get("center") or []]
         text += "."
@@ -343,5 +525,7 @@ def methods(results: dict) -> Methods:
                      f"bias-corrected intervals) {cite('Hayes 2018')}.")
         paras.append((f"Model '{name}'", text))
 
+    for k in cited_keys([t for _, t in paras] + list(other_texts)):
+        cite.add(k)
     refs = tuple(sorted((REFERENCES[k] for k in cite.used), key=str.lower))
     return Methods(paragraphs=tuple(paras), references=refs)

@@ -22,6 +22,7 @@ HU_BENTLER = {"cfi": (">=", 0.95), "tli": (">=", 0.95), "rmsea": ("<=", 0.06),
               "srmr": ("<=", 0.08)}
 LOADING_GREY = 0.30  # EFA loadings below this are greyed (APA practice)
 HTMT_MAX = 0.85  # Henseler, Ringle & Sarstedt (2015), conservative threshold
+RESIDUAL_COR_MAX = 0.10  # Kline (2016): |residual correlation| > .10 marks local misfit
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,8 @@ class ReportTable:
         Columns holding p-values: shown with 3 decimals, "< 0.001" below that.
     grey_below
         Column -> |value| under which the cell is greyed (EFA loadings below .30).
-    flag_above
-        Column -> value above which the cell is marked (e.g. HTMT > .85).
+    flag_above, flag_below
+        Column -> value above (below) which the cell is marked (e.g. HTMT > .85).
     ci_pairs
         ``(label, low column, high column)``: shown in the HTML as one "[low, high]" column.
     flag_column, flag_values
@@ -55,6 +56,28 @@ class ReportTable:
         Text columns that may wrap (long item wording).
     p_rows
         In statistic/value tables: first-column labels of the rows that hold p-values.
+    bounded, bounded_rows
+        Columns (or, in statistic/value tables, first-column labels of rows) holding a
+        statistic bounded by 1 (r, alpha, standardised loadings, CFI, RMSEA, ICC ...): shown
+        without a leading zero (APA 7).
+    cuts, row_cuts
+        Column (or row label) -> the cut-off its flag compares with, as a number or
+        ``(number, True)`` for |value|: the value is shown with enough decimals to stay on
+        its side of it (:func:`pipeline.report.apa.side_decimals`).
+    int_rows, int_cols
+        Row labels of statistic/value tables (columns) holding degrees of freedom or counts:
+        integers (fractional df, e.g. Satterthwaite's, with two decimals).
+    fixed
+        Column -> the SE column whose exact 0 marks a fixed parameter: the cell shows an em
+        dash (a fixed loading has no SE, z, p or CI).
+    name_headers
+        The headers after the first are names from the study (constructs of a correlation
+        matrix), shown as they are.
+    numbered
+        A large correlation matrix: the HTML numbers the rows ('1. name') and shows the
+        numbers as the headers of the columns (APA 7); the workbook keeps the names.
+    number
+        The table's number in the report (Table N, APA 7); 0 for the warnings list.
     """
 
     key: str
@@ -66,12 +89,23 @@ class ReportTable:
     p_columns: tuple = ()
     grey_below: dict = field(default_factory=dict)
     flag_above: dict = field(default_factory=dict)
+    flag_below: dict = field(default_factory=dict)
     ci_pairs: tuple = ()
     flag_column: str | None = None
     wrap: tuple = ()
     group: str = ""
     p_rows: tuple = ()  # first-column labels of rows holding p-values (statistic/value tables)
     flag_values: tuple = ()  # when given, the flag_column values that mark a row
+    bounded: tuple = ()
+    bounded_rows: tuple = ()
+    cuts: dict = field(default_factory=dict)
+    row_cuts: dict = field(default_factory=dict)
+    int_rows: tuple = ()
+    int_cols: tuple = ()
+    fixed: dict = field(default_factory=dict)
+    name_headers: bool = False
+    numbered: bool = False
+    number: int = 0
 
     @property
     def anchor(self) -> str:
@@ -98,6 +132,18 @@ def _lower_triangle(matrix: dict, names: list[str], label: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[label] + names[:-1])
 
 
+def _numbered_triangle(matrix: dict, names: list[str], label: str) -> pd.DataFrame:
+    """A large correlation matrix as APA numbers it: every variable a row, columns 1..k-1
+    (the report's header shows the numbers, the rows '1. name'), cells below the diagonal."""
+    rows = []
+    for i, a in enumerate(names):
+        row = {label: a}
+        for j, b in enumerate(names[:-1]):
+            row[b] = (matrix.get(a) or {}).get(b) if j < i else None
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[label] + names[:-1])
+
+
 def _stat_frame(rows: list[dict]) -> pd.DataFrame:
     """A statistic/value table: object columns, so counts stay integers beside decimals."""
     return pd.DataFrame(rows, dtype=object)
@@ -115,11 +161,26 @@ def report_tables(results: dict) -> list[ReportTable]:
     _network_tables(results, out)
     _model_tables(results, out)
     warnings = results.get("warnings") or []
-    out.append(ReportTable("warnings", "Warnings of the run",
+    out.append(ReportTable("warnings", "Warnings of the Run",
                            pd.DataFrame(warnings, columns=["number", "stage", "message"]),
                            "warnings", wrap=("message",)))
     _provenance_tables(results, out)
-    return _unique_keys(out)
+    return _numbered(_unique_keys(out))
+
+
+def _numbered(tables: list[ReportTable]) -> list[ReportTable]:
+    """Table 1, 2, ... in report order (APA 7); the warnings, a numbered list in the report,
+    keep 0."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    out, k = [], 0
+    for t in tables:
+        if t.section == "warnings":
+            out.append(t)
+            continue
+        k += 1
+        out.append(replace(t, number=k))
+    return out
 
 
 def _unique_keys(tables: list[ReportTable]) -> list[ReportTable]:
@@ -161,7 +222,7 @@ def _sample_tables(results: dict, out: list) -> None:
         flow.append({"step": "Units (firms)", "n": s["units"]})
     if s.get("groups") is not None:
         flow.append({"step": "Groups (clusters)", "n": s["groups"]})
-    out.append(ReportTable("sample_flow", "Sample flow", pd.DataFrame(flow), "sample",
+    out.append(ReportTable("sample_flow", "Sample Flow", pd.DataFrame(flow), "sample",
                            "Each excluded response is counted under the first rule that "
                            "excluded it; every excluded row is listed in "
                            "data/processed/exclusions.csv."))
@@ -174,7 +235,7 @@ def _sample_tables(results: dict, out: list) -> None:
                          "items not found": ", ".join(f.get("items_unmatched") or []),
                          "answers from text labels": f.get("from_labels"),
                          "kept": f.get("kept")})
-        out.append(ReportTable("files", "Survey files read", pd.DataFrame(rows), "sample"))
+        out.append(ReportTable("files", "Survey Files Read", pd.DataFrame(rows), "sample"))
     items = results.get("items") or {}
     if items:
         reasons = list(dict.fromkeys(r for v in items.values()
@@ -187,7 +248,7 @@ def _sample_tables(results: dict, out: list) -> None:
                         for r in reasons})
             rows.append(row)
         out.append(ReportTable(
-            "missing", "Missing answers by item and reason", pd.DataFrame(rows), "sample",
+            "missing", "Missing Answers by Item and Reason", pd.DataFrame(rows), "sample",
             "'missing' and 'n' count the kept respondents; the 'in export' columns count the "
             "missing answers of the whole export (before exclusions) by the code or text that "
             "marked them (blank = empty cell)."))
@@ -203,7 +264,7 @@ def _measurement_tables(results: dict, out: list) -> None:
                               "reverse": "yes" if v.get("reverse") else "", "n": v.get("n"),
                               "mean": v.get("mean"), "sd": v.get("sd")}
                              for i, v in items.items()])
-        out.append(ReportTable("items", "Item descriptives", desc, "measurement",
+        out.append(ReportTable("items", "Item Descriptives", desc, "measurement",
                                "Kept respondents; codes after reverse keying (reverse items: "
                                "min + max - x).", decimals={"mean": 2, "sd": 2}, wrap=("text",)))
     rel = results.get("reliability") or {}
@@ -222,13 +283,16 @@ def _measurement_tables(results: dict, out: list) -> None:
                      "omega total": r.get("omega_total"), "average r": r.get("average_r"),
                      "flag": "; ".join(flags)})
     out.append(ReportTable(
-        "reliability", "Reliability by construct", pd.DataFrame(rows), "measurement",
-        "Cronbach's alpha on pairwise-complete data with the Feldt 95% confidence interval "
-        "(psych::alpha); McDonald's omega total from a one-factor model; average r = mean "
+        "reliability", "Reliability by Construct", pd.DataFrame(rows), "measurement",
+        "Cronbach's alpha on pairwise-complete data (each item pair's complete rows) with the "
+        "Feldt 95% confidence interval from the F distribution with n - 1 and (n - 1)(k - 1) "
+        "df (psych::alpha); McDonald's omega total from a one-factor model; average r = mean "
         f"inter-item correlation. Flagged: alpha below {_cut(ALPHA_THRESHOLD)} or omega below "
         ".70.",
         decimals=_dec(("alpha", "alpha CI low", "alpha CI high", "omega total", "average r")),
-        ci_pairs=(("alpha 95% CI", "alpha CI low", "alpha CI high"),), flag_column="flag"))
+        ci_pairs=(("alpha 95% CI", "alpha CI low", "alpha CI high"),), flag_column="flag",
+        bounded=("alpha", "alpha CI low", "alpha CI high", "omega total", "average r"),
+        cuts={"alpha": ALPHA_THRESHOLD, "omega total": 0.70}))
     rows = []
     for c, r in rel.items():
         alpha = r.get("alpha")
@@ -245,13 +309,14 @@ def _measurement_tables(results: dict, out: list) -> None:
                          "sd": v.get("sd"), "missing share": v.get("missing"),
                          "item-rest r": rd, "alpha if deleted": aid, "flag": "; ".join(flags)})
     out.append(ReportTable(
-        "reliability_items", "Item statistics for reliability", pd.DataFrame(rows),
+        "reliability_items", "Item Statistics for Reliability", pd.DataFrame(rows),
         "measurement",
         "Item-rest r = correlation of the item with the sum of the construct's other items "
         "(r.drop of psych::alpha); alpha if deleted = raw alpha without the item. Flagged: "
         "item-rest r below .30, or alpha higher without the item.",
         decimals=_dec(("mean", "sd", "missing share", "item-rest r", "alpha if deleted")),
-        flag_column="flag"))
+        flag_column="flag", bounded=("missing share", "item-rest r", "alpha if deleted"),
+        cuts={"item-rest r": 0.30}))
 
 
 # ---- EFA -----------------------------------------------------------------------------------
@@ -294,9 +359,20 @@ def _efa_tables(results: dict, out: list) -> None:
                      "note": ""})
     rows.append({"statistic": "Factors extracted", "value": efa.get("n_factors"),
                  "note": efa.get("n_factors_reason", "")})
-    out.append(ReportTable("efa_adequacy", "Sampling adequacy and the number of factors",
-                           _stat_frame(rows), "efa", decimals={"value": 3}, wrap=("note",),
-                           p_rows=("Bartlett's test: p",)))
+    out.append(ReportTable("efa_adequacy", "Sampling Adequacy and the Number of Factors",
+                           _stat_frame(rows), "efa",
+                           f"Bartlett's test: chi-square test with p(p - 1)/2 df that the "
+                           f"pairwise-complete item correlation matrix (n = {_count(efa.get('n'))}) "
+                           "is an identity matrix (psych::cortest.bartlett); KMO from the same "
+                           "matrix (psych::KMO).",
+                           decimals={"value": 3}, wrap=("note",),
+                           p_rows=("Bartlett's test: p",),
+                           bounded_rows=("KMO measure of sampling adequacy (overall)",
+                                         "KMO, lowest item"),
+                           row_cuts={"KMO, lowest item": 0.60},
+                           int_rows=("Bartlett's test: df", "Factors extracted") + tuple(
+                               r["statistic"] for r in rows
+                               if str(r["statistic"]).startswith("Factors suggested"))))
     load = efa.get("loadings") or {}
     if load:
         factors = list(next(iter(load.values())).keys())
@@ -308,45 +384,85 @@ def _efa_tables(results: dict, out: list) -> None:
             row["h2"] = comm.get(item)
             rows.append(row)
         out.append(ReportTable(
-            "efa_loadings", f"EFA pattern loadings ({efa.get('method')} extraction, "
-            f"{efa.get('rotation')} rotation, n = {_count(efa.get('n'))})", pd.DataFrame(rows),
+            "efa_loadings", f"EFA Pattern Loadings ({efa.get('method')} Extraction, "
+            f"{efa.get('rotation')} Rotation, n = {_count(efa.get('n'))})", pd.DataFrame(rows),
             "efa",
             "Loadings below .30 in absolute value are greyed; h2 = communality. Factors in order "
             "of variance explained; pairwise-complete correlations (psych::fa).",
-            decimals=_dec(factors + ["h2"], 2), grey_below={f: LOADING_GREY for f in factors}))
+            decimals=_dec(factors + ["h2"], 2), grey_below={f: LOADING_GREY for f in factors},
+            bounded=tuple(factors) + ("h2",), cuts={f: (LOADING_GREY, True) for f in factors},
+            name_headers=False))
         var = efa.get("variance") or {}
         if var:
             vrows = [{"factor": f, "SS loadings": v.get("ss_loadings"),
                       "proportion of variance": v.get("proportion"),
                       "cumulative proportion": v.get("cumulative")} for f, v in var.items()]
-            out.append(ReportTable("efa_variance", "Variance explained by the factors",
+            out.append(ReportTable("efa_variance", "Variance Explained by the Factors",
                                    pd.DataFrame(vrows), "efa",
                                    decimals=_dec(("SS loadings", "proportion of variance",
-                                                  "cumulative proportion"))))
+                                                  "cumulative proportion")),
+                                   bounded=("proportion of variance", "cumulative proportion")))
         phi = efa.get("factor_correlations")
         if isinstance(phi, dict) and len(phi) > 1 and efa.get("rotation") not in ("varimax",
                                                                                  "none"):
-            out.append(ReportTable("efa_phi", "Factor correlations (oblique rotation)",
+            out.append(ReportTable("efa_phi", "Factor Correlations (Oblique Rotation)",
                                    _lower_triangle(phi, list(phi), "factor"), "efa",
-                                   decimals=_dec(list(phi), 2)))
+                                   decimals=_dec(list(phi), 2), bounded=tuple(phi)))
     fit = efa.get("fit") or {}
     if fit:
         ci = fit.get("rmsea_ci") or [None, None]
-        frows = [{"statistic": "chi-square", "value": fit.get("chi2")},
+        frows = [{"statistic": "chi-square", "value": fit.get("chisq")},
                  {"statistic": "df", "value": fit.get("df")},
-                 {"statistic": "p", "value": fit.get("p")},
+                 {"statistic": "p", "value": fit.get("pvalue")},
                  {"statistic": "TLI", "value": fit.get("tli")},
                  {"statistic": "RMSEA", "value": fit.get("rmsea")},
                  {"statistic": "RMSEA 90% CI low", "value": ci[0]},
                  {"statistic": "RMSEA 90% CI high", "value": ci[1]},
                  {"statistic": "BIC", "value": fit.get("bic")}]
-        out.append(ReportTable("efa_fit", "Fit of the EFA model", _stat_frame(frows), "efa",
+        out.append(ReportTable("efa_fit", "Fit of the EFA Model", _stat_frame(frows), "efa",
                                "Likelihood-ratio fit of the extracted factor model "
-                               "(as psych::fa reports it).", decimals={"value": 3},
-                               p_rows=("p",)))
+                               "(as psych::fa reports it: Bartlett-corrected chi-square test "
+                               "on the pairwise-complete correlations, n as the run's).",
+                               decimals={"value": 3}, p_rows=("p",), int_rows=("df",),
+                               bounded_rows=("TLI", "RMSEA", "RMSEA 90% CI low",
+                                             "RMSEA 90% CI high")))
 
 
 # ---- CFA -----------------------------------------------------------------------------------
+
+
+ESTIMATOR_NAMES = {"ML": "maximum likelihood (ML)",
+                   "MLR": "maximum likelihood with robust (Huber-White) SEs and the "
+                          "Yuan-Bentler scaled test (MLR)",
+                   "WLSMV": "diagonally weighted least squares on polychoric correlations with "
+                            "mean- and variance-adjusted test (WLSMV)"}
+SE_NAMES = {"standard": "standard (inverse expected information)",
+            "robust.huber.white": "robust (Huber-White sandwich)",
+            "robust.sem": "robust (sandwich, expected information)"}
+
+
+def cfa_method(cfa: dict) -> str:
+    """One sentence: estimator, missing-data treatment, SE type and test of the CFA (from the
+    stage's keys where it wrote them, otherwise what pipeline.measure.cfa does: ML on
+    listwise-complete rows, SEs from the expected information, likelihood-ratio test)."""
+    est = cfa.get("estimator") or "ML"
+    missing = cfa.get("missing") or "listwise"
+    se = cfa.get("se") or "standard"
+    se_text = (f"cluster-robust over {se.split(':', 1)[1]}" if se.startswith("cluster:")
+               else SE_NAMES.get(se, se))
+    n, dropped = cfa.get("n"), cfa.get("n_dropped_listwise")
+    miss_text = ("full-information ML (FIML) on every row with an answer"
+                 if missing == "fiml" else
+                 f"listwise deletion (n = {_count(n)} complete rows"
+                 + (f", {_count(dropped)} dropped" if dropped else "") + ")")
+    test = ("scaled chi-square test" if est in ("MLR", "WLSMV") else "likelihood-ratio "
+            "chi-square test")
+    text = (f"Estimator: {ESTIMATOR_NAMES.get(est, est)}; missing data: {miss_text}; "
+            f"SEs: {se_text}; model test: {test}; parameter tests: z = estimate / SE against "
+            "the standard normal distribution, Wald 95% CIs.")
+    if cfa.get("estimator_reason"):
+        text += f" {cfa['estimator_reason']}"
+    return text
 
 
 def _cfa_tables(results: dict, out: list) -> None:
@@ -354,54 +470,95 @@ def _cfa_tables(results: dict, out: list) -> None:
     if not cfa:
         return
     fit = cfa.get("fit") or {}
+    scaled = any(fit.get(k) is not None for k in ("chisq_scaled", "cfi_robust",
+                                                  "rmsea_robust"))
     rows = []
     labels = {"chisq": "chi-square", "df": "df", "pvalue": "p", "cfi": "CFI", "tli": "TLI",
               "rmsea": "RMSEA", "srmr": "SRMR", "aic": "AIC", "bic": "BIC"}
+    robust_key = {"chisq": "chisq_scaled", "df": "df_scaled", "pvalue": "pvalue_scaled",
+                  "cfi": "cfi_robust", "tli": "tli_robust", "rmsea": "rmsea_robust",
+                  "srmr": "srmr"}
     for k in ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "aic", "bic"):
         if k not in fit:
             continue
         cut = HU_BENTLER.get(k)
         v = fit.get(k)
+        rv = fit.get(robust_key[k]) if scaled and k in robust_key else None
+        judged = rv if rv is not None else v
         verdict = ""
-        if cut and v is not None:
-            verdict = "meets" if (v >= cut[1] if cut[0] == ">=" else v <= cut[1]) else "misses"
-        rows.append({"index": labels[k], "value": v,
-                     "cutoff (Hu & Bentler 1999)": f"{cut[0]} {cut[1]:.2f}" if cut else "",
-                     "verdict": verdict})
+        if cut and judged is not None:
+            verdict = "meets" if (judged >= cut[1] if cut[0] == ">=" else judged <= cut[1]) \
+                else "misses"
+        row = {"index": labels[k], "value": v}
+        if scaled:
+            row["robust"] = rv
+        row.update({"cutoff (Hu & Bentler 1999)": f"{cut[0]} {_cut(cut[1])}" if cut else "",
+                    "verdict": verdict})
+        rows.append(row)
         if k == "rmsea" and fit.get("rmsea_ci"):
             ci = fit["rmsea_ci"]
-            rows.append({"index": "RMSEA 90% CI low", "value": ci[0],
-                         "cutoff (Hu & Bentler 1999)": "", "verdict": ""})
-            rows.append({"index": "RMSEA 90% CI high", "value": ci[1],
-                         "cutoff (Hu & Bentler 1999)": "", "verdict": ""})
+            rci = fit.get("rmsea_robust_ci") or [None, None]
+            for i, label in ((0, "RMSEA 90% CI low"), (1, "RMSEA 90% CI high")):
+                row = {"index": label, "value": ci[i]}
+                if scaled:
+                    row["robust"] = rci[i]
+                row.update({"cutoff (Hu & Bentler 1999)": "", "verdict": ""})
+                rows.append(row)
+    if scaled:
+        for k, label in (("scaling_factor", "scaling correction factor"),
+                         ("shift_parameter", "shift parameter")):
+            if fit.get(k) is not None:
+                rows.append({"index": label, "value": None, "robust": fit[k],
+                             "cutoff (Hu & Bentler 1999)": "", "verdict": ""})
+    bounded = ("CFI", "TLI", "RMSEA", "SRMR", "RMSEA 90% CI low", "RMSEA 90% CI high")
     out.append(ReportTable(
-        "cfa_fit", f"CFA model fit ({cfa.get('estimator', 'ML')}, n = {_count(cfa.get('n'))})",
+        "cfa_fit", f"CFA Model Fit ({cfa.get('estimator', 'ML')}, n = {_count(cfa.get('n'))})",
         _stat_frame(rows), "cfa",
-        "Maximum likelihood on listwise-complete rows as lavaan::cfa does by default"
-        + (f"; {cfa.get('n_dropped_listwise')} respondents with a missing item dropped"
-           if cfa.get("n_dropped_listwise") else "")
+        cfa_method(cfa) + " Fit indices are lavaan's fitMeasures()"
+        + ("; robust = the scaled test statistic and robust indices, which the verdict judges"
+           if scaled else "")
         + ". Cutoffs: Hu & Bentler (1999); 'misses' marks an index outside its cutoff.",
-        decimals={"value": 3}, p_rows=("p",), flag_column="verdict", flag_values=("misses",)))
+        decimals={"value": 3, "robust": 3}, p_rows=("p",), flag_column="verdict",
+        flag_values=("misses",), bounded_rows=bounded, int_rows=("df",),
+        row_cuts={labels[k]: (c, False, "above" if op == "<=" else "below")
+                  for k, (op, c) in HU_BENTLER.items()}))
     rows = []
-    for c, its in (cfa.get("loadings") or {}).items():
+    blocks = [(c, its, "first order") for c, its in (cfa.get("loadings") or {}).items()]
+    blocks += [(h, parts, "second order") for h, parts in (cfa.get("higher_order") or {}).items()]
+    for c, its, order in blocks:
         for item, v in its.items():
             std = v.get("std")
-            rows.append({"factor": c, "indicator": item, "estimate": v.get("estimate"),
-                         "SE": v.get("se"), "std": std, "std SE": v.get("std_se"),
-                         "flag": "std loading < .50" if std is not None and abs(std) < 0.5 else ""})
-    for h, parts in (cfa.get("higher_order") or {}).items():
-        for c, v in parts.items():
-            std = v.get("std")
-            rows.append({"factor": h, "indicator": c, "estimate": v.get("estimate"),
-                         "SE": v.get("se"), "std": std, "std SE": v.get("std_se"),
+            rows.append({"factor": c, "indicator": item, "B": v.get("estimate"),
+                         "SE": v.get("se"), "z": v.get("z"), "p": v.get("p"),
+                         "CI low": v.get("ci_low"), "CI high": v.get("ci_high"), "beta": std,
+                         "beta SE": v.get("std_se"),
                          "flag": "std loading < .50" if std is not None and abs(std) < 0.5 else ""})
     if rows:
+        frame = pd.DataFrame(rows, columns=["factor", "indicator", "B", "SE", "z", "p",
+                                            "CI low", "CI high", "beta", "beta SE", "flag"])
         out.append(ReportTable(
-            "cfa_loadings", "CFA loadings", pd.DataFrame(rows), "cfa",
-            "estimate = unstandardised loading (the first indicator of each factor fixed to 1, "
-            "SE 0); std = completely standardised loading (lavaan std.all) with its SE. "
-            "Flagged: standardised loading below .50.",
-            decimals=_dec(("estimate", "SE", "std", "std SE")), flag_column="flag"))
+            "cfa_loadings", "CFA Factor Loadings", frame, "cfa",
+            "B = unstandardised loading; beta = completely standardised loading (lavaan "
+            "std.all) with its delta-method SE; z and p test B = 0. The first indicator of each "
+            "factor is fixed at 1 to set the factor's scale, so it has no SE, test or interval "
+            "(\u2014). " + cfa_method(cfa) + " Flagged: standardised loading below .50.",
+            decimals=_dec(("B", "SE", "z", "CI low", "CI high", "beta", "beta SE")),
+            p_columns=("p",), ci_pairs=(("95% CI", "CI low", "CI high"),),
+            flag_column="flag", bounded=("beta", "beta SE"), cuts={"beta": (0.5, True)},
+            fixed={"SE": "SE", "z": "SE", "p": "SE", "CI low": "SE"}))
+    resid = cfa.get("residual_variances") or {}
+    r2 = cfa.get("r2") or {}
+    if resid:
+        rows = [{"indicator": item, "estimate": v.get("estimate"), "SE": v.get("se"),
+                 "std": v.get("std"), "R\u00b2": r2.get(item)} for item, v in resid.items()]
+        out.append(ReportTable(
+            "cfa_residuals", "Residual Variances and Indicator R\u00b2", pd.DataFrame(rows),
+            "cfa",
+            "estimate = residual (unique) variance of the indicator with its SE; std = its "
+            "standardised value; R\u00b2 = 1 - std, the share of the indicator's variance the "
+            "factors explain (lavInspect(fit, \"r2\")). A negative residual variance (Heywood "
+            "case) is listed under Warnings.",
+            decimals=_dec(("estimate", "SE", "std", "R\u00b2")), bounded=("std", "R\u00b2")))
     cr, ave = cfa.get("composite_reliability") or {}, cfa.get("ave") or {}
     phi = cfa.get("factor_correlations") or {}
     if cr or ave:
@@ -423,36 +580,81 @@ def _cfa_tables(results: dict, out: list) -> None:
             rows.append({"construct": c, "CR": cr.get(c), "AVE": ave.get(c),
                          "Fornell-Larcker": fl, "flag": "; ".join(flags)})
         out.append(ReportTable(
-            "cfa_validity", "Composite reliability and average variance extracted",
+            "cfa_validity", "Composite Reliability and Average Variance Extracted",
             pd.DataFrame(rows), "cfa",
-            "CR (composite reliability) >= .70 and AVE (average variance extracted) >= .50 are "
-            "the usual benchmarks; Fornell-Larcker criterion: a construct's AVE should exceed its "
-            "squared correlation with every other construct (Fornell & Larcker 1981).",
-            decimals=_dec(("CR", "AVE")), flag_column="flag"))
+            "CR (composite reliability, semTools::compRelSEM) >= .70 and AVE (average variance "
+            "extracted, semTools::AVE) >= .50 are the usual benchmarks; Fornell-Larcker "
+            "criterion: a construct's AVE should exceed its squared correlation with every "
+            "other construct (Fornell & Larcker 1981). Computed from the CFA estimates above.",
+            decimals=_dec(("CR", "AVE")), flag_column="flag", bounded=("CR", "AVE"),
+            cuts={"CR": 0.70, "AVE": 0.50}))
     htmt = cfa.get("htmt")
     if isinstance(htmt, dict) and len(htmt) > 1:
         names = list(htmt)
         out.append(ReportTable(
-            "htmt", "Heterotrait-monotrait ratios (HTMT)",
+            "htmt", "Heterotrait-Monotrait Ratios (HTMT)",
             _lower_triangle(htmt, names, "construct"), "cfa",
-            f"HTMT below {HTMT_MAX:.2f} supports discriminant validity (Henseler, Ringle & "
-            "Sarstedt 2015); ratios above it are marked.",
-            decimals=_dec(names), flag_above={n: HTMT_MAX for n in names}))
+            f"HTMT below {_cut(HTMT_MAX)} supports discriminant validity (Henseler et al. "
+            "2015); ratios above it are marked. Item correlations of the listwise-complete "
+            "rows (semTools::htmt).",
+            decimals=_dec(names), flag_above={n: HTMT_MAX for n in names}, bounded=tuple(names),
+            cuts={n: (HTMT_MAX, False, "above") for n in names}, name_headers=True))
     if len(phi) > 1:
         names = list(phi)
-        out.append(ReportTable("cfa_phi", "Latent factor correlations (CFA)",
-                               _lower_triangle(phi, names, "factor"), "cfa", decimals=_dec(names)))
-    hints = cfa.get("modification_hints") or []
+        out.append(ReportTable("cfa_phi", "Latent Factor Correlations (CFA)",
+                               _lower_triangle(phi, names, "factor"), "cfa",
+                               "Model-implied correlations of the latent variables "
+                               "(lavInspect(fit, \"cor.lv\")).",
+                               decimals=_dec(names), bounded=tuple(names), name_headers=True))
+    res = cfa.get("residual_correlations")
+    if isinstance(res, dict) and len(res) > 1:
+        names = list(res)
+        out.append(ReportTable(
+            "cfa_residual_cor", "Residual Correlations of the Indicators",
+            _numbered_triangle(res, names, "indicator"), "cfa",
+            "Observed minus model-implied correlations (lavaan residuals(fit, type = \"cor\")); "
+            "columns are numbered as the rows; "
+            f"values above {_cut(RESIDUAL_COR_MAX)} in absolute value are marked as local misfit "
+            "(Kline 2016).",
+            decimals=_dec(names, 2), bounded=tuple(names), numbered=True,
+            flag_above={n: RESIDUAL_COR_MAX for n in names},
+            flag_below={n: -RESIDUAL_COR_MAX for n in names}))
+    largest = cfa.get("largest_residuals") or []
+    if largest:
+        rows = [{"pair": f"{r.get('lhs')} ~~ {r.get('rhs')}", "residual": r.get("residual")}
+                for r in largest]
+        out.append(ReportTable(
+            "cfa_largest_residuals", "Largest Residual Correlations", pd.DataFrame(rows), "cfa",
+            "The indicator pairs the model reproduces worst (observed minus implied "
+            "correlation).", decimals={"residual": 3}, bounded=("residual",)))
+    mis = cfa.get("modification_indices")
+    hints = mis if mis else (cfa.get("modification_hints") or [])
     if hints:
         rows = [{"parameter": f"{h.get('lhs')} {h.get('op')} {h.get('rhs')}",
                  "MI": h.get("mi"), "EPC": h.get("epc"), "std EPC": h.get("sepc_all")}
                 for h in hints[:10]]
         out.append(ReportTable(
-            "cfa_mi", "Largest modification indices", pd.DataFrame(rows), "cfa",
+            "cfa_mi", "Largest Modification Indices", pd.DataFrame(rows), "cfa",
             "Score tests of fixed parameters (lavaan::modindices): MI = expected drop in "
-            "chi-square when the parameter is freed, EPC its expected value. Freeing parameters "
-            "on these grounds alone capitalises on chance.",
+            "chi-square when the parameter is freed (chi-square with 1 df; 3.84 is p = .05), "
+            "EPC its expected value, std EPC completely standardised. Freeing parameters on "
+            "these grounds alone capitalises on chance.",
             decimals=_dec(("MI", "EPC", "std EPC"))))
+    thresholds = cfa.get("thresholds") or {}
+    if thresholds:
+        k = max(len(v or []) for v in thresholds.values())
+        rows = []
+        for item, ts in thresholds.items():
+            row = {"indicator": item}
+            for j in range(k):
+                t = (ts or [])[j] if j < len(ts or []) else None
+                row[f"t{j + 1}"] = t.get("estimate") if isinstance(t, dict) else t
+            rows.append(row)
+        out.append(ReportTable(
+            "cfa_thresholds", "Thresholds of the Ordinal Indicators", pd.DataFrame(rows), "cfa",
+            "Thresholds on the latent response scale (lavaan's |t1, |t2 ...): the z values "
+            "between adjacent answer categories.",
+            decimals=_dec([f"t{j + 1}" for j in range(k)])))
 
 
 # ---- invariance ----------------------------------------------------------------------------
@@ -483,8 +685,9 @@ def _invariance_tables(results: dict, out: list) -> None:
                      "holds": "yes" if holds else ("no" if holds is False else ""),
                      "freed": ", ".join(lv.get("freed") or [])})
     crit = inv.get("criteria") or {}
-    note = (f"Multi-group CFA across {inv.get('group')} (ML, equality constraints as "
-            "lavaan's group.equal). A level holds when")
+    note = (f"Multi-group CFA across {inv.get('group')} (ML on each group's listwise-complete "
+            "rows, SEs from the expected information; equality constraints as lavaan's "
+            "group.equal); the chi-square difference test has \u0394df df. A level holds when")
     if crit:
         note += (f" CFI drops by at most {crit.get('delta_cfi')} and RMSEA rises by at most "
                  f"{crit.get('delta_rmsea')} against the previous level (Chen 2007)")
@@ -497,15 +700,17 @@ def _invariance_tables(results: dict, out: list) -> None:
     if "freed" in frame and not frame["freed"].astype(bool).any():
         frame = frame.drop(columns="freed")
     out.append(ReportTable(
-        "invariance_fit", "Measurement invariance: configural, metric and scalar models", frame,
+        "invariance_fit", "Measurement Invariance: Configural, Metric and Scalar Models", frame,
         "invariance", note,
         decimals=_dec(("\u03c7\u00b2", "CFI", "RMSEA", "RMSEA CI low", "RMSEA CI high", "SRMR",
                        "\u0394CFI", "\u0394RMSEA", "\u0394\u03c7\u00b2")),
+        bounded=("CFI", "RMSEA", "RMSEA CI low", "RMSEA CI high", "SRMR", "\u0394CFI",
+                 "\u0394RMSEA"),
         p_columns=("p", "p (\u0394\u03c7\u00b2)"), flag_column="holds", flag_values=("no",),
         ci_pairs=(("RMSEA 90% CI", "RMSEA CI low", "RMSEA CI high"),)))
     n = inv.get("n") or {}
     if n:
-        out.append(ReportTable("invariance_groups", f"Groups compared ({inv.get('group')})",
+        out.append(ReportTable("invariance_groups", f"Groups Compared ({inv.get('group')})",
                                pd.DataFrame([{"group": g, "complete rows": v}
                                              for g, v in n.items()]), "invariance",
                                "Listwise-complete respondents per group; the first group is the "
@@ -513,7 +718,7 @@ def _invariance_tables(results: dict, out: list) -> None:
     sug = partial.get("suggestions") or []
     if sug:
         out.append(ReportTable(
-            "invariance_release", "Constraints that fit worst (score tests)",
+            "invariance_release", "Constraints That Fit Worst (Score Tests)",
             pd.DataFrame([{"parameter": s.get("parameter"), "group": s.get("group"),
                            "chi-square": s.get("chisq"), "df": s.get("df"), "p": s.get("p")}
                           for s in sug]), "invariance",
@@ -529,12 +734,13 @@ def _invariance_tables(results: dict, out: list) -> None:
             for c, v in cons.items():
                 rows.append({"group": g, "construct": c, "difference": v.get("estimate"),
                              "SE": v.get("se"), "CI low": v.get("ci_low"),
-                             "CI high": v.get("ci_high"), "z": v.get("z"), "p": v.get("pvalue")})
+                             "CI high": v.get("ci_high"), "z": v.get("z"), "p": v.get("p")})
         out.append(ReportTable(
-            "latent_means", f"Regional (group) latent means relative to {ref}",
+            "latent_means", f"Regional (Group) Latent Means Relative to {ref}",
             pd.DataFrame(rows), "invariance",
             f"Latent mean differences from the (partial) scalar model, in the latent variable's "
-            f"units; {ref}'s latent means are fixed at 0.",
+            f"units; {ref}'s latent means are fixed at 0. z = difference / SE against the "
+            "standard normal distribution; Wald 95% CIs.",
             decimals=_dec(("difference", "SE", "CI low", "CI high", "z")), p_columns=("p",),
             ci_pairs=(("95% CI", "CI low", "CI high"),)))
 
@@ -572,27 +778,33 @@ def _aggregation_tables(results: dict, out: list) -> None:
         return
     dec = _dec(("ICC(1)", "ICC(2)", "F", "rwg(j) mean", "rwg(j) median", "share rwg(j) >= .70"))
     dec["mean size"] = 1
+    agg_bounded = ("ICC(1)", "ICC(2)", "rwg(j) mean", "rwg(j) median", "share rwg(j) >= .70")
+    agg_cuts = {"ICC(2)": ICC2_MIN, "rwg(j) mean": RWG_MIN}
     rows = _agg_rows(agg, "units")
     per = agg.get("respondents_per_unit") or {}
     if rows:
         out.append(ReportTable(
-            "aggregation", "Aggregation of respondents to units", pd.DataFrame(rows), "levels",
+            "aggregation", "Aggregation of Respondents to Units", pd.DataFrame(rows), "levels",
             "ICC(1) and ICC(2) from a one-way ANOVA of respondents' scores by unit "
-            "(multilevel::ICC1, ICC2; F test of between-unit differences); rwg(j) against the "
+            "(multilevel::ICC1, ICC2; F test of between-unit differences with df1 = units - 1 "
+            "and df2 = respondents - units; respondents with a score and a unit); rwg(j) "
+            "against the "
             "uniform null distribution of the construct's scale (multilevel::rwg.j), summarised "
             f"over units. Flagged: ICC(2) below {_cut(ICC2_MIN)} or mean rwg(j) below "
             f"{_cut(RWG_MIN)}."
             + (f" Respondents per unit: min {per.get('min'):g}, median {per.get('median'):g}, "
                f"max {per.get('max'):g}." if per else ""),
-            decimals=dec, p_columns=("p",), flag_column="flag"))
+            decimals=dec, p_columns=("p",), flag_column="flag", bounded=agg_bounded,
+            cuts=agg_cuts))
     gl = agg.get("group_level") or {}
     rows = _agg_rows(gl, "groups")
     if rows:
         out.append(ReportTable(
-            "aggregation_groups", "Aggregation of respondents to groups (clusters)",
+            "aggregation_groups", "Aggregation of Respondents to Groups (Clusters)",
             pd.DataFrame(rows), "levels",
             "The same statistics with the group (cluster) as the aggregate.",
-            decimals=dec, p_columns=("p",), flag_column="flag"))
+            decimals=dec, p_columns=("p",), flag_column="flag", bounded=agg_bounded,
+            cuts=agg_cuts))
 
 
 # ---- network -------------------------------------------------------------------------------
@@ -617,9 +829,9 @@ def _network_tables(results: dict, out: list) -> None:
             v = "yes" if v else "no"
         if isinstance(v, (int, float, str)) and not isinstance(v, bool):
             rows.append({"measure": _NET_LABELS.get(k, k.replace("_", " ")), "value": v})
-    out.append(ReportTable("network", "Network summary", _stat_frame(rows), "network",
+    out.append(ReportTable("network", "Network Summary", _stat_frame(rows), "network",
                            "Ties merged per pair (weights summed).",
-                           decimals={"value": 3}))
+                           decimals={"value": 3}, bounded_rows=("density",)))
     groups = net.get("groups") or {}
     if groups:
         f = pd.DataFrame(groups).T
@@ -627,16 +839,19 @@ def _network_tables(results: dict, out: list) -> None:
         f = f.reset_index()
         f.columns = [str(c).replace("_", " ") for c in f.columns]
         out.append(ReportTable(
-            "network_groups", "Network by group (cluster)", f, "network",
+            "network_groups", "Network by Group (Cluster)", f, "network",
             "Per group of units: participants = units with at least one tie; ties, density and "
             "degree centralization (Freeman 1978) of the within-group subgraph; institution "
             "share = share of members' ties to non-unit partners; boundary share = share to "
             "other groups.",
             decimals=_dec([c for c in f.columns if c not in ("group", "participants", "units",
-                                                             "ties")])))
+                                                             "ties")]),
+            bounded=tuple(c for c in f.columns if c in ("density", "centralization",
+                                                        "institution share",
+                                                        "boundary share"))))
     method = net.get("measures_method") or {}
     if method:
-        out.append(ReportTable("network_measures", "Network measures (columns of units.parquet)",
+        out.append(ReportTable("network_measures", "Network Measures (Columns of units.parquet)",
                                pd.DataFrame([{"column": k, "definition": v}
                                              for k, v in method.items()]), "network",
                                wrap=("definition",)))
@@ -648,26 +863,37 @@ def _network_tables(results: dict, out: list) -> None:
 def _model_tables(results: dict, out: list) -> None:
     for name, m in (results.get("models") or {}).items():
         test = "t" if m.get("test") == "t" else "z"
+        coefs = m.get("coefficients") or {}
+        with_df = any(c.get("df") is not None for c in coefs.values())
         rows = []
-        for term, c in (m.get("coefficients") or {}).items():
-            rows.append({"term": term, "B": c.get("estimate"), "SE": c.get("se"),
-                         "beta": c.get("beta"), "95% CI low": c.get("ci_low"),
-                         "95% CI high": c.get("ci_high"), test: c.get("z_or_t"),
-                         "p": c.get("p")})
-        se_name = {"cluster": "cluster-robust", "hc3": "HC3", "classical": "classical"}.get(
-            m.get("se_type"), m.get("se_type") or "")
+        for term, c in coefs.items():
+            row = {"term": term, "B": c.get("estimate"), "SE": c.get("se"),
+                   "beta": c.get("beta"), "95% CI low": c.get("ci_low"),
+                   "95% CI high": c.get("ci_high"), test: c.get("z_or_t")}
+            if with_df:
+                row["df"] = c.get("df")
+            row["p"] = c.get("p")
+            rows.append(row)
+        cols = ["term", "B", "SE", "beta", "95% CI low", "95% CI high", test] + (
+            ["df"] if with_df else []) + ["p"]
+        from pipeline.report.methods import inference_sentence  # noqa: PLC0415
+
+        spec = next((x for x in ((results.get("config") or {}).get("analysis") or {}).get(
+            "models") or [] if x.get("name") == name), {})
         out.append(ReportTable(
-            f"model_{name}", f"Coefficients ('{name}')",
-            pd.DataFrame(rows, columns=["term", "B", "SE", "beta", "95% CI low", "95% CI high",
-                                        test, "p"]),
+            f"model_{name}", f"Coefficients of Model '{name}'",
+            pd.DataFrame(rows, columns=cols),
             "models",
             f"{m.get('family')} model{' (link: ' + m['link'] + ')' if m.get('link') else ''}, "
-            f"n = {_count(m.get('n'))}, {se_name} standard errors, "
-            f"{m.get('ci_method', 'Wald')} 95% "
-            "confidence intervals. B = estimate on the model's scale; beta = estimate with "
-            "numeric variables z-scored (outcome unscaled for non-gaussian families).",
+            f"estimated by {_estimator(m)}, n = {_count(m.get('n'))} (listwise: rows with a "
+            "missing value in a model column left out). "
+            + inference_sentence(m, spec) + ". B = estimate on the model's scale; beta = "
+            "estimate with numeric variables z-scored (outcome unscaled for non-gaussian "
+            "families).",
             decimals=_dec(("B", "SE", "beta", "95% CI low", "95% CI high", test)),
-            p_columns=("p",), ci_pairs=(("95% CI", "95% CI low", "95% CI high"),), group=name))
+            p_columns=("p",), ci_pairs=(("95% CI", "95% CI low", "95% CI high"),), group=name,
+            int_cols=("df",)))
+        _inference_tables(name, m, out)
         _model_fit_table(name, m, out)
         ss = m.get("simple_slopes") or []
         if ss:
@@ -680,7 +906,7 @@ def _model_tables(results: dict, out: list) -> None:
                      "CI high": s.get("ci_high"), test: s.get("z_or_t"), "p": s.get("p")}
                     for s in ss]
             out.append(ReportTable(
-                f"slopes_{name}", f"Simple slopes of {m.get('focal')} ('{name}')",
+                f"slopes_{name}", f"Simple Slopes of {m.get('focal')} in Model '{name}'",
                 pd.DataFrame(rows), "models",
                 f"Slope of {m.get('focal')} at {m.get('moderator')} = mean - 1 SD, mean and "
                 "mean + 1 SD over the model's rows, on the linear-predictor scale (moderator "
@@ -709,9 +935,9 @@ def _model_tables(results: dict, out: list) -> None:
             where = ("between the bounds" if inside else "outside the bounds") \
                 if inside is not None else ""
             out.append(ReportTable(
-                f"jn_{name}", f"Johnson-Neyman region of significance ('{name}')", frame,
+                f"jn_{name}", f"Johnson-Neyman Region of Significance in Model '{name}'", frame,
                 "models",
-                (f"The slope of {m.get('focal')} differs from zero (alpha = {jn.get('alpha')}) "
+                (f"The slope of {m.get('focal')} differs from zero (\u03b1 = {_cut(jn.get('alpha') or 0.05)}) "
                  f"{where}; within the data: {jn.get('summary')}." if where else
                  f"{jn.get('summary') or ''}"),
                 decimals={"value": 3, "raw scale": 3}, group=name))
@@ -721,9 +947,9 @@ def _model_tables(results: dict, out: list) -> None:
             rows = [{"moderator at": labels.get(e.get("at"), e.get("at")),
                      "moderator value": e.get("moderator_value"), "AME": e.get("ame"),
                      "SE": e.get("se"), "CI low": e.get("ci_low"), "CI high": e.get("ci_high"),
-                     "z": e.get("z"), "p": e.get("p")} for e in me]
+                     "z": e.get("z_or_t", e.get("z")), "p": e.get("p")} for e in me]
             out.append(ReportTable(
-                f"ame_{name}", f"Average marginal effects of {m.get('focal')} ('{name}')",
+                f"ame_{name}", f"Average Marginal Effects of {m.get('focal')} in Model '{name}'",
                 pd.DataFrame(rows), "models",
                 f"Average over the model's rows of d E[{_outcome(m)}] / d {m.get('focal')} with "
                 f"{m.get('moderator')} set to each value (response scale); delta-method SEs.",
@@ -736,7 +962,7 @@ def _model_tables(results: dict, out: list) -> None:
                 rows.append({"component": comp, "variance": rnd["variance"].get(comp),
                              "SD": (rnd.get("sd") or {}).get(comp)})
             out.append(ReportTable(
-                f"random_{name}", f"Random intercept by {rnd.get('group')} ('{name}')",
+                f"random_{name}", f"Random Intercept by {rnd.get('group')} in Model '{name}'",
                 pd.DataFrame(rows), "models",
                 f"{rnd.get('n_groups')} groups, {rnd.get('estimation')} estimation"
                 + (f"; ICC = {rnd['icc']:.3f}" if rnd.get("icc") is not None else "")
@@ -746,6 +972,91 @@ def _model_tables(results: dict, out: list) -> None:
         med = m.get("mediation")
         if med:
             _mediation_table(name, med, out)
+
+
+def _estimator(m: dict) -> str:
+    if m.get("random"):
+        return (m["random"].get("estimation") or "REML") + " (lme4)"
+    return {"gaussian": "ordinary least squares", "negbin": "maximum likelihood (MASS::glm.nb)"
+            }.get(m.get("family"), "maximum likelihood (IRLS, as glm)")
+
+
+def _inference_tables(name: str, m: dict, out: list) -> None:
+    """Wild cluster bootstrap, effect sizes and corrected p-values of a model, when present."""
+    wb = m.get("wild_bootstrap") or {}
+    if wb:
+        rows = [{"term": wb.get("term"), "p": wb.get("p"), "CI low": wb.get("ci_low"),
+                 "CI high": wb.get("ci_high"), "draws": wb.get("draws"),
+                 "weights": wb.get("weights"), "seed": wb.get("seed")}]
+        out.append(ReportTable(
+            f"wild_{name}", f"Wild Cluster Bootstrap of Model '{name}'", pd.DataFrame(rows),
+            "models",
+            "Restricted wild cluster bootstrap (null imposed) of the term's test, with "
+            f"{wb.get('weights')} weights (Cameron, Gelbach & Miller 2008; Webb 2023); the "
+            "interval inverts the bootstrap test. Use it beside the cluster-robust test when "
+            "clusters are few.",
+            decimals=_dec(("CI low", "CI high")), p_columns=("p",),
+            ci_pairs=(("95% CI", "CI low", "CI high"),), group=name))
+    es = m.get("effect_sizes") or {}
+    if es:
+        rows = []
+        if es.get("delta_r2") is not None:
+            rows.append({"effect size": "\u0394R\u00b2 of the interaction", "value": es["delta_r2"],
+                         "CI low": None, "CI high": None})
+        if es.get("f2") is not None:
+            rows.append({"effect size": "Cohen's f\u00b2 of the interaction", "value": es["f2"],
+                         "CI low": None, "CI high": None})
+        lr = es.get("lr_test") or {}
+        if lr:
+            rows.append({"effect size": "likelihood-ratio test of the interaction: chi-square",
+                         "value": lr.get("chisq"), "CI low": None, "CI high": None})
+            rows.append({"effect size": "likelihood-ratio test: df", "value": lr.get("df"),
+                         "CI low": None, "CI high": None})
+            rows.append({"effect size": "likelihood-ratio test: p", "value": lr.get("p"),
+                         "CI low": None, "CI high": None})
+        label = {"poisson": "rate ratio", "negbin": "rate ratio", "logit": "odds ratio"}.get(
+            m.get("family"), "exp(B)")
+        for term, v in (es.get("exp_coef") or {}).items():
+            rows.append({"effect size": f"{label}: {term}", "value": v.get("estimate"),
+                         "CI low": v.get("ci_low"), "CI high": v.get("ci_high")})
+        si = es.get("standardized_interaction")
+        if isinstance(si, (int, float)):
+            rows.append({"effect size": "standardised interaction", "value": si,
+                         "CI low": None, "CI high": None})
+        elif isinstance(si, dict):
+            rows.append({"effect size": "standardised interaction", "value": si.get("estimate"),
+                         "CI low": si.get("ci_low"), "CI high": si.get("ci_high")})
+        if rows:
+            out.append(ReportTable(
+                f"effects_{name}", f"Effect Sizes of Model '{name}'", _stat_frame(rows),
+                "models",
+                "\u0394R\u00b2 and f\u00b2 = \u0394R\u00b2 / (1 - R\u00b2) compare the model "
+                "with and without the interaction (Cohen 1988); exponentiated coefficients with "
+                "their 95% CIs (exp of the CI bounds).",
+                decimals={"value": 3, "CI low": 3, "CI high": 3},
+                ci_pairs=(("95% CI", "CI low", "CI high"),), group=name,
+                p_rows=("likelihood-ratio test: p",), int_rows=("likelihood-ratio test: df",),
+                bounded_rows=("\u0394R\u00b2 of the interaction",)))
+    cor = m.get("corrected") or {}
+    if isinstance(cor, dict) and cor:
+        method = cor.get("method")
+        ps = cor.get("p") if isinstance(cor.get("p"), dict) else {
+            k: v for k, v in cor.items() if k != "method"}
+        rows = []
+        for term, v in ps.items():
+            if isinstance(v, dict):
+                rows.append({"term": term, "p": v.get("p"), "p corrected": v.get(
+                    "p_adjusted", v.get("p_corrected"))})
+            elif isinstance(v, (int, float)):
+                rows.append({"term": term, "p": (m.get("coefficients") or {}).get(
+                    term, {}).get("p"), "p corrected": v})
+        if rows:
+            out.append(ReportTable(
+                f"corrected_{name}", f"Corrected p-Values of Model '{name}'",
+                pd.DataFrame(rows), "models",
+                f"p-values corrected for multiple tests ({method})." if method else
+                "p-values corrected for multiple tests.",
+                p_columns=("p", "p corrected"), group=name))
 
 
 def _outcome(m: dict) -> str:
@@ -780,9 +1091,20 @@ def _model_fit_table(name: str, m: dict, out: list) -> None:
     bp = d.get("breusch_pagan") or {}
     if bp.get("p") is not None:
         rows.append({"statistic": "Breusch-Pagan test: p", "value": bp["p"]})
-    out.append(ReportTable(f"fit_{name}", f"Fit and diagnostics ('{name}')", _stat_frame(rows),
-                           "models", decimals={"value": 3}, group=name,
-                           p_rows=("Breusch-Pagan test: p",)))
+    out.append(ReportTable(f"fit_{name}", f"Fit and Diagnostics of Model '{name}'",
+                           _stat_frame(rows), "models",
+                           "Dispersion: Pearson chi-square / residual df (near 1 for a Poisson "
+                           "model without overdispersion); condition number of the design "
+                           "matrix with columns scaled to unit length (Belsley, Kuh & Welsch "
+                           "1980); Breusch-Pagan: Koenker's studentised test (Breusch & Pagan "
+                           "1979; Koenker 1981), gaussian models only.",
+                           decimals={"value": 3}, group=name,
+                           p_rows=("Breusch-Pagan test: p",),
+                           int_rows=("n (rows used)", "rows dropped (missing values)",
+                                     "residual df"),
+                           bounded_rows=tuple(r["statistic"] for r in rows
+                                              if str(r["statistic"]).startswith(
+                                                  ("R\u00b2", "adjusted R\u00b2")))))
 
 
 def _mediation_table(name: str, med: dict, out: list) -> None:
@@ -825,7 +1147,7 @@ def _mediation_table(name: str, med: dict, out: list) -> None:
                          "SE": v.get("boot_se"), "CI low": ci[0], "CI high": ci[1], "p": None,
                          "CI": "bootstrap percentile"})
     out.append(ReportTable(
-        f"mediation_{name}", f"Mediation ('{name}', {med.get('model')})", pd.DataFrame(rows),
+        f"mediation_{name}", f"Mediation in Model '{name}' ({med.get('model')})", pd.DataFrame(rows),
         "models",
         f"n = {med.get('n')}; paths by OLS with Wald CIs; indirect effects with "
         f"{med.get('n_boot')} bootstrap resamples (seed {med.get('seed')}, "
@@ -842,11 +1164,11 @@ def _mediation_table(name: str, med: dict, out: list) -> None:
 
 def _provenance_tables(results: dict, out: list) -> None:
     inputs = results.get("inputs") or []
-    out.append(ReportTable("inputs", "Input files", pd.DataFrame(
+    out.append(ReportTable("inputs", "Input Files", pd.DataFrame(
         inputs, columns=["role", "path", "sha256"]), "provenance",
         "SHA-256 checksums identify the exact files analysed (sha256sum FILE reproduces them)."))
     sw = results.get("software") or {}
     rows = [{"software": "socap", "version": sw.get("socap")},
             {"software": "Python", "version": sw.get("python")}]
     rows += [{"software": k, "version": v} for k, v in (sw.get("packages") or {}).items()]
-    out.append(ReportTable("software", "Software versions", pd.DataFrame(rows), "provenance"))
+    out.append(ReportTable("software", "Software Versions", pd.DataFrame(rows), "provenance"))

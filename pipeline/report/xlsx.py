@@ -1,7 +1,10 @@
 """tables.xlsx: every table of the report, one sheet each, after a contents sheet.
 
 Numbers are written as numbers (never text) at full precision, with a display format matching
-the decimals the HTML report shows; the header row is bold and frozen. Text that a spreadsheet
+the decimals the HTML report shows: statistics bounded by 1 without the leading zero (``.791``),
+p-values as APA prints them (``.035``, and ``< .001`` below .001 through the conditional format
+``[<0.001]"< .001";.000`` -- the cell still holds the exact value, e.g. 1.17e-25), degrees of
+freedom as integers; the header row is bold and frozen. Text that a spreadsheet
 could take for a formula -- anything starting with ``=``, ``+``, ``-`` or ``@`` (or a tab or
 carriage return), e.g. an item wording, a label or an id from the survey -- is neutralised: it
 is written as a text cell with a leading apostrophe (OWASP's advice against formula injection),
@@ -61,14 +64,38 @@ def _column_letter(i: int) -> str:
     return out
 
 
-def _number_style(table, column) -> int:
-    """Style index for a numeric cell of ``column``: a fixed-decimals format or General."""
-    if column in table.p_columns:
-        return _STYLE_DEFAULT  # General: tiny p-values stay readable (1.2E-25)
+_BOUNDED0 = 3 + _MAX_DECIMALS + 1  # styles of '.0', '.00', ... (no leading zero)
+_STYLE_P = _BOUNDED0 + _MAX_DECIMALS  # p-values: '.035', '< .001' below .001 (APA)
+P_FORMAT = '[<0.001]"< .001";.000'
+
+
+def _number_style(table, column, label=None, value=None) -> int:
+    """Style index for a numeric cell of ``column`` (in the row labelled ``label``): the
+    p-value format, an integer format for df, a fixed-decimals format (without the leading
+    zero for statistics bounded by 1) or General. The cell keeps the full value; the format
+    only changes what Excel shows (a p of 1.2e-25 shows '< .001' and is 1.2e-25 in the
+    formula bar)."""
+    if column in table.p_columns or (label is not None and label in table.p_rows):
+        return _STYLE_P
+    if column in table.int_cols or (label is not None and label in table.int_rows):
+        return 3
     d = table.decimals.get(column)
     if d is None:
         return _STYLE_DEFAULT
-    return 3 + min(max(int(d), 0), _MAX_DECIMALS)  # styles 3.. = 0, 0.0, 0.00, ...
+    cut = table.cuts.get(column) if column in table.cuts else (
+        table.row_cuts.get(label) if label is not None else None)
+    if cut is not None and isinstance(value, float):
+        from pipeline.report.apa import side_decimals  # noqa: PLC0415
+
+        from pipeline.report.html import cut_spec  # noqa: PLC0415
+
+        c, absolute, above = cut_spec(cut)
+        d = side_decimals(value, int(d), c, absolute=absolute, above=above)  # as the HTML
+    d = min(max(int(d), 0), _MAX_DECIMALS)
+    bounded = column in table.bounded or (label is not None and label in table.bounded_rows)
+    if bounded and d >= 1:
+        return _BOUNDED0 + d - 1
+    return 3 + d  # styles 3.. = 0, 0.0, 0.00, ...
 
 
 def _cell_xml(ref: str, value, style: int) -> str:
@@ -85,8 +112,9 @@ def _cell_xml(ref: str, value, style: int) -> str:
     return f'<c r="{ref}" t="inlineStr"{s}><is><t xml:space="preserve">{text}</t></is></c>'
 
 
-def _sheet_xml(header: list, rows: list[list], styles: list[int], wrap: list[bool],
+def _sheet_xml(header: list, rows: list[list], styles: list, wrap: list[bool],
                widths: list[float]) -> str:
+    """``styles``: per column a style index, or a function (row index, value -> style)."""
     parts = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
              '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
              '<sheetViews><sheetView workbookViewId="0">'
@@ -107,8 +135,10 @@ def _sheet_xml(header: list, rows: list[list], styles: list[int], wrap: list[boo
         for j, v in enumerate(row):
             if isinstance(v, str):
                 style = _STYLE_WRAP if wrap[j] else _STYLE_DEFAULT
-            elif isinstance(v, float):
-                style = styles[j]
+            elif isinstance(v, (float, int)) and not isinstance(v, bool):
+                style = styles[j](r - 2, v) if callable(styles[j]) else styles[j]
+                if isinstance(v, int) and style != _STYLE_P:
+                    style = _STYLE_DEFAULT  # counts and integral df: General shows 1241
             else:
                 style = _STYLE_DEFAULT
             cells.append(_cell_xml(f"{letters[j]}{r}", v, style))
@@ -120,17 +150,25 @@ def _sheet_xml(header: list, rows: list[list], styles: list[int], wrap: list[boo
 def _styles_xml() -> str:
     fmts = "".join(f'<numFmt numFmtId="{164 + d}" formatCode="0.{"0" * d}"/>'
                    for d in range(1, _MAX_DECIMALS + 1))
+    fmts += "".join(f'<numFmt numFmtId="{180 + d}" formatCode=".{"0" * d}"/>'
+                    for d in range(1, _MAX_DECIMALS + 1))
+    fmts += f'<numFmt numFmtId="200" formatCode="{xml_text(P_FORMAT)}"/>'
+    n_fmts = 2 * _MAX_DECIMALS + 1
     number_xfs = ['<xf numFmtId="1" fontId="0" fillId="0" borderId="0" xfId="0" '
                   'applyNumberFormat="1"/>']
     number_xfs += [f'<xf numFmtId="{164 + d}" fontId="0" fillId="0" borderId="0" xfId="0" '
                    'applyNumberFormat="1"/>' for d in range(1, _MAX_DECIMALS + 1)]
+    number_xfs += [f'<xf numFmtId="{180 + d}" fontId="0" fillId="0" borderId="0" xfId="0" '
+                   'applyNumberFormat="1"/>' for d in range(1, _MAX_DECIMALS + 1)]
+    number_xfs.append('<xf numFmtId="200" fontId="0" fillId="0" borderId="0" xfId="0" '
+                      'applyNumberFormat="1"/>')
     xfs = ['<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>',
            '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>',
            '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" applyAlignment="1">'
            '<alignment wrapText="1" vertical="top"/></xf>'] + number_xfs
     return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-            f'<numFmts count="{_MAX_DECIMALS}">{fmts}</numFmts>'
+            f'<numFmts count="{n_fmts}">{fmts}</numFmts>'
             '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
             '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
             '<fills count="2"><fill><patternFill patternType="none"/></fill>'
@@ -152,7 +190,10 @@ def _table_sheet(t) -> str:
     header = [str(c) for c in t.frame.columns]
     rows = [[cell_value(None if isinstance(v, float) and math.isnan(v) else v) for v in rec]
             for rec in t.frame.itertuples(index=False, name=None)]
-    styles = [_number_style(t, c) for c in t.frame.columns]
+    labels = ([str(r[0]) for r in rows] if (t.p_rows or t.int_rows or t.bounded_rows
+                                             or t.row_cuts) else None)
+    styles = [(lambda i, v, c=c: _number_style(t, c, labels[i] if labels else None, v))
+              if (labels or c in t.cuts) else _number_style(t, c) for c in t.frame.columns]
     wrap = [c in t.wrap for c in t.frame.columns]
     widths = [_width([header[j]] + [r[j] for r in rows[:200]]) for j in range(len(header))]
     return _sheet_xml(header, rows, styles, wrap, widths)

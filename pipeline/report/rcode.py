@@ -1,0 +1,283 @@
+"""R code a reviewer runs to check the run: the lavaan model syntax and reports/reproduce.R.
+
+``reproduce.R`` reads the run's processed data (the csv copies in ``reports/reproduce/``:
+the rows and columns of ``data/processed/responses.parquet`` and ``units.parquet`` that the
+script needs -- unit and group ids, items, scores, the models' columns; no respondent ids or
+free text) and recomputes, with the R packages socap is tested against, the key numbers of
+the report: Cronbach's alpha (``psych::alpha``), the EFA (``psych::fa``), the CFA
+(``lavaan::cfa`` with the estimator and missing-data treatment the run used), ICC(1)/ICC(2)
+(``multilevel::ICC1``/``ICC2``) and each model (``glm``/``lm`` with the SEs the run used:
+``sandwich::vcovCL``/``vcovHC`` or ``clubSandwich::vcovCR``). Each number is printed beside
+the report's value with the difference and the tolerance socap's tests hold it to.
+
+csv rather than parquet because R reads csv with no extra package; where the arrow package is
+installed, ``arrow::read_parquet("data/processed/responses.parquet")`` reads the same rows.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+
+#: tolerances of socap's tests against R (DEVELOPERS.md), by kind of number
+TOLERANCE = {"alpha": 1e-3, "fit": 2e-3, "loading": 1e-2, "estimate": 1e-4, "se": 1e-3,
+             "icc": 1e-3}
+
+
+def r_string(text) -> str:
+    """``text`` as an R string literal (double quotes, backslashes and quotes escaped, control
+    characters dropped)."""
+    s = "".join(ch for ch in str(text) if ch >= " " or ch == "\t")
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _r_number(v) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "NA"
+    return repr(float(v))
+
+
+def _comment(text) -> str:
+    return re.sub(r"[\r\n]+", " ", str(text))
+
+
+def lavaan_syntax(cfa: dict) -> str:
+    """The lavaan model syntax of the CFA the run fitted (first-order factors by their items in
+    the run's order, then second-order factors by their constructs)."""
+    lines = []
+    for c, items in (cfa.get("loadings") or {}).items():
+        if items:
+            lines.append(f"{c} =~ " + " + ".join(items))
+    for h, parts in (cfa.get("higher_order") or {}).items():
+        if parts:
+            lines.append(f"{h} =~ " + " + ".join(parts))
+    return "\n".join(lines)
+
+
+def _model_columns(m: dict, spec: dict, columns) -> list[str]:
+    names = set(re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*", m.get("formula") or ""))
+    for key in ("cluster", "random", "weight"):
+        if spec.get(key):
+            names.add(spec[key])
+    return [c for c in columns if c in names]
+
+
+def companion_frames(results: dict, artefacts: dict) -> dict[str, pd.DataFrame]:
+    """The csv companions reproduce.R reads: ``responses`` (unit, group, items, scores) and
+    ``units`` (the unit id and every column a unit-level model uses)."""
+    out: dict[str, pd.DataFrame] = {}
+    resp = artefacts.get("responses")
+    cfg = results.get("config") or {}
+    survey = cfg.get("survey") or {}
+    if isinstance(resp, pd.DataFrame):
+        items = [i for i in (results.get("items") or {}) if i in resp.columns]
+        scores = [c for c in ((results.get("scores") or {}).get("columns") or [])
+                  if c in resp.columns]
+        ids = [c for c in (survey.get("unit"), survey.get("group")) if c and c in resp.columns]
+        respondent_models = [c for name, m in (results.get("models") or {}).items()
+                             if m.get("level") == "respondent"
+                             for c in _model_columns(m, _spec(cfg, name), resp.columns)]
+        cols = list(dict.fromkeys(ids + items + scores + respondent_models))
+        out["responses"] = resp[cols]
+    units = artefacts.get("units")
+    if isinstance(units, pd.DataFrame):
+        frame = units.reset_index() if units.index.name and units.index.name not in \
+            units.columns else units
+        uid = (cfg.get("units") or {}).get("id") or survey.get("unit")
+        cols = [c for c in (uid,) if c and c in frame.columns]
+        for name, m in (results.get("models") or {}).items():
+            if m.get("level") == "unit":
+                cols += _model_columns(m, _spec(cfg, name), frame.columns)
+        out["units"] = frame[list(dict.fromkeys(cols))]
+    return out
+
+
+def _spec(cfg: dict, name: str) -> dict:
+    return next((x for x in ((cfg.get("analysis") or {}).get("models") or [])
+                 if x.get("name") == name), {})
+
+
+def write_companions(results: dict, artefacts: dict, folder: Path) -> list[Path]:
+    """Write the csv companions into ``folder`` (created); returns their paths."""
+    frames = companion_frames(results, artefacts)
+    paths = []
+    if not frames:
+        return paths
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        path = folder / f"{name}.csv"
+        frame.to_csv(path, index=False, na_rep="NA", float_format="%.17g")
+        paths.append(path)
+    return paths
+
+
+def reproduce_r(results: dict) -> str:
+    """The text of reports/reproduce.R for this run (see the module docstring)."""
+    cfg = results.get("config") or {}
+    survey = cfg.get("survey") or {}
+    sw = results.get("software") or {}
+    out = [
+        "# reproduce.R -- recompute the key numbers of this socap run in R.",
+        f"# Study: {_comment((results.get('study') or {}).get('title'))}",
+        f"# Written by socap {sw.get('socap')}; run started {(results.get('run') or {}).get('started')}.",
+        "# Run it from the study folder:  Rscript reports/reproduce.R",
+        "# It reads reports/reproduce/responses.csv and units.csv: the rows and columns of",
+        "# data/processed/responses.parquet and units.parquet that it needs (with the arrow",
+        "# package installed, arrow::read_parquet('data/processed/responses.parquet') reads the",
+        "# same rows). Packages: psych, lavaan, multilevel, sandwich, lmtest (clubSandwich for",
+        "# CR2 standard errors).",
+        "# Each line printed: the quantity, R's value, the report's value, their difference and",
+        "# the tolerance socap's test suite holds it to; 'differs' marks a difference beyond it.",
+        "",
+        "options(width = 200)",
+        "suppressPackageStartupMessages({",
+        "  library(psych); library(lavaan); library(multilevel); library(sandwich); library(lmtest)",
+        "})",
+        "here <- function(...) file.path('reports', 'reproduce', ...)",
+        "responses <- read.csv(here('responses.csv'), check.names = FALSE, stringsAsFactors = FALSE)",
+        "checks <- data.frame(quantity = character(), R = numeric(), report = numeric(),",
+        "                     tolerance = numeric())",
+        "check <- function(quantity, r, report, tolerance) {",
+        "  checks[nrow(checks) + 1, ] <<- list(quantity, r, report, tolerance)",
+        "}",
+        "",
+    ]
+    rel = results.get("reliability") or {}
+    if rel:
+        out.append("# ---- reliability: Cronbach's alpha on pairwise-complete data (psych::alpha)")
+        for c, r in rel.items():
+            items = list((r.get("items") or {}).keys())
+            if len(items) < 2:
+                continue
+            out.append(f"a <- psych::alpha(responses[, c({', '.join(r_string(i) for i in items)})],"
+                       " check.keys = FALSE, warnings = FALSE)")
+            out.append(f"check({r_string('alpha ' + c)}, a$total$raw_alpha, "
+                       f"{_r_number(r.get('alpha'))}, {TOLERANCE['alpha']})")
+        out.append("")
+    efa = results.get("efa") or {}
+    if efa.get("loadings"):
+        items = list(efa["loadings"].keys())
+        rot = efa.get("rotation") or "oblimin"
+        out += ["# ---- EFA: psych::fa on the pairwise-complete correlations",
+                f"efa_items <- c({', '.join(r_string(i) for i in items)})",
+                f"fa_fit <- psych::fa(responses[, efa_items], nfactors = {int(efa.get('n_factors') or 1)}, "
+                f"fm = {r_string(efa.get('method') or 'ml')}, rotate = {r_string(rot)})",
+                f"check('EFA TLI', fa_fit$TLI, {_r_number((efa.get('fit') or {}).get('tli'))}, "
+                f"{TOLERANCE['fit']})",
+                ""]
+        if (efa.get("bartlett") or {}).get("chi2") is not None:
+            out += [f"b <- psych::cortest.bartlett(cor(responses[, efa_items], use = 'pairwise'), "
+                    f"n = {int(efa.get('n') or 0)})",
+                    f"check('Bartlett chi-square', b$chisq, {_r_number(efa['bartlett']['chi2'])}, "
+                    "1e-6 * max(1, abs(b$chisq)))", ""]
+    cfa = results.get("cfa") or {}
+    if cfa.get("loadings"):
+        est = cfa.get("estimator") or "ML"
+        missing = {"fiml": "ml"}.get(cfa.get("missing") or "listwise", "listwise")
+        items = [i for its in cfa["loadings"].values() for i in its]
+        extra = ""
+        if est == "WLSMV":
+            extra = ", ordered = cfa_items"
+        se = cfa.get("se")
+        if se and se.startswith("cluster:"):
+            extra += f", cluster = {r_string(se.split(':', 1)[1])}"
+        fit = cfa.get("fit") or {}
+        keys = ["chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr"]
+        out += ["# ---- CFA: lavaan::cfa with the estimator and missing-data treatment of the run",
+                "model <- '",
+                lavaan_syntax(cfa),
+                "'",
+                f"cfa_items <- c({', '.join(r_string(i) for i in items)})",
+                f"cfa_fit <- lavaan::cfa(model, data = responses[, c(cfa_items"
+                + (f", {r_string(se.split(':', 1)[1])}" if se and se.startswith("cluster:") else "")
+                + f")], estimator = {r_string(est)}, missing = {r_string(missing)}{extra})",
+                f"fm <- lavaan::fitMeasures(cfa_fit, c({', '.join(r_string(k) for k in keys)}))"]
+        for k in keys:
+            if fit.get(k) is not None:
+                tol = 1e-6 if k == "df" else TOLERANCE["fit"] * (max(1.0, abs(fit[k])) if k == "chisq"
+                                                                 else 1.0)
+                out.append(f"check({r_string('CFA ' + k)}, fm[[{r_string(k)}]], "
+                           f"{_r_number(fit[k])}, {tol!r})")
+        out.append("pe <- lavaan::standardizedSolution(cfa_fit)")
+        for c, its in cfa["loadings"].items():
+            for item, v in list(its.items())[1:2]:  # one free loading per factor
+                out.append(f"check({r_string(f'CFA std loading {c} =~ {item}')}, "
+                           f"pe$est.std[pe$lhs == {r_string(c)} & pe$op == '=~' & "
+                           f"pe$rhs == {r_string(item)}], {_r_number(v.get('std'))}, "
+                           f"{TOLERANCE['loading']})")
+        out.append("")
+    agg = results.get("aggregation") or {}
+    unit = survey.get("unit")
+    if agg and unit:
+        out.append(f"# ---- aggregation: ICC(1), ICC(2) from a one-way ANOVA by {_comment(unit)}"
+                   " (multilevel)")
+        for c, v in agg.items():
+            if not isinstance(v, dict) or "icc1" not in v or v.get("icc1") is None:
+                continue
+            out += [f"d <- responses[!is.na(responses[[{r_string(c)}]]) & "
+                    f"!is.na(responses[[{r_string(unit)}]]), ]",
+                    f"fit_aov <- aov(d[[{r_string(c)}]] ~ as.factor(d[[{r_string(unit)}]]))",
+                    f"check({r_string('ICC(1) ' + c)}, multilevel::ICC1(fit_aov), "
+                    f"{_r_number(v['icc1'])}, {TOLERANCE['icc']})",
+                    f"check({r_string('ICC(2) ' + c)}, multilevel::ICC2(fit_aov), "
+                    f"{_r_number(v.get('icc2'))}, {TOLERANCE['icc']})"]
+        out.append("")
+    models = results.get("models") or {}
+    if models:
+        if any(m.get("level") == "unit" for m in models.values()):
+            out.append("units <- read.csv(here('units.csv'), check.names = FALSE, "
+                       "stringsAsFactors = FALSE)")
+        for name, m in models.items():
+            out += _model_code(name, m, _spec(cfg, name))
+    out += ["# ---- the comparison",
+            "checks$difference <- checks$R - checks$report",
+            "checks$verdict <- ifelse(is.na(checks$difference), 'not computed',",
+            "                         ifelse(abs(checks$difference) <= checks$tolerance, 'ok', 'differs'))",
+            "shown <- checks",
+            "for (k in c('R', 'report', 'difference')) shown[[k]] <- signif(shown[[k]], 7)",
+            "print(shown, row.names = FALSE)",
+            "cat(sprintf('%d of %d numbers within tolerance\\n', sum(checks$verdict == 'ok'), nrow(checks)))",
+            "invisible(checks)", ""]
+    return "\n".join(out)
+
+
+def _model_code(name: str, m: dict, spec: dict) -> list[str]:
+    family = m.get("family")
+    if m.get("random") or family not in ("gaussian", "poisson", "logit", "negbin"):
+        return [f"# model {_comment(name)}: {family} with a random intercept -- refit with lme4 "
+                "(not scripted here)", ""]
+    data = "units" if m.get("level") == "unit" else "responses"
+    formula = m.get("formula") or ""
+    lines = [f"# ---- model {_comment(name)}: {_comment(formula)}",
+             f"d <- {data}"]
+    for v in spec.get("standardize") or []:
+        lines.append(f"d[[{r_string(v)}]] <- as.numeric(scale(d[[{r_string(v)}]]))")
+    for v in spec.get("center") or []:
+        lines.append(f"d[[{r_string(v)}]] <- d[[{r_string(v)}]] - mean(d[[{r_string(v)}]], na.rm = TRUE)")
+    call = {"gaussian": "lm({f}, data = d{w})",
+            "poisson": "glm({f}, family = poisson, data = d{w})",
+            "logit": "glm({f}, family = binomial, data = d{w})",
+            "negbin": "MASS::glm.nb({f}, data = d{w})"}[family]
+    w = f", weights = d[[{r_string(spec['weight'])}]]" if spec.get("weight") else ""
+    lines.append("fit <- " + call.format(f=f"as.formula({r_string(formula)})", w=w))
+    se = m.get("se_type") or "classical"
+    cluster = spec.get("cluster")
+    if se in ("cluster", "CR1") and cluster:
+        lines.append(f"V <- sandwich::vcovCL(fit, cluster = d[[{r_string(cluster)}]], type = 'HC1')")
+    elif se == "CR2" and cluster:
+        lines.append(f"V <- clubSandwich::vcovCR(fit, cluster = d[[{r_string(cluster)}]], type = 'CR2')")
+    elif se in ("hc3", "HC3"):
+        lines.append("V <- sandwich::vcovHC(fit, type = 'HC3')")
+    else:
+        lines.append("V <- vcov(fit)")
+    lines.append("ct <- lmtest::coeftest(fit, vcov. = V)")
+    for term, c in (m.get("coefficients") or {}).items():
+        lines.append(f"check({r_string(f'{name}: {term} estimate')}, ct[{r_string(term)}, 1], "
+                     f"{_r_number(c.get('estimate'))}, {TOLERANCE['estimate']})")
+        lines.append(f"check({r_string(f'{name}: {term} SE')}, ct[{r_string(term)}, 2], "
+                     f"{_r_number(c.get('se'))}, {TOLERANCE['se']})")
+    lines.append("")
+    return lines
