@@ -106,10 +106,20 @@ def write_companions(results: dict, artefacts: dict, folder: Path) -> list[Path]
     paths = []
     if not frames:
         return paths
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.csv as pacsv  # noqa: PLC0415
+
     folder.mkdir(parents=True, exist_ok=True)
+    options = pacsv.WriteOptions(null_string="NA")
     for name, frame in frames.items():
         path = folder / f"{name}.csv"
-        frame.to_csv(path, index=False, na_rep="NA", float_format="%.17g")
+        # arrow's writer: shortest round-trip decimals (read back exactly), ~10x faster than
+        # DataFrame.to_csv(float_format="%.17g") -- it matters at 10^6 respondents
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = table.cast(pa.schema([
+            pa.field(f.name, pa.large_string()) if pa.types.is_dictionary(f.type) else f
+            for f in table.schema]))
+        pacsv.write_csv(table, path, options)
         paths.append(path)
     return paths
 
