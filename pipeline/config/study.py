@@ -32,8 +32,9 @@ class SurveyConfig(_Strict):
     columns: dict[str, str] = Field(default_factory=dict)
     missing: list[str | int | float] = Field(default_factory=list)
     weight: str | None = None
-    layout: Literal["auto", "plain", "qualtrics", "surveymonkey", "kobo", "spss", "stata"] = "auto"
-    separator: str | None = None  # KoBo/ODK group separator ("/" or "-"); detected when absent
+    layout: Literal["auto", "plain", "qualtrics", "surveymonkey", "kobo", "limesurvey", "redcap",
+                    "sosci", "googleforms", "msforms", "spss", "stata"] = "auto"
+    separator: str | None = None  # KoBo/ODK group separator ("/", "-", ".", ":"); detected when absent
     language: str | None = None  # XLSForm label language used for text answers
 
     @field_validator("files", mode="before")
