@@ -129,7 +129,7 @@ REDCAP_SYSTEM = ("redcap_event_name", "redcap_repeat_instrument", "redcap_repeat
 SOSCI_SYSTEM = ("CASE", "SERIAL", "REF", "QUESTNNR", "MODE", "STARTED", "LANGUAGE", "TIME_SUM",
                 "MAILSENT", "LASTDATA", "FINISHED", "Q_VIEWER", "LASTPAGE", "MAXPAGE",
                 "MISSING", "MISSREL", "TIME_RSI", "DEG_MISS", "DEG_TIME", "DEGRADE")
-SOSCI_MISSING = {-9.0: "not answered (SoSci -9)", -1.0: "residual option, e.g. don't know (SoSci -1)"}
+SOSCI_MISSING = {-9.0: "not answered", -1.0: "residual option, e.g. don't know"}
 GOOGLE_TIMESTAMP = ("timestamp", "marca temporal", "zeitstempel", "horodateur",
                     "carimbo de data/hora", "informazioni cronologiche", "tijdstempel",
                     "sygnatura czasowa", "tidsstempel", "tidstämpel", "aikaleima",
