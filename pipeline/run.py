@@ -297,7 +297,8 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
         lev = aggregate(responses, unit=unit_col, scores=list(scores.columns),
                         construct_items=instrument.construct_items(),
                         scales=instrument.construct_scales(), group=group_col,
-                        min_respondents=cfg.units.min_respondents if cfg.units else 1)
+                        min_respondents=cfg.units.min_respondents if cfg.units else 1,
+                        null_variances=instrument.null_variances())
         aggregation = lev.to_dict()
         warn("aggregation", lev.warnings)
         units = lev.units.copy()

@@ -314,20 +314,33 @@ def attention_checks(q: QualityData, setting, kept) -> Flag | None:
 def straightlining(q: QualityData, setting, kept) -> Flag | None:
     """The same answer on every answered instrument item (at least half of them and three
     answered), checked only when some items are reverse-keyed: without reversed items one answer
-    everywhere can be a genuine response."""
+    everywhere can be a genuine response. Continuous items (sliders, ``type: continuous``) are
+    left out when the instrument also has rating items -- a slider position and a rating code
+    are not "the same answer" -- and judged on their own (one position on every slider: the
+    sliders left where they started) when all items are continuous."""
     n_items = q.codes.shape[1]
     if not q.instrument.has_reverse_items:
         return Flag(np.zeros(len(q.data), bool), "", (
             "Straight-lining was not checked: the instrument has no reverse-keyed items, so one "
             "answer on every item can be a genuine response.",))
+    items = q.instrument.items
+    continuous = np.array([i.scale.continuous for i in items], bool) if len(items) == n_items \
+        else np.zeros(n_items, bool)
+    codes, notes = q.codes, ()
+    if continuous.any() and not continuous.all():
+        codes = q.codes[:, ~continuous]
+        n_items = codes.shape[1]
+        notes = (f"Straight-lining was judged on the {n_items} rating items; the "
+                 f"{int(continuous.sum())} continuous items were left out of it.",)
     if n_items < 3:
         return None
-    lo = np.fmin.reduce(q.codes, axis=1)  # fmin/fmax skip NaN (all-NaN rows: NaN)
-    hi = np.fmax.reduce(q.codes, axis=1)
-    answered = q.answered
+    lo = np.fmin.reduce(codes, axis=1)  # fmin/fmax skip NaN (all-NaN rows: NaN)
+    hi = np.fmax.reduce(codes, axis=1)
+    answered = q.answered if codes is q.codes else (~np.isnan(codes)).sum(1)
     same = (lo == hi) & (answered >= max(3, int(np.ceil(n_items / 2))))
     return Flag(same, lambda sel: "same answer on all "
-                + pd.Series(answered[sel]).astype(str).to_numpy(dtype=object) + " answered items")
+                + pd.Series(answered[sel]).astype(str).to_numpy(dtype=object) + " answered items",
+                notes)
 
 
 def longstring(q: QualityData, setting, kept) -> Flag | None:

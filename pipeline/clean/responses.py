@@ -259,6 +259,17 @@ def _configured_columns(cols, survey, instrument: Instrument, study_file: str, m
                          f"{len(repeats[col])} columns", file=study_file, key=f"survey.{key}",
                          fix=ambiguity_fix(wanted, repeats[col], meta, yaml_key=key))
         found[key] = col
+    if isinstance(survey.missing, dict):  # {item or construct: [codes]}
+        names = list(instrument.item_ids) + list(instrument.constructs)
+        checks = instrument.checks_instrument()
+        names += list(checks.item_ids) if checks is not None else []
+        for k in survey.missing:
+            if k != "*" and k not in names:
+                problems.add(f"survey.missing names '{k}', which is neither an item nor a "
+                             f"construct of the instrument; {did_you_mean(k, names)}",
+                             file=study_file, key=f"survey.missing.{k}",
+                             fix='key the codes by an item id or construct name, or by "*" '
+                             "for every item")
     language = None
     if getattr(survey, "language", None):
         try:

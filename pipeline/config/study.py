@@ -30,7 +30,9 @@ class SurveyConfig(_Strict):
     unit: str | None = None
     group: str | None = None
     columns: dict[str, str] = Field(default_factory=dict)
-    missing: list[str | int | float] = Field(default_factory=list)
+    # codes meaning missing for every item, or {item or construct: [codes]} ("*": every item)
+    missing: list[str | int | float] | dict[str, list[str | int | float]] = Field(
+        default_factory=list)
     weight: str | None = None
     layout: Literal["auto", "plain", "qualtrics", "surveymonkey", "kobo", "limesurvey", "redcap",
                     "sosci", "googleforms", "msforms", "spss", "stata"] = "auto"
@@ -45,6 +47,9 @@ class SurveyConfig(_Strict):
     @field_validator("missing", mode="before")
     @classmethod
     def _one_code(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {str(k): [c] if isinstance(c, (str, int, float)) and not isinstance(c, bool)
+                    else c for k, c in v.items()}
         return [v] if isinstance(v, (str, int, float)) else v
 
 
