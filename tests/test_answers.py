@@ -208,6 +208,7 @@ def test_continuous_items_take_decimals_and_their_null_variance(tmp_path):
     assert sorted(flagged) == sorted(frame.loc[same, "rid"])
     assert any("continuous items were left out" in w for w in cleaned.warnings)
     # a decimal on a rating item is refused, with the advice to declare it continuous
+    frame["r_2"] = frame["r_2"].astype(float)
     frame.loc[2, "r_2"] = 2.5
     frame.to_csv(folder / "data" / "raw" / "s.csv", index=False)
     with pytest.raises(StudyError, match="not a whole code; declare type: continuous"):
