@@ -260,3 +260,90 @@ def test_detect_reasons():
     assert detect([["id", "submitdate", "lastpage", "startlanguage"]])[0] == "limesurvey"
     lay, why = detect([["a", "b"]])
     assert lay == "plain" and "looked for" in why
+
+
+# --------------------------------------------------------------------------------------------
+# a REDCap data dictionary as the instrument
+
+
+def test_redcap_dictionary_is_the_instrument(tmp_path, survey):
+    """The dictionary REDCap downloads (annotated with @SOCAP-CONSTRUCT / @SOCAP-REVERSE /
+    @SOCAP-MISSING) gives the same instrument and the same coded responses as the YAML one
+    with "Don't know" = 99 declared missing."""
+    from ingest_writers import write_redcap_dictionary
+
+    from pipeline.config.instrument import read_instrument
+
+    frame, inst = survey
+    folder = study(tmp_path / "rc", ["data.csv"], id_column="record_id",
+                   instrument="instruments/SocialCapital_DataDictionary.csv")
+    dpath = write_redcap_dictionary(folder / "instruments" / "SocialCapital_DataDictionary.csv",
+                                    inst)
+    assert dpath.read_text().splitlines()[0].count("Identifier?,") == 1  # REDCap leaves it bare
+    write_redcap(folder / "data" / "raw" / "data.csv", frame, inst)
+    rc = read_instrument(dpath)
+    assert rc.item_ids == inst.item_ids and list(rc.constructs) == list(inst.constructs)
+    assert [i.id for i in rc.items if i.reverse] == [i.id for i in inst.items if i.reverse]
+    assert rc.scale.labels == inst.scale.labels and (rc.scale.min, rc.scale.max) == (1, 5)
+    assert rc.item("trust_1").missing == (99, "Don't know")
+    assert rc.item("trust_1").text == inst.item("trust_1").text
+    st = read_study(folder)
+    cleaned = clean_responses(read_survey(st, rc), rc, st.config)
+    _, _, reference = _read(tmp_path, "redcap", survey)
+    for i in inst.item_ids:
+        np.testing.assert_array_equal(cleaned.responses[i].to_numpy(float),
+                                      reference.responses[i].to_numpy(float), err_msg=i)
+
+
+def test_redcap_dictionary_without_annotations_falls_back(tmp_path, survey):
+    """Without @SOCAP tags the matrix groups are the constructs; without matrices, the section
+    headers (as names); "Don't know" choices are missing codes, not scale points."""
+    from ingest_writers import write_redcap_dictionary
+
+    from pipeline.config.instrument import read_instrument
+
+    _, inst = survey
+    path = write_redcap_dictionary(tmp_path / "d.csv", inst, annotate=False)
+    rc = read_instrument(path)
+    assert list(rc.constructs) == list(inst.constructs)
+    assert (rc.scale.min, rc.scale.max) == (1, 5)
+    assert rc.item("coord_1").missing == (99, "Don't know")  # the code, and its label
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(path.read_text())))
+    for r in rows[1:]:
+        r[15] = ""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    path2 = tmp_path / "d2.csv"
+    path2.write_text(buf.getvalue())
+    rc2 = read_instrument(path2)
+    assert list(rc2.constructs) == [c.label.lower() for c in inst.constructs.values()]
+    with pytest.raises(StudyError, match="REDCap data dictionary"):
+        (tmp_path / "x.csv").write_text("a,b\n1,2\n")
+        read_instrument(tmp_path / "x.csv")
+
+
+def test_xlsform_saved_as_xls_reads_as_the_xlsx(tmp_path):
+    """KoBoToolbox and older XLSForm templates come as .xls (BIFF): read the same."""
+    import python_calamine
+    import xlwt
+
+    from pipeline.config.instrument import default_instrument_path, read_instrument
+
+    xlsx = default_instrument_path().with_suffix(".xlsx")
+    wb = python_calamine.CalamineWorkbook.from_path(str(xlsx))
+    book = xlwt.Workbook()
+    for name in wb.sheet_names:
+        sheet = book.add_sheet(name)
+        for i, row in enumerate(wb.get_sheet_by_name(name).to_python()):
+            for j, v in enumerate(row):
+                if v != "":
+                    sheet.write(i, j, v)
+    book.save(str(tmp_path / "form.xls"))
+    a, b = read_instrument(tmp_path / "form.xls"), read_instrument(xlsx)
+    assert a.item_ids == b.item_ids and a.missing == b.missing
+    assert all(a.item(i).scale == b.item(i).scale and a.item(i).reverse == b.item(i).reverse
+               for i in a.item_ids)
+    assert a.higher_order == b.higher_order

@@ -238,7 +238,9 @@ def scale_labels(scale: Scale, language: str | None) -> Mapping[float, str]:
 
 
 def read_instrument(path: Path) -> Instrument:
-    """Read a YAML instrument or an XLSForm workbook (.xlsx) into an :class:`Instrument`.
+    """Read a YAML instrument, an XLSForm workbook (.xlsx/.xls) or a REDCap data dictionary
+    (.csv, recognised by its header; :mod:`pipeline.config.redcap`) into an
+    :class:`Instrument`.
 
     Raises
     ------
@@ -250,12 +252,24 @@ def read_instrument(path: Path) -> Instrument:
         from pipeline.ingest.xlsform import read_xlsform
 
         return read_xlsform(path)
+    if path.suffix.lower() == ".csv" and path.exists():
+        from pipeline.config.redcap import is_redcap_dictionary, read_redcap_dictionary
+
+        if is_redcap_dictionary(path):
+            return read_redcap_dictionary(path)
+        raise StudyError(
+            "a csv instrument must be a REDCap data dictionary (its header starts "
+            "'Variable / Field Name', 'Form Name', 'Section Header', 'Field Type', ...)",
+            file=path, row=1,
+            fix="download the dictionary from REDCap (Project Setup > Data Dictionary), or use "
+                "a YAML instrument or an XLSForm")
     if path.suffix.lower() not in (".yaml", ".yml"):
         raise StudyError(
-            f"an instrument must be a YAML file (.yaml) or an XLSForm workbook (.xlsx), not "
-            f"'{path.suffix or 'no extension'}'",
+            f"an instrument must be a YAML file (.yaml), an XLSForm workbook (.xlsx, .xls) or a "
+            f"REDCap data dictionary (.csv), not '{path.suffix or 'no extension'}'",
             file=path,
-            fix="point study.yaml's 'instrument:' at instruments/<name>.yaml or an XLSForm .xlsx",
+            fix="point study.yaml's 'instrument:' at instruments/<name>.yaml, an XLSForm .xlsx "
+                "or a REDCap data dictionary .csv",
         )
     data, lines = read_yaml(path, "instrument")
     return instrument_from_mapping(data, source=str(path), lines=lines)
