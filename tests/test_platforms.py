@@ -259,7 +259,7 @@ def test_detect_reasons():
     assert detect([["Marca temporal", "¿Pregunta?"]])[0] == "googleforms"
     assert detect([["id", "submitdate", "lastpage", "startlanguage"]])[0] == "limesurvey"
     lay, why = detect([["a", "b"]])
-    assert lay == "plain" and "looked for" in why
+    assert lay == "plain" and "no survey platform's marker columns" in why
 
 
 # --------------------------------------------------------------------------------------------

@@ -232,10 +232,13 @@ def map_items_by_file(columns, instrument: Instrument, mapping: dict[str, str], 
                          key=f"survey.columns.{export_col}")
     first = next(iter(groups))
     exports = ", ".join(str(f) for f in groups if f is not None) or file
-    plain = [f"{f}: {why}" for f, (lay, why) in (layouts or {}).items() if lay == "plain"]
-    layout_note = (" The export was read as a plain sheet -- " + "; ".join(plain)
-                   + "; if it comes from one of these platforms, set survey: layout:."
-                   if plain else "")
+    from pipeline.ingest.layouts import LOOKED_FOR  # noqa: PLC0415
+
+    plain = [f for f, (lay, _) in (layouts or {}).items() if lay == "plain"]
+    layout_note = (f" {', '.join(plain)} {'was' if len(plain) == 1 else 'were'} read as a plain "
+                   "sheet: socap found none of the survey platforms' marker columns (it looked "
+                   "for " + "; ".join(LOOKED_FOR) + "); if the export comes from one of them, "
+                   "set survey: layout:." if plain else "")
     for item in instrument.item_ids:
         if all(item in unmatched_in[f] for f in groups):
             hint = did_you_mean(item, free_in[first])

@@ -210,7 +210,7 @@ class ModelConfig(_Strict):
 
 
 class AnalysisConfig(_Strict):
-    efa: EFAConfig = Field(default_factory=EFAConfig)
+    efa: EFAConfig | Literal[False] = Field(default_factory=EFAConfig)  # false: no EFA
     cfa: bool = True
     invariance: bool | str = False  # true: across survey.group; a column name: across that column
     models: list[ModelConfig] = Field(default_factory=list)

@@ -264,8 +264,7 @@ def detect(rows: list[list], known_names=()) -> tuple[str, str]:
         return "googleforms", (f"Google Forms responses: first column '{r1[0]}', question texts "
                                "as headers" + (f" ({len(grid)} grid rows 'Question [Row]')"
                                               if grid else ""))
-    return "plain", ("one header row; no platform's markers found (looked for "
-                     + "; ".join(LOOKED_FOR) + ")")
+    return "plain", "one header row of column names; no survey platform's marker columns"
 
 
 def _redcap_markers(r1: list[str]) -> str | None:
