@@ -50,8 +50,8 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
             f"encoding {f.encoding}" if f.encoding else "",
             f"delimiter {_delim(f.delimiter)}" if f.delimiter else "",
             f"{f.header_rows} header rows" if f.header_rows not in (0, 1) else "") if x)
-        out.append(f"  {_rel(Path(f.path), study.folder)}: {f.rows} rows, {f.columns} columns"
-                   + (f" ({extra})" if extra else ""))
+        out.append(f"  {_rel(Path(f.path), study.folder)}: layout {f.layout}, {f.rows} rows, "
+                   f"{f.columns} columns" + (f" ({extra})" if extra else ""))
         out.append(f"    layout: {LAYOUT_NAMES.get(f.layout, f.layout)}"
                    + (f" ({f.layout_reason})" if getattr(f, "layout_reason", "") else ""))
         b = by_file.get(name)
