@@ -188,9 +188,9 @@ def test_repeated_names_of_non_items_are_read(tmp_path, survey):
     st = read_study(folder)
     raw = read_survey(st)
     cleaned = clean_responses(raw, inst, st.config)
-    assert cleaned.responses["Q20"].tolist()[:2] == [40, 40]
-    assert cleaned.responses["Q20.1"].tolist()[:2] == ["x", "x"]
-    assert any("'Q20' (columns" in n and "Q20, Q20.1" in n for n in raw.notes)
+    assert cleaned.responses["Q20.1"].tolist()[:2] == [40, 40]
+    assert cleaned.responses["Q20.2"].tolist()[:2] == ["x", "x"]
+    assert any("'Q20' (columns" in n and "Q20.1, Q20.2" in n for n in raw.notes)
 
 
 def test_repeated_item_name_is_refused_with_a_fix_that_works(tmp_path, survey):
@@ -201,15 +201,15 @@ def test_repeated_item_name_is_refused_with_a_fix_that_works(tmp_path, survey):
     with pytest.raises(StudyError) as e:
         clean_responses(read_survey(st), inst, st.config)
     msg = str(e.value)
-    assert "'coord_1' matches 2 columns written under one name ('Q1_1')" in msg
+    assert "'coord_1' matches the name 'Q1_1', which q.csv writes twice" in msg
     assert "{QID1_1: coord_1}" in msg
     # the fix: map the ImportId
     (folder / "study.yaml").write_text((folder / "study.yaml").read_text().replace(
         "{Q1_1: coord_1}", "{QID1_1: coord_1}"))
     st = read_study(folder)
     cleaned = clean_responses(read_survey(st), inst, st.config)
-    assert cleaned.item_columns["coord_1"] == "Q1_1"
-    assert cleaned.item_columns["coord_2"] == "Q1_1.1"  # by its question text
+    assert cleaned.item_columns["coord_1"] == "Q1_1.1"
+    assert cleaned.item_columns["coord_2"] == "Q1_1.2"  # by its question text
 
 
 def test_repeated_id_column_is_refused_with_a_fix_that_works(tmp_path, survey):
@@ -223,9 +223,9 @@ def test_repeated_id_column_is_refused_with_a_fix_that_works(tmp_path, survey):
         clean_responses(read_survey(st), inst, st.config)
     assert "survey.id names 'ResponseId', which the export writes as the name of 2 columns" \
         in str(e.value)
-    assert "'ResponseId.1'" in str(e.value)
+    assert "'ResponseId.1', 'ResponseId.2'" in str(e.value)
     (folder / "study.yaml").write_text((folder / "study.yaml").read_text().replace(
-        "id: ResponseId", "id: ResponseId.1"))
+        "id: ResponseId", "id: ResponseId.2"))
     st = read_study(folder)
     cleaned = clean_responses(read_survey(st), inst, st.config)
     assert cleaned.responses["respondent_id"].iloc[0] == frame["ResponseId"].iloc[0]

@@ -47,8 +47,8 @@ def question_index(meta: pd.DataFrame | None, columns) -> dict[str, list[str]]:
 
 
 def repeated_columns(meta: pd.DataFrame | None, cols) -> dict[str, list[str]]:
-    """Column -> every column of its file whose header is the same name (columns written
-    twice in an export, told apart at ingest as ``Q5``, ``Q5.1``), for the repeated ones."""
+    """The name a file writes over several columns (normalised) -> those columns (told apart at
+    ingest as ``Q5.1``, ``Q5.2``)."""
     if meta is None or not len(meta) or "repeated" not in meta:
         return {}
     colset = set(cols)
@@ -56,9 +56,7 @@ def repeated_columns(meta: pd.DataFrame | None, cols) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for _, group in rep.groupby(["file", "source_column"] if "file" in rep else ["source_column"],
                                 sort=False):
-        names = list(group["column"])
-        for c in names:
-            out[c] = names
+        out.setdefault(norm(group["source_column"].iloc[0]), []).extend(group["column"])
     return out
 
 
@@ -82,8 +80,6 @@ def match_items(cols, instrument: Instrument, mapping: dict[str, str],
     items = set(instrument.item_ids)
     qindex = question_index(meta, cols)
     repeats = repeated_columns(meta, cols)
-    sources = ({c: s for c, s in zip(meta["column"], meta["source_column"])}
-               if repeats else {})
     ids = import_id_index(meta, cols)
     # the header as the file writes it (before group paths or array brackets were stripped)
     if meta is not None and len(meta) and "source_column" in meta:
@@ -109,13 +105,13 @@ def match_items(cols, instrument: Instrument, mapping: dict[str, str],
         found = find_column(cols, export_col)
         if found is None and export_col in ids:  # a Qualtrics ImportId (QID12_1), a full path
             found = ids[export_col]
+        if found is None and norm(export_col) in repeats:
+            ambiguous[item] = repeats[norm(export_col)]  # the name written twice: which one?
+            continue
         if found is None and len(qindex.get(loose_key(export_col), [])) == 1:
             found = qindex[loose_key(export_col)][0]
         if found is None:
             keys_missing.append(export_col)
-            continue
-        if found in repeats and norm(export_col) == norm(sources.get(found, found)):
-            ambiguous[item] = repeats[found]  # the name written twice: which one?
             continue
         by_item[item] = found
     taken = set(by_item.values())
@@ -124,8 +120,8 @@ def match_items(cols, instrument: Instrument, mapping: dict[str, str],
         if item in by_item or item in ambiguous:
             continue
         found = find_column([c for c in cols if c not in taken], item)
-        if found is not None and found in repeats:
-            ambiguous[item] = repeats[found]
+        if found is None and norm(item) in repeats:
+            ambiguous[item] = repeats[norm(item)]
             continue
         if found is None:
             text = instrument.item(item).text
@@ -160,11 +156,11 @@ def ambiguity_fix(item_or_key: str, columns: list[str], meta: pd.DataFrame | Non
             return (f"map the column meant by its ImportId (the third header row): survey: "
                     f"columns: {options}")
         options = " or ".join(f"{{'{c}': {item_or_key}}}" for c in columns)
-        return (f"map the column meant: survey: columns: {options} (socap tells the repeats "
-                f"apart as {', '.join(columns)}, in file order) -- or rename it in the export")
+        return (f"map the column meant: survey: columns: {options} (socap numbers the repeats "
+                "in file order) -- or rename it in the export")
     return (f"set survey: {yaml_key}: to the column meant, one of "
-            f"{', '.join(repr(c) for c in columns)} (socap tells the repeats apart in file "
-            "order), or rename it in the export")
+            f"{', '.join(repr(c) for c in columns)} (socap numbers the repeats in file order), "
+            "or rename it in the export")
 
 
 def map_items_by_file(columns, instrument: Instrument, mapping: dict[str, str], file: str,
@@ -219,8 +215,10 @@ def map_items_by_file(columns, instrument: Instrument, mapping: dict[str, str], 
         by_item, keys_missing, unmatched, free, ambiguous = match_items(fcols, instrument,
                                                                         mapping, fmeta)
         for item, amb in ambiguous.items():
-            problems.add(f"instrument item '{item}' matches {len(amb)} columns written under one "
-                         f"name ('{amb[0]}') in {f or file}", file=f or file, column=amb[0],
+            name = amb[0].rsplit(".", 1)[0]
+            problems.add(f"instrument item '{item}' matches the name '{name}', which {f or file} "
+                         f"writes {'twice' if len(amb) == 2 else f'{len(amb)} times'} "
+                         f"(read as {', '.join(amb)})", file=f or file, column=name,
                          fix=ambiguity_fix(item, amb, fmeta))
         out[f] = by_item
         missing_keys = set(keys_missing) if missing_keys is None else missing_keys & set(keys_missing)

@@ -250,14 +250,15 @@ def _configured_columns(cols, survey, instrument: Instrument, study_file: str, m
             found[key] = None
             continue
         col = find_column(cols, wanted)
-        if col is None:
+        if col is None and norm(wanted) in repeats:
+            amb = repeats[norm(wanted)]
+            problems.add(f"survey.{key} names '{wanted}', which the export writes as the name of "
+                         f"{len(amb)} columns", file=study_file, key=f"survey.{key}",
+                         fix=ambiguity_fix(wanted, amb, meta, yaml_key=key))
+        elif col is None:
             problems.add(f"survey.{key} names column '{wanted}', which the export does not have; "
                          f"{did_you_mean(wanted, cols)}", file=study_file, key=f"survey.{key}",
                          fix=f"set survey: {key}: to one of the export's columns")
-        elif col in repeats and norm(wanted) == norm(repeats[col][0]):
-            problems.add(f"survey.{key} names '{wanted}', which the export writes as the name of "
-                         f"{len(repeats[col])} columns", file=study_file, key=f"survey.{key}",
-                         fix=ambiguity_fix(wanted, repeats[col], meta, yaml_key=key))
         found[key] = col
     if isinstance(survey.missing, dict):  # {item or construct: [codes]}
         names = list(instrument.item_ids) + list(instrument.constructs)

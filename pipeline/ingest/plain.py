@@ -126,8 +126,8 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
                      if header.names[j] != "" or body[j].notna().any()]
         names = [header.names[j] for j in keep_cols]
         # a name written twice is no problem unless socap needs that column (an item, the id,
-        # unit or group): the repeats are told apart as R's make.unique does (Q5, Q5.1, ...),
-        # and the cleaning refuses an ambiguous match, suggesting how to map the one meant
+        # unit or group): the repeats are numbered (Q5.1, Q5.2, ...), and the cleaning refuses
+        # the name itself where it must say which column is meant, suggesting how
         names, repeated, renamed = unique_names(names, [int(j) for j in keep_cols])
         check_names(names, path, sheet_name, "survey export", header_row=1,
                     positions=[int(j) for j in keep_cols])
@@ -181,9 +181,11 @@ def _meta(names, sources, questions, import_ids, system) -> pd.DataFrame:
 
 
 def unique_names(names: list[str], positions: list[int]):
-    """Names written more than once made unique as R's ``make.unique`` does (``Q5``, ``Q5.1``,
-    ``Q5.2``; a suffix already taken is skipped). Returns the names, a repeated flag per column
-    and one note per repeated name ("Q5 (columns H, M) -> Q5, Q5.1")."""
+    """Names written more than once, numbered in file order (``Q5.1``, ``Q5.2``; a number
+    already taken by another column is skipped): every repeat gets a name of its own, so that
+    each can be named in study.yaml, and the bare name names none of them. Returns the names, a
+    repeated flag per column and one note per repeated name ("'Q5' (columns H, M) -> Q5.1,
+    Q5.2")."""
     from pipeline.ingest.tables import column_letter
 
     counts: dict[str, int] = {}
@@ -202,13 +204,11 @@ def unique_names(names: list[str], positions: list[int]):
         if not rep:
             out.append(n)
             continue
-        k = seen.get(n, 0)
-        new = n
-        if k:
-            while f"{n}.{k}" in taken:
-                k += 1
-            new = f"{n}.{k}"
-            taken.add(new)
+        k = seen.get(n, 1)
+        while f"{n}.{k}" in taken:
+            k += 1
+        new = f"{n}.{k}"
+        taken.add(new)
         seen[n] = k + 1
         out.append(new)
         groups.setdefault(n, []).append((pos, new))
