@@ -28,8 +28,8 @@ from pipeline.config.instrument import Instrument, read_instrument
 from pipeline.jsonvalues import number as _num
 from pipeline.config.study import Study, read_study
 # the checks a run makes before fitting, shared with `socap validate` (pipeline/checks.py)
-from pipeline.checks import (check_model_columns, check_tie_nodes, invariance_column,  # noqa: F401
-                             model_columns, prefit_checks)
+from pipeline.checks import (check_model_columns, invariance_column, model_columns,  # noqa: F401
+                             prefit_checks)
 
 Progress = Callable[[str], None]
 
@@ -195,7 +195,8 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
     warn("clean", list(inputs.raw.notes) + list(cleaned.warnings))
     responses = cleaned.responses
     items = cleaned.items
-    warn("clean", prefit_checks(inputs, cleaned).instrument_warnings)
+    prefit = prefit_checks(inputs, cleaned)  # every check before fitting (validate's too)
+    warn("clean", prefit.instrument_warnings)
     if outputs is not None:  # final: written while the moments are computed (BLAS, no GIL)
         outputs.write_exclusions(cleaned.exclusions)
     stages.done("clean", t0, f"{cleaned.sample['respondents']} of {cleaned.sample['rows_read']} "
@@ -313,9 +314,7 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
         groups = None
         if units is not None and group_col and group_col in units.columns:
             groups = units[group_col].dropna().to_dict()
-        extra_note = check_tie_nodes(inputs.ties, node_ids, cfg, study,
-                                      has_unit_table=inputs.unit_table is not None)
-        warn("network", extra_note)
+        warn("network", prefit.network_notes)  # the tie nodes were checked before fitting
         net = network_measures(inputs.ties, directed=cfg.network.directed, units=node_ids,
                                unit_groups=groups,
                                exact_max_nodes=cfg.network.exact_betweenness_max_nodes,
