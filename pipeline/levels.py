@@ -467,6 +467,7 @@ def aggregate(
     scales: Mapping[str, tuple[float, float]],
     group: str | None = None,
     min_respondents: int = 1,
+    null_variances: Mapping[str, float] | None = None,
 ) -> LevelsResult:
     """Aggregate respondents' scores to units and test whether that is justified.
 
@@ -490,6 +491,10 @@ def aggregate(
         Optional higher-level column (cluster, region). A unit must belong to one group.
     min_respondents
         Units with fewer respondent rows are dropped (warning naming how many).
+    null_variances
+        rwg's null variance per construct where it is not ``(A^2 - 1)/12``: a continuous scale
+        (a 0-100 slider, a scale score) has the uniform distribution on [min, max], variance
+        ``(max - min)^2 / 12`` (:attr:`pipeline.config.instrument.Scale.null_variance`).
 
     Returns
     -------
@@ -640,6 +645,8 @@ def aggregate(
             lo, hi = scales[s]
             a = float(hi) - float(lo) + 1.0
             ranvar = (a * a - 1.0) / 12.0
+            if null_variances and s in null_variances:
+                ranvar = float(null_variances[s])
             ci, n_ci, cols = _complete_rows(
                 [_float_column(responses, i) for i in construct_items[s]], ucodes, n_units)
             item_bins = [_bins(col, ci, n_units, buf, n_ci) for col in cols]

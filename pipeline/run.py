@@ -27,6 +27,9 @@ from pipeline.errors import ProblemList, StudyError, did_you_mean
 from pipeline.config.instrument import Instrument, read_instrument
 from pipeline.jsonvalues import number as _num
 from pipeline.config.study import Study, read_study, relative_path
+# the checks a run makes before fitting, shared with `socap validate` (pipeline/checks.py)
+from pipeline.checks import (check_model_columns, invariance_column, model_columns,  # noqa: F401
+                             prefit_checks)
 
 Progress = Callable[[str], None]
 
@@ -179,6 +182,7 @@ class Cleaned:
     """The clean stage: responses coded and filtered (:class:`pipeline.clean.CleanResult`)."""
 
     result: object  # CleanResult
+    prefit: object  # pipeline.checks.Prefit: what the checks before fitting found
     warnings: Warned
 
 
@@ -227,23 +231,16 @@ def _tagged(stage: str, messages) -> Warned:
 
 
 def clean_stage(inputs: Inputs) -> Cleaned:
-    """Code the answers and apply the quality rules; then the checks a run makes before any
-    fitting (enough respondents, the columns every model names)."""
+    """Code the answers and apply the quality rules; then every check a run makes before any
+    fitting (:func:`pipeline.checks.prefit_checks`, which `socap validate` makes too)."""
     from pipeline.clean import clean_responses  # noqa: PLC0415
 
     study, instrument = inputs.study, inputs.instrument
     cleaned = clean_responses(inputs.raw, instrument, study.config, study_file=str(study.file))
-    n, items = len(cleaned.responses), cleaned.items
-    if n <= len(items):
-        raise StudyError(
-            f"only {n} respondents are kept for {len(items)} items: reliability and "
-            "factor analysis need more respondents than items (ideally 5-10 per item)",
-            file=", ".join(sorted({f.path for f in inputs.raw.files})), key="quality",
-            fix="check that the whole export was read (sheet, layout) and how many responses the "
-            "quality rules dropped (socap validate); or collect more responses")
-    check_model_columns(study, model_columns(inputs, cleaned))
-    return Cleaned(result=cleaned, warnings=_tagged("clean", list(inputs.raw.notes)
-                                                    + list(cleaned.warnings)))
+    prefit = prefit_checks(inputs, cleaned)
+    return Cleaned(result=cleaned, prefit=prefit,
+                   warnings=_tagged("clean", list(inputs.raw.notes) + list(cleaned.warnings)
+                                    + list(prefit.instrument_warnings)))
 
 
 def reliability_stage(responses: pd.DataFrame, items: list[str],
@@ -262,10 +259,13 @@ def reliability_stage(responses: pd.DataFrame, items: list[str],
 
 
 def efa_stage(moments, cfg):
-    """Sampling adequacy, the number of factors and the rotated solution (an EFAResult)."""
+    """Sampling adequacy, the number of factors and the rotated solution (an EFAResult); None
+    with ``analysis: efa: false``."""
     from pipeline.measure.factors import efa as fit_efa  # noqa: PLC0415
 
     e = cfg.analysis.efa
+    if e is False:
+        return None
     return fit_efa(moments, n_factors=e.n_factors, method=e.method, rotation=e.rotation,
                    seed=cfg.seed)
 
@@ -314,7 +314,7 @@ def invariance_stage(responses: pd.DataFrame, scores: pd.DataFrame, cleaned, ite
         return None, ()
     from pipeline.measure.cfa import group_means, measurement_invariance  # noqa: PLC0415
 
-    inv_col = _invariance_column(cfg, cleaned, responses, study)
+    inv_col = invariance_column(cfg, cleaned, responses, study)
     inv = measurement_invariance(responses[items + [inv_col]], instrument.construct_items(),
                                  inv_col)
     invariance = inv.to_dict()
@@ -323,8 +323,8 @@ def invariance_stage(responses: pd.DataFrame, scores: pd.DataFrame, cleaned, ite
     return invariance, _tagged("invariance", list(inv.warnings) + list(gm.warnings))
 
 
-def units_stage(inputs: Inputs, responses: pd.DataFrame, cleaned, scores: pd.DataFrame
-                ) -> UnitLevel:
+def units_stage(inputs: Inputs, responses: pd.DataFrame, cleaned, scores: pd.DataFrame,
+                network_notes=()) -> UnitLevel:
     """Respondents aggregated to units (ICC, rwg), the unit table joined, network measures."""
     study, instrument = inputs.study, inputs.instrument
     cfg = study.config
@@ -341,7 +341,8 @@ def units_stage(inputs: Inputs, responses: pd.DataFrame, cleaned, scores: pd.Dat
         lev = aggregate(responses, unit=unit_col, scores=list(scores.columns),
                         construct_items=instrument.construct_items(),
                         scales=instrument.construct_scales(), group=group_col,
-                        min_respondents=cfg.units.min_respondents if cfg.units else 1)
+                        min_respondents=cfg.units.min_respondents if cfg.units else 1,
+                        null_variances=instrument.null_variances())
         aggregation = lev.to_dict()
         warn("aggregation", lev.warnings)
         units = lev.units.copy()
@@ -357,8 +358,7 @@ def units_stage(inputs: Inputs, responses: pd.DataFrame, cleaned, scores: pd.Dat
         groups = None
         if units is not None and group_col and group_col in units.columns:
             groups = units[group_col].dropna().to_dict()
-        warn("network", _check_tie_nodes(inputs.ties, node_ids, cfg, study,
-                                         has_unit_table=inputs.unit_table is not None))
+        warn("network", network_notes)  # the tie nodes were checked before fitting
         net = network_measures(inputs.ties, directed=cfg.network.directed, units=node_ids,
                                unit_groups=groups,
                                exact_max_nodes=cfg.network.exact_betweenness_max_nodes,
@@ -421,8 +421,9 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
 
     t0 = stages.start("Exploratory factor analysis")
     efa_result = efa_stage(measured.moments, cfg)
-    efa = efa_result.to_dict()
-    stages.done("efa", t0, f"{efa.get('n_factors')} factors ({efa.get('n_factors_reason', '')})")
+    efa = efa_result.to_dict() if efa_result is not None else None
+    stages.done("efa", t0, f"{efa.get('n_factors')} factors ({efa.get('n_factors_reason', '')})"
+                if efa else "skipped (analysis: efa: false)")
 
     t0 = stages.start("Confirmatory factor analysis and scores")
     if outputs is not None:  # the figures' rasteriser starts now, ready by the report
@@ -441,7 +442,7 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
                                               instrument, study)
 
     t0 = stages.start("Units: aggregation and network measures")
-    level = units_stage(inputs, responses, cleaned, scored.scores)
+    level = units_stage(inputs, responses, cleaned, scored.scores, clean.prefit.network_notes)
     units, network = level.units, level.network
     stages.done("levels", t0, (f"{len(units)} units" if units is not None else "no units")
                 + (f", network of {network.get('nodes')} nodes" if network else ""))
@@ -451,7 +452,8 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
     stages.done("models", t0, "; ".join(_catalytic_line(n, r, cfg)
                                         for n, r in modelled.models.items()))
 
-    warnings = (clean.warnings + measured.warnings + _tagged("efa", efa_result.warnings)
+    warnings = (clean.warnings + measured.warnings
+                + _tagged("efa", efa_result.warnings if efa_result is not None else ())
                 + scored.warnings + inv_warned + level.warnings + modelled.warnings)
     group_col = cleaned.group_column
     sample = dict(cleaned.sample)
@@ -480,144 +482,6 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
                  "cleaned": cleaned, "ties": inputs.ties, "models": modelled.fitted,
                  "efa": efa_result, "cfa": scored.cfa}
     return results, artefacts
-
-
-def model_columns(inputs: Inputs, cleaned) -> dict[str, list[str]]:
-    """The names a model formula may use at each level, known before anything is fitted."""
-    inst = inputs.instrument
-    cfg = inputs.study.config
-    scores = inst.score_names
-    respondent = [c for c in cleaned.responses.columns] + scores
-    unit: list[str] = []
-    if cleaned.unit_column:
-        unit += [cleaned.unit_column, "n_respondents"] + scores
-        if cleaned.group_column:
-            unit.append(cleaned.group_column)
-    if inputs.unit_table is not None:
-        unit += list(inputs.unit_table.columns)
-    if inputs.ties is not None:
-        from pipeline.ingest.ties import type_slug  # noqa: PLC0415
-        from pipeline.network import MEASURES_METHOD_DIRECTED, MEASURES_METHOD_UNDIRECTED  # noqa: PLC0415
-
-        method = MEASURES_METHOD_DIRECTED if cfg.network.directed else MEASURES_METHOD_UNDIRECTED
-        unit += list(method) + [f"degree_{type_slug(t)}" for t in inputs.ties.types]
-    return {"unit": list(dict.fromkeys(unit)), "respondent": list(dict.fromkeys(respondent))}
-
-
-def check_model_columns(study: Study, available: dict[str, list[str]]) -> None:
-    """Every column a model names exists at its level -- checked before anything is fitted, so
-    that a typo in a formula costs seconds, not a whole run. Raises StudyError listing all."""
-    from pipeline.models import parse_formula  # noqa: PLC0415
-    from pipeline.models.formula import FormulaSyntaxError  # noqa: PLC0415
-
-    problems = ProblemList()
-    for i, m in enumerate(study.config.analysis.models):
-        key = f"analysis.models[{i}]"
-        names = available[m.level]
-        if m.level == "unit" and not names:
-            problems.add(f"model '{m.name}' is at unit level but the study has no units",
-                         file=str(study.file), key=f"{key}.level",
-                         fix="set survey: unit: (and units:), or level: respondent")
-            continue
-        try:
-            formula = parse_formula(m.formula)
-        except FormulaSyntaxError as exc:
-            problems.add(f"the formula of model '{m.name}' cannot be read: {exc}",
-                         file=str(study.file), key=f"{key}.formula",
-                         fix="write it as in R, e.g. 'y ~ a * b + c'")
-            continue
-        wanted = [(c, "formula") for c in formula.columns]
-        for attr in ("cluster", "focal", "moderator", "random", "weight"):
-            if getattr(m, attr):
-                wanted.append((getattr(m, attr), attr))
-        wanted += [(c, "center") for c in m.center] + [(c, "standardize") for c in m.standardize]
-        if m.mediation:
-            med = m.mediation
-            wanted += [(med.x, "mediation.x"), (med.y, "mediation.y")]
-            wanted += [(c, "mediation.m") for c in med.m] + [(c, "mediation.covariates")
-                                                             for c in med.covariates]
-            if med.moderator:
-                wanted.append((med.moderator, "mediation.moderator"))
-        for col, attr in dict.fromkeys(wanted):
-            if col not in names:
-                problems.add(f"model '{m.name}' names '{col}', which is not a column of the "
-                             f"{m.level}-level analysis table; {did_you_mean(col, names)}",
-                             file=str(study.file), key=f"{key}.{attr}",
-                             fix=f"use one of the {m.level}-level columns: "
-                             + ", ".join(names[:40]) + (" ..." if len(names) > 40 else ""))
-    problems.raise_if_any("Model settings name columns the analysis table does not have:")
-
-
-def _invariance_column(cfg, cleaned, responses, study) -> str:
-    """The column whose groups invariance compares: survey.group, or the column named."""
-    setting = cfg.analysis.invariance
-    if setting is True:
-        if not cleaned.group_column:
-            raise StudyError("analysis.invariance: true compares the groups of survey.group, "
-                             "which is not set", file=study.file, key="analysis.invariance",
-                             fix="set survey: group: <column>, name a column (invariance: "
-                             "region), or set invariance: false")
-        return cleaned.group_column
-    if setting not in responses.columns:
-        candidates = [c for c in responses.columns if c not in cleaned.items]
-        raise StudyError(f"analysis.invariance names column '{setting}', which the survey "
-                         f"export does not have; {did_you_mean(str(setting), candidates)}",
-                         file=study.file, key="analysis.invariance",
-                         fix="name a survey column that holds the region (or other group)")
-    return str(setting)
-
-
-def _check_tie_nodes(ties, units, cfg, study, *, has_unit_table: bool) -> list[str]:
-    """Every node of the tie list is a unit or an institution, else a user error.
-
-    A node that is not a unit is an institution (a university, an agency...) when study.yaml
-    lists it under ``network.institutions`` or when all its ties are of an institution type
-    (a type whose name contains one of ``network.institution_types``, e.g. 'university',
-    'service', 'government'). With a unit table, any other node is unknown: probably a typo in
-    a firm id, reported with the tie list's row. Without one, the units are the survey's and
-    other nodes are firms that did not answer: kept in the graph, with a note.
-    """
-    edges = ties.edges
-    src, tgt = edges["source"].astype(str).to_numpy(), edges["target"].astype(str).to_numpy()
-    nodes = pd.unique(np.concatenate([src, tgt]))
-    known = set(map(str, units))
-    unit_set = set(known)
-    known.update(map(str, cfg.network.institutions))
-    outside = [n for n in nodes if n not in known]
-    if not outside:
-        return []
-    words = [w.lower() for w in cfg.network.institution_types]
-    type_cols = [c for c in edges.columns if c.startswith("ties_")]
-    inst_cols = [c for c in type_cols if any(w in c[5:].lower() for w in words)]
-    frame = pd.DataFrame({"node": np.concatenate([src, tgt]),
-                          "row": np.concatenate([edges["first_row"].to_numpy()] * 2)
-                          if "first_row" in edges else 0,
-                          "inst": np.concatenate([edges[inst_cols].sum(axis=1).to_numpy()] * 2)
-                          if inst_cols else 0,
-                          "other": np.concatenate([(edges["ties"] - edges[inst_cols].sum(axis=1)
-                                                    if inst_cols else edges["ties"]).to_numpy()] * 2)})
-    frame = frame[frame["node"].isin(outside)]
-    per = frame.groupby("node").agg(row=("row", "min"), inst=("inst", "sum"), other=("other", "sum"))
-    unknown = per[(per["other"] > 0) | (per["inst"] == 0)].sort_values("row")
-    if unknown.empty:
-        return []
-    if not has_unit_table:
-        return [f"{len(unknown)} nodes of the tie list are neither survey units nor institutions "
-                "(firms that did not answer the survey?); they take part in the network measures "
-                "but have no scores."]
-    problems = ProblemList()
-    file = study.path(cfg.network.edges)
-    for node, r in unknown.head(20).iterrows():
-        problems.add(f"tie list names '{node}', which is neither a unit of the unit table nor an "
-                     f"institution; {did_you_mean(node, sorted(unit_set)[:5000])}",
-                     file=file, row=int(r["row"]) if r["row"] else None,
-                     fix="correct the id, add the unit to the unit table, or -- for a university, "
-                     "agency or other institution -- give its ties a type such as 'university' "
-                     "or list it under network: institutions: [...]")
-    if len(unknown) > 20:
-        problems.add(f"... and {len(unknown) - 20} more unknown nodes", file=file)
-    problems.raise_if_any("The tie list names unknown nodes:")
-    return []
 
 
 def _join_unit_table(units, table, table_id, unit_col, study, responses, warn):

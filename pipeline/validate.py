@@ -2,16 +2,19 @@
 
 Reads study.yaml, the instrument and every input file through the same functions as
 :func:`pipeline.run.run_study` (so it raises the same errors), maps columns to items, applies the
-coding and quality rules, and describes the result per file.
+coding and quality rules, makes every check a run makes before fitting
+(:func:`pipeline.checks.prefit_checks`, the same function run calls), and describes the result
+per file -- with the platform layout detected and why.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.checks import prefit_checks
 from pipeline.config.study import relative_path
-from pipeline.run import check_model_columns, model_columns, read_inputs
 from pipeline.config.study import read_study
+from pipeline.run import read_inputs
 
 
 def validate_study(folder: Path | str | None = None) -> list[str]:
@@ -23,12 +26,14 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
         The same errors as :func:`run_study` raises before fitting.
     """
     from pipeline.clean import RULE_LABELS, clean_responses
+    from pipeline.ingest.layouts import LAYOUT_NAMES
 
     study = read_study(folder)
     inputs = read_inputs(study)
     cfg = study.config
     inst = inputs.instrument
     cleaned = clean_responses(inputs.raw, inst, cfg, study_file=str(study.file))
+    report = prefit_checks(inputs, cleaned)
     out = [f"Study: {cfg.title}  ({relative_path(study.file, Path.cwd())})",
            f"Instrument: {inst.name} {inst.version} -- {len(inst.constructs)} constructs, "
            f"{len(inst.item_ids)} items ({sum(i.reverse for i in inst.items)} reverse-keyed)"
@@ -48,6 +53,8 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
             f"{f.header_rows} header rows" if f.header_rows not in (0, 1) else "") if x)
         out.append(f"  {relative_path(Path(f.path), study.folder)}: layout {f.layout}, {f.rows} rows, "
                    f"{f.columns} columns" + (f" ({extra})" if extra else ""))
+        out.append(f"    layout: {LAYOUT_NAMES.get(f.layout, f.layout)}"
+                   + (f" ({f.layout_reason})" if getattr(f, "layout_reason", "") else ""))
         b = by_file.get(name)
         if b is None:
             continue
@@ -109,11 +116,15 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
                    f"({'directed' if cfg.network.directed else 'undirected'})")
         for note in getattr(inputs.ties, "notes", ()):
             out.append(f"  {note}")
-    check_model_columns(study, model_columns(inputs, cleaned))
+    for note in report.network_notes:
+        out.append(f"  {note}")
+    if cfg.analysis.efa is False:
+        out.append("EFA: skipped (analysis: efa: false)")
     for m in cfg.analysis.models:
         out.append(f"Model '{m.name}' ({m.level} level, {m.family}): {m.formula} -- every column "
                    "found")
-    for note in list(inputs.raw.notes) + list(cleaned.warnings):
+    for note in list(inputs.raw.notes) + list(cleaned.warnings) + list(
+            report.instrument_warnings):
         out.append(f"Note: {note}")
     out.append("No problems found: `socap run` can proceed.")
     return out

@@ -275,3 +275,272 @@ def study(folder: Path, files: list[str] | None, *, id_column="ResponseId", extr
     lines.append(extra.rstrip())
     (folder / "study.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return folder
+
+
+# ---------------------------------------------------------------------------------------------
+# platforms added for issue 17: each writer reproduces how the platform writes its export, from
+# genuine public exports and the platforms' own writers (named in each docstring). Two responses
+# of each file carry the platform's marker of an incomplete response and one its marker of a
+# test run, where the platform has them; the tests check exactly those are excluded.
+
+
+def _codes(frame: pd.DataFrame, inst, *, missing_text="Don't know", refused=-99, blank=None):
+    """Item answers with the platform's spelling of "don't know", -99 and blanks."""
+    out = frame.copy()
+    for i in inst.item_ids:
+        out[i] = [missing_text if v == "Don't know" else refused if v == -99 else
+                  blank if v is None or (isinstance(v, float) and np.isnan(v)) else
+                  v if isinstance(v, str) else int(v)
+                  for v in frame[i]]
+    return out
+
+
+def _stamp(i: int) -> pd.Timestamp:
+    return pd.Timestamp("2026-03-02 09:00:00") + pd.Timedelta(minutes=7 * i)
+
+
+def write_limesurvey(path: Path, frame: pd.DataFrame, inst, *, separator=";",
+                     full_text=False) -> Path:
+    """LimeSurvey "Export responses" as csv, byte for byte as its CsvWriter writes it
+    (LimeSurvey/LimeSurvey, application/helpers/admin/export/CsvWriter.php): a UTF-8 BOM, every
+    header and value quoted (quotes doubled), ``;`` between cells by default, CRLF after every
+    record and one more CRLF at the end. Columns as in genuine exports found in public analysis
+    scripts: id, submitdate, lastpage, startlanguage, seed, startdate, datestamp, then the
+    questions; array questions headed ``code[subquestion code]`` ("Question code" headings) or
+    ``Question text [Subquestion text]`` ("Full question text"); interviewtime when timings are
+    on. Responses 1 and 2 were never submitted (submitdate empty, lastpage 1)."""
+    f = _codes(as_labels(frame, inst, inst.item_ids) if full_text else frame, inst,
+               missing_text="Don't know" if full_text else "", refused="" if full_text else "")
+    head = ["id", "submitdate", "lastpage", "startlanguage", "seed", "startdate", "datestamp",
+            "firm_id", "cluster", "region"]
+    if full_text:
+        head = ["Response ID", "Date submitted", "Last page", "Start language", "Seed",
+                "Date started", "Date last action", "firm_id", "cluster", "region"]
+    cols = list(head)
+    for c, ids in inst.construct_items().items():
+        for i in ids:
+            cols.append(f"{STEM} [{inst.item(i).text}]" if full_text else f"{c}[{i}]")
+    cols.append("Total time" if full_text else "interviewtime")
+    lines = []
+    for r, row in enumerate(f.itertuples(index=False)):
+        d = dict(zip(f.columns, row))
+        submitted = r not in (1, 2)
+        vals = [r + 1, _stamp(r).strftime("%Y-%m-%d %H:%M:%S") if submitted else "",
+                3 if submitted else 1, "en", 1000 + r, _stamp(r).strftime("%Y-%m-%d %H:%M:%S"),
+                _stamp(r).strftime("%Y-%m-%d %H:%M:%S"), d["firm_id"], d["cluster"], d["region"]]
+        vals += [d[i] for ids in inst.construct_items().values() for i in ids]
+        vals.append(d["Duration (in seconds)"])
+        lines.append(vals)
+
+    def q(v):
+        v = "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+        return '"' + v.replace('"', '""') + '"'
+    text = separator.join(q(c) for c in cols) + "\r\n"
+    text += "".join(separator.join(q(v) for v in vals) + "\r\n" for vals in lines)
+    text += "\r\n"
+    Path(path).write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    return path
+
+
+REDCAP_FORM = "social_capital_survey"
+
+
+def write_redcap(path: Path, frame: pd.DataFrame, inst, *, dk_code=99) -> Path:
+    """A REDCap record export ("CSV / Microsoft Excel (raw data)"), as in REDCapR's test data
+    (OuhscBbmc/REDCapR, inst/test-data/project-survey/survey-data.csv): field names unquoted in
+    the header, the record id first, ``redcap_survey_identifier``, ``<form>_timestamp`` quoted
+    ("[not completed]" for a survey never completed), the form's fields, ``<form>_complete``
+    (0 Incomplete, 1 Unverified, 2 Complete); LF line ends, cells quoted only where needed.
+    A second form (``contact``, staff-entered, no items) follows with its own completion
+    column, left Incomplete for every record (it must not exclude anyone). "Don't know" is the
+    radio choice ``dk_code``; refused answers are left blank (REDCap has no -99 in a radio
+    field). Records 2 and 3 are Incomplete (0) and Unverified (1)."""
+    f = _codes(frame, inst, missing_text=dk_code, refused=None)
+    items = [i for ids in inst.construct_items().values() for i in ids]
+    head = (["record_id", "redcap_survey_identifier", f"{REDCAP_FORM}_timestamp", "firm_id",
+             "cluster", "region"] + items + [f"{REDCAP_FORM}_complete", "contact_note",
+                                             "contact_complete"])
+    records = []
+    for r in range(len(f)):
+        complete = {1: 0, 2: 1}.get(r, 2)
+        stamp = (_stamp(r).strftime("%Y-%m-%d %H:%M:%S") if complete == 2 else "[not completed]")
+        records.append([r + 1, "", stamp, f["firm_id"].iloc[r], f["cluster"].iloc[r],
+                        f["region"].iloc[r]] + [f[i].iloc[r] for i in items]
+                       + [complete, "", 0])
+    buf = [",".join(head)]
+    for vals in records:
+        cells = []
+        for k, v in enumerate(vals):
+            v = "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+            cells.append(f'"{v}"' if k == 2 and v else v)
+        buf.append(",".join(cells))
+    Path(path).write_text("\n".join(buf) + "\n", encoding="utf-8", newline="")
+    return path
+
+
+REDCAP_DICT_HEAD = ['"Variable / Field Name"', '"Form Name"', '"Section Header"', '"Field Type"',
+                    '"Field Label"', '"Choices, Calculations, OR Slider Labels"', '"Field Note"',
+                    '"Text Validation Type OR Show Slider Number"', '"Text Validation Min"',
+                    '"Text Validation Max"', "Identifier?",
+                    '"Branching Logic (Show field only if...)"', '"Required Field?"',
+                    '"Custom Alignment"', '"Question Number (surveys only)"',
+                    '"Matrix Group Name"', '"Matrix Ranking?"', '"Field Annotation"']
+
+
+def write_redcap_dictionary(path: Path, inst, *, annotate=True, dk_code=99) -> Path:
+    """The REDCap data dictionary of :func:`write_redcap`, as REDCap downloads it (REDCapR's
+    test data, inst/test-data/project-survey/survey-data-dictionary.csv): 18 columns, the
+    header quoted except ``Identifier?``, labels and choices quoted, choices written
+    ``"1, Strongly disagree | 2, Disagree | ..."``. Each construct is a matrix of radio fields
+    (``Matrix Group Name``) under a ``Section Header``; with ``annotate`` the items carry
+    ``@SOCAP-CONSTRUCT=<construct>`` (and ``@SOCAP-REVERSE``, ``@SOCAP-MISSING=<dk_code>``) in
+    the Field Annotation, else socap falls back to the matrix groups and section headers."""
+    def q(v):
+        return f'"{v}"' if v else ""
+    lines = [",".join(REDCAP_DICT_HEAD)]
+    blank = [""] * 18
+
+    def row(name, ftype, label, choices="", section="", matrix="", note="", ident=""):
+        r = list(blank)
+        r[0], r[1], r[2], r[3], r[4], r[5] = name, REDCAP_FORM, q(section), ftype, q(label), q(choices)
+        r[10], r[15], r[17] = ident, matrix, q(note)
+        return ",".join(r)
+    lines.append(row("record_id", "text", "Record ID"))
+    for name in ("firm_id", "cluster", "region"):
+        lines.append(row(name, "text", name.replace("_", " ").title()))
+    for c, construct in inst.constructs.items():
+        for k, item in enumerate(construct.items):
+            sc = item.scale
+            choices = " | ".join(f"{int(code)}, {sc.labels.get(float(code), int(code))}"
+                                 for code in range(int(sc.min), int(sc.max) + 1))
+            choices += f" | {dk_code}, Don't know"
+            note = ""
+            if annotate:
+                note = f"@SOCAP-CONSTRUCT={c} @SOCAP-MISSING={dk_code}" + (
+                    " @SOCAP-REVERSE" if item.reverse else "")
+            lines.append(row(item.id, "radio", item.text, choices,
+                             section=construct.label if k == 0 else "", matrix=c, note=note))
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8", newline="")
+    return path
+
+
+SOSCI_LABELS = {"CASE": "Interview number (ongoing)", "SERIAL": "Serial number (if provided)",
+                "REF": "Reference (if provided in link)",
+                "QUESTNNR": "Questionnaire that has been used in the interview",
+                "MODE": "Interview mode", "STARTED": "Time the interview has started (Europe/Berlin)",
+                "TIME_SUM": "Time spent overall (except outliers)",
+                "FINISHED": "Has the interview been finished (reached last page)?",
+                "Q_VIEWER": "Did the respondent only view the questionnaire, omitting mandatory "
+                            "questions?",
+                "LASTPAGE": "Last page that the participant has handled in the questionnaire",
+                "MAXPAGE": "Hindmost page handled by the participant",
+                "MISSING": "Missing answers in percent",
+                "MISSREL": "Missing answers (weighted by relevance)",
+                "DEG_TIME": "Degradation points for being very fast"}
+
+
+def sosci_table(frame: pd.DataFrame, inst) -> tuple[list[str], list[list]]:
+    """SoSci Survey's data columns and rows (see :func:`write_sosci`)."""
+    f = _codes(frame, inst, missing_text=-1, refused=-9, blank=-9)
+    items = [i for ids in inst.construct_items().values() for i in ids]
+    names = ["CASE", "SERIAL", "REF", "QUESTNNR", "MODE", "STARTED", "firm_id", "cluster",
+             "region"] + [f"SC{k:02d}_{j:02d}" for k, ids in enumerate(
+                 inst.construct_items().values(), start=1) for j in range(1, len(ids) + 1)]
+    names += ["TIME_SUM", "FINISHED", "Q_VIEWER", "LASTPAGE", "MAXPAGE", "MISSING", "MISSREL",
+              "DEG_TIME"]
+    rows = []
+    for r in range(len(f)):
+        finished = 0 if r in (1, 2) else 1
+        rows.append([20 + r, None, None, "base", "pretest" if r == 3 else "interview",
+                     _stamp(r).strftime("%Y-%m-%d %H:%M:%S"), f["firm_id"].iloc[r],
+                     f["cluster"].iloc[r], f["region"].iloc[r]]
+                    + [f[i].iloc[r] for i in items]
+                    + [int(f["Duration (in seconds)"].iloc[r]), finished, 0,
+                       5 if finished else 2, 5 if finished else 2, 0, 0, 3])
+    return names, rows
+
+
+def sosci_columns(inst) -> dict[str, str]:
+    """``survey.columns`` for a SoSci export: SoSci names items by question (SC01_01)."""
+    return {f"SC{k:02d}_{j:02d}": i for k, ids in enumerate(inst.construct_items().values(),
+                                                             start=1)
+            for j, i in enumerate(ids, start=1)}
+
+
+def write_sosci(path: Path, frame: pd.DataFrame, inst) -> Path:
+    """SoSci Survey's ``data_<project>_<date>.csv`` as in genuine exports published with
+    analyses (chrisharrisUU/hups, Data/HUPS3_data.csv): tab between cells, header names and
+    text values quoted, numbers and empty cells bare, LF line ends; FINISHED 1/0, -9 for "not
+    answered" and -1 for the residual option ("don't know"). Responses 1 and 2 did not finish
+    (FINISHED 0); response 3 is a pretest run (MODE pretest). xlsx: SoSci's Excel export adds
+    a second header row of variable labels."""
+    names, rows = sosci_table(frame, inst)
+    if Path(path).suffix == ".xlsx":
+        labels = [SOSCI_LABELS.get(n, n) for n in names]
+        return write(path, [names, labels] + rows)
+
+    def cell(v):
+        if v is None:
+            return ""
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            return str(v)
+        return '"' + str(v).replace('"', '""') + '"'
+    text = "\t".join(f'"{n}"' for n in names) + "\n"
+    text += "".join("\t".join(cell(v) for v in r) + "\n" for r in rows)
+    Path(path).write_text(text, encoding="utf-8", newline="")
+    return path
+
+
+def write_google_forms(path: Path, frame: pd.DataFrame, inst) -> Path:
+    """Google Forms' responses sheet downloaded as csv, as in genuine files quoted in public
+    code: ``Timestamp`` first (``2026/03/02 9:00:00 AM GMT+1``), ``Email Address`` when the form
+    collects it, then each question's full text; a multiple-choice grid writes one column per
+    row headed ``Question [Row]``; answers are choice texts; cells quoted only where needed.
+    Google Forms keeps submitted responses only: no completion marker."""
+    f = as_labels(frame, inst, inst.item_ids)
+    head = ["Timestamp", "Email Address", "Which firm do you answer for?", "Your cluster?",
+            "Your region?"]
+    head += [f"{STEM} [{inst.item(i).text}]" for i in inst.item_ids]
+    rows = [head]
+    for r in range(len(f)):
+        t = _stamp(r)
+        rows.append([t.strftime("%Y/%m/%d %-I:%M:%S %p GMT+1"), f["email"].iloc[r],
+                     f["firm_id"].iloc[r], f["cluster"].iloc[r], f["region"].iloc[r]]
+                    + [None if f[i].iloc[r] == -99 else f[i].iloc[r] for i in inst.item_ids])
+    return write(path, rows)
+
+
+def write_ms_forms(path: Path, frame: pd.DataFrame, inst) -> Path:
+    """Microsoft Forms "Open in Excel" (xlsx): ``ID``, ``Start time``, ``Completion time``,
+    ``Email``, ``Name``, then one column per question -- a Likert question one per statement,
+    headed by the statement; answers are choice texts, times as Excel dates. Forms keeps
+    completed responses only; the duration is completion minus start time."""
+    f = as_labels(frame, inst, inst.item_ids)
+    head = ["ID", "Start time", "Completion time", "Email", "Name", "Firm ID", "Cluster",
+            "Region"] + [inst.item(i).text for i in inst.item_ids]
+    rows = [head]
+    for r in range(len(f)):
+        t0 = _stamp(r).to_pydatetime()
+        t1 = t0 + pd.Timedelta(seconds=int(f["Duration (in seconds)"].iloc[r])).to_pytimedelta()
+        rows.append([r + 1, t0, t1, "anonymous", None, f["firm_id"].iloc[r], f["cluster"].iloc[r],
+                     f["region"].iloc[r]]
+                    + [None if f[i].iloc[r] == -99 else f[i].iloc[r] for i in inst.item_ids])
+    return write(path, rows)
+
+
+def write_por(path: Path, frame: pd.DataFrame, inst) -> Path:
+    """SPSS portable (.por), written by ReadStat (pyreadstat.write_por): variable names of at
+    most 8 characters, upper case, as the portable format stores them (RESPID, FIRM_ID,
+    COORD_1); "Don't know" as -98 (portable files written by ReadStat keep no user-missing
+    declaration, so the study declares it)."""
+    import pyreadstat
+
+    out = frame[["ResponseId", "firm_id", "cluster", "region"]].copy()
+    out = out.rename(columns={"ResponseId": "respid"})
+    out["Finished"] = frame["Finished"].astype(float)
+    for i in inst.item_ids:
+        out[i] = frame[i].map(lambda v: -98.0 if v == "Don't know" else
+                              (np.nan if v is None else float(v))).astype(float)
+    out.columns = [c.upper() for c in out.columns]
+    pyreadstat.write_por(out, str(path))
+    return path

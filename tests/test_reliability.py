@@ -44,6 +44,7 @@ def cases():
         ("reliability_mixed", ["scales", "keyed"]),
         ("reliability_bfi", ["raw", "keyed"]),
         ("reliability_pingouin", ["scales"]),
+        ("reliability_negative", ["scales"]),
     ]:
         ref = load(name)
         for g in groups:

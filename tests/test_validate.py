@@ -31,17 +31,21 @@ def test_validate_reports_each_file(tmp_path, survey):
     assert "survey.files not set: every export in data/raw/" in text
     i = next(k for k, l in enumerate(lines) if "data/raw/a_plain.csv" in l)
     assert f"layout plain, {len(a)} rows" in lines[i] and "encoding utf-8" in lines[i]
-    assert lines[i + 1].strip() == "items matched: 20 of 20"
-    assert lines[i + 2].strip().startswith("answers recoded from label text: 0")
+    assert lines[i + 1].strip() == ("layout: plain (one header row of column names; no survey "
+                                    "platform's marker columns)")
+    assert lines[i + 2].strip() == "items matched: 20 of 20"
+    assert lines[i + 3].strip().startswith("answers recoded from label text: 0")
     n_dk = int((a[inst.item_ids] == "Don't know").to_numpy().sum())
     n_blank = int(a[inst.item_ids].isna().to_numpy().sum())
-    assert f"Don't know: {n_dk}" in lines[i + 3] and f"blank: {n_blank}" in lines[i + 3]
+    assert f"Don't know: {n_dk}" in lines[i + 4] and f"blank: {n_blank}" in lines[i + 4]
     j = next(k for k, l in enumerate(lines) if "data/raw/b_qualtrics.xlsx" in l)
     assert f"layout qualtrics, {len(b)} rows" in lines[j] and "3 header rows" in lines[j]
+    assert lines[j + 1].strip() == ("layout: Qualtrics (Qualtrics export: ImportId JSON in "
+                                    "header row 3, question texts in row 2)")
     codes = b[inst.item_ids].apply(pd.to_numeric, errors="coerce").to_numpy()
     labelled = int((~np.isnan(codes) & (codes != -99)).sum())  # written as label texts
-    assert lines[j + 2].strip().startswith(f"answers recoded from label text: {labelled}")
-    assert "incomplete 1" in lines[j + 4] and "previews 1" in lines[j + 4]
+    assert lines[j + 3].strip().startswith(f"answers recoded from label text: {labelled}")
+    assert "incomplete 1" in lines[j + 5] and "previews 1" in lines[j + 5]
     assert "RecipientEmail" in text and "notes.md" not in text
     assert "No problems found" in lines[-1]
 
@@ -67,3 +71,101 @@ def test_validate_reports_every_problem_of_an_export_at_once(tmp_path, survey):
     text = str(err.value)
     assert "'Agree a lot' matches no label" in text and "code 9 of item" in text
     assert "code 0 of item" in text and "5 = Strongly agree" in text
+
+
+# --------------------------------------------------------------------------------------------
+# parity with run (issue 17): validate makes every check run makes before fitting
+
+
+def _example(tmp_path):
+    """The bundled example study, copied (the repository root is a study)."""
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    folder = tmp_path / "ex"
+    folder.mkdir()
+    shutil.copytree(root / "data" / "raw", folder / "data" / "raw")
+    shutil.copytree(root / "instruments", folder / "instruments")
+    shutil.copy(root / "study.yaml", folder / "study.yaml")
+    return folder
+
+
+def _edit(folder, old, new):
+    p = folder / "study.yaml"
+    text = p.read_text()
+    assert old in text
+    p.write_text(text.replace(old, new))
+
+
+@pytest.mark.parametrize("case", ["unit_missing_from_table", "tie_node_unknown",
+                                  "invariance_column", "logit_1_2", "efa_factors"])
+def test_validate_refuses_what_run_refuses(tmp_path, case):
+    """Each case passed validate before and was refused by run after reading; both now refuse
+    it with the same message, before anything is fitted."""
+    from pipeline.run import run_study
+
+    folder = _example(tmp_path)
+    if case == "unit_missing_from_table":
+        firms = (folder / "data/raw/firms.csv").read_text().splitlines()
+        (folder / "data/raw/firms.csv").write_text("\n".join(
+            [firms[0]] + [r for r in firms[1:] if not r.startswith("F0009,")]) + "\n")
+        want = "unit 'F0009' answers the survey but has no row in the unit table"
+    elif case == "tie_node_unknown":
+        ties = folder / "data/raw/ties.csv"
+        lines = ties.read_text().splitlines()
+        cols = lines[0].split(",")
+        row = lines[1].split(",")
+        row[cols.index("target")] = "F9999"
+        ties.write_text("\n".join(lines + [",".join(row)]) + "\n")
+        want = "tie list names 'F9999', which is neither a unit"
+    elif case == "invariance_column":
+        _edit(folder, "  invariance: region", "  invariance: regoin")
+        want = "analysis.invariance names column 'regoin'"
+    elif case == "logit_1_2":
+        firms = pd.read_csv(folder / "data/raw/firms.csv")
+        firms["innovator"] = np.where(firms["new_products"] > 0, 2, 1)
+        firms.to_csv(folder / "data/raw/firms.csv", index=False)
+        _edit(folder, "formula: \"new_products ~", "formula: \"innovator ~")
+        _edit(folder, "family: poisson", "family: logit")
+        want = "family: logit needs a 0/1 outcome, but 'innovator' is coded 1, 2"
+    else:
+        _edit(folder, "n_factors: auto", "n_factors: 20")
+        want = "20 factors cannot be extracted from 20 items"
+    with pytest.raises(StudyError) as v:
+        validate_study(folder)
+    assert want in str(v.value)
+    with pytest.raises(StudyError) as r:
+        run_study(folder)
+    assert want in str(r.value)
+    assert not (folder / "reports" / "results.json").exists()
+    if case == "logit_1_2":  # the fix the message gives works
+        fix = str(v.value).split("write the formula as '")[1].split("'")[0]
+        _edit(folder, "formula: \"innovator ~ degree * social_capital + log_employees\"",
+              f"formula: \"{fix}\"")
+        validate_study(folder)
+
+
+def test_efa_false_and_small_constructs(tmp_path):
+    """analysis: efa: false skips the EFA (results.json efa null); a construct of two items
+    warns, in validate and in run."""
+    import json
+
+    from pipeline.run import run_study
+
+    folder = _example(tmp_path)
+    _edit(folder, "  efa: {n_factors: auto, method: ml, rotation: oblimin}", "  efa: false")
+    inst = folder / "instruments/social_capital.yaml"
+    text = inst.read_text()
+    for item in ("trust_3", "trust_4", "trust_5"):
+        start = text.index(f"      {item}:")
+        end = text.index("\n", start)
+        text = text[:start] + text[end + 1:]
+    inst.write_text(text)
+    lines = validate_study(folder)
+    assert "EFA: skipped (analysis: efa: false)" in lines
+    assert any("Construct 'trust' has 2 items" in x for x in lines)
+    run_study(folder)
+    res = json.loads((folder / "reports/results.json").read_text())
+    assert res["efa"] is None and res["config"]["analysis"]["efa"] is False
+    assert any("Construct 'trust' has 2 items" in w["message"] for w in res["warnings"])

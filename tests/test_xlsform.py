@@ -109,7 +109,9 @@ def test_user_xlsform_with_text_choice_names_and_defaults(tmp_path):
     sc = inst.item("t1").scale
     assert (sc.min, sc.max) == (1, 3) and sc.labels == {1: "Disagree", 2: "Neutral", 3: "Agree"}
     assert sc.names == {1: "disagree", 2: "neutral", 3: "agree"}
-    assert inst.missing == ("Don't know",)
+    # the choice flagged missing by its label and by its name: KoBo's "XML values" export
+    # holds the name (dk), its label export the label
+    assert inst.missing == ("Don't know", "dk")
     assert inst.constructs["trust"].label == "trust" and not inst.higher_order
 
 

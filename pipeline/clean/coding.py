@@ -11,6 +11,7 @@ responses cost a few hash passes, not a Python loop per cell.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,13 +96,24 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
     """
     n = len(data)
     p = len(item_columns)
-    missing_codes = list(instrument.missing) + list(extra_missing)
-    miss_num = sorted({float(m) for m in missing_codes if is_number(m)})
-    miss_txt: dict[str, str] = {}
-    for m in missing_codes:
-        if not is_number(m):
-            miss_txt.setdefault(norm(m), str(m))
-            miss_txt.setdefault(loose_key(m), str(m))
+    study_codes, per_item = split_missing(extra_missing)
+    missing_sets: dict[tuple, tuple] = {}
+
+    def item_missing(item_id: str):
+        """(codes, numeric codes, text codes) meaning missing for one item: the instrument's,
+        the study's, the item's construct's and its own (instrument and study.yaml)."""
+        it = instrument.item(item_id)
+        codes_ = tuple(list(instrument.missing) + study_codes + list(it.missing)
+                       + per_item.get(it.construct, []) + per_item.get(item_id, []))
+        if codes_ not in missing_sets:
+            num = sorted({float(m) for m in codes_ if is_number(m)})
+            txt: dict[str, str] = {}
+            for m in codes_:
+                if not is_number(m):
+                    txt.setdefault(norm(m), str(m))
+                    txt.setdefault(loose_key(m), str(m))
+            missing_sets[codes_] = (list(dict.fromkeys(codes_)), num, txt)
+        return missing_sets[codes_]
     problems = ProblemList()
     # column-major: every step below works on one item's column (10x faster at 10^6 rows)
     raw = np.empty((n, p), order="F")  # every column is written below
@@ -145,6 +157,7 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
     for j, (item_id, col) in enumerate(item_columns.items()):
         item = instrument.item(item_id)
         sc = item.scale
+        missing_codes, miss_num, miss_txt = item_missing(item_id)
         labels = scale_labels(sc, language)
         lookup: dict[str, float] = {}
         for code, text in labels.items():
@@ -191,22 +204,23 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
                 for _, m in col_meta)
             if RECODE_BY_VALUE and not has_metadata:
                 # no SPSS/Stata metadata: every cell's fate follows from its distinct value
-                def bad_text(i, s=s, item_id=item_id, col=col, labels=labels, sc=sc):
+                def bad_text(i, s=s, item_id=item_id, col=col, labels=labels, sc=sc,
+                             missing_codes=missing_codes):
                     problems.add(f"answer '{s.iloc[i]}' matches no label of item '{item_id}'",
-                                 fix=label_fix(labels, sc, missing_codes),
+                                 fix=label_fix(labels, sc, missing_codes, item_id, s.iloc[i],
+                                               study_codes),
                                  **where(i, item_id, col))
 
                 def outside_scale(i, v, item_id=item_id, col=col, sc=sc):
-                    problems.add(f"code {fmt(v)} of item '{item_id}' lies outside its scale "
-                                 f"{fmt(sc.min)}..{fmt(sc.max)}",
-                                 fix="correct the value, or declare it a missing code in "
-                                 "study.yaml survey: missing: [...]", **where(i, item_id, col))
+                    problems.add(outside_message(v, item_id, sc),
+                                 fix=outside_fix(v, item_id, study_codes),
+                                 **where(i, item_id, col))
 
                 records.append(recode_by_value(
                     ucodes, uniq, uval, out_col, cell_reason[:, j], from_text_m[:, j],
                     reason=reason, miss_num=miss_num, miss_txt=miss_txt, lookup=lookup,
                     scale=sc, item_id=item_id, reverse=item.reverse, col=col,
-                    bad_text=bad_text, outside_scale=outside_scale))
+                    bad_text=bad_text, outside_scale=outside_scale, labels=labels))
                 continue
             num = out_col
             np.take(uval, ucodes, out=num)
@@ -295,6 +309,8 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
                     kind_u[k], val_u[k] = "missing", miss_txt.get(nu, miss_txt.get(ku))
                 elif nu in lookup or (ku and ku in lookup):
                     kind_u[k], val_u[k] = "code", lookup.get(nu, lookup.get(ku))
+                elif (c := labelled_code(u, labels, sc)) is not None:
+                    kind_u[k], val_u[k] = "code", c
                 else:
                     kind_u[k] = "bad"
             kinds = kind_u[ku_rows]
@@ -311,7 +327,8 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
             for i in idx[kinds == "bad"]:
                 problems.add(
                     f"answer '{s.iloc[i]}' matches no label of item '{item_id}'",
-                    fix=label_fix(labels, sc, missing_codes), **where(i, item_id, col))
+                    fix=label_fix(labels, sc, missing_codes, item_id, s.iloc[i], study_codes),
+                    **where(i, item_id, col))
         labelled = any((isinstance(m.get("value_labels"), dict) and m.get("value_labels"))
                        or (isinstance(m.get("missing_codes"), list) and m.get("missing_codes"))
                        for _, m in col_meta)
@@ -323,11 +340,9 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
         else:
             bad = off_scale(num, sc)
         for i in np.flatnonzero(bad):
-            problems.add(
-                f"code {fmt(num[i])} of item '{item_id}' lies outside its scale "
-                f"{fmt(sc.min)}..{fmt(sc.max)}",
-                fix="correct the value, or declare it a missing code in study.yaml survey: "
-                "missing: [...]", **where(i, item_id, col))
+            problems.add(outside_message(num[i], item_id, sc),
+                         fix=outside_fix(num[i], item_id, study_codes),
+                         **where(i, item_id, col))
         if num is not out_col:
             out_col[...] = num
         records.append({"item": item_id, "column": col, "valid": int((~np.isnan(num)).sum()),
@@ -361,19 +376,91 @@ def recode_items(data: pd.DataFrame, instrument: Instrument, item_columns: dict[
 
 
 def off_scale(v: np.ndarray, sc) -> np.ndarray:
-    """Codes outside the scale's range or not whole (NaN: not outside)."""
-    return ~np.isnan(v) & ((v < sc.min) | (v > sc.max) | (np.abs(v - np.round(v)) > 1e-9))
+    """Codes outside the scale's range or, on a scale of whole codes, not whole (NaN: not
+    outside). A continuous scale (``type: continuous``) takes any value from min to max."""
+    outside = (v < sc.min) | (v > sc.max)
+    if not getattr(sc, "continuous", False):
+        outside |= np.abs(v - np.round(v)) > 1e-9
+    return ~np.isnan(v) & outside
 
 
-def label_fix(labels, sc, missing_codes) -> str:
+def split_missing(extra) -> tuple[list, dict[str, list]]:
+    """study.yaml's ``survey: missing:``: a list (codes missing for every item) or a mapping
+    ``{item or construct: [codes]}`` whose key ``"*"`` holds the study-wide codes."""
+    if isinstance(extra, dict):
+        per = {str(k): list(v) if isinstance(v, (list, tuple)) else [v] for k, v in extra.items()}
+        return per.pop("*", []), per
+    return list(extra or ()), {}
+
+
+def _yaml_value(v) -> str:
+    if is_number(v):
+        return fmt(float(v))
+    text = str(v).replace('"', '\\"')
+    return f'"{text}"'
+
+
+def item_missing_form(item_id: str, value, study_codes) -> str:
+    """study.yaml's item-level missing codes naming one item (the study-wide ones kept)."""
+    wide = (f'"*": [{", ".join(_yaml_value(c) for c in study_codes)}], '
+            if study_codes else "")
+    return f"survey: missing: {{{wide}{item_id}: [{_yaml_value(value)}]}}"
+
+
+def outside_message(v, item_id: str, sc) -> str:
+    kind = "continuous scale" if getattr(sc, "continuous", False) else "scale"
+    whole = "" if getattr(sc, "continuous", False) or float(v).is_integer() or not (
+        sc.min <= v <= sc.max) else " (not a whole code; declare type: continuous for sliders)"
+    return (f"code {fmt(v)} of item '{item_id}' lies outside its {kind} "
+            f"{fmt(sc.min)}..{fmt(sc.max)}{whole}")
+
+
+def outside_fix(v, item_id: str, study_codes) -> str:
+    """Advice for an out-of-range code: the item-level missing code (a study-wide one would
+    also blank that code where it is a valid answer of another item)."""
+    return (f"correct the value, or declare it a missing code of this item only: study.yaml "
+            f"{item_missing_form(item_id, v, study_codes)} (or missing: [{fmt(v)}] under the "
+            "item in the instrument)")
+
+
+def label_fix(labels, sc, missing_codes, item_id: str | None = None, text=None,
+              study_codes=()) -> str:
     valid_txt = "; ".join(f"{fmt(k)} = {v}" for k, v in labels.items())
+    form = (item_missing_form(item_id, text, study_codes) if item_id is not None
+            else "survey: missing: [...]")
     return (f"valid answers: {valid_txt or 'codes ' + fmt(sc.min) + '..' + fmt(sc.max)}"
             + (f"; missing codes: {', '.join(map(str, missing_codes))}" if missing_codes else "")
-            + " -- or add the text to study.yaml survey: missing: [...]")
+            + f" -- or, if it means missing, declare it in study.yaml: {form}")
+
+
+_CODE_LABEL = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*(?:[=:.)\-\u2013\u2014]\s*)?(\S.*?)\s*$", re.S)
+_LABEL_CODE = re.compile(r"^\s*(\S.*?)\s*\(\s*([+-]?\d+(?:\.\d+)?)\s*\)\s*$", re.S)
+
+
+def labelled_code(text: str, labels, sc) -> float | None:
+    """The code of an answer written as a code and its label -- Qualtrics writes labelled
+    scale points as ``"7\\n strongly agree\\n"`` (and middle points as bare digits); ``1 =
+    Strongly disagree``, ``Strongly agree (5)`` -- when the label is the instrument's label of
+    that code (compared as labels are), else None (the answer is not trusted)."""
+    m = _CODE_LABEL.match(text)
+    if m:
+        code, rest = float(m.group(1)), m.group(2)
+    else:
+        m = _LABEL_CODE.match(text)
+        if not m:
+            return None
+        rest, code = m.group(1), float(m.group(2))
+    label = labels.get(code)
+    if label is None or not sc.min <= code <= sc.max:
+        return None
+    if norm(label) == norm(rest) or (loose_key(label) and loose_key(label) == loose_key(rest)):
+        return code
+    return None
 
 
 def recode_by_value(ucodes, uniq, uval, out_col, cr, from_text, *, reason, miss_num, miss_txt,
-                     lookup, scale, item_id, reverse, col, bad_text, outside_scale) -> dict:
+                     lookup, scale, item_id, reverse, col, bad_text, outside_scale,
+                     labels=None) -> dict:
     """:func:`recode_items` for one factorized column without SPSS/Stata metadata, decided once
     per distinct value and spread to the rows by three lookups (the row-wise path makes ~15
     passes over 10^6 cells per item). The same codes, reasons (registered in the same order),
@@ -409,6 +496,9 @@ def recode_by_value(ucodes, uniq, uval, out_col, cr, from_text, *, reason, miss_
                 missing_reason[k] = miss_txt.get(nu, miss_txt.get(ku))
             elif nu in lookup or (ku and ku in lookup):
                 num_u[k] = float(lookup.get(nu, lookup.get(ku)))
+                from_text_u[k] = True
+            elif labels and (c := labelled_code(u, labels, scale)) is not None:
+                num_u[k] = c
                 from_text_u[k] = True
             else:
                 bad_u[k] = True

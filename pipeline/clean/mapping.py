@@ -46,12 +46,52 @@ def question_index(meta: pd.DataFrame | None, columns) -> dict[str, list[str]]:
     return out
 
 
+def repeated_columns(meta: pd.DataFrame | None, cols) -> dict[str, list[str]]:
+    """The name a file writes over several columns (normalised) -> those columns (told apart at
+    ingest as ``Q5.1``, ``Q5.2``)."""
+    if meta is None or not len(meta) or "repeated" not in meta:
+        return {}
+    colset = set(cols)
+    rep = meta.loc[meta["repeated"].astype(bool) & meta["column"].isin(colset)]
+    out: dict[str, list[str]] = {}
+    for _, group in rep.groupby(["file", "source_column"] if "file" in rep else ["source_column"],
+                                sort=False):
+        out.setdefault(norm(group["source_column"].iloc[0]), []).extend(group["column"])
+    return out
+
+
+def import_id_index(meta: pd.DataFrame | None, cols) -> dict[str, str]:
+    """Qualtrics ImportId -> column, for ImportIds that name one column of the file."""
+    if meta is None or not len(meta) or "import_id" not in meta:
+        return {}
+    colset = set(cols)
+    found: dict[str, list[str]] = {}
+    for c, i in zip(meta["column"], meta["import_id"]):
+        if c in colset and isinstance(i, str) and i:
+            found.setdefault(i, []).append(c)
+    return {i: c[0] for i, c in found.items() if len(set(c)) == 1}
+
+
 def match_items(cols, instrument: Instrument, mapping: dict[str, str],
                  meta: pd.DataFrame | None):
-    """One file's matching: (item -> column, mapping keys not found, unmatched items, free cols)."""
+    """One file's matching: (item -> column, mapping keys not found, unmatched items, free cols,
+    ambiguous items -> the columns of the repeated name they matched)."""
     by_item: dict[str, str] = {}
     items = set(instrument.item_ids)
     qindex = question_index(meta, cols)
+    repeats = repeated_columns(meta, cols)
+    ids = import_id_index(meta, cols)
+    # the header as the file writes it (before group paths or array brackets were stripped)
+    if meta is not None and len(meta) and "source_column" in meta:
+        colset = set(cols)
+        src: dict[str, list[str]] = {}
+        for c, sc in zip(meta["column"], meta["source_column"]):
+            if c in colset and isinstance(sc, str) and sc != c:
+                src.setdefault(sc, []).append(c)
+        for sc, cs in src.items():
+            if len(set(cs)) == 1:
+                ids.setdefault(sc, cs[0])
+    ambiguous: dict[str, list[str]] = {}
     qtexts = {}
     if meta is not None and len(meta):
         colset = set(cols)
@@ -63,6 +103,11 @@ def match_items(cols, instrument: Instrument, mapping: dict[str, str],
         if item not in items:
             continue
         found = find_column(cols, export_col)
+        if found is None and export_col in ids:  # a Qualtrics ImportId (QID12_1), a full path
+            found = ids[export_col]
+        if found is None and norm(export_col) in repeats:
+            ambiguous[item] = repeats[norm(export_col)]  # the name written twice: which one?
+            continue
         if found is None and len(qindex.get(loose_key(export_col), [])) == 1:
             found = qindex[loose_key(export_col)][0]
         if found is None:
@@ -72,9 +117,12 @@ def match_items(cols, instrument: Instrument, mapping: dict[str, str],
     taken = set(by_item.values())
     unmatched = []
     for item in instrument.item_ids:
-        if item in by_item:
+        if item in by_item or item in ambiguous:
             continue
         found = find_column([c for c in cols if c not in taken], item)
+        if found is None and norm(item) in repeats:
+            ambiguous[item] = repeats[norm(item)]
+            continue
         if found is None:
             text = instrument.item(item).text
             k = loose_key(text)
@@ -91,11 +139,33 @@ def match_items(cols, instrument: Instrument, mapping: dict[str, str],
             by_item[item] = found
             taken.add(found)
     free = [c for c in cols if c not in taken]
-    return by_item, keys_missing, unmatched, free
+    return by_item, keys_missing, unmatched, free, ambiguous
+
+
+def ambiguity_fix(item_or_key: str, columns: list[str], meta: pd.DataFrame | None,
+                  yaml_key: str | None = None) -> str:
+    """How to name the one column meant among columns written under one name: its Qualtrics
+    ImportId, or the name socap gave the repeat (``Q5.1``)."""
+    ids = {}
+    if meta is not None and len(meta) and "import_id" in meta:
+        ids = {c: i for c, i in zip(meta["column"], meta["import_id"])
+               if c in set(columns) and isinstance(i, str) and i}
+    if yaml_key is None:  # an item: map it
+        if len(ids) == len(columns) and len(set(ids.values())) == len(columns):
+            options = " or ".join(f"{{{ids[c]}: {item_or_key}}}" for c in columns)
+            return (f"map the column meant by its ImportId (the third header row): survey: "
+                    f"columns: {options}")
+        options = " or ".join(f"{{'{c}': {item_or_key}}}" for c in columns)
+        return (f"map the column meant: survey: columns: {options} (socap numbers the repeats "
+                "in file order) -- or rename it in the export")
+    return (f"set survey: {yaml_key}: to the column meant, one of "
+            f"{', '.join(repr(c) for c in columns)} (socap numbers the repeats in file order), "
+            "or rename it in the export")
 
 
 def map_items_by_file(columns, instrument: Instrument, mapping: dict[str, str], file: str,
-                      meta: pd.DataFrame | None = None) -> dict[str | None, dict[str, str]]:
+                      meta: pd.DataFrame | None = None,
+                      layouts: dict | None = None) -> dict[str | None, dict[str, str]]:
     """Instrument item -> export column, for each export file (files differ: a plain wave and a
     Qualtrics wave name the same item differently).
 
@@ -104,6 +174,16 @@ def map_items_by_file(columns, instrument: Instrument, mapping: dict[str, str], 
     name or as a column's question text (the whole text, its part after ``' - '`` as Qualtrics
     and SurveyMonkey write matrix rows, or the end of the question text), letters and digits
     compared, when exactly one column matches.
+
+    A column whose name the export writes more than once (told apart at ingest as ``Q5``,
+    ``Q5.1``) matches only when named unambiguously: by the repeat's name, or its Qualtrics
+    ImportId (``survey.columns: {QID12_1: trust_1}``).
+
+    Parameters
+    ----------
+    layouts
+        File name -> (layout, why it was detected): an item no file has a column for names
+        what the detection looked for when a file was read as plain.
 
     Returns
     -------
@@ -114,8 +194,8 @@ def map_items_by_file(columns, instrument: Instrument, mapping: dict[str, str], 
     Raises
     ------
     StudyError
-        ``survey.columns`` naming a non-item or a column no file has, and items no file has a
-        column for -- all reported at once.
+        ``survey.columns`` naming a non-item or a column no file has, items no file has a
+        column for, and items matching a name written twice -- all reported at once.
     """
     cols = [c for c in columns if c not in META_COLUMNS]
     problems = ProblemList()
@@ -132,7 +212,14 @@ def map_items_by_file(columns, instrument: Instrument, mapping: dict[str, str], 
         groups = {None: (cols, meta)}
     out, missing_keys, unmatched_in, free_in = {}, None, {}, {}
     for f, (fcols, fmeta) in groups.items():
-        by_item, keys_missing, unmatched, free = match_items(fcols, instrument, mapping, fmeta)
+        by_item, keys_missing, unmatched, free, ambiguous = match_items(fcols, instrument,
+                                                                        mapping, fmeta)
+        for item, amb in ambiguous.items():
+            name = amb[0].rsplit(".", 1)[0]
+            problems.add(f"instrument item '{item}' matches the name '{name}', which {f or file} "
+                         f"writes {'twice' if len(amb) == 2 else f'{len(amb)} times'} "
+                         f"(read as {', '.join(amb)})", file=f or file, column=name,
+                         fix=ambiguity_fix(item, amb, fmeta))
         out[f] = by_item
         missing_keys = set(keys_missing) if missing_keys is None else missing_keys & set(keys_missing)
         unmatched_in[f], free_in[f] = unmatched, free
@@ -143,13 +230,21 @@ def map_items_by_file(columns, instrument: Instrument, mapping: dict[str, str], 
                          key=f"survey.columns.{export_col}")
     first = next(iter(groups))
     exports = ", ".join(str(f) for f in groups if f is not None) or file
+    from pipeline.ingest.layouts import LOOKED_FOR  # noqa: PLC0415
+
+    plain = [f for f, (lay, _) in (layouts or {}).items() if lay == "plain"]
+    layout_note = (f" {', '.join(plain)} {'was' if len(plain) == 1 else 'were'} read as a plain "
+                   "sheet: socap found none of the survey platforms' marker columns (it looked "
+                   "for " + "; ".join(LOOKED_FOR) + "); if the export comes from one of them, "
+                   "set survey: layout:." if plain else "")
     for item in instrument.item_ids:
         if all(item in unmatched_in[f] for f in groups):
             hint = did_you_mean(item, free_in[first])
             problems.add(f"instrument item '{item}' has no column in the survey export"
                          + (f"; {hint}" if hint else ""), file=exports, column=item,
                          fix="rename the export column to the item id, or map it in study.yaml: "
-                         f"survey: columns: {{<export column>: {item}}}")
+                         f"survey: columns: {{<export column>: {item}}}" + layout_note)
+            layout_note = ""  # said once
     problems.raise_if_any("The survey export does not match the instrument:")
     return out
 

@@ -51,10 +51,19 @@ PREVIEW_STATUS = {"survey preview", "survey test", "spam", "survey preview spam"
                   "offline survey preview", "ex spam", "synthetic", "preview", "test",
                   "1", "2", "8", "9", "12", "17", "40", "256"}
 PREVIEW_CHANNELS = {"preview", "test"}  # Qualtrics DistributionChannel
+# SoSci Survey's TIME_SUM and LimeSurvey's interviewtime are durations in seconds too
 DURATION_NAMES = ("duration (in seconds)", "duration", "duration_sec", "duration_seconds",
-                  "duration (seconds)", "time_taken", "_duration", "duration in seconds")
+                  "duration (seconds)", "time_taken", "_duration", "duration in seconds",
+                  "time_sum", "interviewtime", "total time")
 START_END_NAMES = (("startdate", "enddate"), ("start date", "end date"), ("start", "end"),
-                   ("starttime", "endtime"), ("start_time", "end_time"))
+                   ("starttime", "endtime"), ("start_time", "end_time"),
+                   ("start time", "completion time"))  # Microsoft Forms
+# SoSci Survey: MODE "pretest" and "debug" are the questionnaire's test runs; Q_VIEWER true a
+# "spectator" who paged through without answering the mandatory questions
+SOSCI_TEST_MODES = {"pretest", "debug"}
+TRUTHY = frozenset({"true", "1", "yes", "y", "t"})
+# REDCap's <form>_complete: 0 Incomplete, 1 Unverified, 2 Complete (labels export: the words)
+REDCAP_COMPLETE = {"2", "complete"}
 FINISHED_NAMES = ("finished", "complete", "completed")
 PROGRESS_NAMES = ("progress",)
 STATUS_NAMES = ("status",)
@@ -105,6 +114,12 @@ class QualityData:
     instrument: Instrument
     factorize: Callable[[str], tuple[np.ndarray, np.ndarray]]
     checks: Mapping[str, np.ndarray] = field(default_factory=dict)
+    layouts: Mapping[str, str] = field(default_factory=dict)  # column -> platform layout
+    item_columns: Sequence[str] = ()  # the export columns the items were read from
+
+    def platform_columns(self, layout: str) -> list[str]:
+        """The columns an export of ``layout`` wrote, in file order."""
+        return [c for c in self.columns if self.layouts.get(c) == layout]
 
     @cached_property
     def _lower(self) -> dict[str, str]:
@@ -148,50 +163,102 @@ class Rule:
 # the rules
 
 
-def previews(q: QualityData, setting, kept) -> Flag | None:
-    """Qualtrics ``Status`` preview, test, spam or synthetic (text or numeric code, see
-    ``PREVIEW_STATUS``) or ``DistributionChannel`` preview/test."""
-    masks, details = [], []
-    for names, values in ((STATUS_NAMES, PREVIEW_STATUS), (CHANNEL_NAMES, PREVIEW_CHANNELS)):
-        c = q.column(names)
-        if c is not None:
-            hit, shown = q.per_value(c, values.__contains__)
-            masks.append(hit)
-            details.append(shown)
+def _first_of(masks, details) -> Flag | None:
+    """One flag from several markers: a row fails when any marker says so, and its detail is
+    that of the first marker that does."""
     if not masks:
         return None
     if len(masks) == 1:
         return Flag(masks[0], details[0])
-    first, second = masks
-    d1, d2 = details
+    union = np.zeros(len(masks[0]), bool)
+    for m in masks:
+        union |= m
 
-    def detail(sel):  # the Status column's text where it fails, else the channel's
+    def detail(sel):
         out = np.empty(int(sel.sum()), dtype=object)
-        a = first[sel]
-        if a.any():
-            out[a] = d1(sel & first)
-        if (~a).any():
-            out[~a] = d2(sel & ~first)
+        left = sel.copy()
+        for m, d in zip(masks, details):
+            here = left & m
+            if here.any():
+                out[here[sel]] = (d if isinstance(d, str) else d(here) if callable(d)
+                                  else d[here])
+                left &= ~m
         return out
-    return Flag(first | second, detail)
+    return Flag(union, detail)
+
+
+def previews(q: QualityData, setting, kept) -> Flag | None:
+    """Qualtrics ``Status`` preview, test, spam or synthetic (text or numeric code, see
+    ``PREVIEW_STATUS``) or ``DistributionChannel`` preview/test; SoSci Survey ``MODE`` pretest
+    or debug, and ``Q_VIEWER`` true (a spectator who only paged through)."""
+    masks, details = [], []
+    for names, values in ((STATUS_NAMES, PREVIEW_STATUS), (CHANNEL_NAMES, PREVIEW_CHANNELS)):
+        c = q.column(names)
+        if c is not None and q.layouts.get(c) not in ("redcap", "sosci"):
+            hit, shown = q.per_value(c, values.__contains__)
+            masks.append(hit)
+            details.append(shown)
+    for c in q.platform_columns("sosci"):
+        if c == "MODE":
+            hit, shown = q.per_value(c, SOSCI_TEST_MODES.__contains__)
+        elif c == "Q_VIEWER":
+            hit, shown = q.per_value(c, TRUTHY.__contains__)
+        else:
+            continue
+        masks.append(hit)
+        details.append(shown)
+    return _first_of(masks, details)
 
 
 def incomplete(q: QualityData, setting, kept) -> Flag | None:
-    """``Finished`` false (FALSE/False/0/no) or ``Progress`` below 100, where present."""
+    """``Finished`` false (FALSE/False/0/no; SoSci Survey's ``FINISHED`` 0 or F) or
+    ``Progress`` below 100, where present; LimeSurvey's ``submitdate`` empty (a response never
+    submitted); REDCap's ``<form>_complete`` other than 2 (Complete) on a form that holds
+    instrument items (every form's, when none is known to)."""
     c_fin, c_prog = q.column(FINISHED_NAMES), q.column(PROGRESS_NAMES)
-    if c_fin is None and c_prog is None:
-        return None
-    fin = np.zeros(len(q.data), bool)
+    if c_fin is not None and q.layouts.get(c_fin) == "redcap":
+        c_fin = None  # a REDCap field named 'complete' is an answer; *_complete judge
+    masks, details = [], []
     if c_fin is not None:
         fin, _ = q.per_value(c_fin, FALSY.__contains__)
-    if c_prog is None:
-        return Flag(fin, f"{c_fin} = false")
-    prog = pd.to_numeric(q.data[c_prog], errors="coerce").to_numpy(float)
-    low = prog < 100
-    prog_text = "progress " + np.where(np.isnan(prog), "missing", display(pd.Series(prog)))
-    if c_fin is None:
-        return Flag(low, prog_text)
-    return Flag(fin | low, np.where(fin, f"{c_fin} = false", prog_text))
+        masks.append(fin)
+        details.append(f"{c_fin} = false")
+    if c_prog is not None:
+        prog = pd.to_numeric(q.data[c_prog], errors="coerce").to_numpy(float)
+        masks.append(prog < 100)
+        details.append("progress " + np.where(np.isnan(prog), "missing",
+                                              display(pd.Series(prog))))
+    for c in q.platform_columns("limesurvey"):
+        if c in ("submitdate", "Date submitted"):
+            empty, _ = q.per_value(c, "".__eq__)
+            masks.append(empty)
+            details.append(f"{c} empty (never submitted)")
+    for c in _redcap_forms(q):
+        hit, shown = q.per_value(c, lambda v: v not in REDCAP_COMPLETE)
+        masks.append(hit)
+        details.append(shown)
+    if not masks:
+        return None
+    if len(masks) == 2 and c_fin is not None and c_prog is not None:
+        return Flag(masks[0] | masks[1], np.where(masks[0], details[0], details[1]))
+    return _first_of(masks, details)
+
+
+def _redcap_forms(q: QualityData) -> list[str]:
+    """The REDCap completion columns that judge a response: ``<form>_complete`` (``Complete?``
+    in a labels export) of the forms holding instrument items -- a record export lists each
+    form's fields, then its completion column -- or all of them when no item is on any."""
+    cols = q.platform_columns("redcap")
+    marks = [k for k, c in enumerate(cols) if c.endswith("_complete") or c.startswith("Complete?")]
+    if not marks:
+        return []
+    items = set(q.item_columns)
+    with_items, start = [], 0
+    for k in marks:
+        if items & set(cols[start:k]):
+            with_items.append(cols[k])
+        start = k + 1
+    return with_items or [cols[k] for k in marks]
 
 
 def speeders(q: QualityData, setting, kept) -> Flag | None:
@@ -247,20 +314,33 @@ def attention_checks(q: QualityData, setting, kept) -> Flag | None:
 def straightlining(q: QualityData, setting, kept) -> Flag | None:
     """The same answer on every answered instrument item (at least half of them and three
     answered), checked only when some items are reverse-keyed: without reversed items one answer
-    everywhere can be a genuine response."""
+    everywhere can be a genuine response. Continuous items (sliders, ``type: continuous``) are
+    left out when the instrument also has rating items -- a slider position and a rating code
+    are not "the same answer" -- and judged on their own (one position on every slider: the
+    sliders left where they started) when all items are continuous."""
     n_items = q.codes.shape[1]
     if not q.instrument.has_reverse_items:
         return Flag(np.zeros(len(q.data), bool), "", (
             "Straight-lining was not checked: the instrument has no reverse-keyed items, so one "
             "answer on every item can be a genuine response.",))
+    items = q.instrument.items
+    continuous = np.array([i.scale.continuous for i in items], bool) if len(items) == n_items \
+        else np.zeros(n_items, bool)
+    codes, notes = q.codes, ()
+    if continuous.any() and not continuous.all():
+        codes = q.codes[:, ~continuous]
+        n_items = codes.shape[1]
+        notes = (f"Straight-lining was judged on the {n_items} rating items; the "
+                 f"{int(continuous.sum())} continuous items were left out of it.",)
     if n_items < 3:
         return None
-    lo = np.fmin.reduce(q.codes, axis=1)  # fmin/fmax skip NaN (all-NaN rows: NaN)
-    hi = np.fmax.reduce(q.codes, axis=1)
-    answered = q.answered
+    lo = np.fmin.reduce(codes, axis=1)  # fmin/fmax skip NaN (all-NaN rows: NaN)
+    hi = np.fmax.reduce(codes, axis=1)
+    answered = q.answered if codes is q.codes else (~np.isnan(codes)).sum(1)
     same = (lo == hi) & (answered >= max(3, int(np.ceil(n_items / 2))))
     return Flag(same, lambda sel: "same answer on all "
-                + pd.Series(answered[sel]).astype(str).to_numpy(dtype=object) + " answered items")
+                + pd.Series(answered[sel]).astype(str).to_numpy(dtype=object) + " answered items",
+                notes)
 
 
 def longstring(q: QualityData, setting, kept) -> Flag | None:
@@ -324,7 +404,8 @@ def max_missing_share(q: QualityData, setting, kept) -> Flag | None:
 
 RULES: tuple[Rule, ...] = (
     Rule("previews", "preview, test or spam response", previews, True),
-    Rule("incomplete", "incomplete response (not finished or progress < 100)", incomplete, True),
+    Rule("incomplete", "incomplete response (not finished, not submitted, or progress < 100)",
+         incomplete, True),
     Rule("speeders", "speeder (duration under the threshold)", speeders, True),
     Rule("attention_checks", "failed attention check", attention_checks),
     Rule("straightlining", "straight-lining (one answer on every item)", straightlining, True),

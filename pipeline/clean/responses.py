@@ -159,8 +159,10 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
     files = data["source_file"]
     meta = getattr(raw, "columns", None)
     cols = [c for c in data.columns if c not in META_COLUMNS]
-    found, language = _configured_columns(cols, survey, instrument, study_file)
-    file_columns = map_items_by_file(cols, instrument, survey.columns, study_file, meta)
+    found, language = _configured_columns(cols, survey, instrument, study_file, meta)
+    layouts = {Path(f.path).name: (f.layout, getattr(f, "layout_reason", ""))
+               for f in getattr(raw, "files", ())}
+    file_columns = map_items_by_file(cols, instrument, survey.columns, study_file, meta, layouts)
     masks = file_rows(files, len(files))  # each file's rows, found once
     item_columns, items, direct = item_data(data, files, instrument, file_columns, masks)
     ids, ids_arrow = _respondent_ids(data, files, found["id"])
@@ -174,7 +176,9 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                                 language, masks)
     q = QualityData(data=data, columns=cols, codes=rec.raw,
                     coded=partial(rec.coded_rows, None), instrument=instrument,
-                    factorize=lambda c: column_codes(data[c]), checks=checks)
+                    factorize=lambda c: column_codes(data[c]), checks=checks,
+                    layouts=_column_layouts(meta),
+                    item_columns=[c for fm in file_columns.values() for c in fm.values()])
     excl = apply_rules(q, config.quality)
     del q
     keep = excl.kept
@@ -221,22 +225,52 @@ def clean_responses(raw, instrument: Instrument, config, *, study_file: str = "s
                        by_file=tuple(by_file))
 
 
-def _configured_columns(cols, survey, instrument: Instrument, study_file: str):
+def _column_layouts(meta) -> dict[str, str]:
+    """Column -> the layout of the export that wrote it (the first, when several did)."""
+    if meta is None or not len(meta) or "layout" not in meta:
+        return {}
+    out: dict[str, str] = {}
+    for c, lay in zip(meta["column"], meta["layout"]):
+        out.setdefault(c, lay)
+    return out
+
+
+def _configured_columns(cols, survey, instrument: Instrument, study_file: str, meta=None):
     """The export columns study.yaml names (id, unit, group, weight) and the answer language;
-    every problem at once."""
+    every problem at once. A name the export writes twice must be named unambiguously."""
+    from pipeline.clean.mapping import ambiguity_fix, repeated_columns
+    from pipeline.clean.text import norm
+
     problems = ProblemList()
     found: dict[str, str | None] = {}
+    repeats = repeated_columns(meta, cols)
     for key in ("id", "unit", "group", "weight"):
         wanted = getattr(survey, key)
         if wanted is None:
             found[key] = None
             continue
         col = find_column(cols, wanted)
-        if col is None:
+        if col is None and norm(wanted) in repeats:
+            amb = repeats[norm(wanted)]
+            problems.add(f"survey.{key} names '{wanted}', which the export writes as the name of "
+                         f"{len(amb)} columns", file=study_file, key=f"survey.{key}",
+                         fix=ambiguity_fix(wanted, amb, meta, yaml_key=key))
+        elif col is None:
             problems.add(f"survey.{key} names column '{wanted}', which the export does not have; "
                          f"{did_you_mean(wanted, cols)}", file=study_file, key=f"survey.{key}",
                          fix=f"set survey: {key}: to one of the export's columns")
         found[key] = col
+    if isinstance(survey.missing, dict):  # {item or construct: [codes]}
+        names = list(instrument.item_ids) + list(instrument.constructs)
+        checks = instrument.checks_instrument()
+        names += list(checks.item_ids) if checks is not None else []
+        for k in survey.missing:
+            if k != "*" and k not in names:
+                problems.add(f"survey.missing names '{k}', which is neither an item nor a "
+                             f"construct of the instrument; {did_you_mean(k, names)}",
+                             file=study_file, key=f"survey.missing.{k}",
+                             fix='key the codes by an item id or construct name, or by "*" '
+                             "for every item")
     language = None
     if getattr(survey, "language", None):
         try:

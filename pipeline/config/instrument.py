@@ -25,10 +25,11 @@ RESERVED = {"units", "warnings", "group_level", "respondents_per_unit", "n_respo
 
 TOP_KEYS = ("name", "version", "description", "scale", "missing", "constructs", "higher_order",
             "languages", "language", "attention_checks")
-CONSTRUCT_KEYS = ("label", "description", "scale", "items")
-ITEM_KEYS = ("text", "reverse", "scale", "label", "texts")
+CONSTRUCT_KEYS = ("label", "description", "scale", "items", "missing", "type")
+ITEM_KEYS = ("text", "reverse", "scale", "label", "texts", "missing", "type")
 CHECK_KEYS = ("text", "pass", "scale", "label", "texts")
-SCALE_KEYS = ("min", "max", "labels", "translations", "names")
+SCALE_KEYS = ("min", "max", "labels", "translations", "names", "continuous")
+TYPES = ("ordinal", "continuous")
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,22 @@ class Scale:
     labels: Mapping[float, str] = field(default_factory=dict)
     translations: Mapping[str, Mapping[float, str]] = field(default_factory=dict)
     names: Mapping[float, str] = field(default_factory=dict)
+    continuous: bool = False  # a slider or scale score: any value from min to max
 
     @property
     def points(self) -> int:
         """Number of response options (A in rwg's uniform null variance (A^2 - 1) / 12)."""
         return int(round(self.max - self.min)) + 1
+
+    @property
+    def null_variance(self) -> float:
+        """Variance of the uniform null distribution of rwg (James, Demaree & Wolf 1984):
+        ``(A^2 - 1) / 12`` over ``A`` discrete points, ``(max - min)^2 / 12`` for a continuous
+        scale (the uniform distribution on [min, max])."""
+        if self.continuous:
+            return (self.max - self.min) ** 2 / 12.0
+        a = float(self.points)
+        return (a * a - 1.0) / 12.0
 
     def reverse(self, x):
         """Reverse-key a code: ``min + max - x``."""
@@ -71,6 +83,7 @@ class Item:
     reverse: bool
     scale: Scale
     texts: Mapping[str, str] = field(default_factory=dict)  # translations: language -> text
+    missing: tuple[Any, ...] = ()  # missing codes of this item (its own and its construct's)
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,7 @@ class Construct:
     label: str
     items: tuple[Item, ...]
     scale: Scale
+    missing: tuple[Any, ...] = ()  # missing codes of the construct's items (beside their own)
 
     @property
     def item_ids(self) -> list[str]:
@@ -147,6 +161,19 @@ class Instrument:
     def construct_items(self) -> dict[str, list[str]]:
         return {name: c.item_ids for name, c in self.constructs.items()}
 
+    def item_missing(self, item_id: str) -> tuple[Any, ...]:
+        """The codes meaning missing for one item: the instrument's, its construct's, its own."""
+        return tuple(self.missing) + tuple(self.item(item_id).missing)
+
+    @property
+    def continuous_constructs(self) -> list[str]:
+        """Constructs measured on a continuous scale (sliders, scale scores)."""
+        return [n for n, c in self.constructs.items() if c.scale.continuous]
+
+    def null_variances(self) -> dict[str, float]:
+        """rwg's uniform null variance per construct (see :attr:`Scale.null_variance`)."""
+        return {n: c.scale.null_variance for n, c in self.constructs.items()}
+
     def construct_scales(self) -> dict[str, tuple[float, float]]:
         """(min, max) per construct; for higher-order constructs, those of their first construct."""
         out = {name: (c.scale.min, c.scale.max) for name, c in self.constructs.items()}
@@ -211,7 +238,9 @@ def scale_labels(scale: Scale, language: str | None) -> Mapping[float, str]:
 
 
 def read_instrument(path: Path) -> Instrument:
-    """Read a YAML instrument or an XLSForm workbook (.xlsx) into an :class:`Instrument`.
+    """Read a YAML instrument, an XLSForm workbook (.xlsx/.xls) or a REDCap data dictionary
+    (.csv, recognised by its header; :mod:`pipeline.config.redcap`) into an
+    :class:`Instrument`.
 
     Raises
     ------
@@ -223,12 +252,24 @@ def read_instrument(path: Path) -> Instrument:
         from pipeline.ingest.xlsform import read_xlsform
 
         return read_xlsform(path)
+    if path.suffix.lower() == ".csv" and path.exists():
+        from pipeline.config.redcap import is_redcap_dictionary, read_redcap_dictionary
+
+        if is_redcap_dictionary(path):
+            return read_redcap_dictionary(path)
+        raise StudyError(
+            "a csv instrument must be a REDCap data dictionary (its header starts "
+            "'Variable / Field Name', 'Form Name', 'Section Header', 'Field Type', ...)",
+            file=path, row=1,
+            fix="download the dictionary from REDCap (Project Setup > Data Dictionary), or use "
+                "a YAML instrument or an XLSForm")
     if path.suffix.lower() not in (".yaml", ".yml"):
         raise StudyError(
-            f"an instrument must be a YAML file (.yaml) or an XLSForm workbook (.xlsx), not "
-            f"'{path.suffix or 'no extension'}'",
+            f"an instrument must be a YAML file (.yaml), an XLSForm workbook (.xlsx, .xls) or a "
+            f"REDCap data dictionary (.csv), not '{path.suffix or 'no extension'}'",
             file=path,
-            fix="point study.yaml's 'instrument:' at instruments/<name>.yaml or an XLSForm .xlsx",
+            fix="point study.yaml's 'instrument:' at instruments/<name>.yaml, an XLSForm .xlsx "
+                "or a REDCap data dictionary .csv",
         )
     data, lines = read_yaml(path, "instrument")
     return instrument_from_mapping(data, source=str(path), lines=lines)
@@ -265,6 +306,13 @@ def _scale_from(
                      key=dotted(where), line=line)
         return default
     same = default is not None and (default.min, default.max) == (lo, hi)
+    continuous = raw.get("continuous", default.continuous if default else False)
+    if not isinstance(continuous, bool):
+        problems.add("a scale's 'continuous' must be true or false", file=file,
+                     key=dotted(where + ("continuous",)),
+                     line=lines.get(where + ("continuous",), line),
+                     fix="write e.g. scale: {min: 0, max: 100, continuous: true}")
+        continuous = False
     translations: dict = {}
     tr_raw = raw.get("translations")
     if tr_raw is None:
@@ -316,7 +364,7 @@ def _scale_from(
                 continue
             labels[c] = str(text)
     return Scale(min=float(lo), max=float(hi), labels=labels, translations=translations,
-                 names=names)
+                 names=names, continuous=continuous)
 
 
 def _is_code(k) -> bool:
@@ -380,6 +428,8 @@ def instrument_from_mapping(
                              f"{did_you_mean(k, CONSTRUCT_KEYS)}", file=file,
                              key=dotted(cpath + (k,)), line=lines.get(cpath + (k,)))
         cscale = _scale_from(craw.get("scale"), cpath + ("scale",), problems, file, lines, scale)
+        cscale = _typed(cscale, craw.get("type"), cpath, problems, file, lines)
+        cmissing = _missing_list(craw.get("missing"), cpath, problems, file, lines)
         items_raw = craw.get("items")
         if not isinstance(items_raw, dict) or not items_raw:
             problems.add(f"construct '{cname}' has no items", file=file,
@@ -402,6 +452,7 @@ def instrument_from_mapping(
             seen_items[iid] = cname
             reverse = False
             iscale = cscale
+            imissing: tuple = ()
             texts: dict[str, str] = {}
             if isinstance(iraw, str) or iraw is None:
                 text = iraw or ""
@@ -420,6 +471,8 @@ def instrument_from_mapping(
                     reverse = False
                 iscale = _scale_from(iraw.get("scale"), ipath + ("scale",), problems, file,
                                      lines, cscale)
+                iscale = _typed(iscale, iraw.get("type"), ipath, problems, file, lines)
+                imissing = _missing_list(iraw.get("missing"), ipath, problems, file, lines)
                 if isinstance(iraw.get("texts"), dict):
                     texts = {str(k): str(v) for k, v in iraw["texts"].items()}
             else:
@@ -429,11 +482,11 @@ def instrument_from_mapping(
             if iscale is None:
                 continue
             items.append(Item(id=iid, text=text, construct=cname, reverse=reverse, scale=iscale,
-                              texts=texts))
+                              texts=texts, missing=tuple(cmissing) + tuple(imissing)))
         if cscale is None:
             continue
         constructs[cname] = Construct(name=cname, label=str(craw.get("label") or cname),
-                                      items=tuple(items), scale=cscale)
+                                      items=tuple(items), scale=cscale, missing=tuple(cmissing))
     higher: dict[str, tuple[str, ...]] = {}
     ho_raw = data.get("higher_order") or {}
     if not isinstance(ho_raw, dict):
@@ -484,6 +537,36 @@ def instrument_from_mapping(
         language=str(data["language"]) if data.get("language") else None,
         attention_checks=checks,
     )
+
+
+def _typed(scale: Scale | None, kind: Any, where: KeyPath, problems: ProblemList, file: str,
+           lines: dict) -> Scale | None:
+    """``type: continuous`` (a slider, a scale score with decimals) or ``ordinal`` (the
+    default) on a construct or item: the same as ``scale: {continuous: true}``."""
+    if kind is None or scale is None:
+        return scale
+    if kind not in TYPES:
+        problems.add(f"type must be one of {', '.join(TYPES)}, not '{kind}'", file=file,
+                     key=dotted(where + ("type",)), line=lines.get(where + ("type",)),
+                     fix="write type: continuous for sliders and scale scores with decimals")
+        return scale
+    return replace(scale, continuous=kind == "continuous")
+
+
+def _missing_list(raw: Any, where: KeyPath, problems: ProblemList, file: str,
+                  lines: dict) -> tuple:
+    """A construct's or item's ``missing:`` codes (a list, or one code)."""
+    if raw is None:
+        return ()
+    if isinstance(raw, (str, int, float)) and not isinstance(raw, bool):
+        return (raw,)
+    if not isinstance(raw, list) or any(isinstance(v, (bool, dict, list)) or v is None
+                                        for v in raw):
+        problems.add("'missing' must list codes or answer texts", file=file,
+                     key=dotted(where + ("missing",)), line=lines.get(where + ("missing",)),
+                     fix="write e.g. missing: [8, \"Not applicable\"]")
+        return ()
+    return tuple(raw)
 
 
 def _attention_checks(raw: Any, scale: Scale | None, problems: ProblemList, file: str,

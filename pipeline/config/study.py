@@ -30,10 +30,13 @@ class SurveyConfig(_Strict):
     unit: str | None = None
     group: str | None = None
     columns: dict[str, str] = Field(default_factory=dict)
-    missing: list[str | int | float] = Field(default_factory=list)
+    # codes meaning missing for every item, or {item or construct: [codes]} ("*": every item)
+    missing: list[str | int | float] | dict[str, list[str | int | float]] = Field(
+        default_factory=list)
     weight: str | None = None
-    layout: Literal["auto", "plain", "qualtrics", "surveymonkey", "kobo", "spss", "stata"] = "auto"
-    separator: str | None = None  # KoBo/ODK group separator ("/" or "-"); detected when absent
+    layout: Literal["auto", "plain", "qualtrics", "surveymonkey", "kobo", "limesurvey", "redcap",
+                    "sosci", "googleforms", "msforms", "spss", "stata"] = "auto"
+    separator: str | None = None  # KoBo/ODK group separator ("/", "-", ".", ":"); detected when absent
     language: str | None = None  # XLSForm label language used for text answers
 
     @field_validator("files", mode="before")
@@ -44,6 +47,9 @@ class SurveyConfig(_Strict):
     @field_validator("missing", mode="before")
     @classmethod
     def _one_code(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {str(k): [c] if isinstance(c, (str, int, float)) and not isinstance(c, bool)
+                    else c for k, c in v.items()}
         return [v] if isinstance(v, (str, int, float)) else v
 
 
@@ -204,10 +210,20 @@ class ModelConfig(_Strict):
 
 
 class AnalysisConfig(_Strict):
-    efa: EFAConfig = Field(default_factory=EFAConfig)
+    efa: EFAConfig | Literal[False] = Field(default_factory=EFAConfig)  # false: no EFA
     cfa: bool = True
     invariance: bool | str = False  # true: across survey.group; a column name: across that column
     models: list[ModelConfig] = Field(default_factory=list)
+
+    @field_validator("efa", mode="before")
+    @classmethod
+    def _efa_or_false(cls, v: Any) -> Any:
+        if v is None or v is True:  # efa: true is the default EFA
+            return EFAConfig()
+        if v is False or isinstance(v, (dict, EFAConfig)):
+            return v
+        raise ValueError("write efa: {n_factors: auto, method: ml, rotation: oblimin}, or "
+                         "efa: false to skip the exploratory factor analysis")
 
     @model_validator(mode="after")
     def _unique_names(self) -> "AnalysisConfig":
@@ -301,6 +317,8 @@ def _clean_loc(loc: tuple) -> tuple:
             model_fields_seen.append(part)
             continue
         if isinstance(current, type) and issubclass(current, BaseModel):
+            if part == current.__name__ or part.startswith("literal["):
+                continue  # a union's branch tag (efa: EFAConfig | false)
             if part in current.model_fields:
                 model_fields_seen.append(part)
                 current = _unwrap_model(current.model_fields[part].annotation) or current.model_fields[part].annotation
@@ -320,7 +338,17 @@ _FIXES = {
 def _problems_from(exc: ValidationError, file: str, lines: dict, raw: dict) -> ProblemList:
     problems = ProblemList()
     seen = set()
-    for err in exc.errors():
+    errors = exc.errors()
+    # a value written as a mapping failed the model of a union (efa: EFAConfig | false): the
+    # other branches' complaints ('not false') say nothing useful
+    as_model = {_clean_loc(tuple(e["loc"]))[:-1] for e in errors
+                if not any(isinstance(p, str) and p.startswith("literal[") for p in e["loc"])}
+    errors = [e for e in errors if not (
+        any(isinstance(p, str) and p.startswith("literal[") for p in e["loc"])
+        and isinstance(e.get("input"), dict)
+        and any(m[:len(_clean_loc(tuple(e["loc"])))] == _clean_loc(tuple(e["loc"]))
+                for m in as_model))]
+    for err in errors:
         loc = _clean_loc(tuple(err["loc"]))
         if loc[:1] == ("scoring",) and not isinstance(raw.get("scoring"), dict):
             loc = ("scoring",)  # written as `scoring: mean`, validated as scoring.method

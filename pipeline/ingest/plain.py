@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import StudyError
-from pipeline.ingest.layouts import LAYOUTS, detect_layout, header_for
+from pipeline.ingest.layouts import LAYOUT_NAMES, LAYOUTS, detect, header_for
 from pipeline.ingest.personal import identifying_columns, identifying_names
 from pipeline.ingest.tables import check_names, read_grid, typed_body_coded
 
-STATS_SUFFIXES = (".sav", ".zsav", ".dta")
+STATS_SUFFIXES = (".sav", ".zsav", ".por", ".dta")
 META_FIELDS = ("column", "source_column", "question", "import_id", "value_labels",
-               "missing_codes", "system", "file", "layout")
+               "missing_codes", "system", "file", "layout", "repeated")
 
 
 @dataclass(frozen=True)
@@ -80,12 +80,15 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
             "question": [i["question"] for i in info], "import_id": [None] * len(names),
             "value_labels": [i["value_labels"] for i in info],
             "missing_codes": [i["missing_codes"] for i in info],
-            "system": [False] * len(names)})
+            "system": [False] * len(names), "repeated": [False] * len(names)})
         header_rows = 0
+        reason = (f"{LAYOUT_NAMES[detected]} {path.suffix.lower()} file (read with its variable "
+                  "and value labels)")
     elif suffix == ".parquet":
         frame = pd.read_parquet(path)
         rows = np.arange(2, len(frame) + 2, dtype=np.int64)
         detected, header_rows = "plain", 1
+        reason = "parquet file (column names as stored)"
         names = [str(c) for c in frame.columns]
         frame.columns = names
         meta = _meta(names, names, [None] * len(names), None, set())
@@ -98,10 +101,13 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
         encoding, sheet_name, delimiter = grid.encoding, grid.sheet, grid.delimiter
         head = grid.head_rows(3)
         width = grid.shape[1]
-        detected = detect_layout(head, known_names) if layout == "auto" else layout
+        if layout == "auto":
+            detected, reason = detect(head, known_names)
+        else:
+            detected, reason = layout, "set in study.yaml (survey.layout)"
         if detected not in LAYOUTS:
             raise StudyError(f"unknown survey layout '{layout}'", key="survey.layout",
-                             fix="use auto, plain, qualtrics, surveymonkey, kobo, spss or stata")
+                             fix="use auto, " + ", ".join(LAYOUTS) + ", spss or stata")
         header = header_for(detected, head, width, separator=separator, known_names=known_names)
         if header.rows > len(head) or (header.rows > 1 and len(head) < header.rows):
             raise StudyError(f"the export has fewer rows than a {detected} header needs "
@@ -119,14 +125,29 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
         keep_cols = [j for j in body.columns
                      if header.names[j] != "" or body[j].notna().any()]
         names = [header.names[j] for j in keep_cols]
+        # a name written twice is no problem unless socap needs that column (an item, the id,
+        # unit or group): the repeats are numbered (Q5.1, Q5.2, ...), and the cleaning refuses
+        # the name itself where it must say which column is meant, suggesting how
+        names, repeated, renamed = unique_names(names, [int(j) for j in keep_cols])
         check_names(names, path, sheet_name, "survey export", header_row=1,
                     positions=[int(j) for j in keep_cols])
+        if renamed:
+            notes.append(f"{path.name}: column names written more than once were told apart "
+                         "as " + "; ".join(renamed[:6])
+                         + (f"; ... {len(renamed) - 6} more" if len(renamed) > 6 else "") + ".")
         frame = body[keep_cols]
         frame.columns = names
         meta = _meta(names, [header.sources[j] for j in keep_cols],
                      [header.questions[j] for j in keep_cols],
                      [header.import_ids[j] for j in keep_cols] if header.import_ids else None,
                      header.system)
+        meta["repeated"] = repeated
+        if header.missing_codes:  # platform missing codes (SoSci -9, -1) on answer columns
+            codes = [(float(c), float(c)) for c in header.missing_codes]
+            labels = {float(c): r for c, r in header.missing_codes.items()}
+            answer = ~meta["system"].to_numpy(bool)
+            meta["missing_codes"] = [list(codes) if a else None for a in answer]
+            meta["value_labels"] = [dict(labels) if a else None for a in answer]
         header_rows = header.rows
         notes.extend(f"{path.name}: {n}" for n in header.notes)
     if len(frame) == 0:
@@ -145,7 +166,7 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
         notes.append(f"{path.name} was read as {encoding} (not UTF-8).")
     info = ExportFile(path=str(path), layout=detected, rows=len(frame),
                       columns=frame.shape[1] - 1, encoding=encoding, sheet=sheet_name,
-                      header_rows=header_rows, delimiter=delimiter)
+                      header_rows=header_rows, delimiter=delimiter, layout_reason=reason)
     return Export(data=frame, columns=meta[list(META_FIELDS)], file=info, notes=tuple(notes),
                   personal_data_dropped=tuple(pii))
 
@@ -156,4 +177,41 @@ def _meta(names, sources, questions, import_ids, system) -> pd.DataFrame:
         "column": names, "source_column": sources, "question": questions,
         "import_id": import_ids if import_ids is not None else [None] * n,
         "value_labels": [None] * n, "missing_codes": [None] * n,
-        "system": [c in system for c in names]})
+        "system": [c in system for c in names], "repeated": [False] * n})
+
+
+def unique_names(names: list[str], positions: list[int]):
+    """Names written more than once, numbered in file order (``Q5.1``, ``Q5.2``; a number
+    already taken by another column is skipped): every repeat gets a name of its own, so that
+    each can be named in study.yaml, and the bare name names none of them. Returns the names, a
+    repeated flag per column and one note per repeated name ("'Q5' (columns H, M) -> Q5.1,
+    Q5.2")."""
+    from pipeline.ingest.tables import column_letter
+
+    counts: dict[str, int] = {}
+    for n in names:
+        if n:
+            counts[n] = counts.get(n, 0) + 1
+    if all(c == 1 for c in counts.values()):
+        return list(names), [False] * len(names), []
+    taken = set(names)
+    seen: dict[str, int] = {}
+    out, repeated = [], []
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for n, pos in zip(names, positions):
+        rep = bool(n) and counts[n] > 1
+        repeated.append(rep)
+        if not rep:
+            out.append(n)
+            continue
+        k = seen.get(n, 1)
+        while f"{n}.{k}" in taken:
+            k += 1
+        new = f"{n}.{k}"
+        taken.add(new)
+        seen[n] = k + 1
+        out.append(new)
+        groups.setdefault(n, []).append((pos, new))
+    notes = [f"'{n}' (columns {', '.join(column_letter(p) for p, _ in g)}) -> "
+             + ", ".join(new for _, new in g) for n, g in groups.items()]
+    return out, repeated, notes

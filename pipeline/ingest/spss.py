@@ -1,4 +1,4 @@
-"""SPSS ``.sav``/``.zsav`` and Stata ``.dta`` files, read with pyreadstat (ReadStat, C).
+"""SPSS ``.sav``/``.zsav``/``.por`` and Stata ``.dta`` files, read with pyreadstat (ReadStat, C).
 
 User-defined missing values are read as the codes they are (``user_missing=True``), not turned
 into blanks, so that :mod:`pipeline.clean` can count every missing answer by its reason
@@ -25,7 +25,7 @@ from pipeline.ingest.tables import typed_column
 
 
 def read_stats_file(path: Path, what: str = "survey export"):
-    """Read a .sav/.zsav/.dta file.
+    """Read a .sav/.zsav/.por/.dta file.
 
     Returns
     -------
@@ -42,13 +42,18 @@ def read_stats_file(path: Path, what: str = "survey export"):
 
     path = Path(path)
     stata = path.suffix.lower() == ".dta"
+    portable = path.suffix.lower() == ".por"
     try:
         if stata:
             df, meta = pyreadstat.read_dta(str(path), user_missing=True)
+        elif portable:
+            # SPSS portable files (old SPSS, PSPP, some agencies' archives): ReadStat reads
+            # their values, labels and value labels; user-missing values arrive as blanks
+            df, meta = pyreadstat.read_por(str(path))
         else:
             df, meta = pyreadstat.read_sav(str(path), user_missing=True)
     except Exception as exc:  # pyreadstat raises ReadstatError and others
-        kind = "Stata .dta" if stata else "SPSS .sav"
+        kind = "Stata .dta" if stata else "SPSS .por" if portable else "SPSS .sav"
         raise StudyError(f"the {what} cannot be read as a {kind} file ({exc})", file=path,
                          fix=f"export it again from {'Stata' if stata else 'SPSS'}, or as .csv/.xlsx") from None
     labels = meta.column_names_to_labels or {}

@@ -17,7 +17,8 @@ from pipeline.errors import StudyError, did_you_mean
 from pipeline.ids import ids_as_text
 from pipeline.ingest.tables import read_table
 
-EXPORT_SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".txt", ".sav", ".zsav", ".dta", ".parquet")
+EXPORT_SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".txt", ".sav", ".zsav", ".por", ".dta",
+                   ".parquet")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ExportFile:
     sheet: str | None = None
     header_rows: int = 1
     delimiter: str | None = None
+    layout_reason: str = ""  # why the layout was chosen (detected markers, or survey.layout)
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def survey_files(study) -> list[Path]:
     if not files:
         raise StudyError(
             "no survey export found: study.yaml has no survey.files and data/raw/ holds no "
-            ".xlsx, .csv, .tsv, .sav or .dta file besides the unit table and tie list",
+            ".xlsx, .csv, .tsv, .sav, .por or .dta file besides the unit table and tie list",
             file=study.file,
             key="survey.files",
             fix="copy the export into data/raw/ or list it under survey: files: [...]",

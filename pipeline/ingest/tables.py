@@ -291,12 +291,15 @@ def _csv_cells(path: Path, what: str, tsv: bool):
             raw = fh.read()
         fast = _utf8_arrow_cells(raw, tsv)
     if fast is not None:
+        _check_quotes(fast[3], raw, fast[2], path, what)
         return fast
     text, used = decode_text(raw, path, what)
     text = text.removeprefix("\ufeff")
     delimiter = "\t" if tsv else sniff_delimiter(text)
     table = _arrow_csv(raw if used in ("utf-8", "utf-8 (BOM)") else None, text, delimiter)
     if table is not None:
+        _check_quotes(table, raw if used in ("utf-8", "utf-8 (BOM)") else None, delimiter, path,
+                      what)
         return None, used, delimiter, table
     try:
         cells = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=object,
@@ -315,7 +318,23 @@ def _csv_cells(path: Path, what: str, tsv: bool):
     except pd.errors.EmptyDataError:
         cells = pd.DataFrame(dtype=object)
     cells.columns = range(cells.shape[1])
+    _check_quotes(cells, None, delimiter, path, what)
     return cells, used, delimiter, None
+
+
+def _check_quotes(cells, raw, delimiter, path, what) -> None:
+    """A quote never closed swallows the rows after it into one cell: refused, naming the row
+    (:mod:`pipeline.ingest.quotes`)."""
+    from pipeline.ingest.quotes import check_swallowed_rows
+
+    if hasattr(cells, "num_columns"):  # arrow table
+        columns = [cells.column(j) for j in range(cells.num_columns)]
+        header = [c[0].as_py() if len(c) else None for c in columns]
+    else:
+        columns = [cells[j] for j in cells.columns]
+        header = [c.iloc[0] if len(c) else None for c in columns]
+    check_swallowed_rows(columns, raw=raw, delimiter=delimiter, path=path, what=what,
+                         header_names=header)
 
 
 def _arrow_frame(table) -> pd.DataFrame:

@@ -65,20 +65,35 @@ def _s(v) -> str:
 
 
 def _sheets(path: Path) -> dict[str, list[dict]]:
-    """Every sheet as a list of row dicts (header -> cell text), with the row number a user sees."""
+    """Every sheet as a list of row dicts (header -> cell text), with the row number a user sees.
+
+    ``.xlsx`` through :func:`pipeline.ingest.tables.read_grid` (its checks of the zip); the old
+    binary ``.xls`` -- what KoBoToolbox's form builder and many XLSForm templates still
+    download -- with python-calamine directly, which reads both."""
     import python_calamine
 
     from pipeline.ingest.tables import read_grid
 
     try:
-        names = list(python_calamine.CalamineWorkbook.from_path(str(path)).sheet_names)
+        wb = python_calamine.CalamineWorkbook.from_path(str(path))
+        names = list(wb.sheet_names)
     except Exception as exc:
         raise StudyError(f"the instrument workbook cannot be read ({exc})", file=path,
                          fix="save it again as .xlsx from Excel or LibreOffice") from None
     out = {}
     for name in names:
-        grid = read_grid(path, sheet=name, what="instrument workbook")
-        rows = grid.head_rows(len(grid.cells))
+        if path.suffix.lower() == ".xls":
+            try:
+                cells = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            except Exception as exc:  # calamine raises its own error types
+                raise StudyError(f"sheet '{name}' of the instrument workbook cannot be read "
+                                 f"({exc})", file=path, sheet=name,
+                                 fix="save it again as .xlsx from Excel or LibreOffice") from None
+            rows = [[None if v == "" else (v.strip() or None) if isinstance(v, str) else v
+                     for v in r] for r in cells]
+        else:
+            grid = read_grid(path, sheet=name, what="instrument workbook")
+            rows = grid.head_rows(len(grid.cells))
         if not rows:
             continue
         header = [_s(v).strip() for v in rows[0]]
@@ -119,9 +134,6 @@ def read_xlsform(path: Path) -> Instrument:
     if not path.exists():
         raise StudyError("the instrument workbook does not exist", file=path,
                          fix="check 'instrument:' in study.yaml (relative to the study folder)")
-    if path.suffix.lower() == ".xls":
-        raise StudyError("socap reads XLSForms saved as .xlsx, not the old .xls format", file=path,
-                         fix="open it in Excel or LibreOffice and save it as .xlsx")
     sheets = _sheets(path)
     problems = ProblemList()
     file = str(path)
@@ -164,6 +176,7 @@ def read_xlsform(path: Path) -> Instrument:
     choices = sheets.get("choices")
     lists: dict[str, dict] = {}
     missing_from_choices: list[str] = []
+    missing_names: list[str] = []
     if choices is not None:
         ch_header = {h.lower(): h for h in choices["header"] if h}
         c_label = ch_header.get(own_col.lower()) or ch_header.get("label")
@@ -178,6 +191,10 @@ def read_xlsform(path: Path) -> Instrument:
             if rec.get(ch_header.get("missing", "missing"), "").lower() in TRUE_WORDS - {""}:
                 if text and text not in missing_from_choices:
                     missing_from_choices.append(text)
+                # KoBo/ODK exports hold the choice name ("XML values": dk, 99) where they do
+                # not hold its label: it means missing too
+                if cname and cname not in missing_names:
+                    missing_names.append(cname)
                 continue
             entry["rows"].append((cname, text, {l: rec.get(h, "") for l, h in c_other if h},
                                   rec["__row__"]))
@@ -302,7 +319,12 @@ def read_xlsform(path: Path) -> Instrument:
     if "missing" in inst_kv:
         missing = [_code(v) for v in inst_kv["missing"] if v != ""]
     else:
-        missing = missing_from_choices
+        missing = list(missing_from_choices)
+    covered = {_loose(m) for m in missing}
+    for name in missing_names:  # choice names not already spelled by a missing code or label
+        if _loose(name) not in covered:
+            missing.append(_code(name))
+            covered.add(_loose(name))
     data = {"name": settings.get("form_title") or path.stem,
             "version": settings.get("version") or "",
             "scale": scales[top_list], "missing": missing, "constructs": constructs}
@@ -311,6 +333,10 @@ def read_xlsform(path: Path) -> Instrument:
     if language:
         data["language"] = language
     return instrument_from_mapping(data, source=str(path))
+
+
+def _loose(v) -> str:
+    return "".join(ch for ch in str(v).casefold() if ch.isalnum())
 
 
 def _code(v: str):

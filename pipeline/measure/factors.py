@@ -653,7 +653,7 @@ def _check_size(moments: ItemMoments, need: int = 3) -> None:
             f"factor analysis needs at least {need} items with answers that vary; "
             f"{moments.n_items} are left ({', '.join(moments.items) or 'none'})",
             key="analysis.efa",
-            fix="add the instrument's items to the analysis, or set analysis.efa to false",
+            fix="add the instrument's items to the analysis, or set analysis: efa: false to skip it",
         )
 
 

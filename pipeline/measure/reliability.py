@@ -277,8 +277,20 @@ def scale_reliability(moments: ItemMoments, items: Sequence[str], *, name: str =
         rd = (colsum_c - diag_c) / np.sqrt(diag_c * (total_c - 2 * colsum_c + diag_c))
         rc = r.copy()
         np.fill_diagonal(rc, smc(r))
-        rcor = rc.sum(axis=0) / math.sqrt(rc.sum())
-        sr = r.sum(axis=0) / math.sqrt(sum_r)
+        # weakly or negatively correlated items can make these sums negative: psych::alpha
+        # then takes sqrt() of a negative number and reports NaN ("NaNs produced"); so here
+        sum_rc = float(rc.sum())
+        with np.errstate(invalid="ignore"):
+            rcor = rc.sum(axis=0) / np.sqrt(sum_rc)
+            sr = r.sum(axis=0) / np.sqrt(sum_r)
+            if sum_rc <= 0 or sum_r <= 0:
+                warns.append(
+                    f"The items of {label} correlate so weakly or negatively that the corrected "
+                    "item-total correlations (r_cor"
+                    + (", std_r" if sum_r <= 0 else "")
+                    + ") are undefined, as psych::alpha reports them (NaN): check the "
+                    "reverse keying of its items."
+                )
         r_drop[use] = rd
         r_cor[use] = rcor
         std_r[use] = sr

@@ -439,8 +439,11 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
                              f"'{form.response.label}' has negative or fractional values",
                              key=f"{key}.family", fix="use family: gaussian, or a count column as the outcome")
     if family == "logit" and not np.all((y == 0) | (y == 1)):
-        raise StudyError(f"family: logit needs a 0/1 outcome, but '{form.response.label}' has other values",
-                         key=f"{key}.family", fix="recode the outcome to 0/1 (or TRUE/FALSE)")
+        from pipeline.checks import logit_outcome_problem  # noqa: PLC0415
+
+        col = form.response.columns[0] if len(form.response.columns) == 1 else form.response.label
+        msg, fix = logit_outcome_problem(pd.Series(y), col, False, formula)
+        raise StudyError(msg, key=f"{key}.formula", fix=fix)
 
     # centring / standardising
     shift: dict[int, float] = {}

@@ -432,7 +432,12 @@ def parse_formula(text: str) -> Formula:
             raise FormulaSyntaxError("the left of '~' must be one outcome column")
         if isinstance(node, _Call) and node.func in _UNSUPPORTED:
             raise FormulaSyntaxError(f"{node.func}() is not supported; {_UNSUPPORTED[node.func]}")
-        if isinstance(node, _Call) and node.func not in _FUNCS:
+        if isinstance(node, _Call) and node.func == "factor":
+            # factor(y) ~ ...: a two-level outcome of a logit model, the second level modelled
+            # against the first (R's glm(factor(y) ~ ..., family = binomial))
+            if len(node.args) != 1 or not isinstance(node.args[0], _Name):
+                raise FormulaSyntaxError("factor() takes one column name")
+        elif isinstance(node, _Call) and node.func not in _FUNCS:
             raise FormulaSyntaxError(f"unknown function {node.func}() on the left of '~'")
         if not isinstance(node, (_Name, _Call)):
             raise FormulaSyntaxError("the left of '~' must be one outcome column (or log(column))")
