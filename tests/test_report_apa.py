@@ -264,3 +264,27 @@ def test_reproduce_r_recomputes_the_report_in_r(ran):
     assert m, out.stdout
     assert m.group(1) == m.group(2) and int(m.group(2)) >= 30, out.stdout
     assert " differs" not in out.stdout
+
+
+def test_large_tables_get_no_csv_copy_and_reproduce_r_reads_the_parquet(tmp_path, monkeypatch):
+    """Above COMPANION_MAX_ROWS rows a table is not copied to csv (it would cost seconds and
+    hundreds of MB at 10^6 respondents); reproduce.R then reads data/processed/*.parquet."""
+    import pandas as pd
+
+    from pipeline.report import rcode
+
+    resp = pd.DataFrame({"firm_id": ["a", "b", "c"], "trust_1": [1.0, 2.0, None],
+                         "trust": [0.1, -0.2, 0.3]})
+    results = {"items": {"trust_1": {}}, "scores": {"columns": ["trust"]},
+               "config": {"survey": {"unit": "firm_id"}}}
+    paths = rcode.write_companions(results, {"responses": resp}, tmp_path / "a")
+    assert [p.name for p in paths] == ["responses.csv"]
+    back = pd.read_csv(paths[0])
+    assert list(back.columns) == ["firm_id", "trust_1", "trust"]
+    assert back["trust_1"].isna().tolist() == [False, False, True]
+    assert back["trust"].tolist() == [0.1, -0.2, 0.3]  # shortest round-trip decimals
+    monkeypatch.setattr(rcode, "COMPANION_MAX_ROWS", 2)
+    assert rcode.write_companions(results, {"responses": resp}, tmp_path / "b") == []
+    code = rcode.reproduce_r(results)
+    assert "arrow::read_parquet(file.path('data', 'processed'" in code
+    assert "responses <- read_table('responses')" in code

@@ -20,6 +20,7 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 #: tolerances of socap's tests against R (DEVELOPERS.md), by kind of number
@@ -100,9 +101,16 @@ def _spec(cfg: dict, name: str) -> dict:
                  if x.get("name") == name), {})
 
 
+#: tables longer than this get no csv copy: reproduce.R reads data/processed/*.parquet with the
+#: R package arrow instead (a 10^6-row copy is ~200 MB and seconds of formatting per run)
+COMPANION_MAX_ROWS = 200_000
+
+
 def write_companions(results: dict, artefacts: dict, folder: Path) -> list[Path]:
-    """Write the csv companions into ``folder`` (created); returns their paths."""
-    frames = companion_frames(results, artefacts)
+    """Write the csv companions into ``folder`` (created) for the tables of at most
+    :data:`COMPANION_MAX_ROWS` rows; returns their paths."""
+    frames = {name: f for name, f in companion_frames(results, artefacts).items()
+              if len(f) <= COMPANION_MAX_ROWS}
     paths = []
     if not frames:
         return paths
@@ -135,10 +143,10 @@ def reproduce_r(results: dict) -> str:
         f"# Written by socap {sw.get('socap')}; run started {(results.get('run') or {}).get('started')}.",
         "# Run it from the study folder:  Rscript reports/reproduce.R",
         "# It reads reports/reproduce/responses.csv and units.csv: the rows and columns of",
-        "# data/processed/responses.parquet and units.parquet that it needs (with the arrow",
-        "# package installed, arrow::read_parquet('data/processed/responses.parquet') reads the",
-        "# same rows). Packages: psych, lavaan, multilevel, sandwich, lmtest (clubSandwich for",
-        "# CR2 standard errors).",
+        "# data/processed/responses.parquet and units.parquet that it needs. Tables of more than",
+        f"# {COMPANION_MAX_ROWS:,} rows have no csv copy: it reads the parquet file with the arrow",
+        "# package (install.packages('arrow')). Packages: psych, lavaan, multilevel, sandwich,",
+        "# lmtest (clubSandwich for CR2 standard errors).",
         "# Each line printed: the quantity, R's value, the report's value, their difference and",
         "# the tolerance socap's test suite holds it to; 'differs' marks a difference beyond it.",
         "",
@@ -147,7 +155,12 @@ def reproduce_r(results: dict) -> str:
         "  library(psych); library(lavaan); library(multilevel); library(sandwich); library(lmtest)",
         "})",
         "here <- function(...) file.path('reports', 'reproduce', ...)",
-        "responses <- read.csv(here('responses.csv'), check.names = FALSE, stringsAsFactors = FALSE)",
+        "read_table <- function(name) {  # the csv copy; large studies have none: the parquet",
+        "  csv <- here(paste0(name, '.csv'))",
+        "  if (file.exists(csv)) return(read.csv(csv, check.names = FALSE, stringsAsFactors = FALSE))",
+        "  as.data.frame(arrow::read_parquet(file.path('data', 'processed', paste0(name, '.parquet'))))",
+        "}",
+        "responses <- read_table('responses')",
         "checks <- data.frame(quantity = character(), R = numeric(), report = numeric(),",
         "                     tolerance = numeric())",
         "check <- function(quantity, r, report, tolerance) {",
@@ -238,8 +251,7 @@ def reproduce_r(results: dict) -> str:
     models = results.get("models") or {}
     if models:
         if any(m.get("level") == "unit" for m in models.values()):
-            out.append("units <- read.csv(here('units.csv'), check.names = FALSE, "
-                       "stringsAsFactors = FALSE)")
+            out.append("units <- read_table('units')")
         for name, m in models.items():
             out += _model_code(name, m, _spec(cfg, name))
     out += ["# ---- the comparison",
