@@ -121,9 +121,10 @@ def check_units_in_table(units, responses, unit_col, table, study) -> None:
     if not missing:
         return
     problems = ProblemList()
-    col = responses[unit_col].astype(str)
+    rows = responses.loc[responses[unit_col].astype(str).isin(missing[:20])]
+    col = rows[unit_col].astype(str)
     for u in missing[:20]:
-        r = responses.loc[col == u].iloc[0]
+        r = rows.loc[col == u].iloc[0]
         problems.add(f"unit '{u}' answers the survey but has no row in the unit table "
                      f"({study.config.units.file}); {did_you_mean(u, sorted(known)[:5000])}",
                      file=r["source_file"], row=int(r["source_row"]), column=unit_col,

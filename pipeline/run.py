@@ -23,12 +23,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline import __version__
-from pipeline.errors import ProblemList, StudyError, did_you_mean
+from pipeline.errors import StudyError
 from pipeline.config.instrument import Instrument, read_instrument
 from pipeline.jsonvalues import number as _num
 from pipeline.config.study import Study, read_study, relative_path
 # the checks a run makes before fitting, shared with `socap validate` (pipeline/checks.py)
-from pipeline.checks import (check_model_columns, invariance_column, model_columns,  # noqa: F401
+from pipeline.checks import (check_model_columns, check_units_in_table,  # noqa: F401
+                             invariance_column, model_columns,
                              prefit_checks)
 
 Progress = Callable[[str], None]
@@ -490,20 +491,7 @@ def _join_unit_table(units, table, table_id, unit_col, study, responses, warn):
     t.index = t.index.astype(str)
     if units is None:
         return t
-    missing = [u for u in units.index if u not in t.index]
-    if missing:
-        problems = ProblemList()
-        rows = responses.loc[responses[unit_col].isin(missing[:20])]
-        for u in missing[:20]:
-            r = rows.loc[rows[unit_col] == u].iloc[0]
-            problems.add(f"unit '{u}' answers the survey but has no row in the unit table "
-                         f"({study.config.units.file}); "
-                         f"{did_you_mean(u, list(t.index)[:5000])}",
-                         file=r["source_file"], row=int(r["source_row"]), column=unit_col,
-                         fix="add the unit to the unit table or correct the id in the export")
-        if len(missing) > 20:
-            problems.add(f"... and {len(missing) - 20} more units missing from the unit table")
-        problems.raise_if_any("Survey units are missing from the unit table:")
+    check_units_in_table(list(units.index), responses, unit_col, table, study)
     overlap = [c for c in t.columns if c in units.columns]
     for c in overlap:
         a = units[c].reindex(t.index)
