@@ -745,7 +745,10 @@ def _write_responses(folder: Path, responses: pd.DataFrame) -> None:
 
 
 def _write_exclusions(folder: Path, exclusions: pd.DataFrame) -> None:
-    exclusions.to_csv(folder / "exclusions.csv", index=False)
+    # text quoted, ids and file names a spreadsheet would run as formulas neutralised
+    from pipeline.csvtext import write_csv  # noqa: PLC0415
+
+    write_csv(exclusions, folder / "exclusions.csv")
 
 
 def _write_units(folder: Path, units_table: pd.DataFrame) -> None:
