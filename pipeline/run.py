@@ -167,6 +167,13 @@ def read_inputs(study: Study) -> Inputs:
         path = study.path(cfg.network.edges)
         ties = read_ties(path, directed=cfg.network.directed)
         files.append(("network", path))
+    from pipeline.checks import check_kept_columns  # noqa: PLC0415
+
+    kept_warnings = check_kept_columns(study, raw, unit_table)
+    if kept_warnings:
+        import dataclasses  # noqa: PLC0415
+
+        raw = dataclasses.replace(raw, notes=tuple(raw.notes) + kept_warnings)
     return Inputs(study=study, instrument=instrument, raw=raw, unit_table=unit_table, ties=ties,
                   files=files, hashes=_hash_files([p for _, p in files]))
 
@@ -432,7 +439,8 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
     scored = scores_stage(responses, items, measured.moments, instrument, cfg)
     responses = pd.concat([responses, scored.scores], axis=1)
     if outputs is not None:  # final from here on: written while the analysis goes on
-        outputs.write_responses(responses, cleaned.exclusions)
+        outputs.write_responses(processed_responses(responses, cleaned, scored.scores.columns,
+                                                    cfg), cleaned.exclusions)
     cfa = scored.cfa_dict
     fit = (cfa or {}).get("fit", {})
     stages.done("cfa", t0, f"CFI {_fmt(fit.get('cfi'))}, RMSEA {_fmt(fit.get('rmsea'))}, "
@@ -463,6 +471,9 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
     sample["files"] = [f.__dict__ | {"path": relative_path(Path(f.path), study.folder)}
                        for f in inputs.raw.files]
     sample["personal_data_dropped"] = list(inputs.raw.personal_data_dropped)
+    reasons = getattr(inputs.raw, "personal_data_reasons", None) or {}
+    sample["personal_data_reasons"] = {c: dict(reasons[c]) for c in sample["personal_data_dropped"]
+                                       if c in reasons}
     results = {
         "sample": sample,
         "items": _item_table(measured.moments, instrument, items, cleaned),
@@ -480,9 +491,43 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
                      for k, (s, msg) in enumerate(warnings)],
     }
     artefacts = {"responses": responses, "exclusions": cleaned.exclusions, "units": units,
+                 "processed_responses": processed_responses(responses, cleaned,
+                                                            scored.scores.columns, cfg),
+                 "processed_units": processed_units(units, inputs, cleaned,
+                                                    scored.scores.columns, cfg),
                  "cleaned": cleaned, "ties": inputs.ties, "models": modelled.fitted,
                  "efa": efa_result, "cfa": scored.cfa}
     return results, artefacts
+
+
+def processed_responses(responses: pd.DataFrame, cleaned, score_columns, cfg) -> pd.DataFrame:
+    """The columns of responses.parquet (data minimisation): the respondent id, unit, group and
+    weight, ``source_file``/``source_row``, the items, the scores, the columns a respondent-level
+    model or the invariance comparison names, and ``survey.keep``. Other export columns
+    (platform metadata, free text, anything unrecognised) stay out of data/processed/."""
+    from pipeline.checks import kept_columns  # noqa: PLC0415
+
+    wanted = (["respondent_id", cleaned.unit_column, cleaned.group_column, cleaned.weight_column,
+               "source_file", "source_row"] + list(cleaned.items) + list(score_columns)
+              + kept_columns(cfg, "respondent"))
+    cols = [c for c in dict.fromkeys(w for w in wanted if w) if c in responses.columns]
+    return responses if len(cols) == responses.shape[1] else responses[cols]
+
+
+def processed_units(units: pd.DataFrame | None, inputs: Inputs, cleaned, score_columns,
+                    cfg) -> pd.DataFrame | None:
+    """The columns of units.parquet: the unit id (the index), group, scores, ``n_respondents``,
+    network measures, and of the unit table's columns only those a unit-level model names or
+    ``survey.keep`` lists."""
+    if units is None or inputs.unit_table is None:
+        return units
+    from pipeline.checks import kept_columns  # noqa: PLC0415
+
+    needed = set(kept_columns(cfg, "unit")) | set(score_columns) | {
+        cleaned.group_column, "n_respondents"}
+    table_cols = set(inputs.unit_table.columns) - {cfg.units.id}
+    drop = [c for c in units.columns if c in table_cols and c not in needed]
+    return units.drop(columns=drop) if drop else units
 
 
 def _join_unit_table(units, table, table_id, unit_col, study, responses, warn):
@@ -663,8 +708,9 @@ def write_outputs(study: Study, results: dict, artefacts: dict, instrument: Inst
         outputs = Outputs(study.folder)
     try:
         if not outputs.responses_written:
-            outputs.write_responses(artefacts["responses"], artefacts["exclusions"])
-        outputs.write_units(artefacts.get("units"))
+            outputs.write_responses(artefacts.get("processed_responses", artefacts["responses"]),
+                                    artefacts["exclusions"])
+        outputs.write_units(artefacts.get("processed_units", artefacts.get("units")))
         try:
             write_report(results, outputs.reports, artefacts=artefacts, instrument=instrument,
                          png=outputs.png_worker)
@@ -687,7 +733,10 @@ def _write_responses(folder: Path, responses: pd.DataFrame) -> None:
 
 
 def _write_exclusions(folder: Path, exclusions: pd.DataFrame) -> None:
-    exclusions.to_csv(folder / "exclusions.csv", index=False)
+    # text quoted, ids and file names a spreadsheet would run as formulas neutralised
+    from pipeline.csvtext import write_csv  # noqa: PLC0415
+
+    write_csv(exclusions, folder / "exclusions.csv")
 
 
 def _write_units(folder: Path, units_table: pd.DataFrame) -> None:

@@ -75,8 +75,10 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
                    + (": " + ", ".join(f"{k} {v}" for k, v in b["excluded"].items() if v)
                       if dropped else "") + f"; {b['kept']} kept")
     if inputs.raw.personal_data_dropped:
+        why = getattr(inputs.raw, "personal_data_reasons", None) or {}
         out.append("  personal data columns dropped at ingest (contents never kept): "
-                   + ", ".join(inputs.raw.personal_data_dropped))
+                   + ", ".join(f"{c} (by {why[c]['by']}: {why[c]['what']})" if c in why else c
+                               for c in inputs.raw.personal_data_dropped))
     renamed = {i: c for i, c in cleaned.item_columns.items() if i != c}
     out.append(f"Items matched: {len(cleaned.item_columns)} of {len(inst.item_ids)}"
                + (" (" + ", ".join(f"{c} -> {i}" for i, c in renamed.items()) + ")"

@@ -38,10 +38,20 @@ class SurveyConfig(_Strict):
                     "sosci", "googleforms", "msforms", "spss", "stata"] = "auto"
     separator: str | None = None  # KoBo/ODK group separator ("/", "-", ".", ":"); detected when absent
     language: str | None = None  # XLSForm label language used for text answers
+    # columns written to data/processed/ and reports/ beside ids, items, scores and the models'
+    # columns (everything else of the export is left out: data minimisation)
+    keep: list[str] = Field(default_factory=list)
 
     @field_validator("files", mode="before")
     @classmethod
     def _one_file(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("keep", mode="before")
+    @classmethod
+    def _one_kept(cls, v: Any) -> Any:
+        if v is None:
+            return []
         return [v] if isinstance(v, str) else v
 
     @field_validator("missing", mode="before")

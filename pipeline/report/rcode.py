@@ -114,22 +114,41 @@ def write_companions(results: dict, artefacts: dict, folder: Path) -> list[Path]
     paths = []
     if not frames:
         return paths
-    import pyarrow as pa  # noqa: PLC0415
-    import pyarrow.csv as pacsv  # noqa: PLC0415
+    from pipeline.csvtext import write_csv  # noqa: PLC0415
 
     folder.mkdir(parents=True, exist_ok=True)
-    options = pacsv.WriteOptions(null_string="NA")
     for name, frame in frames.items():
         path = folder / f"{name}.csv"
         # arrow's writer: shortest round-trip decimals (read back exactly), ~10x faster than
-        # DataFrame.to_csv(float_format="%.17g") -- it matters at 10^6 respondents
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        table = table.cast(pa.schema([
-            pa.field(f.name, pa.large_string()) if pa.types.is_dictionary(f.type) else f
-            for f in table.schema]))
-        pacsv.write_csv(table, path, options)
+        # DataFrame.to_csv(float_format="%.17g") -- it matters at 10^6 respondents; text that
+        # a spreadsheet would run as a formula gets a leading ' (read_table below removes it)
+        write_csv(frame, path, null_string="NA")
         paths.append(path)
     return paths
+
+
+#: reproduce.R's reader: the csv copy (text cells that csvtext neutralised against formula
+#: injection get their leading ' removed, then the column is typed as read.csv types it), or
+#: the parquet file for tables without a copy
+R_READ_TABLE = [
+    "unquote <- function(d) {  # socap wrote text starting with = + - @ tab CR as '...",
+    "  for (k in seq_along(d)) if (is.character(d[[k]])) {",
+    "    x <- d[[k]]",
+    "    hit <- !is.na(x) & grepl(\"^'+[-=+@\\t\\r]\", x)",
+    "    if (any(hit)) {",
+    "      x[hit] <- substring(x[hit], 2)",
+    "      d[[k]] <- type.convert(x, as.is = TRUE, na.strings = character())",
+    "    }",
+    "  }",
+    "  d",
+    "}",
+    "read_table <- function(name) {  # the csv copy; large studies have none: the parquet",
+    "  csv <- here(paste0(name, '.csv'))",
+    "  if (file.exists(csv)) return(unquote(read.csv(csv, check.names = FALSE,",
+    "                                               stringsAsFactors = FALSE)))",
+    "  as.data.frame(arrow::read_parquet(file.path('data', 'processed', paste0(name, '.parquet'))))",
+    "}",
+]
 
 
 def reproduce_r(results: dict) -> str:
@@ -155,11 +174,7 @@ def reproduce_r(results: dict) -> str:
         "  library(psych); library(lavaan); library(multilevel); library(sandwich); library(lmtest)",
         "})",
         "here <- function(...) file.path('reports', 'reproduce', ...)",
-        "read_table <- function(name) {  # the csv copy; large studies have none: the parquet",
-        "  csv <- here(paste0(name, '.csv'))",
-        "  if (file.exists(csv)) return(read.csv(csv, check.names = FALSE, stringsAsFactors = FALSE))",
-        "  as.data.frame(arrow::read_parquet(file.path('data', 'processed', paste0(name, '.parquet'))))",
-        "}",
+        *R_READ_TABLE,
         "responses <- read_table('responses')",
         "checks <- data.frame(quantity = character(), R = numeric(), report = numeric(),",
         "                     tolerance = numeric())",
