@@ -2,17 +2,16 @@
 
 Each stage takes what it needs as arguments and returns a frozen result; this module is the only
 place that knows the order. Files are read through :mod:`pipeline.ingest` (and the study and
-instrument loaders) and written at the end by :func:`write_outputs`, first into a temporary folder
-that is moved into place only when everything has been written -- a failed run leaves the
-previous ``data/processed/`` and ``reports/`` as they were.
+instrument loaders) and written at the end by :func:`write_outputs`, first into a staging folder that is swapped into
+place only when everything has been written (:mod:`pipeline.atomic`: a failed or killed run
+leaves the previous ``data/processed/`` and ``reports/`` as they were, a second run of the same
+study waits for the first or refuses).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline import __version__
+from pipeline.atomic import (check_output_places, commit, hook, journalled, lock_study,
+                             new_staging, output_error, recover)
 from pipeline.errors import StudyError
 from pipeline.config.instrument import Instrument, read_instrument
 from pipeline.jsonvalues import number as _num
@@ -643,11 +644,10 @@ class Outputs:
     def __init__(self, folder: Path) -> None:
         from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
-        self.tmp = Path(tempfile.mkdtemp(prefix=".socap-run-", dir=folder))
+        self.folder = Path(folder)
+        self.tmp = new_staging(self.folder)
         self.processed = self.tmp / "data" / "processed"
         self.reports = self.tmp / "reports"
-        self.processed.mkdir(parents=True)
-        self.reports.mkdir(parents=True)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socap-processed")
         self._jobs: list = []
         self.responses_written = False
@@ -692,7 +692,8 @@ class Outputs:
         if self.png_worker is not None:
             self.png_worker.close()
         self._pool.shutdown(wait=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if not journalled(self.folder, self.tmp):  # a journalled swap is recover()'s to finish
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def write_outputs(study: Study, results: dict, artefacts: dict, instrument: Instrument,
@@ -712,11 +713,14 @@ def write_outputs(study: Study, results: dict, artefacts: dict, instrument: Inst
                                     artefacts["exclusions"])
         outputs.write_units(artefacts.get("processed_units", artefacts.get("units")))
         try:
+            hook("write-report", outputs.reports)
             write_report(results, outputs.reports, artefacts=artefacts, instrument=instrument,
                          png=outputs.png_worker)
         finally:
             outputs.wait()  # always wait for the writer before leaving
-        _swap_into_place(outputs.tmp, study.folder)
+        commit(outputs.tmp, study.folder)
+    except OSError as exc:  # a full disk, a read-only folder: the user's to fix (exit 2)
+        raise output_error(exc, study.folder) from None
     finally:
         if own:
             outputs.close()
@@ -727,6 +731,7 @@ def _write_responses(folder: Path, responses: pd.DataFrame) -> None:
     # no column statistics: the file is one row group (10^6 rows), where a min/max per column
     # filters nothing, and computing them was a quarter of the writer's CPU (0.3 s at 10^6
     # responses, on a core the analysis needs meanwhile)
+    hook("write-responses", folder / "responses.parquet")
     frame = _parquet_safe(responses)
     frame.to_parquet(folder / "responses.parquet", index=False,
                      use_dictionary=_dictionary_columns(frame), write_statistics=False)
@@ -772,36 +777,6 @@ def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _swap_into_place(tmp: Path, folder: Path) -> None:
-    """Replace data/processed/ and reports/ by the freshly written ones.
-
-    The old folders are renamed aside first and deleted only after both new ones are in place;
-    on any failure they are renamed back.
-    """
-    pairs = [(tmp / "data" / "processed", folder / "data" / "processed"),
-             (tmp / "reports", folder / "reports")]
-    backups = []
-    try:
-        for new, final in pairs:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            if final.exists():
-                aside = final.with_name(f".{final.name}.old-{os.getpid()}")
-                if aside.exists():
-                    shutil.rmtree(aside)
-                final.rename(aside)
-                backups.append((aside, final))
-            new.rename(final)
-            (final / ".gitkeep").touch()
-    except BaseException:
-        for aside, final in backups:
-            if final.exists():
-                shutil.rmtree(final, ignore_errors=True)
-            aside.rename(final)
-        raise
-    for aside, _ in backups:
-        shutil.rmtree(aside, ignore_errors=True)
-
-
 @dataclass(frozen=True)
 class RunOutcome:
     results: dict
@@ -821,18 +796,34 @@ def run_study(folder: Path | str | None = None, *, progress: Progress | None = N
     stages = Stages(progress=progress)
     t0 = stages.start("Reading study.yaml, instrument and data")
     study = read_study(folder)
-    inputs = read_inputs(study)
-    stages.done("read", t0, f"{len(inputs.raw.data)} responses from "
-                f"{len(inputs.raw.files)} file(s)")
-    outputs = Outputs(study.folder)
+    check_output_places(study.folder)
     try:
-        analysis, artefacts = analyse(inputs, stages, outputs=outputs)
-        t0 = stages.start("Writing report, tables and processed data")
-        results = provenance(inputs, started, stages.times) | analysis
-        report = write_outputs(study, results, artefacts, inputs.instrument, outputs=outputs)
-        stages.done("report", t0)
+        lock = lock_study(study.folder, note=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except OSError as exc:
+        raise output_error(exc, study.folder) from None
+    try:
+        try:
+            recover(study.folder, note=progress)
+        except OSError as exc:
+            raise output_error(exc, study.folder) from None
+        hook("locked", study.folder)
+        inputs = read_inputs(study)
+        stages.done("read", t0, f"{len(inputs.raw.data)} responses from "
+                    f"{len(inputs.raw.files)} file(s)")
+        try:
+            outputs = Outputs(study.folder)
+        except OSError as exc:
+            raise output_error(exc, study.folder) from None
+        try:
+            analysis, artefacts = analyse(inputs, stages, outputs=outputs)
+            t0 = stages.start("Writing report, tables and processed data")
+            results = provenance(inputs, started, stages.times) | analysis
+            report = write_outputs(study, results, artefacts, inputs.instrument, outputs=outputs)
+            stages.done("report", t0)
+        finally:
+            outputs.close()
     finally:
-        outputs.close()
+        lock.release()
     return RunOutcome(results=results, report=report, summary=summary_lines(results, study))
 
 
