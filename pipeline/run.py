@@ -27,7 +27,7 @@ from pipeline.atomic import (check_output_places, commit, hook, journalled, lock
 from pipeline.errors import StudyError
 from pipeline.config.instrument import Instrument, read_instrument
 from pipeline.jsonvalues import number as _num
-from pipeline.config.study import Study, read_study, relative_path
+from pipeline.config.study import CFAConfig, Study, read_study, relative_path
 # the checks a run makes before fitting, shared with `socap validate` (pipeline/checks.py)
 from pipeline.checks import (check_model_columns, check_units_in_table,  # noqa: F401
                              invariance_column, model_columns,
@@ -288,8 +288,18 @@ def scores_stage(responses: pd.DataFrame, items: list[str], moments, instrument:
     if cfg.analysis.cfa or cfg.scoring.method == "factor":
         from pipeline.measure.cfa import fit_cfa  # noqa: PLC0415
 
-        cfa_result = fit_cfa(responses[items], instrument.construct_items(),
-                             dict(instrument.higher_order) or None, moments=moments)
+        opts = cfg.analysis.cfa_settings or CFAConfig()  # scoring: factor with cfa: false
+        cluster = opts.cluster
+        if cluster and cluster not in responses.columns:
+            raise StudyError(f"analysis.cfa.cluster names the column '{cluster}', which is not "
+                             "in the survey data", key="analysis.cfa.cluster", column=cluster,
+                             fix="name a column of the survey export (e.g. the school or "
+                                 "village id), or remove cluster:")
+        cols = items + ([cluster] if cluster and cluster not in items else [])
+        cfa_result = fit_cfa(responses[cols], instrument.construct_items(),
+                             dict(instrument.higher_order) or None, moments=moments,
+                             estimator=opts.estimator, missing=opts.resolved_missing,
+                             cluster=cluster)
         cfa = cfa_result.to_dict()
         warned += _tagged("cfa", cfa_result.warnings)
     method = cfg.scoring.method

@@ -47,6 +47,7 @@ Saris, W. E., Satorra, A., & Sorbom, D. (1987). The detection and correction of 
 from __future__ import annotations
 
 import math
+import warnings as warnings_module
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -257,6 +258,9 @@ class CFAResult:
     modification_hints: tuple[Mapping[str, Any], ...]
     warnings: tuple[str, ...]
     estimator: str = "ML"
+    missing: str = "listwise"
+    estimator_reason: str | None = None
+    se: str = "standard"
     _model: Any = field(default=None, repr=False, compare=False)
 
     # -- views ---------------------------------------------------------------------------------
@@ -296,6 +300,9 @@ class CFAResult:
                 resid[row.lhs] = {"estimate": row.estimate, "se": row.se, "std": row.std}
         out = {
             "estimator": self.estimator,
+            "missing": self.missing,
+            "estimator_reason": self.estimator_reason,
+            "se": self.se,
             "n": self.n,
             "n_dropped_listwise": self.n_dropped_listwise,
             "converged": self.converged,
@@ -377,8 +384,16 @@ def _empty_result(constructs, higher, n, n_dropped, warnings) -> CFAResult:
 
 def fit_cfa(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
             higher_order: Mapping[str, Sequence[str]] | None = None, *,
-            moments=None) -> CFAResult:
+            moments=None, estimator: str = "ml", missing: str | None = None,
+            cluster: str | None = None) -> CFAResult:
     """Fit a confirmatory factor model by maximum likelihood, as ``lavaan::cfa(model, data)``.
+
+    ``estimator`` / ``missing`` / ``cluster`` as study.yaml's ``analysis.cfa`` (lavaan's
+    ``estimator =``, ``missing =``, ``cluster =``): the default ``"ml"`` with listwise deletion
+    is lavaan's default; ``"mlr"`` adds Huber-White (with ``cluster``: cluster-robust) SEs, the
+    Yuan-Bentler-Mplus scaled test and robust CFI/TLI/RMSEA; ``missing="fiml"`` uses every
+    row with an answer (:mod:`pipeline.measure.sem.fiml`); ``"auto"`` chooses by
+    :func:`choose_estimator`; ``"wlsmv"`` goes to :mod:`pipeline.measure.sem.ordinal`.
 
     Parameters
     ----------
@@ -431,9 +446,78 @@ def fit_cfa(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
     """
     higher_order = {str(k): tuple(v) for k, v in (higher_order or {}).items()}
     constructs = {str(k): tuple(v) for k, v in constructs.items()}
-    _check_model(data, constructs, higher_order)
+    _check_model(data, constructs, higher_order, [cluster] if cluster else ())
+    estimator = (estimator or "ml").lower()
+    reason = None
+    if estimator == "auto":
+        estimator, auto_missing, reason = choose_estimator(data, constructs, cluster)
+        missing = missing or auto_missing
+    missing = missing or "listwise"
+    if cluster and estimator != "mlr":
+        raise StudyError(f"cluster: {cluster} needs estimator: mlr", key="analysis.cfa.cluster",
+                         fix="write analysis: {cfa: {estimator: mlr, cluster: ...}}")
+    if estimator == "wlsmv":
+        if missing == "fiml":
+            raise StudyError("missing: fiml cannot go with estimator: wlsmv",
+                             key="analysis.cfa.missing",
+                             fix="use estimator: mlr with missing: fiml, or missing: listwise")
+        try:
+            from pipeline.measure.sem import ordinal  # noqa: PLC0415 -- written in issue 19c
+        except ImportError:
+            raise StudyError("estimator: wlsmv needs the ordinal CFA module "
+                             "(pipeline.measure.sem.ordinal), which this socap does not have",
+                             key="analysis.cfa.estimator",
+                             fix="use estimator: mlr (or ml) until it is available") from None
+        result = ordinal.fit_cfa_wlsmv(data, constructs, higher_order)
+        if reason:
+            result = _replace_result(result, estimator_reason=reason)
+        return result
     with _one_blas_thread():
-        return _fit_cfa(data, constructs, higher_order, moments)
+        if estimator == "ml" and missing == "listwise":
+            return _fit_cfa(data, constructs, higher_order, moments)
+        result = _fit_ml_family(data, constructs, higher_order, estimator, missing, cluster)
+    if reason:
+        result = _replace_result(result, estimator_reason=reason)
+    return result
+
+
+#: auto: items with at most this many distinct answers are treated as ordinal (WLSMV)
+ORDINAL_MAX_CATEGORIES = 7
+
+
+def choose_estimator(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
+                     cluster: str | None = None) -> tuple[str, str, str]:
+    """``analysis.cfa: {estimator: auto}``: (estimator, missing, reason).
+
+    WLSMV when every item has at most 7 distinct answers (Likert-type items are ordinal and
+    ML on them biases loadings and fit with few categories; Rhemtulla, Brosseau-Liard & Savalei,
+    2012, find ML/MLR acceptable from about 5-7 categories, so 7 is the conservative cut), else
+    MLR with FIML (robust to non-normality and keeps every respondent with an answer). With
+    ``cluster`` MLR is used whatever the items (cluster-robust SEs are MLR's here).
+    """
+    items = list(dict.fromkeys(i for its in constructs.values() for i in its))
+    counts = {i: int(pd.Series(data[i]).nunique(dropna=True)) for i in items}
+    most = max(counts.values()) if counts else 0
+    if cluster:
+        return ("mlr", "fiml", f"Estimator chosen automatically: MLR with FIML, because "
+                f"cluster-robust standard errors over '{cluster}' were asked for.")
+    if most <= ORDINAL_MAX_CATEGORIES:
+        return ("wlsmv", "listwise",
+                f"Estimator chosen automatically: WLSMV on polychoric correlations, because "
+                f"every item has at most {most} answer categories (ordinal; the cut is "
+                f"{ORDINAL_MAX_CATEGORIES}).")
+    wide = [i for i, c in counts.items() if c > ORDINAL_MAX_CATEGORIES]
+    return ("mlr", "fiml",
+            f"Estimator chosen automatically: MLR with FIML, because {len(wide)} item(s) "
+            f"have more than {ORDINAL_MAX_CATEGORIES} answer categories (e.g. '{wide[0]}'), "
+            "so the items are treated as continuous; robust SEs and test guard against "
+            "non-normality and FIML keeps every respondent with an answer.")
+
+
+def _replace_result(result: CFAResult, **changes) -> CFAResult:
+    import dataclasses  # noqa: PLC0415
+
+    return dataclasses.replace(result, **changes)
 
 
 def _complete_from_moments(moments, items):
@@ -509,6 +593,15 @@ def _fit_model(items, cons, hig, mean, cov, n, n_dropped, warnings) -> CFAResult
                         "with only two constructs) or the estimates have run off to a boundary.")
     # like lavaan, no fit measures for a model that did not converge
     fm = _idx.fit_measures(fit) if est.converged else _blank_fit()
+    return _finish(spec, fit, est, fm, items, cons, hig, mean, cov, n, n_dropped, warnings)
+
+
+def _finish(spec, fit, est, fm, items, cons, hig, mean, cov, n, n_dropped, warnings, *,
+            intercepts=None, hints=True, **extra) -> CFAResult:
+    """Everything computed from a fitted model: parameter table, factor correlations, Heywood
+    checks, CR/AVE/HTMT from ``cov`` (sample or EM moments), modification hints, the scoring
+    state."""
+    p = len(items)
     params = _parameter_table(fit)
     imp = _eng.matrices(spec, est.theta)
     lv = spec.lv
@@ -541,17 +634,17 @@ def _fit_model(items, cons, hig, mean, cov, n, n_dropped, warnings) -> CFAResult
                       / cov[np.ix_(idx_all, idx_all)].sum())
     htmt = _htmt(cov, items, cons)
 
-    hints = _modification_hints(fit)
+    hints = _modification_hints(fit) if hints else ()
     model = _CFAModel(
         items=items, latents=lv, lam=lam.copy(), phi=phi.copy(), sigma=imp.sigma[0].copy(),
-        intercepts=mean.copy(),
+        intercepts=(mean if intercepts is None else intercepts).copy(),
         latent_items=tuple(_latent_items(spec, j) for j in range(spec.m)), fitted=fit,
     )
     return CFAResult(
         constructs=cons, higher_order=hig, n=n, n_dropped_listwise=n_dropped,
         converged=bool(est.converged), fit=fm, parameters=params,
         factor_correlations=factor_cor, composite_reliability=cr, ave=ave, htmt=htmt,
-        modification_hints=hints, warnings=tuple(warnings), _model=model,
+        modification_hints=hints, warnings=tuple(warnings), _model=model, **extra,
     )
 
 
@@ -1430,3 +1523,216 @@ def group_means(scores: pd.DataFrame, groups: pd.Series | Sequence[Any],
     return GroupMeansResult(table=table, latent_means=latent, reference_group=ref, basis=basis,
                             means_comparable=comparable, defensible_comparisons=sentence,
                             level=level, warnings=tuple(warnings))
+
+
+# ----------------------------------------------------------------------------------------------
+# MLR and FIML (analysis.cfa: {estimator: mlr, missing: fiml, cluster: ...})
+
+
+ROBUST_KEYS = ("chisq_scaled", "df_scaled", "pvalue_scaled", "scaling_factor",
+               "baseline_chisq_scaled", "baseline_scaling_factor", "cfi_robust", "tli_robust",
+               "rmsea_robust", "rmsea_robust_ci")
+
+
+def _fit_ml_family(data, constructs, higher_order, estimator: str, missing: str,
+                   cluster: str | None) -> CFAResult:
+    """ML/MLR with listwise deletion or FIML, as ``lavaan::cfa(..., estimator, missing,
+    cluster)``; see :mod:`pipeline.measure.sem.fiml` and :mod:`pipeline.measure.sem.robust`."""
+    from pipeline.measure.sem import fiml as _fiml  # noqa: PLC0415
+    from pipeline.measure.sem import robust as _rob  # noqa: PLC0415
+
+    warnings: list[str] = []
+    robust = estimator == "mlr"
+    est_name = "MLR" if robust else "ML"
+    se_name = (f"cluster:{cluster}" if cluster else "robust.huber.white") if robust \
+        else "standard"
+    all_items = tuple(dict.fromkeys(i for its in constructs.values() for i in its))
+    x_all = _item_matrix(data, all_items)
+    n_rows = len(data)
+    cl_all = data[cluster].to_numpy() if cluster else None
+    if missing == "fiml":
+        keep = ~np.isnan(x_all).all(axis=1)
+        if cl_all is not None:
+            keep &= ~pd.isna(cl_all)
+    else:
+        keep = ~np.isnan(x_all).any(axis=1)
+        if cl_all is not None:
+            keep &= ~pd.isna(cl_all)
+    with np.errstate(invalid="ignore"), warnings_module.catch_warnings():
+        warnings_module.simplefilter("ignore", RuntimeWarning)
+        var = np.nanvar(x_all[keep], axis=0) if keep.any() else np.zeros(len(all_items))
+    const = [it for it, v in zip(all_items, var) if not v > 1e-12]
+    if const:
+        warnings.append("Item(s) " + ", ".join(f"'{c}'" for c in const) + " have no variance "
+                        "in the rows used and were left out of the CFA.")
+    cons, hig = _prune(constructs, higher_order, set(const), warnings)
+    items = tuple(dict.fromkeys(i for its in cons.values() for i in its))
+    extra = {"estimator": est_name, "missing": missing, "se": se_name}
+    idx = [all_items.index(i) for i in items]
+    x = x_all[:, idx]
+    if missing == "fiml":
+        keep = ~np.isnan(x).all(axis=1) & (~pd.isna(cl_all) if cl_all is not None else True)
+    x = x[keep]
+    cl = cl_all[keep] if cl_all is not None else None
+    n = int(keep.sum())
+    n_dropped = n_rows - n
+
+    def empty(msg):
+        warnings.append(msg)
+        r = _empty_result(cons, hig, n, n_dropped, warnings)
+        return _replace_result(r, **extra)
+
+    if not cons:
+        return empty("No construct has two usable items, so no CFA was fitted.")
+    if missing == "fiml" and n_dropped:
+        warnings.append(f"{n_dropped} respondent(s) answered none of the CFA items"
+                        + (f" or have no '{cluster}'" if cluster else "")
+                        + " and were left out (FIML needs at least one answer).")
+    elif missing == "listwise" and n_rows and n_dropped / n_rows >= 0.2:
+        warnings.append(f"Listwise deletion dropped {n_dropped} of {n_rows} respondents "
+                        f"({100 * n_dropped / n_rows:.0f}%) with a missing item; the CFA rests "
+                        "on complete rows only (missing: fiml would use every answer).")
+    p = len(items)
+    meanstructure = missing == "fiml" or cluster is not None
+    spec = _eng.cfa_spec(items, cons, hig, meanstructure=meanstructure)
+    n_moments = p * (p + 1) // 2 + (p if meanstructure else 0)
+    if spec.n_par > n_moments:
+        return empty(f"The model has {spec.n_par} free parameters but the {p} items give only "
+                     f"{n_moments} moments, so it is not identified; no CFA was fitted.")
+    if cl is not None:
+        n_cl = len(pd.unique(cl))
+        if n_cl < 2:
+            return empty(f"cluster: '{cluster}' has fewer than two clusters among the rows "
+                         "used, so no cluster-robust CFA was fitted.")
+        if n_cl <= spec.n_par:
+            warnings.append(f"Only {n_cl} clusters of '{cluster}' for {spec.n_par} free "
+                            "parameters: the cluster-robust covariance matrix of the estimates "
+                            "is singular and its SEs and scaled test are unreliable.")
+    if missing == "fiml":
+        pat = _fiml.missing_patterns(x)
+        h1 = _fiml.em_h1(pat)
+        if not h1.converged:
+            warnings.append(f"The EM estimate of the saturated model did not converge in "
+                            f"{h1.iterations} iterations; the chi-square is approximate.")
+        if not np.all(np.isfinite(h1.cov)) or np.linalg.eigvalsh(h1.cov)[0] <= 1e-10 * max(
+                float(np.max(np.diag(h1.cov))), 1e-300):
+            return empty("The EM covariance matrix of the items is singular (too few answers "
+                         "or linearly dependent items), so no CFA was fitted.")
+        mean_h1, cov_h1 = h1.mean, h1.cov
+        obj = _fiml.Objective(spec, pat, h1)
+        est = _fiml.minimise(obj, _fiml.start_values(spec, h1, n))
+
+        def info_of(theta):
+            return _fiml.observed_information(obj, theta)
+    else:
+        pat = None
+        mean_h1, cov_h1, n = _eng.complete_moments(x)
+        if n <= p or np.linalg.eigvalsh(cov_h1)[0] <= 1e-10 * np.max(np.diag(cov_h1)):
+            return empty(f"The covariance matrix of the {n} complete rows is singular, so no "
+                         "CFA was fitted.")
+        mom = _eng.Moments(cov_h1[None], mean_h1[None], np.array([n]))
+        est = _eng.estimate(spec, mom)
+
+        def info_of(theta):
+            return _rob.numeric_information(
+                lambda t: _eng.gradient_information(spec, mom, t, need_info=False)[0], theta)
+    mom_h1 = _eng.Moments(cov_h1[None], mean_h1[None], np.array([n]))
+    if not est.converged:
+        warnings.append("The CFA did not converge; its estimates and fit indices are "
+                        "unreliable.")
+    try:
+        info = info_of(est.theta) if np.all(np.isfinite(est.theta)) else None
+        evals = np.linalg.eigvalsh(info) if info is not None else np.array([np.nan])
+        identified = bool(np.all(np.isfinite(evals)) and evals[0] > 1e-10 * max(evals[-1],
+                                                                                1e-300))
+    except (np.linalg.LinAlgError, ValueError):
+        info, identified = None, False
+    if info is None:
+        info = np.full((spec.n_par, spec.n_par), np.nan)
+    vcov = np.linalg.inv(n * info) if identified else np.full_like(info, np.nan)
+    # fit measures
+    df = n_moments - spec.n_par
+    if missing == "fiml":
+        chisq = max(float(n * est.fmin), 0.0)
+        b2, base_mean, base_var = _fiml.baseline_minus2ll(pat)
+        x2_b = float(b2 - h1.minus2ll)
+        h1_ll = -0.5 * h1.minus2ll
+    else:
+        chisq = max(float(n * est.fmin), 0.0)
+        logdet = np.linalg.slogdet(cov_h1)[1]
+        x2_b = float(n * (np.log(np.diag(cov_h1)).sum() - logdet))
+        h1_ll = -0.5 * n * (p * _idx.LOG_2PI + logdet + p)
+        base_mean, base_var = mean_h1, np.diag(cov_h1)
+    df_b = p * (p - 1) // 2
+    rb = None
+    if robust and identified and est.converged:
+        rb = _rob.mlr(spec, est.theta, info, x, n, chisq, df, h1_mean=mean_h1, h1_cov=cov_h1,
+                      pat=pat, meanstructure=meanstructure, cluster=cl)
+        vcov = rb.vcov
+    fit = _idx.Fitted(spec, mom_h1, est, info, vcov, identified)
+    if not identified:
+        warnings.append("The information matrix is singular, so standard errors were not "
+                        "computed: the model may not be identified or the estimates have run "
+                        "off to a boundary.")
+    if est.converged:
+        fm = _ml_family_fit(spec, est, n, chisq, df, x2_b, df_b, h1_ll, mom_h1, rb, robust,
+                            pat, x, base_mean, base_var, cl)
+    else:
+        fm = _blank_fit()
+    intercepts = _eng.matrices(spec, est.theta).mu[0] if meanstructure else mean_h1
+    return _finish(spec, fit, est, fm, items, cons, hig, mean_h1, cov_h1, n, n_dropped,
+                   warnings, intercepts=intercepts, hints=missing != "fiml" and not robust,
+                   **extra)
+
+
+def _ml_family_fit(spec, est, n, chisq, df, x2_b, df_b, h1_ll, mom_h1, rb, robust, pat, x,
+                   base_mean, base_var, cl) -> dict[str, Any]:
+    from pipeline.measure.sem import robust as _rob  # noqa: PLC0415
+
+    npar = spec.n_par
+    pvalue = float(chdtrc(df, chisq)) if df > 0 else np.nan
+    lo, hi = _idx.rmsea_ci(chisq, df, n)
+    loglik = h1_ll - 0.5 * chisq
+    fm: dict[str, Any] = {
+        "chisq": chisq, "df": int(df), "pvalue": pvalue,
+        "cfi": _rob.cfi(chisq, df, x2_b, df_b), "tli": _rob.tli(chisq, df, x2_b, df_b),
+        "rmsea": _rob.rmsea(chisq, df, n), "rmsea_ci": [lo, hi],
+        "rmsea_pvalue": float(1.0 - _idx._pchisq_nc(chisq, df, n * df * 0.05 ** 2))
+        if df > 0 else np.nan,
+        "srmr": _idx.srmr(spec, mom_h1, est.theta),
+        "aic": float(-2 * loglik + 2 * npar), "bic": float(-2 * loglik + npar * np.log(n)),
+        "bic2": float(-2 * loglik + npar * np.log((n + 2.0) / 24.0)),
+        "loglik": float(loglik), "unrestricted_loglik": float(h1_ll),
+        "npar": int(npar), "ntotal": int(n),
+        "baseline_chisq": x2_b, "baseline_df": int(df_b),
+        "baseline_pvalue": float(chdtrc(df_b, x2_b)) if df_b > 0 else np.nan,
+    }
+    if robust:
+        fm.update(dict.fromkeys(ROBUST_KEYS))
+        fm["rmsea_robust_ci"] = [None, None]
+    if rb is None and not (pat is not None):
+        return fm
+    c_b = None
+    if rb is not None:
+        c = rb.scaling_factor
+        fm.update(chisq_scaled=rb.chisq_scaled, df_scaled=int(df), pvalue_scaled=rb.pvalue_scaled,
+                  scaling_factor=c)
+    if pat is None and rb is not None:
+        c_b = rb.c_null
+        fm.update(baseline_chisq_scaled=x2_b / c_b if c_b else None, baseline_scaling_factor=c_b,
+                  cfi_robust=_rob.cfi(chisq, df, x2_b, df_b, c, c_b),
+                  tli_robust=_rob.tli(chisq, df, x2_b, df_b, c, c_b),
+                  rmsea_robust=_rob.rmsea(chisq, df, n, c),
+                  rmsea_robust_ci=_rob.rmsea_ci(rb.chisq_scaled, df, n, c))
+    elif pat is not None and robust and rb is not None:
+        c_b = rb.c_null
+        fm.update(baseline_chisq_scaled=x2_b / c_b if c_b else None, baseline_scaling_factor=c_b)
+        fc = _rob.fiml_corrected(spec, est.theta, pat, x, mom_h1.mean[0], mom_h1.cov[0], n, df,
+                                 df_b, True, base_mean, base_var, cl)
+        fm.update(cfi_robust=_rob.cfi(fc["XX3"], df, fc["XX3_null"], df_b, fc["c3"],
+                                      fc["c3_null"]),
+                  tli_robust=_rob.tli(fc["XX3"], df, fc["XX3_null"], df_b, fc["c3"],
+                                      fc["c3_null"]),
+                  rmsea_robust=_rob.rmsea(fc["XX3"], df, n, fc["c3"]),
+                  rmsea_robust_ci=_rob.rmsea_ci(fc["XX3_scaled"], df, n, fc["c3"]))
+    return fm

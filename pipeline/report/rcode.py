@@ -81,7 +81,10 @@ def companion_frames(results: dict, artefacts: dict) -> dict[str, pd.DataFrame]:
         respondent_models = [c for name, m in (results.get("models") or {}).items()
                              if m.get("level") == "respondent"
                              for c in _model_columns(m, _spec(cfg, name), resp.columns)]
-        cols = list(dict.fromkeys(ids + items + scores + respondent_models))
+        se = str((results.get("cfa") or {}).get("se") or "")
+        cfa_cluster = [se.split(":", 1)[1]] if se.startswith("cluster:") and \
+            se.split(":", 1)[1] in resp.columns else []
+        cols = list(dict.fromkeys(ids + items + scores + respondent_models + cfa_cluster))
         out["responses"] = resp[cols]
     units = artefacts.get("units")
     if isinstance(units, pd.DataFrame):
@@ -222,8 +225,16 @@ def reproduce_r(results: dict) -> str:
         se = cfa.get("se")
         if se and se.startswith("cluster:"):
             extra += f", cluster = {r_string(se.split(':', 1)[1])}"
-        fit = cfa.get("fit") or {}
+        fit = dict(cfa.get("fit") or {})
         keys = ["chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr"]
+        # MLR: the scaled test and the robust indices under lavaan's fitMeasures() names
+        for ours, theirs in (("chisq_scaled", "chisq.scaled"),
+                             ("scaling_factor", "chisq.scaling.factor"),
+                             ("cfi_robust", "cfi.robust"), ("tli_robust", "tli.robust"),
+                             ("rmsea_robust", "rmsea.robust")):
+            if fit.get(ours) is not None:
+                fit[theirs] = fit[ours]
+                keys.append(theirs)
         out += ["# ---- CFA: lavaan::cfa with the estimator and missing-data treatment of the run",
                 "model <- '",
                 lavaan_syntax(cfa),
@@ -235,8 +246,8 @@ def reproduce_r(results: dict) -> str:
                 f"fm <- lavaan::fitMeasures(cfa_fit, c({', '.join(r_string(k) for k in keys)}))"]
         for k in keys:
             if fit.get(k) is not None:
-                tol = 1e-6 if k == "df" else TOLERANCE["fit"] * (max(1.0, abs(fit[k])) if k == "chisq"
-                                                                 else 1.0)
+                tol = 1e-6 if k == "df" else TOLERANCE["fit"] * (
+                    max(1.0, abs(fit[k])) if k in ("chisq", "chisq.scaled") else 1.0)
                 out.append(f"check({r_string('CFA ' + k)}, fm[[{r_string(k)}]], "
                            f"{_r_number(fit[k])}, {tol!r})")
         out.append("pe <- lavaan::standardizedSolution(cfa_fit)")
@@ -246,6 +257,15 @@ def reproduce_r(results: dict) -> str:
                            f"pe$est.std[pe$lhs == {r_string(c)} & pe$op == '=~' & "
                            f"pe$rhs == {r_string(item)}], {_r_number(v.get('std'))}, "
                            f"{TOLERANCE['loading']})")
+        pe_se = "lavaan::parameterEstimates(cfa_fit)"
+        for c, its in list(cfa["loadings"].items())[:1]:
+            for item, v in list(its.items())[1:2]:   # the SE type of the run (robust, cluster)
+                if v.get("se") is not None:
+                    out.append(f"pse <- {pe_se}")
+                    out.append(f"check({r_string(f'CFA SE {c} =~ {item}')}, "
+                               f"pse$se[pse$lhs == {r_string(c)} & pse$op == '=~' & "
+                               f"pse$rhs == {r_string(item)}], {_r_number(v.get('se'))}, "
+                               f"{TOLERANCE['loading']})")
         out.append("")
     agg = results.get("aggregation") or {}
     unit = survey.get("unit")
