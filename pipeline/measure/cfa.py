@@ -239,6 +239,10 @@ class CFAResult:
     modification_hints
         The largest modification indices (``mi >= 3.84``, at most 10), as
         ``{lhs, op, rhs, mi, epc, sepc_all}``.
+    modification_indices
+        The ten largest modification indices whatever their size (``modindices(fit, sort. =
+        TRUE)``, first ten rows), same keys: the report's local-fit table, which also shows that
+        nothing large is left.
     warnings
         Statistical caveats, one sentence each.
     """
@@ -258,6 +262,7 @@ class CFAResult:
     warnings: tuple[str, ...]
     estimator: str = "ML"
     _model: Any = field(default=None, repr=False, compare=False)
+    modification_indices: tuple[Mapping[str, Any], ...] = ()
 
     # -- views ---------------------------------------------------------------------------------
     def _rows(self, op: str) -> pd.DataFrame:
@@ -280,7 +285,8 @@ class CFAResult:
         {estimate, se, std, std_se}}}, higher_order{<factor>{<construct>{...}}},
         residual_variances{<item>{estimate, se, std}}, factor_correlations{<f1>{<f2>: r}},
         composite_reliability{<factor>}, ave{<construct>}, htmt{<c1>{<c2>: v}},
-        modification_hints[{lhs, op, rhs, mi, epc, sepc_all}], warnings[]``.
+        modification_hints[{lhs, op, rhs, mi, epc, sepc_all}], modification_indices[{...}],
+        warnings[]``.
         """
         p = self.parameters
         loadings: dict[str, dict] = {c: {} for c in self.constructs}
@@ -308,6 +314,7 @@ class CFAResult:
             "ave": dict(self.ave),
             "htmt": {r: dict(self.htmt.loc[r]) for r in self.htmt.index},
             "modification_hints": [dict(h) for h in self.modification_hints],
+            "modification_indices": [dict(h) for h in self.modification_indices],
             "warnings": list(self.warnings),
         }
         if self.higher_order:
@@ -541,7 +548,8 @@ def _fit_model(items, cons, hig, mean, cov, n, n_dropped, warnings) -> CFAResult
                       / cov[np.ix_(idx_all, idx_all)].sum())
     htmt = _htmt(cov, items, cons)
 
-    hints = _modification_hints(fit)
+    mis = _modification_indices(fit)
+    hints = _modification_hints(mis)
     model = _CFAModel(
         items=items, latents=lv, lam=lam.copy(), phi=phi.copy(), sigma=imp.sigma[0].copy(),
         intercepts=mean.copy(),
@@ -552,6 +560,7 @@ def _fit_model(items, cons, hig, mean, cov, n, n_dropped, warnings) -> CFAResult
         converged=bool(est.converged), fit=fm, parameters=params,
         factor_correlations=factor_cor, composite_reliability=cr, ave=ave, htmt=htmt,
         modification_hints=hints, warnings=tuple(warnings), _model=model,
+        modification_indices=mis,
     )
 
 
@@ -646,15 +655,19 @@ def _htmt(cov: np.ndarray, items: Sequence[str], cons: Mapping[str, Sequence[str
     return pd.DataFrame(out, index=names, columns=names)
 
 
-def _modification_hints(fit: _idx.Fitted) -> tuple[dict[str, Any], ...]:
+def _modification_indices(fit: _idx.Fitted, top: int = MAX_HINTS) -> tuple[dict[str, Any], ...]:
+    """The ``top`` largest modification indices, as ``modindices(fit, sort. = TRUE)``:
+    ``{lhs, op, rhs, mi, epc, sepc_all}`` (``sepc.all``: the EPC completely standardised with the
+    model-implied SDs -- of the item and the factor for a cross-loading, of the two residuals
+    for a residual covariance)."""
     spec = fit.spec
     if not (fit.identified and np.isfinite(fit.est.fmin)):
         return ()
     cand = _candidate_entries(spec)
     mi, epc = _idx.modification_indices(fit, cand)
     imp = _eng.matrices(spec, fit.theta)
-    order = [int(i) for i in np.argsort(-np.nan_to_num(mi, nan=-1.0)) if np.isfinite(mi[i])
-             and mi[i] >= MI_MIN][:MAX_HINTS]
+    order = [int(i) for i in np.argsort(-np.nan_to_num(mi, nan=-1.0), kind="stable")
+             if np.isfinite(mi[i])][:top]
     out = []
     sd_y = np.sqrt(np.diag(imp.sigma[0]))
     sd_e = np.sqrt(np.clip(np.diag(imp.phi[0]), 0, None))
@@ -673,6 +686,11 @@ def _modification_hints(fit: _idx.Fitted) -> tuple[dict[str, Any], ...]:
         out.append({"lhs": lhs, "op": op, "rhs": rhs, "mi": float(mi[i]), "epc": float(epc[i]),
                     "sepc_all": float(sepc)})
     return tuple(out)
+
+
+def _modification_hints(mis: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """The modification indices worth a look: mi >= 3.84 (p < .05 with 1 df), at most 10."""
+    return tuple(dict(h) for h in mis if h["mi"] >= MI_MIN)[:MAX_HINTS]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,88 @@
+# Helpers for the invariance fixtures of a model with (or without) a second-order factor:
+# the identified lavaan scalar model of a second-order model, and socap's partial-invariance
+# search written out in lavaan (fit, compare by delta CFI / RMSEA, lavTestScore, free the largest
+# significant constraint that keeps two invariant indicators per factor, refit).
+# Sourced by invariance_second_order.R (after cfa_common.R).
+
+# lavaan syntax: first-order factors (named list of items) and second-order factors (named list
+# of first-order factors). With `fix_higher_means`, `H ~ c(0, 0, ...)*1` for every second-order
+# factor H: lavaan's group.equal = c("loadings", "intercepts") frees the means of ALL latent
+# variables in groups 2..G, which for a second-order model is not identified (the first-order
+# intercepts and the second-order mean enter the item means only through their sum; lavaan warns
+# that vcov is not positive definite and counts one parameter per group too many in df). Fixing
+# the second-order mean at 0 is the identified equivalent: the same chi-square, correct df.
+model_syntax <- function(first, higher = list(), n_groups = 2, fix_higher_means = FALSE) {
+  lines <- c(sprintf("%s =~ %s", names(first), vapply(first, paste, "", collapse = " + ")))
+  if (length(higher)) {
+    lines <- c(lines, sprintf("%s =~ %s", names(higher),
+                              vapply(higher, paste, "", collapse = " + ")))
+    if (fix_higher_means) {
+      zeros <- paste0("c(", paste(rep("0", n_groups), collapse = ", "), ")")
+      lines <- c(lines, sprintf("%s ~ %s*1", names(higher), zeros))
+    }
+  }
+  paste(lines, collapse = "\n")
+}
+
+invariance_fits <- function(first, higher, d, group, partial = character(0)) {
+  ng <- length(unique(d[[group]]))
+  m <- model_syntax(first, higher, ng)
+  m0 <- model_syntax(first, higher, ng, fix_higher_means = TRUE)
+  list(
+    configural = cfa(m, data = d, group = group),
+    metric = cfa(m, data = d, group = group, group.equal = "loadings"),
+    scalar = cfa(m0, data = d, group = group, group.equal = c("loadings", "intercepts"))
+  )
+}
+
+# TRUE when the more constrained fit holds against the base (socap's default criteria)
+level_holds <- function(fit, base, d_cfi = 0.01, d_rmsea = 0.015) {
+  a <- fitMeasures(fit, c("cfi", "rmsea"))
+  b <- fitMeasures(base, c("cfi", "rmsea"))
+  lavInspect(fit, "converged") && (a[["cfi"]] - b[["cfi"]] >= -d_cfi - 1e-12) &&
+    (a[["rmsea"]] - b[["rmsea"]] <= d_rmsea + 1e-12)
+}
+
+# can parameter `param` ("f=~x" or "x~1") be freed, keeping two invariant indicators per factor?
+freeable <- function(param, freed, first, higher) {
+  loads <- c(first, higher)
+  if (grepl("=~", param, fixed = TRUE)) {
+    parts <- strsplit(param, "=~", fixed = TRUE)[[1]]
+    inds <- loads[[parts[1]]][-1]                      # non-marker indicators
+    still <- setdiff(inds[!paste0(parts[1], "=~", inds) %in% freed], parts[2])
+    return(length(still) >= 1)                         # + the marker = two invariant loadings
+  }
+  item <- sub("~1$", "", param)
+  for (f in names(first)) {
+    if (item %in% first[[f]]) {
+      inds <- first[[f]]
+      still <- setdiff(inds[!paste0(inds, "~1") %in% freed], item)
+      return(length(still) >= 2)
+    }
+  }
+  FALSE
+}
+
+# socap's _partial_search: returns the parameters freed in order, the final fit and its score tests
+partial_search <- function(first, higher, d, group, equal, op, base, start = character(0)) {
+  ng <- length(unique(d[[group]]))
+  m <- model_syntax(first, higher, ng, fix_higher_means = "intercepts" %in% equal)
+  freed <- start
+  steps <- list()
+  for (step in seq_len(sum(lengths(first)))) {
+    fit <- if (length(freed)) {
+      cfa(m, data = d, group = group, group.equal = equal, group.partial = freed)
+    } else cfa(m, data = d, group = group, group.equal = equal)
+    holds <- level_holds(fit, base)
+    st <- dump_score_tests(fit)
+    steps[[step]] <- list(freed = freed, fit = dump_fit(fit), holds = holds, score = st)
+    if (holds) break
+    kind <- if (op == "=~") grepl("=~", st$param, fixed = TRUE) else grepl("~1$", st$param)
+    cand <- st[kind & st$p < 0.05, ]
+    cand <- cand[order(-cand$X2), ]
+    ok <- vapply(cand$param, freeable, TRUE, freed = freed, first = first, higher = higher)
+    if (!any(ok)) break
+    freed <- c(freed, cand$param[ok][1])
+  }
+  list(freed = freed, holds = holds, steps = steps, fit = fit)
+}
