@@ -626,7 +626,12 @@ def _cfa_tables(results: dict, out: list) -> None:
         out.append(ReportTable(
             "cfa_largest_residuals", "Largest Residual Correlations", pd.DataFrame(rows), "cfa",
             "The indicator pairs the model reproduces worst (observed minus implied "
-            "correlation).", decimals={"residual": 3}, bounded=("residual",)))
+            "correlation, lavaan residuals(fit, type = \"cor\")), largest absolute value first; "
+            f"values above {_cut(RESIDUAL_COR_MAX)} in absolute value are marked as local misfit "
+            "(Kline 2016).", decimals={"residual": 3}, bounded=("residual",),
+            flag_above={"residual": RESIDUAL_COR_MAX},
+            flag_below={"residual": -RESIDUAL_COR_MAX},
+            cuts={"residual": (RESIDUAL_COR_MAX, True)}))
     mis = cfa.get("modification_indices")
     hints = mis if mis else (cfa.get("modification_hints") or [])
     if hints:

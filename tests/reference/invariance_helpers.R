@@ -86,3 +86,61 @@ partial_search <- function(first, higher, d, group, equal, op, base, start = cha
   }
   list(freed = freed, holds = holds, steps = steps, fit = fit)
 }
+
+# socap's whole sequence (pipeline.measure.cfa._invariance_models): configural, metric, scalar,
+# the level reached, and the partial search from the first level that failed
+invariance_sequence <- function(first, higher, d, group, cfi_min = 0.90, rmsea_max = 0.10) {
+  f <- invariance_fits(first, higher, d, group)
+  fc <- fitMeasures(f$configural, c("cfi", "rmsea"))
+  conf_ok <- lavInspect(f$configural, "converged") && fc[["cfi"]] >= cfi_min &&
+    fc[["rmsea"]] <= rmsea_max
+  level <- if (!conf_ok) "none" else if (!level_holds(f$metric, f$configural)) "configural" else
+    if (!level_holds(f$scalar, f$metric)) "metric" else "scalar"
+  pm <- ps <- NULL
+  partial_level <- NULL
+  means_fit <- if (level == "scalar") f$scalar else NULL
+  if (level == "configural") {
+    pm <- partial_search(first, higher, d, group, "loadings", "=~", f$configural)
+    if (pm$holds && length(pm$freed)) {
+      partial_level <- "partial metric"
+      ps <- partial_search(first, higher, d, group, c("loadings", "intercepts"), "~1", pm$fit,
+                           start = pm$freed)
+      if (ps$holds) {
+        partial_level <- "partial scalar"
+        means_fit <- ps$fit
+      }
+    }
+  } else if (level == "metric") {
+    ps <- partial_search(first, higher, d, group, c("loadings", "intercepts"), "~1", f$metric)
+    if (ps$holds && length(ps$freed)) {
+      partial_level <- "partial scalar"
+      means_fit <- ps$fit
+    }
+  }
+  lv <- names(first)
+  means <- NULL
+  if (!is.null(means_fit)) {
+    pe <- parameterEstimates(means_fit)
+    means <- pe[pe$op == "~1" & pe$lhs %in% lv & pe$group > 1,
+                c("lhs", "group", "est", "se", "z", "pvalue", "ci.lower", "ci.upper")]
+  }
+  strip <- function(s) if (is.null(s)) NULL else
+    list(freed = s$freed, holds = s$holds, fit = dump_fit(s$fit),
+         steps = lapply(s$steps, function(x) list(freed = x$freed, holds = x$holds,
+                                                  chisq = x$fit[["chisq"]], cfi = x$fit[["cfi"]],
+                                                  score = x$score)))
+  list(
+    groups = lavInspect(f$configural, "group.label"),
+    nobs = lavInspect(f$configural, "nobs"),
+    configural = list(fit = dump_fit(f$configural)),
+    metric = list(fit = dump_fit(f$metric), score = dump_score_tests(f$metric)),
+    scalar = list(fit = dump_fit(f$scalar), score = dump_score_tests(f$scalar)),
+    lrt = {
+      lrt <- lavTestLRT(f$configural, f$metric, f$scalar)
+      list(chisq_diff = lrt[["Chisq diff"]], df_diff = lrt[["Df diff"]], p = lrt[["Pr(>Chisq)"]])
+    },
+    level_reached = level, partial_level = partial_level,
+    partial_metric = strip(pm), partial_scalar = strip(ps),
+    latent_means = means
+  )
+}
