@@ -251,3 +251,28 @@ def test_to_dict_names_the_model():
     out = json.loads(json.dumps(_result("example").to_dict(), allow_nan=False))
     assert out["model"] == "second-order"
     assert out["higher_order"] == {"social_capital": list(EX)}
+
+
+def test_report_names_the_model_and_the_freed_parameters():
+    from pipeline.report import methods, tables
+
+    inv = json.loads(json.dumps(_result("sim_higher").to_dict(), allow_nan=False))
+    out: list = []
+    tables._invariance_tables({"invariance": inv}, out)
+    fit = next(t for t in out if t.key == "invariance_fit")
+    assert "Second-Order Model" in fit.title
+    assert "second-order model the CFA reports (sc over coordination" in fit.note
+    assert "partial metric (holds) frees sc=~reciprocity" in fit.note
+    assert "partial scalar (holds) frees sc=~reciprocity, r_2~1" in fit.note
+    assert list(fit.frame["freed"]) == ["", "", "", "sc=~reciprocity", "sc=~reciprocity, r_2~1"]
+    means = next(t for t in out if t.key == "latent_means")
+    assert "second-order factors' means are fixed at 0" in means.note
+    text = dict(methods.methods({"invariance": inv}).paragraphs)["Measurement invariance"]
+    assert "second-order model the CFA reports" in text
+    assert "sc=~reciprocity, r_2~1 for partial scalar invariance" in text
+    # a first-order model says so
+    first = json.loads(json.dumps(_result("hs").to_dict(), allow_nan=False))
+    out = []
+    tables._invariance_tables({"invariance": first}, out)
+    assert "First-Order Model" in out[0].title
+    assert "first-order model (correlated constructs)" in out[0].note

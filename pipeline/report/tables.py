@@ -665,6 +665,39 @@ def _cfa_tables(results: dict, out: list) -> None:
 # ---- invariance ----------------------------------------------------------------------------
 
 
+def invariance_model_sentence(inv: dict) -> str:
+    """Which model the invariance levels were fitted on, in one sentence (table note, methods)."""
+    higher = inv.get("higher_order") or {}
+    if inv.get("model") == "second-order" and higher:
+        names = "; ".join(f"{h} over {', '.join(cs)}" for h, cs in higher.items())
+        return ("The levels were tested on the second-order model the CFA reports "
+                f"({names}): metric equality constrains the first- and the second-order "
+                "loadings, and the scalar model frees the constructs' intercepts in the "
+                "groups after the first while the second-order means stay at 0 (lavaan's "
+                "group.equal on the second-order model, identified).")
+    if inv.get("model") == "first-order":
+        return ("The levels were tested on the first-order model (correlated constructs"
+                + ("; the CFA's second-order factor could not be carried, see the warnings)."
+                   if any("first-order model" in str(w) for w in inv.get("warnings") or [])
+                   else ")."))
+    return ""
+
+
+def _freed_sentence(partial: dict) -> str:
+    """The parameters the partial-invariance search freed, level by level."""
+    parts = []
+    for name in ("metric", "scalar"):
+        lv = partial.get(name) or {}
+        freed = lv.get("freed") or []
+        if freed:
+            verdict = "holds" if lv.get("holds") else "still fails"
+            parts.append(f"partial {name} ({verdict}) frees {', '.join(freed)}")
+    if not parts:
+        return ""
+    return ("Freed across groups, one at a time by the largest univariate score test "
+            "(lavaan::lavTestScore) until the level held: " + "; ".join(parts) + ".")
+
+
 def _invariance_tables(results: dict, out: list) -> None:
     inv = results.get("invariance") or {}
     if not inv:
@@ -692,7 +725,8 @@ def _invariance_tables(results: dict, out: list) -> None:
     crit = inv.get("criteria") or {}
     note = (f"Multi-group CFA across {inv.get('group')} (ML on each group's listwise-complete "
             "rows, SEs from the expected information; equality constraints as lavaan's "
-            "group.equal); the chi-square difference test has \u0394df df. A level holds when")
+            "group.equal). " + invariance_model_sentence(inv) + " The chi-square difference "
+            "test has \u0394df df. A level holds when")
     if crit:
         note += (f" CFI drops by at most {crit.get('delta_cfi')} and RMSEA rises by at most "
                  f"{crit.get('delta_rmsea')} against the previous level (Chen 2007)")
@@ -701,11 +735,18 @@ def _invariance_tables(results: dict, out: list) -> None:
                      f"{crit.get('rmsea_max')}")
     note += ". The chi-square difference test is shown for completeness; it rejects trivial "
     note += "differences in large samples."
+    freed_txt = _freed_sentence(partial)
+    if freed_txt:
+        note += " " + freed_txt
     frame = pd.DataFrame(rows)
     if "freed" in frame and not frame["freed"].astype(bool).any():
         frame = frame.drop(columns="freed")
+    title = "Measurement Invariance: Configural, Metric and Scalar Models"
+    model_title = {"first-order": "First-Order", "second-order": "Second-Order"}
+    if inv.get("model") in model_title:
+        title += f" ({model_title[inv['model']]} Model)"
     out.append(ReportTable(
-        "invariance_fit", "Measurement Invariance: Configural, Metric and Scalar Models", frame,
+        "invariance_fit", title, frame,
         "invariance", note,
         decimals=_dec(("\u03c7\u00b2", "CFI", "RMSEA", "RMSEA CI low", "RMSEA CI high", "SRMR",
                        "\u0394CFI", "\u0394RMSEA", "\u0394\u03c7\u00b2")),
@@ -745,7 +786,10 @@ def _invariance_tables(results: dict, out: list) -> None:
             pd.DataFrame(rows), "invariance",
             f"Latent mean differences from the (partial) scalar model, in the latent variable's "
             f"units; {ref}'s latent means are fixed at 0. z = difference / SE against the "
-            "standard normal distribution; Wald 95% CIs.",
+            "standard normal distribution; Wald 95% CIs."
+            + (" Second-order model: these are the constructs' (first-order factors') "
+               "intercepts; the second-order factors' means are fixed at 0 in every group to "
+               "identify them." if inv.get("model") == "second-order" else ""),
             decimals=_dec(("difference", "SE", "CI low", "CI high", "z")), p_columns=("p",),
             ci_pairs=(("95% CI", "CI low", "CI high"),)))
 
