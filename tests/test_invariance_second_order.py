@@ -264,15 +264,61 @@ def test_report_names_the_model_and_the_freed_parameters():
     assert "second-order model the CFA reports (sc over coordination" in fit.note
     assert "partial metric (holds) frees sc=~reciprocity" in fit.note
     assert "partial scalar (holds) frees sc=~reciprocity, r_2~1" in fit.note
-    assert list(fit.frame["freed"]) == ["", "", "", "sc=~reciprocity", "sc=~reciprocity, r_2~1"]
+    assert list(fit.frame["model"])[-1] == "second-order scalar"
+    assert list(fit.frame["freed"]) == ["", "", "", "sc=~reciprocity", "sc=~reciprocity, r_2~1",
+                                        "sc=~reciprocity, r_2~1"]
+    assert "Chen, Sousa & West 2005" in fit.note
     means = next(t for t in out if t.key == "latent_means")
     assert "second-order factors' means are fixed at 0" in means.note
     text = dict(methods.methods({"invariance": inv}).paragraphs)["Measurement invariance"]
     assert "second-order model the CFA reports" in text
     assert "sc=~reciprocity, r_2~1 for partial scalar invariance" in text
+    assert "(Chen, Sousa & West 2005)" in text
+    refs = methods.methods({"invariance": inv}).references
+    assert any(r.startswith("Chen, F. F., Sousa") for r in refs)
     # a first-order model says so
     first = json.loads(json.dumps(_result("hs").to_dict(), allow_nan=False))
     out = []
     tables._invariance_tables({"invariance": first}, out)
     assert "First-Order Model" in out[0].title
     assert "first-order model (correlated constructs)" in out[0].note
+
+
+@pytest.mark.parametrize("name", ["hs_higher", "example", "sim_higher"])
+def test_second_order_scalar_matches_lavaan(name):
+    """Once (partial) scalar holds: the constructs' intercepts held equal too, the second-order
+    means free (what comparing the second-order factor's means needs), as lavaan
+    ``F ~ c(0, 0)*1; H ~ c(0, NA)*1`` against the (partial) scalar model."""
+    ref = _none(_ref(name)["second_order_scalar"])
+    d = _result(name).to_dict()
+    got = d["second_order_scalar"]
+    assert ref is not None and got is not None
+    _check_fit(got, ref["fit"])
+    assert got["holds"] == bool(ref["holds"])
+    assert got["freed"] == _freed_list(ref["freed"])
+    higher = list(MODELS[name][1])
+    has_h = any(c in higher for cs in (d["latent_means"] or {}).values() for c in cs)
+    assert has_h == bool(ref["holds"])
+    sentence = d["defensible_comparisons"]
+    assert ("can be compared too" in sentence) == bool(ref["holds"])
+    assert ("cannot be compared" in sentence) == (not ref["holds"])
+
+
+def test_first_order_models_have_no_second_order_scalar_level():
+    assert _result("hs").to_dict()["second_order_scalar"] is None
+
+
+def test_group_means_warn_when_second_order_means_are_not_comparable():
+    from pipeline.measure.cfa import factor_scores, fit_cfa, group_means
+
+    d, group = _data("hs_higher")
+    cfa = fit_cfa(d, HS, {"g": list(HS)})
+    scores = factor_scores(cfa, d)
+    gm = group_means(scores, d[group], _result("hs_higher"))       # g: second-order scalar fails
+    assert gm.means_comparable
+    assert any("'g' cannot be read" in w for w in gm.warnings)
+    d2, group2 = _data("sim_higher")
+    cfa2 = fit_cfa(d2, SIM, {"sc": list(SIM)})
+    gm2 = group_means(factor_scores(cfa2, d2), d2[group2], _result("sim_higher"))    # holds
+    assert not any("cannot be read" in w for w in gm2.warnings)
+    assert "sc" in set(gm2.latent_means["construct"])

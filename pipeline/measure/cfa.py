@@ -35,6 +35,8 @@ Henseler, J., Ringle, C. M., & Sarstedt, M. (2015). A new criterion for assessin
 Roemer, E., Schuberth, F., & Henseler, J. (2021). HTMT2 - an improved criterion for assessing
     discriminant validity in structural equation modeling. Industrial Management & Data Systems,
     121, 2637-2650.
+Chen, F. F., Sousa, K. H., & West, S. G. (2005). Testing measurement invariance of second-order
+    factor models. Structural Equation Modeling, 12, 471-492.
 Chen, F. F. (2007). Sensitivity of goodness of fit indexes to lack of measurement invariance.
     Structural Equation Modeling, 14, 464-504.
 Byrne, B. M., Shavelson, R. J., & Muthen, B. (1989). Testing for the equivalence of factor
@@ -875,6 +877,12 @@ class InvarianceResult:
         The model the levels were fitted on: ``"second-order"`` (the CFA's model with its
         second-order factors, ``higher_order``: factor -> constructs) or ``"first-order"``
         (correlated constructs; ``higher_order`` empty).
+    second_order_scalar
+        Second-order model only, once (partial) scalar invariance holds: the model that also
+        holds the constructs' intercepts equal (at 0) and frees the second-order means,
+        compared with the (partial) scalar model -- what comparing the second-order factor's
+        means needs (Chen, Sousa & West, 2005). When it holds, its second-order latent means
+        are added to ``latent_means``.
     """
 
     group: str
@@ -894,6 +902,7 @@ class InvarianceResult:
     warnings: tuple[str, ...]
     model: str = "first-order"
     higher_order: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    second_order_scalar: InvarianceLevel | None = None
 
     @property
     def fit_table(self) -> pd.DataFrame:
@@ -902,7 +911,7 @@ class InvarianceResult:
         chisq_diff, df_diff, p_diff, holds, freed``."""
         rows = []
         for lv in (self.configural, self.metric, self.scalar, self.partial_metric,
-                   self.partial_scalar):
+                   self.partial_scalar, self.second_order_scalar):
             if lv is None:
                 continue
             f = lv.fit
@@ -931,7 +940,7 @@ class InvarianceResult:
         configural{chisq, df, pvalue, cfi, tli, rmsea,
         rmsea_ci, srmr, aic, bic, converged, holds}, metric{... delta_cfi, delta_rmsea,
         chisq_diff, df_diff, p_diff}, scalar{...}, level_reached, partial{level_reached, metric,
-        scalar, suggestions[]}, latent_means{<group>{<construct>{estimate, se, z, p, ci_low,
+        scalar, suggestions[]}, second_order_scalar{...} | null, latent_means{<group>{<construct>{estimate, se, z, p, ci_low,
         ci_high}}}, comparable{relationships, means}, defensible_comparisons, criteria{},
         warnings[]``.
         """
@@ -956,6 +965,8 @@ class InvarianceResult:
                 "scalar": self.partial_scalar.to_dict() if self.partial_scalar else None,
                 "suggestions": [dict(s) for s in self.suggestions],
             },
+            "second_order_scalar": (self.second_order_scalar.to_dict()
+                                    if self.second_order_scalar else None),
             "latent_means": lm or None,
             "comparable": {"relationships": self.relationships_comparable,
                            "means": self.means_comparable},
@@ -1072,6 +1083,8 @@ def _partial_label(items, lv, entry) -> str:
 
 def _latent_means(fit: _idx.Fitted, groups: Sequence[Any], constructs: Sequence[str],
                   level: float = 0.95) -> pd.DataFrame:
+    """Latent mean differences from group 1 (``constructs``: the names of all latent variables,
+    first-order first)."""
     spec = fit.spec
     imp = _eng.matrices(spec, fit.theta)
     se = fit.se
@@ -1285,6 +1298,11 @@ def _invariance_models(items, cons, mom, used, n_by, group, crit, partial, warni
             g, i = np.argwhere(th < 0)[0]
             warnings.append(f"Heywood case in the {name} model: item '{items[i]}' has a negative "
                             f"residual variance in group '{used[g]}'.")
+        ps_ = np.diagonal(imp.psi, axis1=1, axis2=2)
+        if np.any(ps_ < 0):
+            g, j = np.argwhere(ps_ < 0)[0]
+            warnings.append(f"Heywood case in the {name} model: factor '{fit.spec.lv[j]}' has a "
+                            f"negative (disturbance) variance in group '{used[g]}'.")
     if fm_c and configural_ok and (fm_c["cfi"] < 0.95 or fm_c["rmsea"] > 0.08):
         warnings.append(f"The configural model fits only moderately (CFI {fm_c['cfi']:.3f}, "
                         f"RMSEA {fm_c['rmsea']:.3f}); invariance tests rest on a mediocre "
@@ -1301,6 +1319,7 @@ def _invariance_models(items, cons, mom, used, n_by, group, crit, partial, warni
 
     partial_level = None
     partial_metric = partial_scalar = None
+    ps_set: set = set()
     suggestions: list[dict[str, Any]] = []
     means_fit = fit_s if level == "scalar" else None
     if not partial and level in ("configural", "metric"):
@@ -1331,18 +1350,44 @@ def _invariance_models(items, cons, mom, used, n_by, group, crit, partial, warni
         elif partial_scalar is not None and not partial_scalar.freed:
             partial_scalar = None
 
-    latent = _latent_means(means_fit, used, list(cons)) if means_fit is not None \
+    lv = list(cons) + list(hig)
+    latent = _latent_means(means_fit, used, lv) if means_fit is not None \
         else _latent_means_empty()
+    second = None
+    if hig and means_fit is not None:
+        # second-order scalar: the constructs' intercepts equal too (held at 0), the
+        # second-order means free -- what comparing the second-order factor's means needs
+        base = scalar if level == "scalar" else partial_scalar
+        keep = sorted(ps_set) if level != "scalar" else []
+        fit_h, fm_h = _fit_groups(items, cons, mom, INT + ("construct_intercepts",), keep, hig)
+        second = _compare("second-order scalar", fit_h, fm_h, base.fit, crit,
+                          base.freed if level != "scalar" else ())
+        if not fit_h.est.converged:
+            warnings.append("The second-order scalar model did not converge; its fit is "
+                            "unreliable.")
+        if second.holds:
+            h_means = _latent_means(fit_h, used, lv)
+            latent = pd.concat([latent, h_means[h_means["construct"].isin(list(hig))]],
+                               ignore_index=True)
     sugg = tuple({"parameter": t["parameter"], "group": str(used[t["group"]]),
                   "chisq": t["chisq"], "df": t["df"], "p": t["p"]} for t in suggestions[:5])
     sentence = _defensible_sentence(level, partial_level, partial_metric, partial_scalar, group)
+    if second is not None:
+        names = ", ".join(f"'{h}'" for h in hig)
+        sentence += (f" The second-order factor {names} can be compared too: its constructs' "
+                     "intercepts are invariant (second-order scalar invariance)."
+                     if second.holds else
+                     f" The means of the second-order factor {names} cannot be compared: its "
+                     "constructs' intercepts differ across groups (second-order scalar "
+                     "invariance fails); compare the constructs' means instead.")
     return InvarianceResult(
         group=group, groups=tuple(used), n={g: n_by[g] for g in used},
         configural=configural, metric=metric, scalar=scalar, level_reached=level,
         partial_level=partial_level, partial_metric=partial_metric,
         partial_scalar=partial_scalar, suggestions=sugg, latent_means=latent,
         defensible_comparisons=sentence, criteria=crit, warnings=tuple(warnings),
-        model="second-order" if hig else "first-order", higher_order=hig)
+        model="second-order" if hig else "first-order", higher_order=hig,
+        second_order_scalar=second)
 
 
 def _latent_means_empty() -> pd.DataFrame:
@@ -1503,6 +1548,12 @@ def group_means(scores: pd.DataFrame, groups: pd.Series | Sequence[Any],
         if not comparable:
             warnings.append("Scalar invariance was not reached, so differences between these "
                             "group means cannot be read as differences in the constructs.")
+        elif invariance.second_order_scalar is not None and \
+                not invariance.second_order_scalar.holds:
+            names = ", ".join(f"'{h}'" for h in invariance.higher_order)
+            warnings.append(f"Second-order scalar invariance does not hold, so differences "
+                            f"between the group means of {names} cannot be read as differences "
+                            "in that factor; its constructs' means can be compared.")
     ref = order[0] if order else None
     return GroupMeansResult(table=table, latent_means=latent, reference_group=ref, basis=basis,
                             means_comparable=comparable, defensible_comparisons=sentence,

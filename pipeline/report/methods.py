@@ -41,6 +41,9 @@ REFERENCES: dict[str, str] = {
     "Cameron & Miller 2015": "Cameron, A. C., & Miller, D. L. (2015). A practitioner's guide to "
     "cluster-robust inference. Journal of Human Resources, 50(2), 317-372. "
     "https://doi.org/10.3368/jhr.50.2.317",
+    "Chen, Sousa & West 2005": "Chen, F. F., Sousa, K. H., & West, S. G. (2005). Testing "
+    "measurement invariance of second-order factor models. Structural Equation Modeling, 12(3), "
+    "471-492. https://doi.org/10.1207/s15328007sem1203_7",
     "Chen 2007": "Chen, F. F. (2007). Sensitivity of goodness of fit indexes to lack of "
     "measurement invariance. Structural Equation Modeling, 14(3), 464-504. "
     "https://doi.org/10.1080/10705510701301834",
@@ -183,10 +186,13 @@ class _Cites:
         return f"{authors.replace(' & ', ' and ')} ({year})"
 
 
-def _model_sentence(inv: dict) -> str:
+def _model_sentence(inv: dict, cite) -> str:
     from pipeline.report.tables import invariance_model_sentence  # noqa: PLC0415
 
-    return invariance_model_sentence(inv)
+    text = invariance_model_sentence(inv)
+    if "Chen, Sousa & West 2005" in text:
+        text = text.replace("(Chen, Sousa & West 2005)", cite("Chen, Sousa & West 2005"))
+    return text
 
 
 def _partial_text(inv: dict, cite) -> str:
@@ -447,7 +453,7 @@ def methods(results: dict, other_texts=()) -> Methods:
                 "and intercepts) models, each level holding when CFI fell by at most "
                 f"{crit.get('delta_cfi', 0.01)} and RMSEA rose by at most "
                 f"{crit.get('delta_rmsea', 0.015)} {cite('Chen 2007')}. "
-                f"{_model_sentence(inv)} Invariance reached: "
+                f"{_model_sentence(inv, cite)} Invariance reached: "
                 f"{inv.get('level_reached')}. {_partial_text(inv, cite)}"
                 f"{inv.get('defensible_comparisons') or ''}")
         paras.append(("Measurement invariance", text.strip()))

@@ -674,7 +674,11 @@ def invariance_model_sentence(inv: dict) -> str:
                 f"({names}): metric equality constrains the first- and the second-order "
                 "loadings, and the scalar model frees the constructs' intercepts in the "
                 "groups after the first while the second-order means stay at 0 (lavaan's "
-                "group.equal on the second-order model, identified).")
+                "group.equal on the second-order model, identified)."
+                + (" Second-order scalar also holds the constructs' intercepts equal and frees "
+                   "the second-order means, against the (partial) scalar model: comparing the "
+                   "second-order factor's means needs it (Chen, Sousa & West 2005)."
+                   if inv.get("second_order_scalar") else ""))
     if inv.get("model") == "first-order":
         return ("The levels were tested on the first-order model (correlated constructs"
                 + ("; the CFA's second-order factor could not be carried, see the warnings)."
@@ -709,6 +713,8 @@ def _invariance_tables(results: dict, out: list) -> None:
     for name in ("metric", "scalar"):
         if partial.get(name):
             levels.append((f"partial {name}", partial[name]))
+    if inv.get("second_order_scalar"):
+        levels.append(("second-order scalar", inv["second_order_scalar"]))
     for name, lv in levels:
         if not lv:
             continue

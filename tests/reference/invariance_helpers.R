@@ -11,12 +11,21 @@
 # intercepts and the second-order mean enter the item means only through their sum; lavaan warns
 # that vcov is not positive definite and counts one parameter per group too many in df). Fixing
 # the second-order mean at 0 is the identified equivalent: the same chi-square, correct df.
-model_syntax <- function(first, higher = list(), n_groups = 2, fix_higher_means = FALSE) {
+# With `second_scalar` (second-order scalar invariance): the first-order factors under a
+# second-order factor keep their intercepts at 0 in every group, the second-order means are free
+# in groups 2..G ("F ~ c(0, 0)*1; H ~ c(0, NA)*1").
+model_syntax <- function(first, higher = list(), n_groups = 2, fix_higher_means = FALSE,
+                         second_scalar = FALSE) {
   lines <- c(sprintf("%s =~ %s", names(first), vapply(first, paste, "", collapse = " + ")))
   if (length(higher)) {
     lines <- c(lines, sprintf("%s =~ %s", names(higher),
                               vapply(higher, paste, "", collapse = " + ")))
-    if (fix_higher_means) {
+    if (second_scalar) {
+      zeros <- paste0("c(", paste(rep("0", n_groups), collapse = ", "), ")")
+      free <- paste0("c(0, ", paste(rep("NA", n_groups - 1), collapse = ", "), ")")
+      lines <- c(lines, sprintf("%s ~ %s*1", unlist(higher), zeros),
+                 sprintf("%s ~ %s*1", names(higher), free))
+    } else if (fix_higher_means) {
       zeros <- paste0("c(", paste(rep("0", n_groups), collapse = ", "), ")")
       lines <- c(lines, sprintf("%s ~ %s*1", names(higher), zeros))
     }
@@ -119,10 +128,27 @@ invariance_sequence <- function(first, higher, d, group, cfi_min = 0.90, rmsea_m
   }
   lv <- names(first)
   means <- NULL
+  second <- NULL
+  cols <- c("lhs", "group", "est", "se", "z", "pvalue", "ci.lower", "ci.upper")
   if (!is.null(means_fit)) {
     pe <- parameterEstimates(means_fit)
-    means <- pe[pe$op == "~1" & pe$lhs %in% lv & pe$group > 1,
-                c("lhs", "group", "est", "se", "z", "pvalue", "ci.lower", "ci.upper")]
+    means <- pe[pe$op == "~1" & pe$lhs %in% lv & pe$group > 1, cols]
+    if (length(higher)) {
+      # second-order scalar, against the (partial) scalar model the latent means come from
+      keep <- if (level == "scalar") character(0) else ps$freed
+      m2 <- model_syntax(first, higher, length(unique(d[[group]])), second_scalar = TRUE)
+      f2 <- if (length(keep)) {
+        cfa(m2, data = d, group = group, group.equal = c("loadings", "intercepts"),
+            group.partial = keep)
+      } else cfa(m2, data = d, group = group, group.equal = c("loadings", "intercepts"))
+      holds2 <- level_holds(f2, means_fit)
+      second <- list(fit = dump_fit(f2), holds = holds2, freed = keep)
+      if (holds2) {
+        pe2 <- parameterEstimates(f2)
+        means <- rbind(means, pe2[pe2$op == "~1" & pe2$lhs %in% names(higher) & pe2$group > 1,
+                                  cols])
+      }
+    }
   }
   strip <- function(s) if (is.null(s)) NULL else
     list(freed = s$freed, holds = s$holds, fit = dump_fit(s$fit),
@@ -141,6 +167,7 @@ invariance_sequence <- function(first, higher, d, group, cfi_min = 0.90, rmsea_m
     },
     level_reached = level, partial_level = partial_level,
     partial_metric = strip(pm), partial_scalar = strip(ps),
+    second_order_scalar = second,
     latent_means = means
   )
 }

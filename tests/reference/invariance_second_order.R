@@ -13,6 +13,9 @@
 #              south reciprocity's second-order loading is .25 instead of .75 and item r_2's
 #              intercept is .5 higher: metric fails, partial metric frees sc=~reciprocity;
 #   sim_loading the first-order "loading" scenario of invariance_sim.csv (coop_2's loading).
+# For the second-order cases, once (partial) scalar invariance holds, the second-order scalar
+# model (the constructs' intercepts held at 0, the second-order means free; Chen, Sousa & West
+# 2005) against it, and its second-order latent means when it holds.
 # Also lavaan's unidentified default scalar model of hs_higher (chisq, df, npar) for the record.
 # Output: tests/reference/invariance_second_order.json
 source("tests/reference/cfa_common.R")

@@ -224,7 +224,9 @@ def cfa_spec(
         Number of groups; whether to model means.
     equal
         Parameter kinds held equal across groups: ``"loadings"`` (first- and second-order, as
-        lavaan's group.equal), ``"intercepts"`` (of the items).
+        lavaan's group.equal), ``"intercepts"`` (of the items); with ``"intercepts"``,
+        ``"construct_intercepts"`` also holds the intercepts of the first-order factors under a
+        second-order factor at 0 in every group, freeing the second-order means.
     partial
         ``(kind, row, col)`` entries exempted from the equality constraints (lavaan's
         ``group.partial``): they get a parameter per group.
@@ -280,7 +282,12 @@ def cfa_spec(
                 # frees H's mean, which is not identified (the item means see only the sums
                 # alpha_F + gamma_F alpha_H); fixing alpha_H = 0 is the identified equivalent
                 # (lavaan syntax "H ~ c(0, 0)*1": the same chi-square, df one higher per group)
-                for j in range(n_first):
+                # With "construct_intercepts" too (second-order scalar invariance) the
+                # first-order factors under a second-order factor keep their intercepts at 0 in
+                # every group and the second-order means are free instead
+                # ("F ~ c(0, 0)*1; H ~ c(0, NA)*1"): only the exogenous latent means are free.
+                free_means = exogenous if "construct_intercepts" in equal else range(n_first)
+                for j in free_means:
                     entries.append((ALPHA, g, j, 0))
 
     shared_kinds = set()
