@@ -269,7 +269,13 @@ def test_report_names_the_model_and_the_freed_parameters():
                                         "sc=~reciprocity, r_2~1"]
     assert "Chen, Sousa & West 2005" in fit.note
     means = next(t for t in out if t.key == "latent_means")
-    assert "second-order factors' means are fixed at 0" in means.note
+    assert "sc's come from the second-order scalar model, which holds" in means.note
+    out = []
+    tables._invariance_tables({"invariance": json.loads(json.dumps(
+        _result("hs_higher").to_dict(), allow_nan=False))}, out)
+    means = next(t for t in out if t.key == "latent_means")
+    assert "g's means are not compared" in means.note
+    assert "g" not in set(means.frame["construct"])
     text = dict(methods.methods({"invariance": inv}).paragraphs)["Measurement invariance"]
     assert "second-order model the CFA reports" in text
     assert "sc=~reciprocity, r_2~1 for partial scalar invariance" in text

@@ -687,6 +687,22 @@ def invariance_model_sentence(inv: dict) -> str:
     return ""
 
 
+def _second_order_means_note(inv: dict, lm: dict) -> str:
+    """How the latent means of a second-order model were obtained (latent-means table note)."""
+    higher = list(inv.get("higher_order") or {})
+    if inv.get("model") != "second-order" or not higher:
+        return ""
+    shown = [h for h in higher if any(h in cons for cons in lm.values())]
+    names = ", ".join(higher)
+    if shown:
+        return (" Second-order model: the constructs' differences are their intercepts in the "
+                f"(partial) scalar model; {names}'s come from the second-order scalar model, "
+                "which holds.")
+    return (" Second-order model: the constructs' differences are their intercepts in the "
+            f"(partial) scalar model; {names}'s means are not compared (fixed at 0 there; "
+            "second-order scalar invariance does not hold).")
+
+
 def _freed_sentence(partial: dict) -> str:
     """The parameters the partial-invariance search freed, level by level."""
     parts = []
@@ -793,9 +809,7 @@ def _invariance_tables(results: dict, out: list) -> None:
             f"Latent mean differences from the (partial) scalar model, in the latent variable's "
             f"units; {ref}'s latent means are fixed at 0. z = difference / SE against the "
             "standard normal distribution; Wald 95% CIs."
-            + (" Second-order model: these are the constructs' (first-order factors') "
-               "intercepts; the second-order factors' means are fixed at 0 in every group to "
-               "identify them." if inv.get("model") == "second-order" else ""),
+            + _second_order_means_note(inv, lm),
             decimals=_dec(("difference", "SE", "CI low", "CI high", "z")), p_columns=("p",),
             ci_pairs=(("95% CI", "CI low", "CI high"),)))
 
