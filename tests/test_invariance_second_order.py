@@ -328,3 +328,41 @@ def test_group_means_warn_when_second_order_means_are_not_comparable():
     gm2 = group_means(factor_scores(cfa2, d2), d2[group2], _result("sim_higher"))    # holds
     assert not any("cannot be read" in w for w in gm2.warnings)
     assert "sc" in set(gm2.latent_means["construct"])
+
+
+def test_reproduce_r_refits_the_invariance_levels_with_lavaan():
+    from pipeline.report.rcode import _invariance_code
+
+    inv = json.loads(json.dumps(_result("sim_higher").to_dict(), allow_nan=False))
+    code = "\n".join(_invariance_code(inv))
+    assert 'group.partial = c("sc=~reciprocity")' in code
+    assert 'group.partial = c("sc=~reciprocity", "r_2~1")' in code
+    assert "sc ~ c(0, 0)*1" in code and "sc ~ c(0, NA)*1" in code and "trust ~ c(0, 0)*1" in code
+    assert code.count("f <- lavaan::cfa(") == 6     # 3 levels, 2 partial, second-order scalar
+    assert _invariance_code({}) == []
+
+
+@pytest.mark.skipif(__import__("shutil").which("Rscript") is None,
+                    reason="R is not installed (CI has no R)")
+def test_reproduce_r_invariance_code_agrees_in_r(tmp_path):
+    import subprocess
+
+    from pipeline.report.rcode import _invariance_code
+
+    inv = json.loads(json.dumps(_result("sim_higher").to_dict(), allow_nan=False))
+    script = "\n".join([
+        "suppressPackageStartupMessages(library(lavaan))",
+        f"responses <- read.csv('{REF / 'data' / 'invariance_second_order.csv'}')",
+        "checks <- data.frame(quantity = character(), R = numeric(), report = numeric(),",
+        "                     tolerance = numeric())",
+        "check <- function(quantity, r, report, tolerance) {",
+        "  checks[nrow(checks) + 1, ] <<- list(quantity, r, report, tolerance)",
+        "}",
+        *_invariance_code(inv),
+        "ok <- abs(checks$R - checks$report) <= checks$tolerance",
+        "cat(sprintf('%d of %d\\n', sum(ok), nrow(checks)))"])
+    path = tmp_path / "inv.R"
+    path.write_text(script, encoding="utf-8")
+    out = subprocess.run(["Rscript", str(path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("24 of 24"), out.stdout

@@ -873,6 +873,9 @@ class InvarianceResult:
         ``group, construct, estimate, se, z, pvalue, ci_low, ci_high`` (empty below scalar).
     defensible_comparisons
         One sentence for the report.
+    constructs
+        The constructs and items of the invariance models (after dropping items constant in a
+        group).
     model, higher_order
         The model the levels were fitted on: ``"second-order"`` (the CFA's model with its
         second-order factors, ``higher_order``: factor -> constructs) or ``"first-order"``
@@ -903,6 +906,7 @@ class InvarianceResult:
     model: str = "first-order"
     higher_order: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     second_order_scalar: InvarianceLevel | None = None
+    constructs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def fit_table(self) -> pd.DataFrame:
@@ -936,7 +940,8 @@ class InvarianceResult:
     def to_dict(self) -> dict[str, Any]:
         """The ``invariance`` part of results.json.
 
-        Keys: ``group, groups[], n{<group>}, model, higher_order{<factor>: [constructs]},
+        Keys: ``group, groups[], n{<group>}, model, constructs{<construct>: [items]},
+        higher_order{<factor>: [constructs]},
         configural{chisq, df, pvalue, cfi, tli, rmsea,
         rmsea_ci, srmr, aic, bic, converged, holds}, metric{... delta_cfi, delta_rmsea,
         chisq_diff, df_diff, p_diff}, scalar{...}, level_reached, partial{level_reached, metric,
@@ -953,6 +958,7 @@ class InvarianceResult:
             "group": self.group,
             "groups": [str(g) for g in self.groups],
             "model": self.model,
+            "constructs": {c: list(v) for c, v in self.constructs.items()},
             "higher_order": {h: list(v) for h, v in self.higher_order.items()},
             "n": {str(g): v for g, v in self.n.items()},
             "configural": self.configural.to_dict() if self.configural else None,
@@ -1245,7 +1251,8 @@ def _measurement_invariance(data, constructs, group, crit, partial, higher=None
             latent_means=_latent_means_empty(), defensible_comparisons=(
                 "Measurement invariance could not be tested, so no comparison of constructs "
                 "across groups is supported by it."), criteria=crit, warnings=tuple(warnings),
-            model="second-order" if hig else "first-order", higher_order=hig)
+            model="second-order" if hig else "first-order", higher_order=hig,
+            constructs=cons)
 
     if not cons:
         return _empty("No construct has two usable items, so invariance was not tested.")
@@ -1387,7 +1394,7 @@ def _invariance_models(items, cons, mom, used, n_by, group, crit, partial, warni
         partial_scalar=partial_scalar, suggestions=sugg, latent_means=latent,
         defensible_comparisons=sentence, criteria=crit, warnings=tuple(warnings),
         model="second-order" if hig else "first-order", higher_order=hig,
-        second_order_scalar=second)
+        second_order_scalar=second, constructs=cons)
 
 
 def _latent_means_empty() -> pd.DataFrame:
