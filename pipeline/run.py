@@ -334,8 +334,9 @@ def invariance_stage(responses: pd.DataFrame, scores: pd.DataFrame, cleaned, ite
     from pipeline.measure.cfa import group_means, measurement_invariance  # noqa: PLC0415
 
     inv_col = invariance_column(cfg, cleaned, responses, study)
+    # the model the CFA reports: its second-order factors too
     inv = measurement_invariance(responses[items + [inv_col]], instrument.construct_items(),
-                                 inv_col)
+                                 inv_col, higher_order=dict(instrument.higher_order) or None)
     invariance = inv.to_dict()
     gm = group_means(scores, responses[inv_col], inv)
     invariance["group_means"] = gm.to_dict()
