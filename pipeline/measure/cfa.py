@@ -257,6 +257,8 @@ class CFAResult:
     modification_hints: tuple[Mapping[str, Any], ...]
     warnings: tuple[str, ...]
     estimator: str = "ML"
+    #: ordinal (WLSMV) fits: item -> its thresholds (lavaan's ``|`` parameters); else empty
+    thresholds: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     _model: Any = field(default=None, repr=False, compare=False)
 
     # -- views ---------------------------------------------------------------------------------
@@ -312,13 +314,15 @@ class CFAResult:
         }
         if self.higher_order:
             out["higher_order"] = higher
+        if self.thresholds:
+            out["thresholds"] = {k: list(v) for k, v in self.thresholds.items()}
         return _num(out)
 
     def summary(self) -> str:
         """A short text summary in the order a reviewer reads."""
         f = self.fit
         lines = [
-            (f"CFA (ML, lavaan defaults): n = {self.n} complete rows "
+            (f"CFA ({self.estimator}, lavaan defaults): n = {self.n} complete rows "
              f"({self.n_dropped_listwise} dropped listwise); converged: {self.converged}"),
             (f"chi2({f.get('df')}) = {_fmt(f.get('chisq'), 2)}, p = {_fmt(f.get('pvalue'), 4)}; "
              f"CFI = {_fmt(f.get('cfi'))}, TLI = {_fmt(f.get('tli'))}, RMSEA = "
@@ -1430,3 +1434,12 @@ def group_means(scores: pd.DataFrame, groups: pd.Series | Sequence[Any],
     return GroupMeansResult(table=table, latent_means=latent, reference_group=ref, basis=basis,
                             means_comparable=comparable, defensible_comparisons=sentence,
                             level=level, warnings=tuple(warnings))
+
+
+# public names of the helpers the ordinal (WLSMV) CFA in pipeline.measure.sem.ordinal shares
+check_model = _check_model
+item_matrix = _item_matrix
+prune_constructs = _prune
+empty_result = _empty_result
+htmt_from_cov = _htmt
+one_blas_thread = _one_blas_thread
