@@ -277,21 +277,39 @@ def scores_stage(responses: pd.DataFrame, items: list[str], moments, instrument:
     cfa_result = cfa = None
     warned: list[tuple[str, str]] = []
     if cfg.analysis.cfa or cfg.scoring.method == "factor":
-        from pipeline.measure.cfa import fit_cfa  # noqa: PLC0415
+        ccfg = cfg.analysis.cfa
+        if ccfg and ccfg.estimator == "wlsmv":
+            from pipeline.measure.sem.ordinal import fit_ordinal_cfa  # noqa: PLC0415
 
-        cfa_result = fit_cfa(responses[items], instrument.construct_items(),
-                             dict(instrument.higher_order) or None, moments=moments)
-        cfa = cfa_result.to_dict()
+            missing = getattr(ccfg, "missing", "listwise")
+            cfa_result = fit_ordinal_cfa(responses[items], instrument.construct_items(),
+                                         dict(instrument.higher_order) or None,
+                                         missing="pairwise" if missing == "pairwise"
+                                         else "listwise")
+            cfa = cfa_result.to_dict()
+            cfa.update(se="robust.sem", missing=missing if missing == "pairwise"
+                       else "listwise")
+        else:
+            from pipeline.measure.cfa import fit_cfa  # noqa: PLC0415
+
+            cfa_result = fit_cfa(responses[items], instrument.construct_items(),
+                                 dict(instrument.higher_order) or None, moments=moments)
+            cfa = cfa_result.to_dict()
         warned += _tagged("cfa", cfa_result.warnings)
     method = cfg.scoring.method
     scores = None
     if method == "factor":
         from pipeline.measure.cfa import factor_scores  # noqa: PLC0415
 
-        if cfa.get("converged"):
+        if cfa.get("converged") and cfa.get("estimator") != "WLSMV":
             scores = factor_scores(cfa_result, responses[items])
             scores = scores.reindex(columns=instrument.score_names)
-        if scores is None or scores.isna().all().any():
+        if cfa.get("estimator") == "WLSMV":
+            method = "mean"
+            warned.append(("scores", "Factor scores of an ordinal (WLSMV) CFA -- lavaan's "
+                           "empirical Bayes modal scores -- are not computed by socap; construct "
+                           "scores are the means of the valid items instead (scoring: mean)."))
+        elif scores is None or scores.isna().all().any():
             method = "mean"
             warned.append(("scores", "Factor scores could not be computed because the CFA was "
                            "not fitted or did not converge (see the CFA warnings); construct "

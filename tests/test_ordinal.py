@@ -156,3 +156,23 @@ def test_wlsmv_recovers_loadings_that_ml_attenuates(fits, ref):
     lav = pd.DataFrame(ref["socap"]["params"])
     lav = lav[(lav["op"] == "=~") & ~lav["rhs"].isin(list(SOCAP))]
     assert wlsmv == pytest.approx(lav["std"].mean(), abs=1e-5)
+
+
+def test_run_with_cfa_estimator_wlsmv(study_copy):
+    """analysis.cfa: {estimator: wlsmv} routes the CFA stage to the ordinal fit; the report and
+    results.json carry WLSMV, thresholds and the scaled/robust fit; scores fall back to means."""
+    from pipeline.cli import main
+
+    yml = study_copy / "study.yaml"
+    text = yml.read_text(encoding="utf-8")
+    assert "  cfa: true" in text
+    yml.write_text(text.replace("  cfa: true", "  cfa: {estimator: wlsmv}"), encoding="utf-8")
+    assert main(["run", str(study_copy), "--quiet"]) == 0
+    res = json.loads((study_copy / "reports" / "results.json").read_text(encoding="utf-8"))
+    cfa = res["cfa"]
+    assert cfa["estimator"] == "WLSMV" and cfa["se"] == "robust.sem"
+    assert cfa["converged"] and cfa["fit"]["chisq_scaled"] is not None
+    assert all(len(v) >= 1 for v in cfa["thresholds"].values())
+    html = (study_copy / "reports" / "report.html").read_text(encoding="utf-8")
+    assert "WLSMV" in html and "polychoric" in html
+    assert any("WLSMV" in w["message"] and w["stage"] == "scores" for w in res["warnings"])

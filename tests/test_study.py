@@ -76,7 +76,7 @@ def test_defaults_and_single_values(tmp_path):
         """)).config
     assert cfg.survey.files == ["one.csv"] and cfg.survey.missing == [-99]
     assert cfg.quality.speeders == 0.5 and cfg.quality.straightlining is True
-    assert cfg.analysis.efa.n_factors == "auto" and cfg.analysis.cfa is True
+    assert cfg.analysis.efa.n_factors == "auto" and cfg.analysis.cfa.estimator == "ml"
     assert cfg.scoring.method == "mean" and cfg.scoring.min_valid_share == 0.5
     assert cfg.analysis.models == []
 
@@ -128,6 +128,17 @@ def test_bad_values_are_named(tmp_path):
     assert "analysis.efa.method" in text and "'ml' or 'minres'" in text
     assert "analysis.efa.n_factors" in text
     assert "analysis.models[0].family" in text and "'logit'" in text
+
+
+def test_cfa_estimator_wlsmv_and_false(tmp_path):
+    base = "title: t\ninstrument: i.yaml\nanalysis:\n  cfa: {}\n"
+    cfg = read_study(write(tmp_path, base.format("{estimator: wlsmv}"))).config
+    assert cfg.analysis.cfa.estimator == "wlsmv"
+    assert read_study(write(tmp_path, base.format("false"))).config.analysis.cfa is False
+    assert read_study(write(tmp_path, base.format("true"))).config.analysis.cfa.estimator == "ml"
+    with pytest.raises(StudyError) as err:
+        read_study(write(tmp_path, base.format("{estimator: wls}")))
+    assert "analysis.cfa.estimator" in str(err.value) and "'wlsmv'" in str(err.value)
 
 
 def test_missing_required_keys(tmp_path):

@@ -156,6 +156,11 @@ class EFAConfig(_Strict):
         return v
 
 
+class CFAConfig(_Strict):
+    # wlsmv: the ordered items' CFA of lavaan (polychorics, DWLS, scaled-shifted test)
+    estimator: Literal["ml", "wlsmv"] = "ml"
+
+
 class MediationConfig(_Strict):
     x: str
     m: list[str]
@@ -211,7 +216,7 @@ class ModelConfig(_Strict):
 
 class AnalysisConfig(_Strict):
     efa: EFAConfig | Literal[False] = Field(default_factory=EFAConfig)  # false: no EFA
-    cfa: bool = True
+    cfa: CFAConfig | Literal[False] = Field(default_factory=CFAConfig)  # false: no CFA
     invariance: bool | str = False  # true: across survey.group; a column name: across that column
     models: list[ModelConfig] = Field(default_factory=list)
 
@@ -224,6 +229,16 @@ class AnalysisConfig(_Strict):
             return v
         raise ValueError("write efa: {n_factors: auto, method: ml, rotation: oblimin}, or "
                          "efa: false to skip the exploratory factor analysis")
+
+    @field_validator("cfa", mode="before")
+    @classmethod
+    def _cfa_or_false(cls, v: Any) -> Any:
+        if v is None or v is True:  # cfa: true is the default (ML) CFA
+            return CFAConfig()
+        if v is False or isinstance(v, (dict, CFAConfig)):
+            return v
+        raise ValueError("write cfa: true, cfa: {estimator: wlsmv} for ordered items, or "
+                         "cfa: false to skip the confirmatory factor analysis")
 
     @model_validator(mode="after")
     def _unique_names(self) -> "AnalysisConfig":

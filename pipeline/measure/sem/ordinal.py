@@ -905,12 +905,14 @@ def _fit(_cfa, data, cons0, higher, missing):
                     f"Item '{it}': answer value(s) {', '.join(str(g) for g in gaps)} were never "
                     f"chosen, so the item has {lev.size} categories and {lev.size - 1} thresholds "
                     "(as lavaan treats it); consider whether the scale points should be merged.")
-    if st.zero_cell_pairs:
+    n_cells = sum(t.size for t in st.tables)
+    n_empty = sum(int((t == 0).sum()) for t in st.tables)
+    if st.zero_cell_pairs and n_empty >= 0.25 * n_cells:
         warnings.append(
-            f"{len(st.zero_cell_pairs)} of {len(st.pairs)} bivariate tables have empty cells "
-            "(lavaan adds nothing to them by default; the polychorics are estimated from the "
-            "observed cells). Many empty cells make the polychorics and the WLSMV test unstable: "
-            "consider merging rarely used categories.")
+            f"{n_empty} of the {n_cells} cells of the {len(st.pairs)} bivariate tables are empty "
+            f"({len(st.zero_cell_pairs)} tables have empty cells; lavaan adds nothing to them "
+            "by default and neither does socap). So many empty cells make the polychorics and "
+            "the WLSMV test unstable: consider merging rarely used categories.")
     R, G = st.cor, st.nacov
     nth = st.n_thresholds
     pairs = st.pairs
