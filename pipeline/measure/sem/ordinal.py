@@ -185,23 +185,27 @@ def _dnorm(x):
 def _code_items(x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """Codes 0..K_i-1 of the observed values of each column (-1 = missing) and the values."""
     n, p = x.shape
-    codes = np.full((n, p), -1, dtype=np.int16)
+    codes = np.full((n, p), -1, dtype=np.int32, order="F")
     levels: list[np.ndarray] = []
     for i in range(p):
         col = x[:, i]
-        ok = ~np.isnan(col)
-        v = col[ok]
-        if v.size and np.all(v == np.round(v)) and v.max() - v.min() < 1000:
+        nan = np.isnan(col)
+        has_nan = bool(nan.any())
+        v = col[~nan] if has_nan else col
+        if v.size and v.max() - v.min() < 100_000 and np.all(v == np.round(v)):
             lo = v.min()
             iv = (v - lo).astype(np.int64)
             used = np.flatnonzero(np.bincount(iv))
-            lut = np.full(int(iv.max()) + 1, -1, dtype=np.int16)
+            lut = np.full(int(iv.max()) + 1, -1, dtype=np.int32)
             lut[used] = np.arange(used.size)
-            codes[ok, i] = lut[iv]
+            if has_nan:
+                codes[~nan, i] = lut[iv]
+            else:
+                np.take(lut, iv, out=codes[:, i], mode="clip")
             levels.append(used + lo)
         else:
             vals, inv = np.unique(v, return_inverse=True)
-            codes[ok, i] = inv.astype(np.int16)
+            codes[~nan, i] = inv.astype(np.int32)
             levels.append(vals)
     return codes, levels
 
@@ -263,23 +267,22 @@ def _lavaan_pairs(p: int) -> np.ndarray:
 
 def _tables(codes: np.ndarray, K: np.ndarray, pairs: np.ndarray, chunk: int = 1 << 16
             ) -> tuple[np.ndarray, np.ndarray]:
-    """Univariate counts (p, KM) and bivariate tables (P, KM, KM) from one pass over the codes.
-
-    Missing codes (-1) are left out of both (pairwise-complete tables)."""
+    """Univariate counts (p, KM) and bivariate tables (P, KM, KM) from one pass over the codes
+    (column-major int32, -1 = missing, left out: pairwise-complete tables)."""
     n, p = codes.shape
     KM = int(K.max())
     base = KM + 1                       # code KM = missing
     uni = np.zeros((p, base), dtype=np.int64)
     P = len(pairs)
-    biv = np.zeros(P * base * base, dtype=np.int64)
-    offs = (np.arange(P) * base * base)
+    biv = np.zeros((P, base * base), dtype=np.int64)
     for s in range(0, n, chunk):
-        c = codes[s:s + chunk].astype(np.int64)
-        c[c < 0] = KM
+        c = np.where(codes[s:s + chunk] < 0, KM, codes[s:s + chunk])
+        c = np.asfortranarray(c)
         for i in range(p):
             uni[i] += np.bincount(c[:, i], minlength=base)
-        z = c[:, pairs[:, 0]] * base + c[:, pairs[:, 1]] + offs
-        biv += np.bincount(z.ravel(), minlength=P * base * base)
+        cb = c * base
+        for e, (i, j) in enumerate(pairs):
+            biv[e] += np.bincount(cb[:, i] + c[:, j], minlength=base * base)
     biv = biv.reshape(P, base, base)[:, :KM, :KM]
     return uni[:, :KM], biv
 
@@ -382,11 +385,63 @@ def ordinal_stats(x: np.ndarray, items: Sequence[str], *, nacov: bool = True,
         casewise scores of missing answers zero; lavaan's ``missing = "pairwise"``).
     """
     x = np.asarray(x, dtype=float)
-    warn: list[str] = []
     if missing == "listwise":
         x = x[~np.isnan(x).any(axis=1)]
-    n, p = x.shape
     codes, levels = _code_items(x)
+    return _stats_from_codes(codes, levels, items, nacov=nacov, chunk=chunk)
+
+
+def _drop_rows(codes: np.ndarray, levels: list[np.ndarray], keep: np.ndarray
+               ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The rows ``keep`` of the codes, recoded so that categories nobody in them chose vanish."""
+    codes = np.asfortranarray(codes[keep])
+    out_levels = []
+    for i, lev in enumerate(levels):
+        used = np.bincount(codes[:, i][codes[:, i] >= 0], minlength=len(lev)) > 0
+        if not used.all():
+            lut = np.full(len(lev), -1, dtype=np.int32)
+            lut[used] = np.arange(int(used.sum()))
+            col = codes[:, i]
+            codes[:, i] = np.where(col >= 0, lut[np.maximum(col, 0)], -1)
+            lev = lev[used]
+        out_levels.append(lev)
+    return codes, out_levels
+
+
+def codes_from_frame(data: pd.DataFrame, items: Sequence[str]
+                     ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Category codes (n, p) int32, column-major, -1 = missing, and each item's observed values,
+    column by column without a float copy of integer columns. Non-numeric columns raise
+    :class:`~pipeline.errors.StudyError` (through ``cfa.item_matrix``)."""
+    from pipeline.measure import cfa as _cfa  # noqa: PLC0415
+
+    n = len(data)
+    codes = np.empty((n, len(items)), dtype=np.int32, order="F")
+    levels: list[np.ndarray] = []
+    for i, it in enumerate(items):
+        arr = data[it].to_numpy()
+        if arr.dtype.kind in "iub" and n:
+            arr = arr.astype(np.int64, copy=False)
+            lo, hi = int(arr.min()), int(arr.max())
+            if hi - lo < 100_000:
+                iv = arr - lo
+                used = np.flatnonzero(np.bincount(iv))
+                lut = np.full(hi - lo + 1, -1, dtype=np.int32)
+                lut[used] = np.arange(used.size)
+                np.take(lut, iv, out=codes[:, i], mode="clip")
+                levels.append((used + lo).astype(float))
+                continue
+        col = _cfa.item_matrix(data, [it])
+        c, lev = _code_items(col)
+        codes[:, i] = c[:, 0]
+        levels.append(lev[0])
+    return codes, levels
+
+
+def _stats_from_codes(codes: np.ndarray, levels: list[np.ndarray], items: Sequence[str], *,
+                      nacov: bool = True, chunk: int = 1 << 14) -> OrdinalStats:
+    warn: list[str] = []
+    n, p = codes.shape
     K = np.array([len(v) for v in levels])
     KM = int(K.max()) if p else 1
     pairs = _lavaan_pairs(p)
@@ -547,15 +602,20 @@ def _nacov(codes, K, thresholds, g1, g2, rho, freq, real, uni, pairs, n, warn, c
     from scipy.linalg.blas import dsyrk  # noqa: PLC0415 -- scipy.linalg is loaded already
 
     inner = np.zeros((q, q), order="F")
-    flat = cor_lut.reshape(-1)
-    offs = np.arange(P) * (KM + 1) ** 2
+    luts = cor_lut.reshape(P, -1)
+    base = KM + 1
+    S = np.empty((min(chunk, n), q), order="F")
     for s in range(0, n, chunk):
-        c = codes[s:s + chunk].astype(np.int64)
-        c[c < 0] = KM
-        S = np.empty((c.shape[0], q), order="F")
+        c = np.asfortranarray(np.where(codes[s:s + chunk] < 0, KM, codes[s:s + chunk]))
+        m = c.shape[0]
+        if m < S.shape[0]:
+            S = np.empty((m, q), order="F")
         for i in range(p):
-            S[:, th_start[i]:th_start[i] + nth[i]] = uni_lut[i][c[:, i]]
-        S[:, ntot:] = flat[c[:, pairs[:, 0]] * (KM + 1) + c[:, pairs[:, 1]] + offs]
+            for t in range(nth[i]):
+                np.take(uni_lut[i][:, t], c[:, i], out=S[:, th_start[i] + t], mode="clip")
+        cb = c * base
+        for e, (i, j) in enumerate(pairs):
+            np.take(luts[e], cb[:, i] + c[:, j], out=S[:, ntot + e], mode="clip")
         inner = dsyrk(1.0, S, beta=1.0, c=inner, trans=1, lower=0, overwrite_c=1)
     inner = np.triu(inner) + np.triu(inner, 1).T
     try:
@@ -859,17 +919,13 @@ def fit_ordinal_cfa(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
 def _fit(_cfa, data, cons0, higher, missing):
     warnings: list[str] = []
     all_items = tuple(dict.fromkeys(i for its in cons0.values() for i in its))
-    x_all = _cfa.item_matrix(data, all_items)
-    n_rows = x_all.shape[0]
-    complete = ~np.isnan(x_all).any(axis=1)
-    x_use = x_all[complete] if missing == "listwise" else x_all
+    codes_all, levels_all = codes_from_frame(data, all_items)
+    n_rows = codes_all.shape[0]
+    complete = (codes_all >= 0).all(axis=1)
+    if missing == "listwise" and not complete.all():
+        codes_all, levels_all = _drop_rows(codes_all, levels_all, complete)
     # items with fewer than two categories cannot be modelled
-    dropped = set()
-    for k, it in enumerate(all_items):
-        v = x_use[:, k]
-        v = v[~np.isnan(v)]
-        if np.unique(v).size < 2:
-            dropped.add(it)
+    dropped = {it for it, lev in zip(all_items, levels_all) if len(lev) < 2}
     if dropped:
         warnings.append("Item(s) " + ", ".join(f"'{c}'" for c in sorted(dropped)) + " have fewer "
                         "than two answer categories in the rows used and were left out of the "
@@ -880,11 +936,14 @@ def _fit(_cfa, data, cons0, higher, missing):
         warnings.append("No construct has two usable items, so no CFA was fitted.")
         return _empty(_cfa, cons, hig, int(complete.sum()), n_rows, warnings)
     idx = [all_items.index(i) for i in items]
-    x = x_all[:, idx]
-    if missing == "listwise":
-        complete = ~np.isnan(x).any(axis=1)
-        x = x[complete]
-    n = int(x.shape[0])
+    codes, levels = codes_all, levels_all
+    if idx != list(range(len(all_items))):
+        codes, levels = codes_from_frame(data, items)
+        if missing == "listwise":
+            complete = (codes >= 0).all(axis=1)
+            if not complete.all():
+                codes, levels = _drop_rows(codes, levels, complete)
+    n = int(codes.shape[0])
     n_dropped = n_rows - n
     if missing == "listwise" and n_rows and n_dropped / n_rows >= 0.2:
         warnings.append(f"Listwise deletion dropped {n_dropped} of {n_rows} respondents "
@@ -895,7 +954,7 @@ def _fit(_cfa, data, cons0, higher, missing):
         warnings.append(f"Only {n} rows for {p} ordered items: too few to estimate thresholds, "
                         "polychoric correlations and their weight matrix; no CFA was fitted.")
         return _empty(_cfa, cons, hig, n, n_dropped, warnings)
-    st = ordinal_stats(x, items, missing=missing)
+    st = _stats_from_codes(codes, levels, items)
     warnings.extend(st.warnings)
     for it, lev in zip(items, st.levels):
         if np.all(lev == np.round(lev)) and lev.size >= 2:
