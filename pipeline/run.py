@@ -307,10 +307,15 @@ def scores_stage(responses: pd.DataFrame, items: list[str], moments, instrument:
     if method == "factor":
         from pipeline.measure.cfa import factor_scores  # noqa: PLC0415
 
-        if cfa.get("converged"):
+        if cfa.get("converged") and cfa.get("estimator") != "WLSMV":
             scores = factor_scores(cfa_result, responses[items])
             scores = scores.reindex(columns=instrument.score_names)
-        if scores is None or scores.isna().all().any():
+        if cfa.get("estimator") == "WLSMV":
+            method = "mean"
+            warned.append(("scores", "Factor scores of an ordinal (WLSMV) CFA -- lavaan's "
+                           "empirical Bayes modal scores -- are not computed by socap; construct "
+                           "scores are the means of the valid items instead (scoring: mean)."))
+        elif scores is None or scores.isna().all().any():
             method = "mean"
             warned.append(("scores", "Factor scores could not be computed because the CFA was "
                            "not fitted or did not converge (see the CFA warnings); construct "

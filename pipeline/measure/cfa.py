@@ -267,6 +267,8 @@ class CFAResult:
     missing: str = "listwise"
     estimator_reason: str | None = None
     se: str = "standard"
+    #: ordinal (WLSMV) fits: item -> its thresholds (lavaan's ``|`` parameters); else empty
+    thresholds: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     _model: Any = field(default=None, repr=False, compare=False)
     modification_indices: tuple[Mapping[str, Any], ...] = ()
 
@@ -328,13 +330,15 @@ class CFAResult:
         }
         if self.higher_order:
             out["higher_order"] = higher
+        if self.thresholds:
+            out["thresholds"] = {k: list(v) for k, v in self.thresholds.items()}
         return _num(out)
 
     def summary(self) -> str:
         """A short text summary in the order a reviewer reads."""
         f = self.fit
         lines = [
-            (f"CFA (ML, lavaan defaults): n = {self.n} complete rows "
+            (f"CFA ({self.estimator}, lavaan defaults): n = {self.n} complete rows "
              f"({self.n_dropped_listwise} dropped listwise); converged: {self.converged}"),
             (f"chi2({f.get('df')}) = {_fmt(f.get('chisq'), 2)}, p = {_fmt(f.get('pvalue'), 4)}; "
              f"CFI = {_fmt(f.get('cfi'))}, TLI = {_fmt(f.get('tli'))}, RMSEA = "
@@ -470,14 +474,10 @@ def fit_cfa(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
             raise StudyError("missing: fiml cannot go with estimator: wlsmv",
                              key="analysis.cfa.missing",
                              fix="use estimator: mlr with missing: fiml, or missing: listwise")
-        try:
-            from pipeline.measure.sem import ordinal  # noqa: PLC0415 -- written in issue 19c
-        except ImportError:
-            raise StudyError("estimator: wlsmv needs the ordinal CFA module "
-                             "(pipeline.measure.sem.ordinal), which this socap does not have",
-                             key="analysis.cfa.estimator",
-                             fix="use estimator: mlr (or ml) until it is available") from None
-        result = ordinal.fit_cfa_wlsmv(data, constructs, higher_order)
+        from pipeline.measure.sem import ordinal  # noqa: PLC0415
+
+        result = _replace_result(ordinal.fit_ordinal_cfa(data, constructs, higher_order),
+                                 missing="listwise", se="robust.sem")
         if reason:
             result = _replace_result(result, estimator_reason=reason)
         return result
@@ -1871,3 +1871,10 @@ def _ml_family_fit(spec, est, n, chisq, df, x2_b, df_b, h1_ll, mom_h1, rb, robus
                   rmsea_robust=_rob.rmsea(fc["XX3"], df, n, fc["c3"]),
                   rmsea_robust_ci=_rob.rmsea_ci(fc["XX3_scaled"], df, n, fc["c3"]))
     return fm
+# public names of the helpers the ordinal (WLSMV) CFA in pipeline.measure.sem.ordinal shares
+check_model = _check_model
+item_matrix = _item_matrix
+prune_constructs = _prune
+empty_result = _empty_result
+htmt_from_cov = _htmt
+one_blas_thread = _one_blas_thread

@@ -453,6 +453,8 @@ def cfa_method(cfa: dict) -> str:
     n, dropped = cfa.get("n"), cfa.get("n_dropped_listwise")
     miss_text = ("full-information ML (FIML) on every row with an answer"
                  if missing == "fiml" else
+                 f"pairwise deletion (thresholds from each item's answers, polychorics from each "
+                 f"pair's; n = {_count(n)} rows)" if missing == "pairwise" else
                  f"listwise deletion (n = {_count(n)} complete rows"
                  + (f", {_count(dropped)} dropped" if dropped else "") + ")")
     test = ("scaled chi-square test" if est in ("MLR", "WLSMV") else "likelihood-ratio "
