@@ -680,7 +680,7 @@ def test_score_reliability_matches_lavaan_and_semtools():
     for scoring in ("mean", "factor"):
         got = score_reliability(res, scoring)
         for name, r in ref[scoring].items():
-            assert got[name]["reliability"] == pytest.approx(r, abs=1e-3), (scoring, name)
+            assert got[name]["reliability"] == pytest.approx(r, abs=1e-6), (scoring, name)
             assert got[name]["error_variance"] == pytest.approx(
                 (1 - got[name]["reliability"]) * got[name]["score_variance"], rel=1e-12)
     fac = score_reliability(res, "factor")
