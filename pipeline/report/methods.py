@@ -544,8 +544,11 @@ def methods(results: dict, other_texts=()) -> Methods:
         if med:
             text += (f" The indirect effect of {med.get('x')} on {med.get('y')} through "
                      f"{', '.join(med.get('m') or [])} ({med.get('model')}) was tested with "
-                     f"{_n(med.get('n_boot'))} bootstrap resamples (percentile and "
-                     f"bias-corrected intervals) {cite('Hayes 2018')}.")
+                     f"{_n(med.get('n_boot'))} bootstrap resamples"
+                     + (f" of whole clusters ({_n(med.get('clusters'))} clusters drawn with "
+                        "replacement per resample; paths with cluster-robust CR1 standard errors)"
+                        if med.get("resampling") == "clusters" else "")
+                     + f" (percentile and bias-corrected intervals) {cite('Hayes 2018')}.")
         paras.append((f"Model '{name}'", text))
 
     for k in cited_keys([t for _, t in paras] + list(other_texts)):

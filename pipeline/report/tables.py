@@ -1193,8 +1193,12 @@ def _mediation_table(name: str, med: dict, out: list) -> None:
     out.append(ReportTable(
         f"mediation_{name}", f"Mediation in Model '{name}' ({med.get('model')})", pd.DataFrame(rows),
         "models",
-        f"n = {med.get('n')}; paths by OLS with Wald CIs; indirect effects with "
-        f"{med.get('n_boot')} bootstrap resamples (seed {med.get('seed')}, "
+        f"n = {med.get('n')}; paths by OLS with Wald CIs"
+        + (f" and cluster-robust CR1 SEs over {med.get('clusters')} clusters (sandwich::vcovCL, "
+           "HC1)" if med.get("path_se") == "CR1" else "")
+        + f"; indirect effects with {med.get('n_boot')} bootstrap resamples "
+        + ("of whole clusters, drawn with replacement " if med.get("resampling") == "clusters" else "")
+        + f"(seed {med.get('seed')}, "
         f"{level * 100:.0f}% CIs; SE = bootstrap SD)"
         + (f", {med.get('n_boot_failed')} resamples failed" if med.get("n_boot_failed") else "")
         + (f"; covariates: {', '.join(med.get('covariates'))}" if med.get("covariates") else "")
