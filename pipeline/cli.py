@@ -87,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="mean respondents per firm, at least 1 each (default 5)")
     sim.add_argument("--format", choices=("xlsx", "csv", "parquet"), default="xlsx",
                      help="survey export format (default xlsx; csv or parquet for big studies)")
+    sim.add_argument("--truth", choices=("sample", "latent"), default="sample",
+                     help="what the outcome and ties depend on: 'sample' (default), the mean of "
+                     "the firm's sampled respondents' latent social capital; 'latent', the firm's "
+                     "latent mean, so that few respondents per firm measure it with sampling error")
     return p
 
 
@@ -238,7 +242,7 @@ def _simulate(args) -> int:
                           clusters_per_region=args.clusters_per_region,
                           firms_per_cluster=args.firms_per_cluster,
                           respondents_per_firm=args.respondents_per_firm,
-                          survey_format=args.format)
+                          survey_format=args.format, truth=args.truth)
     sim = simulate_study(spec)
     write_study(sim, folder)
     t = sim.truth["sizes"]

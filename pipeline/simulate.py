@@ -16,8 +16,15 @@ Measurement (second-order factor model, standardised continuous responses):
     y_ji    = 1 + #(thresholds below y*_ji)                  5-point Likert code
 Reverse-worded items are answered in reverse: the export holds ``min + max - y``.
 
-Firm social capital is the mean latent social capital (eta) of the firm's valid respondents
-(a composition model, Chan 1998); the pipeline's unit score estimates exactly that.
+Firm social capital -- the true value the outcome and the ties depend on -- is one of two
+things (``SimulationSpec.truth``, recorded in truth.json as ``truth``):
+
+- ``"sample"`` (default): the mean latent social capital (eta) of the firm's valid respondents
+  (a composition model, Chan 1998). The pipeline's unit score estimates exactly that, so the
+  only error is the items' measurement error, averaged over the firm's respondents.
+- ``"latent"``: the firm's latent mean ``u_cluster + u_firm`` (the mean over all its potential
+  respondents; Luedtke et al. 2008). The few respondents sampled are then a second source of
+  error: within-firm sampling error, which shrinks only as respondents per firm grow.
 
 Network: each firm has Poisson numbers of supplier/customer ties inside its cluster and across
 clusters, with rates that grow with its social capital (exp(delta * z_sc)) -- high social capital
@@ -50,6 +57,7 @@ import pandas as pd
 
 from pipeline.config.instrument import Instrument, default_instrument_path, read_instrument
 
+TRUTHS = ("sample", "latent")  # what firm social capital is (see the module docstring)
 THRESHOLDS = (-1.5, -0.5, 0.5, 1.5)  # 5 symmetric categories: no skew-induced nonlinearity
 
 
@@ -91,6 +99,7 @@ class SimulationSpec:
     b_cat: float = 0.15
     b_size: float = 0.25
     survey_format: str = "xlsx"  # xlsx | csv | parquet
+    truth: str = "sample"  # firm social capital: "sample" (respondents' mean) | "latent" (firm mean)
 
     @property
     def clusters(self) -> int:
@@ -140,6 +149,8 @@ def simulate_study(spec: SimulationSpec | None = None, instrument: Instrument | 
         table, the tie list and the truth (every generating parameter and derived true value).
     """
     spec = spec or SimulationSpec()
+    if spec.truth not in TRUTHS:
+        raise ValueError(f"truth must be one of {', '.join(TRUTHS)}, not {spec.truth!r}")
     instrument = instrument or read_instrument(default_instrument_path())
     rng = np.random.default_rng(spec.seed)
 
@@ -179,8 +190,11 @@ def simulate_study(spec: SimulationSpec | None = None, instrument: Instrument | 
     answered = codes.copy()
     answered[:, reverse] = scale.min + scale.max - answered[:, reverse]
 
-    # ---- firm social capital: mean latent of the firm's (valid) respondents
-    sc_firm = np.bincount(resp_firm, weights=eta, minlength=n_f) / n_resp_firm
+    # ---- firm social capital: mean latent of the firm's (valid) respondents, or its latent mean
+    if spec.truth == "latent":
+        sc_firm = u_c[firm_cluster] + u_f
+    else:
+        sc_firm = np.bincount(resp_firm, weights=eta, minlength=n_f) / n_resp_firm
     z_sc = (sc_firm - sc_firm.mean()) / sc_firm.std(ddof=1)
 
     # ---- network
@@ -276,6 +290,12 @@ def simulate_study(spec: SimulationSpec | None = None, instrument: Instrument | 
     std_likert = {c: {i: round(_category_correlation(v, spec.thresholds), 4) for i, v in d.items()}
                   for c, d in loadings.items()}
     truth = {
+        "truth": spec.truth,
+        "truth_meaning": (
+            "firm social capital is the firm's latent mean u_cluster + u_firm; the sampled "
+            "respondents' mean carries within-firm sampling error" if spec.truth == "latent" else
+            "firm social capital is the mean latent social capital of the firm's valid "
+            "respondents; the unit score's only error is the items' measurement error"),
         "spec": _jsonable(asdict(spec)),
         "sizes": {"regions": spec.regions, "clusters": n_cl, "firms": n_f,
                   "respondents_valid": int(n), "responses_total": int(total),

@@ -237,6 +237,15 @@ class MediationConfig(_Strict):
         return [v] if isinstance(v, str) else v
 
 
+class ScoreCorrectionConfig(_Strict):
+    """Regression calibration of aggregated scores in a unit-level model
+    (:mod:`pipeline.models.calibration`): reported beside the uncorrected model; ``headline:
+    true`` makes the corrected fit the model's coefficients."""
+
+    method: Literal["latent", "measurement"] = "latent"
+    headline: bool = False
+
+
 class ModelConfig(_Strict):
     name: str
     formula: str
@@ -251,6 +260,21 @@ class ModelConfig(_Strict):
     standardize: list[str] = Field(default_factory=list)
     weight: str | None = None
     mediation: MediationConfig | None = None
+    score_correction: ScoreCorrectionConfig | Literal[False] = Field(
+        default_factory=ScoreCorrectionConfig)
+
+    @field_validator("score_correction", mode="before")
+    @classmethod
+    def _correction_or_false(cls, v: Any) -> Any:
+        if v is None or v is True:
+            return ScoreCorrectionConfig()
+        if isinstance(v, str) and v in ("latent", "measurement"):
+            return ScoreCorrectionConfig(method=v)
+        if v is False or isinstance(v, (dict, ScoreCorrectionConfig)):
+            return v
+        raise ValueError("write score_correction: {method: latent, headline: false} (or "
+                         "method: measurement), or score_correction: false to fit the "
+                         "uncorrected model only")
 
     @field_validator("center", "standardize", mode="before")
     @classmethod

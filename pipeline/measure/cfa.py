@@ -909,6 +909,70 @@ def factor_scores(result: CFAResult, data: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(scores, index=data.index, columns=list(model.latents))
 
 
+def score_reliability(result: CFAResult, scoring: str = "factor") -> dict[str, dict[str, float]]:
+    """Reliability and error variance of each respondent-level construct score, under the CFA.
+
+    Parameters
+    ----------
+    result
+        A fitted :class:`CFAResult`.
+    scoring
+        ``"factor"`` (regression factor scores, :func:`factor_scores`) or ``"mean"`` (item means;
+        a higher-order score the mean of its constructs' means, :func:`pipeline.measure.scores.mean_scores`).
+
+    Returns
+    -------
+    dict
+        ``{latent: {"reliability": r, "error_variance": v, "score_variance": s}}``: for a score
+        ``a'y`` (item weights ``a``) of latent j, ``r = (a' Lambda Phi e_j)^2 / (a' Sigma a
+        Phi_jj)`` -- the squared correlation of score and latent -- ``s = a' Sigma a`` and the
+        error variance ``v = (1 - r) s``, all model-implied, in the score's units. Empty when the
+        CFA has no model.
+
+    Notes
+    -----
+    For regression scores ``a = Sigma^-1 Lambda Phi e_j`` and r is the factor determinacy
+    squared (``lavaan::lavPredict(fit, rel = TRUE)``'s reliability of the predicted scores).
+    Written as ``score = b eta_j + error``, the error is independent of eta_j and between
+    respondents, so a unit mean over n respondents carries error variance ``v / n`` -- what
+    regression calibration of unit scores needs (:mod:`pipeline.models.calibration`).
+
+    References
+    ----------
+    Grice, J. W. (2001). Computing and evaluating factor scores. *Psychological Methods*, 6(4),
+    430-450.
+    """
+    model: _CFAModel | None = result._model
+    if model is None:
+        return {}
+    lam, phi, sigma = model.lam, model.phi, model.sigma
+    p, m = lam.shape
+    index = {it: k for k, it in enumerate(model.items)}
+    weights = np.zeros((p, m))
+    if scoring == "factor":
+        weights = np.linalg.solve(sigma, lam @ phi)
+    else:
+        latents = list(model.latents)
+        for j, name in enumerate(latents):
+            if name in result.constructs:
+                its = [index[i] for i in result.constructs[name] if i in index]
+                weights[its, j] = 1.0 / len(its)
+        for j, name in enumerate(latents):
+            parts = [latents.index(c) for c in result.higher_order.get(name, ()) if c in latents]
+            if parts:
+                weights[:, j] = weights[:, parts].mean(axis=1)
+    out = {}
+    for j, name in enumerate(model.latents):
+        a = weights[:, j]
+        s = float(a @ sigma @ a)
+        cov = float(a @ lam @ phi[:, j])
+        if s <= 0 or phi[j, j] <= 0:
+            continue
+        r = cov**2 / (s * phi[j, j])
+        out[name] = {"reliability": r, "error_variance": (1 - r) * s, "score_variance": s}
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # measurement invariance
 
