@@ -156,7 +156,7 @@ class StudyDraw:
     loadings: dict
     sc_firm: np.ndarray
     z_sc: np.ndarray
-    ties: pd.DataFrame
+    ties: pd.DataFrame | None
     degree: np.ndarray
     z_deg: np.ndarray
     eta_lin: np.ndarray
@@ -168,7 +168,7 @@ OUTCOME_FAMILIES = ("poisson", "gaussian", "negbin", "logit")
 
 def draw_study(spec: SimulationSpec, instrument: Instrument, rng: np.random.Generator, *,
                loadings: dict[str, float] | None = None, outcome: str = "poisson",
-               outcome_sd: float = 1.0, theta: float = 2.0) -> StudyDraw:
+               outcome_sd: float = 1.0, theta: float = 2.0, ties_table: bool = True) -> StudyDraw:
     """Draw the latent social capital, the item codes, the network and the firms' outcome.
 
     Parameters
@@ -188,6 +188,9 @@ def draw_study(spec: SimulationSpec, instrument: Instrument, rng: np.random.Gene
         example study: Poisson(exp(eta))), ``gaussian`` (eta + N(0, outcome_sd^2)),
         ``negbin`` (NB2 with mean exp(eta) and size ``theta``) or ``logit``
         (Bernoulli(1 / (1 + exp(-eta)))).
+    ties_table
+        False: no tie list is laid out (``ties`` is None; the degrees are computed all the
+        same, from the same draws).
     """
     if outcome not in OUTCOME_FAMILIES:
         raise ValueError(f"unknown outcome family {outcome!r}")
@@ -234,12 +237,8 @@ def draw_study(spec: SimulationSpec, instrument: Instrument, rng: np.random.Gene
     z_sc = (sc_firm - sc_firm.mean()) / sc_firm.std(ddof=1)
 
     # ---- network
-    ties = _simulate_ties(spec, rng, firm_cluster, cluster_region, z_sc, firm_ids, cluster_names,
-                          region_names)
-    partners = pd.concat([ties[["source", "target"]],
-                          ties[["target", "source"]].set_axis(["source", "target"], axis=1)])
-    degree = (partners.drop_duplicates().groupby("source").size()
-              .reindex(firm_ids, fill_value=0).to_numpy(float))
+    ties, degree = _simulate_ties(spec, rng, firm_cluster, cluster_region, z_sc, firm_ids,
+                                  cluster_names, region_names, table=ties_table)
     z_deg = (degree - degree.mean()) / degree.std(ddof=1)
 
     # ---- firms and outcome
@@ -397,7 +396,9 @@ def simulate_study(spec: SimulationSpec | None = None, instrument: Instrument | 
 
 
 def _simulate_ties(spec, rng, firm_cluster, cluster_region, z_sc, firm_ids, cluster_names,
-                   region_names) -> pd.DataFrame:
+                   region_names, table: bool = True) -> tuple[pd.DataFrame | None, np.ndarray]:
+    """The tie list (None when ``table`` is false: same random draws) and each firm's degree,
+    its number of distinct partners (firms and institutions; ties are undirected)."""
     n_f = firm_ids.size
     rate = np.exp(spec.delta_sc_ties * z_sc - spec.delta_sc_ties**2 / 2)
     src_parts, tgt_parts, type_parts = [], [], []
@@ -424,8 +425,12 @@ def _simulate_ties(spec, rng, firm_cluster, cluster_region, z_sc, firm_ids, clus
     firm_types = np.where(rng.random(s.size) < 0.5, "supplier", "customer")
     w_rate = spec.weight_mean * np.exp(0.3 * (z_sc[s] + z_sc[t]) / 2)
     weights = 1 + rng.poisson(w_rate)
+    # distinct firm partners: each unordered pair once (no tie joins a firm to itself)
+    pairs = np.unique(np.minimum(s, t).astype(np.int64) * n_f + np.maximum(s, t))
+    degree = (np.bincount(pairs // n_f, minlength=n_f)
+              + np.bincount(pairs % n_f, minlength=n_f)).astype(float)
     frame = [pd.DataFrame({"source": firm_ids[s], "target": firm_ids[t], "weight": weights,
-                           "type": firm_types})]
+                           "type": firm_types})] if table else None
     # institutions
     insts = [("service", spec.p_service, np.array([f"SRV_{c}" for c in cluster_names])[firm_cluster]),
              ("university", spec.p_university,
@@ -435,10 +440,12 @@ def _simulate_ties(spec, rng, firm_cluster, cluster_region, z_sc, firm_ids, clus
     for kind, prob, target in insts:
         p = 1 - np.exp(-(-np.log1p(-prob)) * rate)  # same rate scaling, bounded in (0, 1)
         has = rng.random(n_f) < p
-        frame.append(pd.DataFrame({"source": firm_ids[has], "target": target[has],
-                                   "weight": 1 + rng.poisson(spec.weight_mean, has.sum()),
-                                   "type": kind}))
-    return pd.concat(frame, ignore_index=True)
+        degree += has  # one institution of each kind per firm: a distinct partner
+        inst_weights = 1 + rng.poisson(spec.weight_mean, has.sum())
+        if table:
+            frame.append(pd.DataFrame({"source": firm_ids[has], "target": target[has],
+                                       "weight": inst_weights, "type": kind}))
+    return (pd.concat(frame, ignore_index=True) if table else None), degree
 
 
 def _jsonable(obj):
