@@ -437,3 +437,18 @@ def test_scheduler_unreachable_exits_2(tmp_path, capsys):
     folder = make_study(tmp_path / "sched")
     assert main(["power", str(folder), "-q", "--scheduler", "tcp://127.0.0.1:9"]) == 2
     assert "Dask scheduler" in capsys.readouterr().err
+
+
+def test_init_template_power_section_is_valid_when_uncommented(tmp_path):
+    """The commented power: section `socap init` writes works once uncommented."""
+    from pipeline.config.study import read_study
+
+    assert main(["init", str(tmp_path / "new")]) == 0
+    text = (tmp_path / "new" / "study.yaml").read_text()
+    start = text.index("# power:")
+    block = text[start:text.index("\n\n", start)]
+    assert "replications" in block and "reliability" in block
+    uncommented = "\n".join(line[2:] for line in block.splitlines())
+    (tmp_path / "new" / "study.yaml").write_text(text.replace(block, uncommented))
+    cfg = read_study(tmp_path / "new").config.power
+    assert len(design_grid(cfg)) == 3 * 2 * 2 * 2 and cfg.replications == 500
