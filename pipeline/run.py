@@ -664,7 +664,9 @@ def provenance(inputs: Inputs, started: datetime, times: dict) -> dict:
         "inputs": [{"role": role, "path": relative_path(p, study.folder),
                     "sha256": hashes[p] if p in hashes else sha256(p)}
                    for role, p in inputs.files],
-        "config": study.config.model_dump(mode="json"),
+        # the power: grid is socap power's, not the analysis': recorded only when written
+        "config": study.config.model_dump(mode="json",
+                                          exclude={"power"} if study.config.power is None else None),
         "run": {"started": started.isoformat(timespec="seconds"),
                 "seconds": times},
     }
