@@ -946,8 +946,8 @@ class InvarianceResult:
         rmsea_ci, srmr, aic, bic, converged, holds}, metric{... delta_cfi, delta_rmsea,
         chisq_diff, df_diff, p_diff}, scalar{...}, level_reached, partial{level_reached, metric,
         scalar, suggestions[]}, second_order_scalar{...} | null,
-        latent_means{<group>{<construct>{estimate, se, z, p, ci_low, ci_high}}}, comparable{relationships, means}, defensible_comparisons, criteria{},
-        warnings[]``.
+        latent_means{<group>{<construct>{estimate, se, z, p, ci_low, ci_high}}},
+        comparable{relationships, means}, defensible_comparisons, criteria{}, warnings[]``.
         """
         lm: dict[str, dict] = {}
         for row in self.latent_means.itertuples(index=False):
