@@ -1102,9 +1102,9 @@ class InvarianceResult:
         configural{chisq, df, pvalue, cfi, tli, rmsea,
         rmsea_ci, srmr, aic, bic, converged, holds}, metric{... delta_cfi, delta_rmsea,
         chisq_diff, df_diff, p_diff}, scalar{...}, level_reached, partial{level_reached, metric,
-        scalar, suggestions[]}, second_order_scalar{...} | null, latent_means{<group>{<construct>{estimate, se, z, p, ci_low,
-        ci_high}}}, comparable{relationships, means}, defensible_comparisons, criteria{},
-        warnings[]``.
+        scalar, suggestions[]}, second_order_scalar{...} | null,
+        latent_means{<group>{<construct>{estimate, se, z, p, ci_low, ci_high}}},
+        comparable{relationships, means}, defensible_comparisons, criteria{}, warnings[]``.
         """
         lm: dict[str, dict] = {}
         for row in self.latent_means.itertuples(index=False):
@@ -1331,11 +1331,16 @@ def measurement_invariance(
 
     Partial invariance: when metric (or scalar) invariance fails, the equality constraint with
     the largest univariate score test (``lavTestScore(fit)$uni``, 1 df per released constraint;
-    first- and second-order loadings for metric, item intercepts for scalar) is released -- the parameter becomes group-specific in all groups, as lavaan's
-    ``group.partial`` -- and the model refitted, until the level holds against the previous one
-    or no significant (p < .05) constraint can be released while keeping at least two invariant
-    indicators per construct (Byrne, Shavelson & Muthen, 1989). Latent means (group 1 fixed at
-    0) come from the full or partial scalar model.
+    first- and second-order loadings for metric, item intercepts for scalar) is released --
+    the parameter becomes group-specific in all groups, as lavaan's ``group.partial`` -- and
+    the model refitted, until the level holds against the previous one or no significant
+    (p < .05) constraint can be released while keeping at least two invariant indicators per
+    factor (Byrne, Shavelson & Muthen, 1989). Latent means (group 1 fixed at 0) come from the
+    full or partial scalar model. With a second-order model, once (partial) scalar invariance
+    holds, the second-order scalar model (the constructs' intercepts held at 0 in every group,
+    the second-order means free: ``F ~ c(0, 0)*1; H ~ c(0, NA)*1``) is compared with it by the
+    same criteria (Chen, Sousa & West, 2005); when it holds, the second-order latent means are
+    added from it.
 
     Rows with a missing item or group are dropped (listwise); groups with no more complete rows
     than items are left out with a warning.

@@ -623,7 +623,10 @@ def _cfa_tables(results: dict, out: list) -> None:
             flag_below={n: -RESIDUAL_COR_MAX for n in names}))
     largest = cfa.get("largest_residuals") or []
     if largest:
-        rows = [{"pair": f"{r.get('lhs')} ~~ {r.get('rhs')}", "residual": r.get("residual")}
+        cut = _cut(RESIDUAL_COR_MAX)
+        rows = [{"pair": f"{r.get('lhs')} ~~ {r.get('rhs')}", "residual": r.get("residual"),
+                 "local misfit": (f"|r| > {cut}" if r.get("residual") is not None
+                                  and abs(r["residual"]) > RESIDUAL_COR_MAX else "")}
                 for r in largest]
         out.append(ReportTable(
             "cfa_largest_residuals", "Largest Residual Correlations", pd.DataFrame(rows), "cfa",
@@ -633,7 +636,7 @@ def _cfa_tables(results: dict, out: list) -> None:
             "(Kline 2016).", decimals={"residual": 3}, bounded=("residual",),
             flag_above={"residual": RESIDUAL_COR_MAX},
             flag_below={"residual": -RESIDUAL_COR_MAX},
-            cuts={"residual": (RESIDUAL_COR_MAX, True)}))
+            cuts={"residual": (RESIDUAL_COR_MAX, True)}, flag_column="local misfit"))
     mis = cfa.get("modification_indices")
     hints = mis if mis else (cfa.get("modification_hints") or [])
     if hints:
