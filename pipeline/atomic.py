@@ -88,10 +88,26 @@ def hook(step: str, path: Path | str | None = None) -> None:
 def output_error(exc: OSError, folder: Path) -> StudyError:
     """The StudyError (exit 2) for an OSError met while writing a study's outputs: the folder
     and the operating system's reason, and that the earlier outputs are unchanged."""
-    where = Path(exc.filename) if exc.filename else Path(folder)
-    target = where if where.is_dir() or not where.suffix else where.parent
-    reason = exc.strerror or str(exc)
+    folder = Path(folder)
+    target, writing = folder, ""
+    if exc.filename:
+        where = Path(exc.filename)
+        try:
+            parts = where.relative_to(folder).parts
+        except ValueError:
+            parts = ()
+            target = where if where.is_dir() else where.parent
+        if parts and parts[0].startswith(STAGING_PREFIX):
+            parts = parts[1:]  # the staged copy of an output: name the output
+        if parts:
+            writing = "/".join(parts)
+    # the system's words for the errno ("No space left on device"): pyarrow's strerror wraps
+    # them in its own ("Error writing bytes to file. Detail: [errno 28] ...")
+    reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
     code = errno.errorcode.get(exc.errno, "") if exc.errno else ""
+    if writing:
+        code = f"{code}, " if code else ""
+        code += f"writing {writing}"
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         fix = "free space on that disk (or run the study from another disk), then run again"
     elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):

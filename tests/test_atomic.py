@@ -257,12 +257,42 @@ def test_a_full_or_read_only_disk_is_a_message_and_changes_nothing(sets, study, 
     capsys.readouterr()
     assert main(["run", str(study), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert reason in err and "cannot write the outputs in" in err, err
-    assert str(study) in err
+    assert f"cannot write the outputs in {study}: {reason}" in err, err
+    if step == "write-responses":
+        assert "writing data/processed/responses.parquet" in err
     assert "internal error" not in err and "Traceback" not in err
     for rel in DIRS:
         assert snapshot(study, rel) == sets["old"][rel]
     assert not [p for p in study.iterdir() if p.name.startswith((STAGING_PREFIX, JOURNAL, LOCK))]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("output", ["data/processed/responses.parquet",
+                                    "data/processed/exclusions.csv", "reports/tables.xlsx",
+                                    "reports/report.html", "reports/results.json"])
+def test_a_real_full_disk_through_each_writer(sets, study, capsys, monkeypatch, output):
+    """A real ENOSPC from the kernel: the staged output is a link to /dev/full, so pyarrow,
+    pandas, zipfile and plain writes meet a full device as they would a full disk."""
+    import pipeline.run as run
+
+    real = run.new_staging
+
+    def staging(folder):
+        path = real(folder)
+        (path / output).parent.mkdir(parents=True, exist_ok=True)
+        (path / output).symlink_to("/dev/full")
+        return path
+
+    monkeypatch.setattr(run, "new_staging", staging)
+    capsys.readouterr()
+    assert main(["run", str(study), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write the outputs in {study}: No space left on device" in err, err
+    assert "internal error" not in err and "Traceback" not in err
+    for rel in DIRS:
+        assert snapshot(study, rel) == sets["old"][rel]
+    assert not [p for p in study.iterdir() if p.name.startswith((STAGING_PREFIX, JOURNAL, LOCK))]
+    assert Path("/dev/full").is_char_device()
 
 
 @pytest.mark.parametrize("where", ["reports", "data/processed"])
