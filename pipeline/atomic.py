@@ -6,9 +6,13 @@ swaps them into place with renames driven by a small journal file, ``.socap-swap
 
 1. the staged set is complete (every file written and closed);
 2. the journal is written (to ``.socap-swap.json.tmp-PID``, then renamed onto
-   ``.socap-swap.json``: its rename is the commit point -- from here on the new set wins);
-3. for ``data/processed`` then ``reports``: the old folder is renamed to
-   ``.socap-run-XXXX/old/<name>`` and the staged one renamed into its place;
+   ``.socap-swap.json``: its rename is the commit point -- from here on the new set wins); it
+   names the staging folder and the (device, inode) of each staged folder, so that recovery
+   knows the new folders wherever they are;
+3. for ``data/processed`` then ``reports``: the staged folder and the old one are exchanged in
+   one step (Linux ``renameat2(RENAME_EXCHANGE)``: neither path is ever missing), or where the
+   system cannot, the old folder is renamed to ``.socap-run-XXXX/old/<name>`` and the staged
+   one renamed into its place;
 4. the journal is deleted, then the staging folder (holding the old set) is deleted.
 
 A kill at any moment leaves either no journal (the old set is untouched: the staging folder is
@@ -25,7 +29,8 @@ refuse (exit 2) naming the other run; a lock file left by a killed run is taken 
 Test hooks: ``SOCAP_TEST_HOOK="step=action,..."`` makes :func:`hook` act at named steps: ``exit``
 (``os._exit(86)``, as a kill would), ``pause:PATH`` (create ``PATH.paused``, then wait until
 ``PATH`` exists) or an errno name (``ENOSPC``, ``EROFS``, ``EACCES``: raise that OSError). Unset,
-each hook costs one dictionary lookup.
+each hook costs one dictionary lookup. ``SOCAP_TEST_RENAME_ONLY=1`` makes the swap use two
+renames, as on systems without the exchange.
 """
 
 from __future__ import annotations
@@ -176,6 +181,8 @@ def commit(staging: Path, folder: Path) -> None:
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump({"staging": staging.name, "folders": list(OUTPUT_FOLDERS),
+                       # which folder is the new one, wherever it is: its (device, inode)
+                       "ids": {rel: _ident(staging / rel) for rel in OUTPUT_FOLDERS},
                        "pid": os.getpid(),
                        "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}, fh)
             fh.flush()
@@ -188,7 +195,7 @@ def commit(staging: Path, folder: Path) -> None:
     _fsync_dir(folder)
     hook("journal", folder)
     try:
-        _roll_forward(staging, folder, step="")
+        _roll_forward(staging, folder, _journal_ids(folder), step="")
     except OSError as exc:
         # past the commit point the new set wins: finish now if possible, else the next run's
         # recover() does (the staging folder is kept while the journal names it)
@@ -214,18 +221,75 @@ def journalled(folder: Path, staging: Path) -> bool:
         return False
 
 
-def _roll_forward(staging: Path, folder: Path, step: str) -> None:
+def _ident(path: Path) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return [st.st_dev, st.st_ino]
+
+
+def _journal_ids(folder: Path) -> dict:
+    try:
+        ids = json.loads((folder / JOURNAL).read_text(encoding="utf-8")).get("ids")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return ids if isinstance(ids, dict) else {}
+
+
+_RENAMEAT2 = []
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step (Linux renameat2 RENAME_EXCHANGE), so that neither
+    is ever missing; False where the system or the file system cannot (then two renames do)."""
+    if os.environ.get("SOCAP_TEST_RENAME_ONLY") or not sys.platform.startswith("linux"):
+        return False
+    if not _RENAMEAT2:
+        try:
+            import ctypes  # noqa: PLC0415
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            fn = libc.renameat2
+            fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                           ctypes.c_uint]
+            fn.restype = ctypes.c_int
+            _RENAMEAT2.append((fn, ctypes))
+        except (OSError, AttributeError, ImportError):  # no glibc 2.28, musl without it ...
+            _RENAMEAT2.append(None)
+    if _RENAMEAT2[0] is None:
+        return False
+    fn, ctypes = _RENAMEAT2[0]
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, getattr(errno, "ENOTSUP", -1),
+                getattr(errno, "EOPNOTSUPP", -1)):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _roll_forward(staging: Path, folder: Path, ids: dict, step: str) -> None:
+    """Put each new folder (known by its (device, inode) in ``ids``) in place: exchanged with
+    the old one in one step where the system can, else the old renamed aside into the staging
+    folder and the new renamed in. Each step checks what is done already (idempotent)."""
     for rel in OUTPUT_FOLDERS:
-        new, final, old = staging / rel, folder / rel, _old(staging, rel)
-        if not new.exists():
+        staged, final, old = staging / rel, folder / rel, _old(staging, rel)
+        new_id = ids.get(rel)
+        short = rel.split("/")[-1]
+        if new_id is not None and _ident(final) == new_id:
             continue  # placed already
-        if final.exists() and not old.exists():
-            final.rename(old)
-        hook(f"{step}aside-{rel.split('/')[-1]}", final)
-        if final.exists():  # cannot happen in the protocol; never lose a folder for it
-            final.rename(old.with_name(old.name + f"-{os.getpid()}"))
-        new.rename(final)
-        hook(f"{step}placed-{rel.split('/')[-1]}", final)
+        if new_id is not None and _ident(staged) != new_id:
+            continue  # not where the journal says (moved by hand): leave both alone
+        if final.exists() and _exchange(staged, final):
+            hook(f"{step}placed-{short}", final)  # the old set is now at staged
+            continue
+        if final.exists():
+            final.rename(old if not old.exists() else old.with_name(f"{old.name}-{os.getpid()}"))
+        hook(f"{step}aside-{short}", final)
+        staged.rename(final)
+        hook(f"{step}placed-{short}", final)
     _fsync_dir(folder)
     _fsync_dir(folder / "data")
     (folder / JOURNAL).unlink(missing_ok=True)
@@ -251,7 +315,7 @@ def recover(folder: Path | str, note: Callable[[str], None] | None = None) -> li
         staging = folder / name if isinstance(name, str) and name.startswith(STAGING_PREFIX) \
             and "/" not in name and "\\" not in name else None
         if staging is not None and staging.is_dir():
-            _roll_forward(staging, folder, step="recover-")
+            _roll_forward(staging, folder, _journal_ids(folder), step="recover-")
             done.append("completed the output swap of an interrupted run (its outputs are now "
                         "in place)")
         else:
