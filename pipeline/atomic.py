@@ -54,6 +54,9 @@ JOURNAL = ".socap-swap.json"
 LOCK = ".socap.lock"
 #: the output folders, relative to the study folder, in the order they are swapped
 OUTPUT_FOLDERS = ("data/processed", "reports")
+#: what other commands write into reports/ (socap power's results and its resumable cache): a
+#: run's new reports/ keeps them, linked (or copied) from the old one before the swap
+KEPT_IN_REPORTS = ("power.json", "power.html", ".power-cache")
 #: seconds a second run waits for the first before it refuses (SOCAP_LOCK_WAIT overrides)
 LOCK_WAIT = 10.0
 
@@ -174,6 +177,7 @@ def commit(staging: Path, folder: Path) -> None:
     folder = Path(folder)
     for rel in OUTPUT_FOLDERS:
         (staging / rel / ".gitkeep").touch()
+    _keep_other_outputs(folder / "reports", staging / "reports")
     (folder / "data").mkdir(exist_ok=True)
     (staging / "old").mkdir(exist_ok=True)
     hook("staged", staging)
@@ -210,6 +214,25 @@ def commit(staging: Path, folder: Path) -> None:
             "`socap run` or `socap validate` finishes moving them",
             fix="make the study folder writable, then run `socap validate` or `socap run`") \
             from None
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)  # the same file: nothing copied, a later append reaches both names
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _keep_other_outputs(old: Path, new: Path) -> None:
+    """Carry :data:`KEPT_IN_REPORTS` from the current reports/ into the staged one."""
+    for name in KEPT_IN_REPORTS:
+        src, dst = old / name, new / name
+        if dst.exists() or dst.is_symlink() or not (src.exists() or src.is_symlink()):
+            continue
+        if src.is_dir() and not src.is_symlink():
+            shutil.copytree(src, dst, copy_function=_link_or_copy, symlinks=True)
+        else:
+            _link_or_copy(str(src), str(dst))
 
 
 def journalled(folder: Path, staging: Path) -> bool:

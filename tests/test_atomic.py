@@ -329,3 +329,23 @@ def test_a_file_where_an_output_folder_goes_is_refused(sets, study, capsys, wher
     for rel, snap in keep.items():
         assert snapshot(study, rel) == snap
     assert not list(study.glob(STAGING_PREFIX + "*"))
+
+
+def test_socap_powers_outputs_survive_a_run(sets, study, capsys):
+    """reports/power.json, power.html and the resumable .power-cache/ are socap power's: a
+    run replaces reports/ with its own files and keeps those."""
+    kept = {"power.json": b'{"designs": []}\n', "power.html": b"<html></html>\n",
+            ".power-cache/replications.jsonl": b'{"r": 1}\n{"r": 2}\n'}
+    for name, data in kept.items():
+        (study / "reports" / name).parent.mkdir(parents=True, exist_ok=True)
+        (study / "reports" / name).write_bytes(data)
+    (study / "reports" / "figures" / "stale.svg").write_text("<svg/>")  # not kept
+    assert main(["run", str(study), "--quiet"]) == 0, capsys.readouterr().err
+    for name, data in kept.items():
+        assert (study / "reports" / name).read_bytes() == data, name
+    assert not (study / "reports" / "figures" / "stale.svg").exists()
+    snap = snapshot(study, "reports")
+    for name in kept:
+        del snap[name]
+    assert sorted(snap) == sorted(sets["new"]["reports"])
+
