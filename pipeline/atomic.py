@@ -199,7 +199,12 @@ def commit(staging: Path, folder: Path) -> None:
     _fsync_dir(folder)
     hook("journal", folder)
     try:
-        _roll_forward(staging, folder, _journal_ids(folder), step="")
+        try:
+            _roll_forward(staging, folder, _journal_ids(folder), step="")
+        except KeyboardInterrupt:
+            # Ctrl-C after the commit point: the run is done but for a few renames; finish
+            # them rather than leave the two folders of different runs until the next command
+            recover(folder)
     except OSError as exc:
         # past the commit point the new set wins: finish now if possible, else the next run's
         # recover() does (the staging folder is kept while the journal names it)
