@@ -407,12 +407,24 @@ class StudyLock:
         self.release()
 
 
+#: Windows locks a byte range, which others then cannot read: the lock is on a byte past the
+#: holder's pid and start time
+_WINDOWS_LOCK_OFFSET = 1 << 20
+#: errors of a file system that has no locks (some network shares): run without one, saying so
+_NO_LOCKS = {errno.ENOLCK, errno.EINVAL, getattr(errno, "ENOTSUP", -1),
+             getattr(errno, "EOPNOTSUPP", -1), getattr(errno, "ENOSYS", -1)}
+
+
+class LocksUnsupported(Exception):
+    """The study folder's file system cannot lock files."""
+
+
 def _try_lock(fd: int) -> bool:
     if os.name == "nt":  # pragma: no cover
         import msvcrt  # noqa: PLC0415
 
         try:
-            os.lseek(fd, 0, os.SEEK_SET)
+            os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
             return True
         except OSError:
@@ -424,6 +436,10 @@ def _try_lock(fd: int) -> bool:
         return True
     except BlockingIOError:
         return False
+    except OSError as exc:
+        if exc.errno in _NO_LOCKS:
+            raise LocksUnsupported(os.strerror(exc.errno)) from None
+        raise
 
 
 def _unlock(fd: int) -> None:
@@ -431,7 +447,7 @@ def _unlock(fd: int) -> None:
         if os.name == "nt":  # pragma: no cover
             import msvcrt  # noqa: PLC0415
 
-            os.lseek(fd, 0, os.SEEK_SET)
+            os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
             msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
         else:
             import fcntl  # noqa: PLC0415
@@ -471,7 +487,17 @@ def lock_study(folder: Path | str, *, wait: float | None = None,
     told = False
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        if _try_lock(fd):
+        try:
+            locked = _try_lock(fd)
+        except LocksUnsupported as exc:
+            if note is not None:
+                note(f"The study folder's file system cannot lock files ({exc}): socap cannot "
+                     "stop a second run of this study from starting meanwhile.")
+            break
+        except BaseException:
+            os.close(fd)
+            raise
+        if locked:
             try:
                 same = os.path.samestat(os.fstat(fd), os.stat(path))
             except FileNotFoundError:

@@ -217,6 +217,12 @@ def test_a_second_run_refuses_or_waits_while_one_is_running(sets, study, tmp_pat
     assert "Traceback" not in err
     assert snapshot(study, "reports") == sets["old"]["reports"]
     assert snapshot(study, "data/processed") == sets["old"]["data/processed"]
+    # socap validate meanwhile leaves the running one's staging folder alone
+    staged = list(study.glob(STAGING_PREFIX + "*"))
+    assert len(staged) == 1
+    code, err = finish(socap(study, "validate"))
+    assert code == 0, err
+    assert list(study.glob(STAGING_PREFIX + "*")) == staged
     # a patient one waits, says so, and runs once the first is done
     waiter = socap(study, "run", wait=300)
     deadline = time.monotonic() + 300
@@ -246,6 +252,22 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(sets, study, capsys):
         del os.environ["SOCAP_LOCK_WAIT"]
     assert not (study / LOCK).exists()
     assert which(sets, study, "reports") == "new"
+
+
+def test_a_file_system_without_locks_runs_with_a_note(sets, study, capsys, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    capsys.readouterr()
+    assert main(["run", str(study), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "cannot lock files (No locks available)" in err, err
+    assert which(sets, study, "reports") == "new"
+    assert not (study / LOCK).exists()
 
 
 # ---- full disk, read-only folder ----------------------------------------------------------------
