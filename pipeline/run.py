@@ -629,8 +629,9 @@ def _catalytic_line(name: str, res: dict, cfg) -> str:
     if term is None:
         return f"{name}: n = {res.get('n')}"
     c = res["coefficients"][term]
-    return (f"{name}: {term} = {c['estimate']:.3f} [95% CI {c['ci_low']:.3f}, {c['ci_high']:.3f}],"
-            f" p = {c['p']:.3g}")
+    p = "n/a" if c.get("p") is None else f"{c['p']:.3g}"  # undefined: e.g. a constant outcome
+    return (f"{name}: {term} = {_fmt(c.get('estimate'))} [95% CI {_fmt(c.get('ci_low'))}, "
+            f"{_fmt(c.get('ci_high'))}], p = {p}")
 
 
 def _interaction_term(coefficients: dict, focal: str, moderator: str) -> str | None:

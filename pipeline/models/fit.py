@@ -438,6 +438,11 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
             raise StudyError(f"family: {family} needs a count outcome (whole numbers >= 0), but "
                              f"'{form.response.label}' has negative or fractional values",
                              key=f"{key}.family", fix="use family: gaussian, or a count column as the outcome")
+    constant = bool(len(y) and np.all(y == y[0]))
+    if constant:
+        warnings.append(f"The outcome {form.response.label} has the same value ({y[0]:g}) in all "
+                        f"{len(y)} rows of the model: there is nothing to explain, so its "
+                        "coefficients, standard errors and tests are meaningless.")
     if family == "logit" and not np.all((y == 0) | (y == 1)):
         from pipeline.checks import logit_outcome_problem  # noqa: PLC0415
 
@@ -924,7 +929,9 @@ def _breusch_pagan(Q: np.ndarray, e: np.ndarray) -> dict:
     u = e * e
     u = u - u.mean()
     f = Q @ (Q.T @ u)            # Q: orthonormal basis of the design (from the fit's QR)
-    stat = n * float(np.sum(f * f)) / float(np.sum(u * u))
+    uu = float(np.sum(u * u))
+    # equal squared residuals (a perfect fit of a constant outcome): undefined, NaN as in R
+    stat = n * float(np.sum(f * f)) / uu if uu > 0 else math.nan
     df = p - 1
     return {"statistic": stat, "df": df, "p": float(sp.chdtrc(df, stat))}
 
