@@ -1728,7 +1728,7 @@ def _ml_family_fit(spec, est, n, chisq, df, x2_b, df_b, h1_ll, mom_h1, rb, robus
         c_b = rb.c_null
         fm.update(baseline_chisq_scaled=x2_b / c_b if c_b else None, baseline_scaling_factor=c_b)
         fc = _rob.fiml_corrected(spec, est.theta, pat, x, mom_h1.mean[0], mom_h1.cov[0], n, df,
-                                 df_b, True, base_mean, base_var, cl)
+                                 df_b, True, base_mean, base_var, cl, jm=rb.b1)
         fm.update(cfi_robust=_rob.cfi(fc["XX3"], df, fc["XX3_null"], df_b, fc["c3"],
                                       fc["c3_null"]),
                   tli_robust=_rob.tli(fc["XX3"], df, fc["XX3_null"], df_b, fc["c3"],

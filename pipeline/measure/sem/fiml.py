@@ -116,13 +116,16 @@ def missing_patterns(x: np.ndarray, small: int = 48) -> Patterns:
         block = x[np.ix_(rows, obs)] - centre[obs]
         sums[k, obs] = block.sum(axis=0)
         cross[k][np.ix_(obs, obs)] = block.T @ block
-    rest = np.flatnonzero((counts < small) & ~empty & (counts > 0))
-    if rest.size:
+    rest_all = np.flatnonzero((counts < small) & ~empty & (counts > 0))
+    iu, ju = np.triu_indices(p)
+    # the small patterns in batches of about 32,768 rows (a rows x p(p+1)/2 product each)
+    batch = np.cumsum(counts[rest_all]) // 32_768
+    for b in np.unique(batch):
+        rest = rest_all[batch == b]
         sel = np.concatenate([order[bounds[k]:bounds[k + 1]] for k in rest])
         starts = np.r_[0, np.cumsum(counts[rest])[:-1]]
         xs = np.nan_to_num(x[sel] - centre, nan=0.0)
         sums[rest] = np.add.reduceat(xs, starts, axis=0)
-        iu, ju = np.triu_indices(p)
         prod = np.add.reduceat(xs[:, iu] * xs[:, ju], starts, axis=0)
         cross[rest[:, None], iu[None, :], ju[None, :]] = prod
         cross[rest[:, None], ju[None, :], iu[None, :]] = prod
