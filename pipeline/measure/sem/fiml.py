@@ -256,11 +256,13 @@ def em_h1(pat: Patterns, max_iter: int = 5000, tol: float = 1e-8) -> H1:
     """ML mean and covariance of incomplete normal data by EM (lavaan's saturated model).
 
     Starts as lavaan does (available-case means, a diagonal covariance of available-case
-    variances); each E-step is one batched operation over the patterns: the missing items'
-    conditional expectation ``mu_m + B (y_o - mu_o)``, ``B = Sigma_mo Sigma_oo^-1``, is linear in
-    y_o, so the expected sums and cross-products follow from the pattern's own. Stops when the
-    largest change of a mean or covariance is below ``tol`` (lavaan: 1e-5, 500 steps; the
-    tighter tolerance here; the error of logL is of the order N tol^2).
+    variances). The E-step works per group of patterns with the same number m of missing items,
+    from P = Sigma^-1 alone: the regression of the missing on the observed items is
+    ``B = Sigma_mo Sigma_oo^-1 = -P_mm^-1 P_mo`` and their residual covariance ``P_mm^-1``, so
+    a pattern costs O(m p^2), not O(p^3); the observed-observed cross-products do not change
+    between steps and are summed once. Stops when the largest change of a mean or covariance is
+    below ``tol`` (lavaan: 1e-5, 500 steps; the tighter tolerance here; the error of logL is of
+    the order N tol^2).
     """
     p = pat.p
     n = pat.n
@@ -274,26 +276,44 @@ def em_h1(pat: Patterns, max_iter: int = 5000, tol: float = 1e-8) -> H1:
     var = np.where(np.isfinite(var) & (var > 0), var, 1.0)
     mu = np.where(np.isfinite(mu), mu, 0.0)
     sigma = np.diag(var)
-    eye = np.eye(p)
-    miss = ~mask
+    # constant parts: sums of the observed items and their raw cross-products
+    t1_obs = n @ pat.mean
+    t2_obs = np.einsum("k,kij->ij", n, pat.cov + pat.mean[:, :, None] * pat.mean[:, None, :])
+    groups = []
+    for ks, midx in _missing_groups(mask):
+        m = midx.shape[1]
+        if m == 0:
+            continue
+        oidx = np.nonzero(mask[ks])[1].reshape(len(ks), p - m)
+        mo = np.take_along_axis(pat.mean[ks], oidx, axis=1)                  # (Kg, po)
+        soo = pat.cov[ks][np.arange(len(ks))[:, None, None], oidx[:, :, None], oidx[:, None, :]]
+        groups.append((n[ks], midx, oidx, mo, soo))
     converged = False
     it = 0
     for it in range(1, max_iter + 1):
-        out = _embedded_inverse(sigma, mask)
-        if out is None:
+        try:
+            prec = np.linalg.inv(sigma)
+        except np.linalg.LinAlgError:
             break
-        inv = out[0]
-        # y_full = a + M y_o with M = [I_o; B] (p x p, zero columns for missing items)
-        bmat = sigma @ inv                                # rows m: Sigma_mo Sigma_oo^-1
-        M = np.where(miss[:, :, None], bmat, eye * mask[:, None, :])
-        # a = mu_m - B mu_o on the missing items, 0 on the observed ones
-        a = np.where(miss, mu - np.einsum("kij,kj->ki", M, np.where(mask, mu, 0.0)), 0.0)
-        ey = a + np.einsum("kij,kj->ki", M, pat.mean)      # E[y] of the pattern mean
-        # conditional covariance of the missing items: Sigma_mm - B Sigma_om
-        cc = np.where(miss[:, :, None] & miss[:, None, :], sigma - bmat @ sigma, 0.0)
-        t1 = n @ ey
-        t2 = np.einsum("k,kij->ij", n, M @ pat.cov @ np.swapaxes(M, 1, 2) + cc
-                       + ey[:, :, None] * ey[:, None, :])
+        t1 = t1_obs.copy()
+        t2 = t2_obs.copy()
+        for nk, midx, oidx, mo, soo in groups:
+            pmm = prec[midx[:, :, None], midx[:, None, :]]                   # (Kg, m, m)
+            pmo = prec[midx[:, :, None], oidx[:, None, :]]                   # (Kg, m, po)
+            try:
+                cmm = np.linalg.inv(pmm)                                     # Var(y_m | y_o)
+            except np.linalg.LinAlgError:
+                return H1(mu, sigma, np.inf, it, False)
+            b = -cmm @ pmo                                                   # (Kg, m, po)
+            ey = mu[midx] + np.einsum("kmo,ko->km", b, mo - mu[oidx])        # E[y_m] at m_o
+            bs = b @ soo                                                     # (Kg, m, po)
+            e_mo = ey[:, :, None] * mo[:, None, :] + bs
+            e_mm = ey[:, :, None] * ey[:, None, :] + bs @ np.swapaxes(b, 1, 2) + cmm
+            np.add.at(t1, midx, nk[:, None] * ey)
+            w_mo = nk[:, None, None] * e_mo
+            np.add.at(t2, (midx[:, :, None], oidx[:, None, :]), w_mo)
+            np.add.at(t2, (oidx[:, None, :], midx[:, :, None]), w_mo)
+            np.add.at(t2, (midx[:, :, None], midx[:, None, :]), nk[:, None, None] * e_mm)
         new_mu = t1 / N
         new_sigma = t2 / N - np.outer(new_mu, new_mu)
         new_sigma = 0.5 * (new_sigma + new_sigma.T)
