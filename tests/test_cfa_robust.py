@@ -219,3 +219,22 @@ def test_run_rejects_an_unknown_cluster_column(study_copy):
                             1)
     (study_copy / "study.yaml").write_text(yaml, encoding="utf-8")
     assert main(["run", str(study_copy), "--quiet"]) == 2
+
+
+def test_wlsmv_without_the_ordinal_module_is_a_clear_error_before_fitting(study_copy, capsys):
+    import importlib.util
+    import re
+
+    from pipeline.cli import main
+
+    if importlib.util.find_spec("pipeline.measure.sem.ordinal") is not None:
+        pytest.skip("the ordinal CFA module is present")
+    yaml = (study_copy / "study.yaml").read_text(encoding="utf-8")
+    yaml = re.sub(r"(?m)^  cfa: true.*$", "  cfa: {estimator: auto}", yaml)
+    (study_copy / "study.yaml").write_text(yaml, encoding="utf-8")
+    assert main(["run", str(study_copy)]) == 2
+    err = capsys.readouterr().err
+    assert "analysis.cfa.estimator" in err and "auto chose WLSMV" in err and "Fix:" in err
+    assert not (study_copy / "reports" / "results.json").exists()
+    with pytest.raises(StudyError, match="wlsmv needs"):
+        fit_cfa(pd.read_csv(REF / "data" / "cfa_socap.csv"), SOCAP, estimator="wlsmv")
