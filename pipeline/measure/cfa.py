@@ -1560,8 +1560,12 @@ def _fit_ml_family(data, constructs, higher_order, estimator: str, missing: str,
             keep &= ~pd.isna(cl_all)
     with np.errstate(invalid="ignore"), warnings_module.catch_warnings():
         warnings_module.simplefilter("ignore", RuntimeWarning)
-        var = np.nanvar(x_all[keep], axis=0) if keep.any() else np.zeros(len(all_items))
-    const = [it for it, v in zip(all_items, var) if not v > 1e-12]
+        used = x_all[keep] if not keep.all() else x_all
+        hi = np.nanmax(used, axis=0) if len(used) else np.full(len(all_items), np.nan)
+        lo = np.nanmin(used, axis=0) if len(used) else hi
+    # constant (or never answered) in the rows used
+    const = [it for it, a, b in zip(all_items, lo, hi)
+             if not (b - a > 1e-12 * max(1.0, abs(a) if np.isfinite(a) else 1.0))]
     if const:
         warnings.append("Item(s) " + ", ".join(f"'{c}'" for c in const) + " have no variance "
                         "in the rows used and were left out of the CFA.")

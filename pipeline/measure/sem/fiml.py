@@ -31,6 +31,7 @@ Enders, C. K. (2010). Applied missing data analysis. Guilford Press.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,35 +101,40 @@ def missing_patterns(x: np.ndarray, small: int = 48) -> Patterns:
     inverse, masks = pattern_codes(x)
     empty = ~masks.any(axis=1)
     counts = np.bincount(inverse, minlength=len(masks))
-    # a provisional centre (column means of the answered cells) against cancellation
-    with np.errstate(invalid="ignore"):
-        centre = np.nanmean(x, axis=0) if n_all else np.zeros(p)
+    # a provisional centre (means of the answered cells of the first rows) against cancellation
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        centre = np.nanmean(x[:4096], axis=0) if n_all else np.zeros(p)
     centre = np.where(np.isfinite(centre), centre, 0.0)
     order = np.argsort(inverse, kind="stable")
     bounds = np.r_[0, np.cumsum(counts)]
     K = len(masks)
     sums = np.zeros((K, p))
     cross = np.zeros((K, p, p))
+    # the centred rows in pattern order, missing cells 0: a pattern is a contiguous block whose
+    # full p x p cross-product is zero outside its observed items
+    xs_all = x[order]
+    xs_all -= centre
+    np.nan_to_num(xs_all, copy=False, nan=0.0)
     big = np.flatnonzero((counts >= small) & ~empty)
     for k in big:
-        rows = order[bounds[k]:bounds[k + 1]]
-        obs = np.flatnonzero(masks[k])
-        block = x[np.ix_(rows, obs)] - centre[obs]
-        sums[k, obs] = block.sum(axis=0)
-        cross[k][np.ix_(obs, obs)] = block.T @ block
+        block = xs_all[bounds[k]:bounds[k + 1]]
+        sums[k] = block.sum(axis=0)
+        cross[k] = block.T @ block
     rest_all = np.flatnonzero((counts < small) & ~empty & (counts > 0))
     iu, ju = np.triu_indices(p)
     # the small patterns in batches of about 32,768 rows (a rows x p(p+1)/2 product each)
     batch = np.cumsum(counts[rest_all]) // 32_768
     for b in np.unique(batch):
         rest = rest_all[batch == b]
-        sel = np.concatenate([order[bounds[k]:bounds[k + 1]] for k in rest])
+        sel = np.concatenate([np.arange(bounds[k], bounds[k + 1]) for k in rest])
         starts = np.r_[0, np.cumsum(counts[rest])[:-1]]
-        xs = np.nan_to_num(x[sel] - centre, nan=0.0)
+        xs = xs_all[sel]
         sums[rest] = np.add.reduceat(xs, starts, axis=0)
         prod = np.add.reduceat(xs[:, iu] * xs[:, ju], starts, axis=0)
         cross[rest[:, None], iu[None, :], ju[None, :]] = prod
         cross[rest[:, None], ju[None, :], iu[None, :]] = prod
+    del xs_all
     n_safe = np.maximum(counts, 1)[:, None]
     dev = sums / n_safe                                  # pattern mean - centre
     cov = cross / n_safe[:, :, None] - dev[:, :, None] * dev[:, None, :]

@@ -52,44 +52,67 @@ def score_crossprod(x: np.ndarray, mu: np.ndarray, sigma: np.ndarray, meanstruct
     """First-order information of the saturated moments: crossprod of casewise scores / N.
 
     ``x`` rows with NaN = missing (rows with no answer must be removed beforehand);
-    ``columns`` restricts the result to those score columns (the others are not needed)."""
+    ``columns`` restricts the result to those score columns (the others are not needed).
+
+    A row's score is ``u_i - v_k`` with ``u_i = [z, vech(z z')]`` (diagonal halved),
+    ``z = K_k (y_i - mu)`` and ``v_k = [0, vech K_k]`` for its pattern k. Rows are taken in
+    pattern order, so z is one BLAS product per pattern segment, and without clusters
+    ``sum (u - v)(u - v)' = sum u u' - sum_k (U_k v_k' + v_k U_k' - n_k v_k v_k')`` with U_k the
+    pattern's sum of u: no per-row subtraction. With clusters the scores are summed within
+    clusters first (sparse indicator product) and scaled by sqrt(C / (C - 1)), as lavaan.
+    """
     x = np.asarray(x, float)
     n, p = x.shape
     vr, vc = vech_index(p)
     diag = vr == vc
-    q = len(vr) + (p if meanstructure else 0)
-    if columns is not None:
-        q = len(columns)
-    out = np.zeros((q, q))
-    sums = None
-    csr = None
-    if cluster is not None:
-        csr, n_cl = _cluster_matrix(np.asarray(cluster))
-        sums = np.zeros((n_cl, q))
+    q_all = len(vr) + (p if meanstructure else 0)
+    cols = np.arange(q_all) if columns is None else np.asarray(columns)
+    q = len(cols)
     inverse, masks = _fiml.pattern_codes(x)
     inv_all = _fiml._embedded_inverse(sigma, masks)
     if inv_all is None:
         return np.full((q, q), np.nan)
     kinv = inv_all[0]
+    K = len(masks)
+    v = np.zeros((K, q_all))
     kv = kinv[:, vr, vc]
     kv[:, diag] *= 0.5
+    v[:, (p if meanstructure else 0):] = kv
+    v = v[:, cols]
+    order = np.argsort(inverse, kind="stable")
+    pats_sorted = inverse[order]
+    out = np.zeros((q, q))
+    u_sum = np.zeros((K, q))
+    counts = np.bincount(inverse, minlength=K).astype(float)
+    sums = csr = None
+    if cluster is not None:
+        csr, n_cl = _cluster_matrix(np.asarray(cluster)[order])
+        sums = np.zeros((n_cl, q))
     for lo in range(0, n, chunk):
         hi = min(n, lo + chunk)
-        pat = inverse[lo:hi]
-        yc = np.nan_to_num(x[lo:hi] - mu, nan=0.0)
-        z = np.einsum("nij,nj->ni", kinv[pat], yc)
-        sc = z[:, vr] * z[:, vc]
-        sc[:, diag] *= 0.5
-        sc -= kv[pat]
+        rows = order[lo:hi]
+        pats = pats_sorted[lo:hi]
+        yc = np.nan_to_num(x[rows] - mu, nan=0.0)
+        z = np.empty_like(yc)
+        bounds = np.flatnonzero(np.r_[True, pats[1:] != pats[:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            np.matmul(yc[a:b], kinv[pats[a]], out=z[a:b])
+        u = z[:, vr] * z[:, vc]
+        u[:, diag] *= 0.5
         if meanstructure:
-            sc = np.concatenate([z, sc], axis=1)
+            u = np.concatenate([z, u], axis=1)
         if columns is not None:
-            sc = sc[:, columns]
+            u = u[:, cols]
         if sums is None:
-            out += sc.T @ sc
+            out += u.T @ u
+            np.add.at(u_sum, pats[bounds[:-1]], np.add.reduceat(u, bounds[:-1], axis=0))
         else:
-            sums += csr[:, lo:hi] @ sc
-    if sums is not None:
+            sums += csr[:, lo:hi] @ (u - v[pats])
+    if sums is None:
+        cross = u_sum.T @ v
+        out -= cross + cross.T
+        out += (v.T * counts) @ v
+    else:
         sums *= np.sqrt(len(sums) / (len(sums) - 1.0)) if len(sums) > 1 else 1.0
         out = sums.T @ sums
     return out / n
