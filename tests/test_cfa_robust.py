@@ -200,6 +200,11 @@ def test_run_with_mlr_fiml_cluster_reports_and_validates(study_copy):
     assert cfa["fit"]["chisq_scaled"] > 0 and cfa["fit"]["scaling_factor"] > 0
     html = (rep / "report.html").read_text(encoding="utf-8")
     assert "full-information ML (FIML)" in html and "cluster-robust over cluster" in html
+    import html as html_module
+
+    text = html_module.unescape(html)
+    assert "Standard errors are cluster-robust over the clusters of 'cluster'" in text
+    assert "SEs: cluster:cluster" not in html and "are cluster:cluster" not in html
     r_code = (rep / "reproduce.R").read_text(encoding="utf-8")
     assert 'estimator = "MLR", missing = "ml", cluster = "cluster"' in r_code
     assert "chisq.scaled" in r_code
