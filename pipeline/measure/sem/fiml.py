@@ -113,9 +113,13 @@ def missing_patterns(x: np.ndarray, small: int = 48) -> Patterns:
     cross = np.zeros((K, p, p))
     # the centred rows in pattern order, missing cells 0: a pattern is a contiguous block whose
     # full p x p cross-product is zero outside its observed items
-    xs_all = x[order]
-    xs_all -= centre
-    np.nan_to_num(xs_all, copy=False, nan=0.0)
+    xs_all = np.empty((n_all, p))
+    col = np.empty(n_all)
+    for j in range(p):  # column by column: x is often column-major (pandas)
+        np.take(x[:, j], order, out=col)
+        col -= centre[j]
+        col[np.isnan(col)] = 0.0
+        xs_all[:, j] = col
     big = np.flatnonzero((counts >= small) & ~empty)
     for k in big:
         block = xs_all[bounds[k]:bounds[k + 1]]
@@ -215,13 +219,10 @@ def _embedded_inverse(sigma: np.ndarray, mask: np.ndarray):
 def minus2_loglik(pat: Patterns, mu: np.ndarray, sigma: np.ndarray,
                   with_constant: bool = True) -> float:
     """-2 log L of the patterns at (mu, Sigma); inf if some Sigma_oo is not PD."""
-    out = _embedded_inverse(sigma, pat.mask)
+    out = _pattern_terms(pat, mu, sigma, need_grad=False)
     if out is None:
         return np.inf
-    inv, logdet = out
-    d = np.where(pat.mask, pat.mean - mu, 0.0)
-    quad = np.einsum("kij,kji->k", inv, pat.cov) + np.einsum("ki,kij,kj->k", d, inv, d)
-    val = float(pat.n @ (logdet + quad))
+    val = out[0] * pat.n_total
     if with_constant:
         val += float(pat.n @ pat.mask.sum(axis=1)) * LOG_2PI
     return val
@@ -230,17 +231,69 @@ def minus2_loglik(pat: Patterns, mu: np.ndarray, sigma: np.ndarray,
 def _w_gmu(pat: Patterns, mu: np.ndarray, sigma: np.ndarray):
     """F = -2 logL / N (no constant), and its derivatives: W (dF/dSigma, symmetric-entry form)
     and g_mu (dF/dmu). None if some Sigma_oo is not PD."""
-    out = _embedded_inverse(sigma, pat.mask)
-    if out is None:
+    return _pattern_terms(pat, mu, sigma, need_grad=True)
+
+
+def _pattern_terms(pat: Patterns, mu: np.ndarray, sigma: np.ndarray, need_grad: bool):
+    """F = sum_k w_k [log|Sigma_oo| + tr(Sigma_oo^-1 Sd_k)] and (with ``need_grad``)
+    ``W = sum_k w_k (K_k - K_k Sd_k K_k)``, ``g_mu = -2 sum_k w_k K_k d_k``, without forming
+    K_k: with P = Sigma^-1, U_k = P[:, m_k] and C_k = P_mm^-1 (m_k the missing items),
+    ``K_k = P - U_k C_k U_k'``, ``log|Sigma_oo| = log|Sigma| + log|P_mm|``, so every pattern
+    costs O(p^2 m) and the parts that only involve P are summed over the patterns first
+    (``sum_k w_k S_k`` is the same at every call). None if Sigma or some P_mm is not PD."""
+    p = pat.p
+    try:
+        chol = np.linalg.cholesky(sigma)
+    except np.linalg.LinAlgError:
         return None
-    inv, logdet = out
+    logdet_full = 2.0 * float(np.log(np.diag(chol)).sum())
+    P = np.linalg.solve(chol.T, np.linalg.solve(chol, np.eye(p)))
+    P = 0.5 * (P + P.T)
     w = pat.weights
+    if "sbar" not in pat.__dict__:
+        pat.__dict__["sbar"] = np.einsum("k,kij->ij", w, pat.cov)
+    sbar = pat.__dict__["sbar"]
     d = np.where(pat.mask, pat.mean - mu, 0.0)
-    kd = np.einsum("kij,kj->ki", inv, d)
-    sd = pat.cov + d[:, :, None] * d[:, None, :]
-    ksk = inv @ sd @ inv
-    f = float(w @ (logdet + np.einsum("kij,kji->k", inv, sd)))
-    W = np.einsum("k,kij->ij", w, inv - ksk)
+    pd_ = d @ P                                                       # (K, p): P d_k
+    f = logdet_full * float(w.sum()) + float(np.sum(P * sbar)) + float(w @ np.einsum(
+        "ki,ki->k", pd_, d))
+    kd = pd_.copy()                                                   # K_k d_k
+    a1 = np.zeros((p, p))     # sum w U C U'
+    a2 = np.zeros((p, p))     # sum w S U C U'  (R = S U)
+    a3 = np.zeros((p, p))     # sum w U C (U' S U) C U'
+    for ks, midx in _missing_groups(pat.mask):
+        m = midx.shape[1]
+        if m == 0:
+            continue
+        wk = w[ks]
+        pmm = P[midx[:, :, None], midx[:, None, :]]                  # (Kg, m, m)
+        try:
+            cm = np.linalg.cholesky(pmm)
+        except np.linalg.LinAlgError:
+            return None
+        f += float(wk @ (2.0 * np.log(np.diagonal(cm, axis1=1, axis2=2)).sum(axis=1)))
+        u = P[:, midx].transpose(1, 0, 2)                             # (Kg, p, m)
+        c = np.linalg.inv(pmm)
+        r = pat.cov[ks] @ u                                           # (Kg, p, m)
+        utr = np.swapaxes(u, 1, 2) @ r                                # U'SU (Kg, m, m)
+        ud = pd_[ks[:, None], midx]                                   # U'd = (P d)_m (Kg, m)
+        cud = np.einsum("kab,kb->ka", c, ud)
+        f -= float(wk @ (np.einsum("kab,kba->k", c, utr) + np.einsum("ka,ka->k", ud, cud)))
+        if not need_grad:
+            continue
+        kd[ks] -= np.einsum("kpm,km->kp", u, cud)
+        uc = u @ c                                                    # (Kg, p, m)
+        ucw = uc * wk[:, None, None]
+        flat = lambda z: z.transpose(1, 0, 2).reshape(p, -1)          # noqa: E731
+        a1 += flat(ucw) @ flat(u).T
+        a2 += flat(r) @ flat(ucw).T
+        ctc = c @ utr @ c                                             # (Kg, m, m)
+        a3 += flat(u @ ctc * wk[:, None, None]) @ flat(u).T
+    if not need_grad:
+        return f, None, None
+    ksk = P @ sbar @ P - P @ a2 - a2.T @ P + a3 + (kd.T * w) @ kd
+    W = float(w.sum()) * P - a1 - ksk
+    W = 0.5 * (W + W.T)
     gmu = -2.0 * (w @ kd)
     return f, W, gmu
 
