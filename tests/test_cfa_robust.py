@@ -147,8 +147,9 @@ def test_bad_input_is_a_warning_or_a_clear_error():
     d.loc[:, "x3"] = np.nan          # an item nobody answered
     r = fit_cfa(d, HS, missing="fiml")
     assert r.converged and any("'x3'" in w for w in r.warnings)
-    with pytest.raises(StudyError, match="classroom"):
+    with pytest.raises(StudyError, match="classroom") as err:
         fit_cfa(_missing().drop(columns="classroom"), HS, estimator="mlr", cluster="classroom")
+    assert err.value.problems[0].key == "analysis.cfa.cluster"
     tiny = _missing().head(6)
     r = fit_cfa(tiny, HS, estimator="mlr", missing="fiml")   # far too few rows: no crash
     assert r.warnings

@@ -446,7 +446,13 @@ def fit_cfa(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
     """
     higher_order = {str(k): tuple(v) for k, v in (higher_order or {}).items()}
     constructs = {str(k): tuple(v) for k, v in constructs.items()}
-    _check_model(data, constructs, higher_order, [cluster] if cluster else ())
+    _check_model(data, constructs, higher_order)
+    if cluster and cluster not in data.columns:
+        raise StudyError(f"the cluster column '{cluster}' is not in the data; "
+                         + did_you_mean(str(cluster), [str(c) for c in data.columns]),
+                         key="analysis.cfa.cluster", column=str(cluster),
+                         fix="name the survey column that holds the clusters (school, village, "
+                             "interviewer...) as analysis.cfa.cluster, or remove cluster:")
     estimator = (estimator or "ml").lower()
     reason = None
     if estimator == "auto":
