@@ -29,12 +29,14 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
     from pipeline.ingest.layouts import LAYOUT_NAMES
 
     study = read_study(folder)
+    recovered = recover_outputs(study.folder)
     inputs = read_inputs(study)
     cfg = study.config
     inst = inputs.instrument
     cleaned = clean_responses(inputs.raw, inst, cfg, study_file=str(study.file))
     report = prefit_checks(inputs, cleaned)
-    out = [f"Study: {cfg.title}  ({relative_path(study.file, Path.cwd())})",
+    out = [f"Outputs: {line}." for line in recovered]
+    out += [f"Study: {cfg.title}  ({relative_path(study.file, Path.cwd())})",
            f"Instrument: {inst.name} {inst.version} -- {len(inst.constructs)} constructs, "
            f"{len(inst.item_ids)} items ({sum(i.reverse for i in inst.items)} reverse-keyed)"
            + (f", higher-order: {', '.join(inst.higher_order)}" if inst.higher_order else "")]
@@ -75,8 +77,10 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
                    + (": " + ", ".join(f"{k} {v}" for k, v in b["excluded"].items() if v)
                       if dropped else "") + f"; {b['kept']} kept")
     if inputs.raw.personal_data_dropped:
+        why = getattr(inputs.raw, "personal_data_reasons", None) or {}
         out.append("  personal data columns dropped at ingest (contents never kept): "
-                   + ", ".join(inputs.raw.personal_data_dropped))
+                   + ", ".join(f"{c} (by {why[c]['by']}: {why[c]['what']})" if c in why else c
+                               for c in inputs.raw.personal_data_dropped))
     renamed = {i: c for i, c in cleaned.item_columns.items() if i != c}
     out.append(f"Items matched: {len(cleaned.item_columns)} of {len(inst.item_ids)}"
                + (" (" + ", ".join(f"{c} -> {i}" for i, c in renamed.items()) + ")"
@@ -132,3 +136,22 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
 
 def _delim(d: str) -> str:
     return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(d, repr(d))
+
+
+def recover_outputs(folder: Path) -> list[str]:
+    """Complete or roll back what an interrupted run left in the study folder (see
+    :func:`pipeline.atomic.recover`), when no run holds the study's lock; nothing when one does
+    (that run owns its staging folder) or the folder is read-only."""
+    from pipeline.atomic import lock_study, recover
+    from pipeline.errors import StudyError
+
+    try:
+        lock = lock_study(folder, wait=0)
+    except (StudyError, OSError):
+        return []
+    try:
+        return recover(folder)
+    except OSError:
+        return []
+    finally:
+        lock.release()
