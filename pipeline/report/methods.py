@@ -418,10 +418,7 @@ def methods(results: dict, other_texts=()) -> Methods:
                 f"lavaan {REFERENCE_VERSIONS['lavaan']} in socap's test suite (lavaan did not "
                 "run here; reports/reproduce.R refits the model with lavaan::cfa). Standard "
                 "errors are "
-                + {"standard": "the inverse of the expected information matrix",
-                   "robust.huber.white": "robust (Huber-White sandwich)",
-                   "robust.sem": "robust (sandwich with the expected information)"}.get(
-                    cfa.get("se") or "standard", str(cfa.get("se")))
+                + _cfa_se_text(cfa)
                 + "; loadings are tested by z = estimate / SE against the standard normal "
                 "distribution, and model fit by the "
                 + ("scaled chi-square test" if est in ("MLR", "WLSMV") else
@@ -590,3 +587,17 @@ def methods(results: dict, other_texts=()) -> Methods:
         cite.add(k)
     refs = tuple(sorted((REFERENCES[k] for k in cite.used), key=str.lower))
     return Methods(paragraphs=tuple(paras), references=refs)
+
+
+def _cfa_se_text(cfa: dict) -> str:
+    """How the CFA's SEs were computed, in words (FIML's standard SEs come from the observed
+    information, lavaan's default for missing = "ml"; MLR's sandwich too)."""
+    se = str(cfa.get("se") or "standard")
+    if se.startswith("cluster:"):
+        return (f"cluster-robust over the clusters of '{se.split(':', 1)[1]}' (sandwich with "
+                "the observed information and the scores summed within clusters)")
+    if se == "standard":
+        return ("the inverse of the observed information matrix" if cfa.get("missing") == "fiml"
+                else "the inverse of the expected information matrix")
+    return {"robust.huber.white": "robust (Huber-White sandwich with the observed information)",
+            "robust.sem": "robust (sandwich with the expected information)"}.get(se, se)

@@ -449,7 +449,8 @@ def cfa_method(cfa: dict) -> str:
     missing = cfa.get("missing") or "listwise"
     se = cfa.get("se") or "standard"
     se_text = (f"cluster-robust over {se.split(':', 1)[1]}" if se.startswith("cluster:")
-               else SE_NAMES.get(se, se))
+               else "standard (inverse observed information)"
+               if se == "standard" and missing == "fiml" else SE_NAMES.get(se, se))
     n, dropped = cfa.get("n"), cfa.get("n_dropped_listwise")
     miss_text = ("full-information ML (FIML) on every row with an answer"
                  if missing == "fiml" else
