@@ -61,7 +61,8 @@ from scipy.special import chdtrc, ndtr, ndtri
 from pipeline.measure.sem import engine as _eng
 from pipeline.measure.sem import indices as _idx
 
-__all__ = ["OrdinalStats", "bvn_cdf", "fit_ordinal_cfa", "ordinal_stats", "polychoric"]
+__all__ = ["OrdinalStats", "bvn_cdf", "codes_from_frame", "fit_ordinal_cfa", "ordinal_stats",
+           "ordinal_stats_from_codes", "polychoric"]
 
 SQRT_EPS = math.sqrt(np.finfo(float).eps)
 RHO_BOUND = 0.999
@@ -436,6 +437,13 @@ def codes_from_frame(data: pd.DataFrame, items: Sequence[str]
         codes[:, i] = c[:, 0]
         levels.append(lev[0])
     return codes, levels
+
+
+def ordinal_stats_from_codes(codes: np.ndarray, levels: list[np.ndarray],
+                             items: Sequence[str], *, nacov: bool = True,
+                             chunk: int = 1 << 14) -> OrdinalStats:
+    """:func:`ordinal_stats` from :func:`codes_from_frame`'s codes (pairwise-complete)."""
+    return _stats_from_codes(codes, levels, items, nacov=nacov, chunk=chunk)
 
 
 def _stats_from_codes(codes: np.ndarray, levels: list[np.ndarray], items: Sequence[str], *,
