@@ -353,3 +353,20 @@ def test_non_convergence_is_a_warning(monkeypatch):
     assert not res.converged
     assert any("did not converge" in w for w in res.warnings)
     assert res.fit["chisq"] is None and res.fit["npar"] is not None
+
+
+def test_items_never_answered_together_and_no_complete_rows_are_warnings():
+    d = _ordinal_frame(n=200)
+    d.loc[:99, "i0"] = np.nan
+    d.loc[100:, "i1"] = np.nan
+    res = o.fit_ordinal_cfa(d, {"F": list(d.columns)}, missing="pairwise")
+    assert not res.converged
+    assert any("never answered together" in w for w in res.warnings)
+    res = o.fit_ordinal_cfa(d, {"F": list(d.columns)})
+    assert not res.converged and res.n == 0
+    assert any("answered every item" in w for w in res.warnings)
+    from pipeline.measure.factors import polychoric_moments
+    from pipeline.measure.moments import item_moments
+
+    m = polychoric_moments(item_moments(d, list(d.columns)), d)
+    assert np.isnan(m.cor_pairwise[0, 1]) and np.isfinite(m.cor_pairwise[2, 3])

@@ -167,7 +167,9 @@ def _bvn_pdf(h, k, r):
     fin = np.isfinite(h) & np.isfinite(k)
     hh, kk, rr = h[fin], k[fin], r[fin]
     q = 1 - rr * rr
-    out[fin] = np.exp(-(hh * hh - 2 * rr * hh * kk + kk * kk) / (2 * q)) / (TWO_PI * np.sqrt(q))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        val = np.exp(-(hh * hh - 2 * rr * hh * kk + kk * kk) / (2 * q)) / (TWO_PI * np.sqrt(q))
+    out[fin] = np.where(q > 0, val, 0.0)     # |r| = 1: degenerate, no density off the line
     return out
 
 
@@ -476,7 +478,12 @@ def _stats_from_codes(codes: np.ndarray, levels: list[np.ndarray], items: Sequen
         for e in np.flatnonzero(empty):
             zero_pairs.append((items[pairs[e, 1]], items[pairs[e, 0]]))
         # 2 x 2 tables: lavaan's special cases (zero.add = 0.5 for one empty cell)
-        two = (K[pairs[:, 0]] == 2) & (K[pairs[:, 1]] == 2)
+        never = freq.sum(axis=(1, 2)) == 0
+        for e in np.flatnonzero(never):
+            fixed[e] = True
+            warn.append(f"Items '{items[pairs[e, 1]]}' and '{items[pairs[e, 0]]}' were never "
+                        "answered together, so their polychoric correlation is undefined.")
+        two = (K[pairs[:, 0]] == 2) & (K[pairs[:, 1]] == 2) & ~never
         for e in np.flatnonzero(two):
             f = freq[e, :2, :2]
             zeros = np.argwhere(f == 0)
@@ -930,6 +937,12 @@ def _fit(_cfa, data, cons0, higher, missing):
     codes_all, levels_all = codes_from_frame(data, all_items)
     n_rows = codes_all.shape[0]
     complete = (codes_all >= 0).all(axis=1)
+    if missing == "listwise" and complete.sum() < 2:
+        warnings.append(f"Only {int(complete.sum())} of {n_rows} respondents answered every item "
+                        "of the model, so no ordinal CFA was fitted on complete rows; with much "
+                        "missing data use missing: pairwise.")
+        return _empty(_cfa, cons0, higher, int(complete.sum()), n_rows - int(complete.sum()),
+                      warnings)
     if missing == "listwise" and not complete.all():
         codes_all, levels_all = _drop_rows(codes_all, levels_all, complete)
     # items with fewer than two categories cannot be modelled
