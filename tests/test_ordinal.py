@@ -370,3 +370,21 @@ def test_items_never_answered_together_and_no_complete_rows_are_warnings():
 
     m = polychoric_moments(item_moments(d, list(d.columns)), d)
     assert np.isnan(m.cor_pairwise[0, 1]) and np.isfinite(m.cor_pairwise[2, 3])
+
+
+def test_report_residual_correlations_of_an_ordinal_fit_are_polychoric_minus_implied(fits, hs):
+    from pipeline.measure.cfa import factor_scores
+    from pipeline.report.derived import complete_results
+
+    res = fits["hs"]
+    d = res.to_dict()
+    results = {"cfa": d}
+    complete_results(results, {"cfa": res})
+    rc = results["cfa"]["residual_correlations"]
+    st = o.ordinal_stats(hs[HS_ITEMS].to_numpy(float), HS_ITEMS, nacov=False)
+    implied = res._model.sigma
+    assert rc["x5"]["x4"] == pytest.approx(st.cor[4, 3] - implied[4, 3], abs=1e-9)
+    # the srmr is the root mean square of these residuals over p(p+1)/2 elements
+    r = np.array([[rc[a][b] for b in HS_ITEMS] for a in HS_ITEMS])
+    assert np.sqrt((np.tril(r, -1) ** 2).sum() / 45) == pytest.approx(d["fit"]["srmr"], abs=1e-9)
+    assert factor_scores(res, hs).isna().all().all()

@@ -61,7 +61,7 @@ from scipy.special import chdtrc, ndtr, ndtri
 from pipeline.measure.sem import engine as _eng
 from pipeline.measure.sem import indices as _idx
 
-__all__ = ["OrdinalStats", "bvn_cdf", "codes_from_frame", "fit_ordinal_cfa", "ordinal_stats",
+__all__ = ["OrdinalModel", "OrdinalStats", "bvn_cdf", "codes_from_frame", "fit_ordinal_cfa", "ordinal_stats",
            "ordinal_stats_from_codes", "polychoric"]
 
 SQRT_EPS = math.sqrt(np.finfo(float).eps)
@@ -1123,8 +1123,32 @@ def _fit(_cfa, data, cons0, higher, missing):
         constructs=cons, higher_order=hig, n=n, n_dropped_listwise=n_dropped,
         converged=bool(converged), fit=fit, parameters=params, factor_correlations=factor_cor,
         composite_reliability=cr, ave=ave, htmt=htmt, modification_hints=(),
-        warnings=tuple(warnings), estimator="WLSMV", thresholds=thresholds, _model=None,
+        warnings=tuple(warnings), estimator="WLSMV", thresholds=thresholds,
+        _model=OrdinalModel(items=items, sigma=S_imp, polychoric=R, thresholds=st.thresholds,
+                            lam=imp.lam[0].copy(), phi=phi.copy()),
     )
+
+
+@dataclass
+class OrdinalModel:
+    """What the report needs from an ordinal fit: the items, the model-implied correlations of
+    the latent responses (``sigma``, unit diagonal) and the polychoric correlations they fit
+    (``polychoric``; the report's residual correlations are ``polychoric - sigma``, lavaan's
+    ``residuals(fit, type = "cor")``). ``fitted.mom.cov[0]`` is the polychoric matrix too, the
+    shape :mod:`pipeline.report.derived` reads for an ML fit."""
+
+    items: tuple[str, ...]
+    sigma: np.ndarray
+    polychoric: np.ndarray
+    thresholds: tuple[np.ndarray, ...]
+    lam: np.ndarray
+    phi: np.ndarray
+
+    @property
+    def fitted(self):
+        from types import SimpleNamespace  # noqa: PLC0415
+
+        return SimpleNamespace(mom=SimpleNamespace(cov=self.polychoric[None]))
 
 
 def _empty(_cfa, cons, hig, n, n_dropped, warnings, st=None):
