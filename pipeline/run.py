@@ -464,7 +464,10 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
         outputs.write_responses(responses, cleaned.exclusions)
     cfa = scored.cfa_dict
     fit = (cfa or {}).get("fit", {})
-    stages.done("cfa", t0, f"CFI {_fmt(fit.get('cfi'))}, RMSEA {_fmt(fit.get('rmsea'))}, "
+    rob = "_robust" if (cfa or {}).get("estimator") == "WLSMV" else ""
+    stages.done("cfa", t0, f"{(cfa or {}).get('estimator', 'ML')}: "
+                f"CFI{' (robust)' if rob else ''} {_fmt(fit.get('cfi' + rob))}, "
+                f"RMSEA {_fmt(fit.get('rmsea' + rob))}, "
                 f"SRMR {_fmt(fit.get('srmr'))}; {scored.method} scores" if cfa
                 else f"{scored.method} scores")
 
