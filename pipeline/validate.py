@@ -124,6 +124,13 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
         out.append(f"  {note}")
     if cfg.analysis.efa is False:
         out.append("EFA: skipped (analysis: efa: false)")
+    elif getattr(cfg.analysis.efa, "correlation", "pearson") == "polychoric":
+        out.append("EFA: on polychoric correlations (analysis: efa: correlation: polychoric)")
+    if cfg.analysis.cfa is False and cfg.scoring.method != "factor":
+        out.append("CFA: skipped (analysis: cfa: false)")
+    elif getattr(cfg.analysis.cfa, "estimator", "ml") == "wlsmv":
+        out.append("CFA: WLSMV on the ordered items (polychorics, DWLS, scaled-shifted test; "
+                   "lavaan's estimator = \"WLSMV\")")
     for m in cfg.analysis.models:
         out.append(f"Model '{m.name}' ({m.level} level, {m.family}): {m.formula} -- every column "
                    "found")

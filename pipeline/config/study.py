@@ -157,6 +157,8 @@ class EFAConfig(_Strict):
     method: Literal["ml", "minres"] = "ml"
     rotation: Literal["oblimin", "promax", "varimax", "geomin", "none"] = "oblimin"
     parallel_iterations: int = Field(20, ge=1)
+    # polychoric: EFA and parallel analysis on polychoric correlations (psych cor = "poly")
+    correlation: Literal["pearson", "polychoric"] = "pearson"
 
     @field_validator("n_factors")
     @classmethod

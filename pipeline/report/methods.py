@@ -115,6 +115,7 @@ REFERENCES: dict[str, str] = {
     "Kenward & Roger 1997": "Kenward, M. G., & Roger, J. H. (1997). Small sample inference for fixed effects from restricted maximum likelihood. Biometrics, 53(3), 983-997. https://doi.org/10.2307/2533558",
     "Kline 2016": "Kline, R. B. (2016). Principles and practice of structural equation modeling (4th ed.). Guilford Press.",
     "Koenker 1981": "Koenker, R. (1981). A note on studentizing a test for heteroscedasticity. Journal of Econometrics, 17(1), 107-112. https://doi.org/10.1016/0304-4076(81)90062-2",
+    "Savalei 2021": "Savalei, V. (2021). Improving fit indices in structural equation modeling with categorical data. Multivariate Behavioral Research, 56(3), 390-407. https://doi.org/10.1080/00273171.2020.1717922",
     "Muthén, du Toit & Spisic 1997": "Muthén, B. O., du Toit, S. H. C., & Spisic, D. (1997). Robust inference using weighted least squares and quadratic estimating equations in latent variable modeling with categorical and continuous outcomes [Unpublished manuscript].",
     "Pustejovsky & Tipton 2018": "Pustejovsky, J. E., & Tipton, E. (2018). Small-sample methods for cluster-robust variance estimation and hypothesis testing in fixed effects models. Journal of Business & Economic Statistics, 36(4), 672-683. https://doi.org/10.1080/07350015.2016.1247004",
     "Satterthwaite 1946": "Satterthwaite, F. E. (1946). An approximate distribution of estimates of variance components. Biometrics Bulletin, 2(6), 110-114. https://doi.org/10.2307/3002019",
@@ -378,7 +379,10 @@ def methods(results: dict, other_texts=()) -> Methods:
                 + ("The number of factors was judged from " + _and(crit) + "; " if crit else "")
                 + (f"{efa.get('n_factors')} factors were" if efa.get("n_factors") != 1 else
                    "one factor was")
-                + f" extracted by {method} from the pairwise-complete item correlations")
+                + f" extracted by {method} from the "
+                + ("polychoric correlations of the ordered items (pairwise-complete tables)"
+                   if efa.get("correlation") == "polychoric" else
+                   "pairwise-complete item correlations"))
         if efa.get("n_factors") == 1:
             pass  # nothing to rotate
         elif rot_cite:
@@ -404,6 +408,9 @@ def methods(results: dict, other_texts=()) -> Methods:
                              f"{cite('Muthén, du Toit & Spisic 1997')}"}.get(est, est)
         miss_text = (f"full-information maximum likelihood on every respondent with an answer "
                      f"{cite('Enders 2010')}" if missing == "fiml" else
+                     f"pairwise-complete data (thresholds from each item's answers, "
+                     f"polychorics from each pair's; n = {_n(cfa.get('n'))})"
+                     if missing == "pairwise" else
                      f"listwise-complete data (n = {_n(cfa.get('n'))}"
                      + (f"; {_n(cfa.get('n_dropped_listwise'))} respondents with a missing "
                         "item dropped" if cfa.get("n_dropped_listwise") else "") + ")")
@@ -424,7 +431,9 @@ def methods(results: dict, other_texts=()) -> Methods:
                 + ("scaled chi-square test" if est in ("MLR", "WLSMV") else
                    "likelihood-ratio chi-square test")
                 + f" with df = {_n((cfa.get('fit') or {}).get('df'))}"
-                + (f" and robust fit indices {cite('Brosseau-Liard & Savalei 2014')}"
+                + (f" and robust fit indices {cite('Savalei 2021')}" if est == "WLSMV" and
+                   (cfa.get("fit") or {}).get("cfi_robust") is not None else
+                   f" and robust fit indices {cite('Brosseau-Liard & Savalei 2014')}"
                    if (cfa.get("fit") or {}).get("cfi_robust") is not None else "")
                 + f". Fit was judged against the cutoffs of "
                 f"{cite.narrative('Hu & Bentler 1999')}: CFI and TLI at least .95, RMSEA at most "
