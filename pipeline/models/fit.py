@@ -287,8 +287,12 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
 
     Notes
     -----
-    Coefficient tests use t with the residual df for gaussian ``lm`` fits (also with HC3 and
-    cluster SEs, as ``lmtest::coeftest(fit, vcov = ...)``) and z for GLMs and mixed models;
+    Coefficient tests use t with the residual df for gaussian ``lm`` fits (also with HC3, as
+    ``lmtest::coeftest(fit, vcov = ...)``) and z for GLMs and mixed models; with cluster-robust
+    SEs every family is tested with t: CR2 on each coefficient's Satterthwaite df
+    (``clubSandwich::coef_test``), CR1 on G - 1 df.  Fewer than 50 clusters count as few
+    (Cameron & Miller 2015: "fewer than 20-50"; with the example's 12 clusters, CR1 CIs covered
+    the true interaction in 80-89% of simulated studies instead of 95%);
     95% CIs are Wald intervals ``estimate +- critical value x SE`` (R's ``confint.default``;
     ``confint(glm)`` would profile the likelihood instead).  ``beta`` is the coefficient of the
     same model refitted on z-scored numeric variables (outcome too for gaussian models; over the
@@ -304,6 +308,11 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
     equations. American Journal of Political Science, 26(4), 797-833.
     Cameron, A. C., Gelbach, J. B., & Miller, D. L. (2008). Bootstrap-based improvements for
     inference with clustered errors. Review of Economics and Statistics, 90(3), 414-427.
+    Cameron, A. C., & Miller, D. L. (2015). A practitioner's guide to cluster-robust inference.
+    Journal of Human Resources, 50(2), 317-372.
+    Pustejovsky, J. E., & Tipton, E. (2018). Small-sample methods for cluster-robust variance
+    estimation and hypothesis testing in fixed effects models. Journal of Business & Economic
+    Statistics, 36(4), 672-683.
     Nakagawa, S., & Schielzeth, H. (2013). A general and simple method for obtaining R2 from
     generalized linear mixed-effects models. Methods in Ecology and Evolution, 4(2), 133-142.
     """
