@@ -28,7 +28,7 @@ power:
   firms_per_cluster: 8
   respondents_per_firm: 3
   effect: 0.3
-  replications: 30
+  replications: 24
 """
 
 
@@ -303,14 +303,14 @@ def test_interrupted_run_resumes_to_the_same_result(serial, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         power_study(folder, jobs=1, progress=False, after_chunk=stop)
     assert not (folder / "reports" / "power.json").exists()
-    sizes = [len(range(30)[i:i + CHUNK]) for i in range(0, 30, CHUNK)] * 2  # tasks, 2 designs
+    sizes = [len(range(24)[i:i + CHUNK]) for i in range(0, 24, CHUNK)] * 2  # tasks, 2 designs
     first_two = sum(sizes[:2])
     assert len(_records(folder)) == first_two
     with open(cache_path(folder / "reports"), "a") as fh:  # a line cut short by the interruption
         fh.write('{"h": "abc", "s": 20')
     out = power_study(folder, jobs=1, progress=False)
     assert out["cache"]["reused"] == first_two
-    assert out["cache"]["computed"] == 2 * 30 - first_two
+    assert out["cache"]["computed"] == 2 * 24 - first_two
     _same(fresh, out)
     again = power_study(folder, {"alpha": 0.10}, jobs=1, progress=False)
     assert again["cache"]["computed"] == 0 and again["alpha"] == 0.10
