@@ -596,7 +596,8 @@ class Progress:
         if not self.enabled or self.done == 0:
             return
         now = time.perf_counter()
-        if now - self._last < 0.5 and self.done < self.total:
+        every = 0.5 if sys.stderr.isatty() else 10.0  # a log file gets a line per 10 s
+        if now - self._last < every and self.done < self.total:
             return
         self._last = now
         rate = self.done / max(now - self.started, 1e-9)
@@ -635,6 +636,7 @@ def _execute(tasks: list[tuple[Design, list[int]]], scenario: Scenario, entropy:
                                  "address, e.g. --scheduler tcp://10.0.0.5:8786") from None
         try:
             workers = len(client.scheduler_info().get("workers", {}))
+            _check_workers(client, scheduler)
             sc = client.scatter(scenario, broadcast=True)
             futures = {}
             for design, reps in tasks:
@@ -657,6 +659,31 @@ def _execute(tasks: list[tuple[Design, list[int]]], scenario: Scenario, entropy:
     for design, records in par(calls):
         on_done(design, records)
     return {"name": "local", "backend": "joblib/loky processes", "workers": n}
+
+
+def worker_versions() -> tuple[str, int]:
+    """socap's version and the generator's on a worker (it must match this process's)."""
+    from pipeline import __version__  # noqa: PLC0415
+
+    return __version__, GENERATOR_VERSION
+
+
+def _check_workers(client, address: str) -> None:
+    """Every worker runs the same socap: otherwise it could not unpickle the tasks, or would
+    draw other numbers for the same seeds."""
+    fix = ("install the same socap in the workers' environment (pip install socap==VERSION, or "
+           "the same checkout with pip install -e .) and restart them")
+    try:
+        found = client.run(worker_versions)
+    except (ImportError, AttributeError) as exc:
+        raise StudyError(f"the Dask workers at {address} cannot run socap: {exc}", fix=fix) from None
+    mine = worker_versions()
+    other = {w: tuple(v) for w, v in found.items() if tuple(v) != mine}
+    if other:
+        w, v = next(iter(other.items()))
+        raise StudyError(f"the Dask worker {w} runs socap {v[0]} (generator {v[1]}), this "
+                         f"process socap {mine[0]} (generator {mine[1]}); results would differ",
+                         fix=fix)
 
 
 def _reachable(address: str) -> None:

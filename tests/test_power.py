@@ -452,3 +452,21 @@ def test_init_template_power_section_is_valid_when_uncommented(tmp_path):
     (tmp_path / "new" / "study.yaml").write_text(text.replace(block, uncommented))
     cfg = read_study(tmp_path / "new").config.power
     assert len(design_grid(cfg)) == 3 * 2 * 2 * 2 and cfg.replications == 500
+
+
+def test_dask_workers_with_another_socap_are_refused():
+    from pipeline.errors import StudyError
+    from pipeline.power import _check_workers, worker_versions
+
+    class Client:
+        def __init__(self, versions):
+            self.versions = versions
+
+        def run(self, func):
+            assert func is worker_versions
+            return self.versions
+
+    _check_workers(Client({"tcp://a:1": worker_versions()}), "tcp://s:8786")
+    with pytest.raises(StudyError, match="runs socap 0.0.1"):
+        _check_workers(Client({"tcp://a:1": worker_versions(), "tcp://b:1": ("0.0.1", 1)}),
+                       "tcp://s:8786")
