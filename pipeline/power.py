@@ -293,21 +293,30 @@ def construct_loadings(instrument, reliability: float, thresholds) -> dict[str, 
 
 def study_table(scenario: Scenario, design: Design, rng: np.random.Generator) -> pd.DataFrame:
     """One simulated study's unit table (one row per firm), as the model sees it."""
-    from pipeline.measure.scores import mean_scores  # noqa: PLC0415
     from pipeline.simulate import draw_study  # noqa: PLC0415
 
     sim = scenario.simulation
     spec = _spec_for(design, sim)
     inst = scenario.instrument
     loadings = construct_loadings(inst, design.reliability, spec.thresholds)
-    family = scenario.model.family
     extra = [c for c in scenario.network_columns if c not in CHEAP_NETWORK]
-    d = draw_study(spec, inst, rng, loadings=loadings, outcome=family,
+    d = draw_study(spec, inst, rng, loadings=loadings, outcome=scenario.model.family,
                    outcome_sd=float(sim.get("outcome_sd", 1.0)), theta=float(sim.get("theta", 2.0)),
                    ties_table=bool(extra))
+    return draw_unit_table(scenario, d, rng, spec.missing_share)
+
+
+def draw_unit_table(scenario: Scenario, d, rng: np.random.Generator,
+                    missing_share: float) -> pd.DataFrame:
+    """The unit table of a drawn study (:class:`pipeline.simulate.StudyDraw`): answers missing
+    completely at random with ``missing_share``, mean scores, firm means, degree (and the
+    other network measures the model names), the firm table's columns."""
+    from pipeline.measure.scores import mean_scores  # noqa: PLC0415
+
+    inst = scenario.instrument
     codes = d.codes.copy()
-    if spec.missing_share > 0:
-        codes[rng.random(codes.shape) < spec.missing_share] = np.nan
+    if missing_share > 0:
+        codes[rng.random(codes.shape) < missing_share] = np.nan
     scores = mean_scores(pd.DataFrame(codes, columns=d.items), inst,
                          min_valid_share=scenario.min_valid_share)
     n_f = d.firm_ids.size
@@ -321,6 +330,7 @@ def study_table(scenario: Scenario, design: Design, rng: np.random.Generator) ->
             table[col] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
     table["n_respondents"] = d.n_resp_firm
     table["degree"] = d.degree.astype(int)
+    extra = [c for c in scenario.network_columns if c not in CHEAP_NETWORK]
     if extra:
         from pipeline.network import network_measures  # noqa: PLC0415
 
