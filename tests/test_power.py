@@ -391,6 +391,8 @@ def test_design_grid_is_every_combination():
     ("power:\n  alpha: 0\n", ["key 'power.alpha'", "probability"]),
     ("power:\n  model: nope\n", ["key 'power.model'", "catalytic"]),
     ("power:\n  simulation: {b_sx: 1}\n", ["power.simulation", "b_sc"]),
+    ("power:\n  simulation: {cluster_share: 1.5}\n", ["power.simulation", "between 0 and 1"]),
+    ("power:\n  clusters: 8, x\n", ["power.clusters", "line"]),
 ])
 def test_bad_power_section_exits_2(tmp_path, capsys, power, expected):
     folder = make_study(tmp_path / "bad", "\n" + power)
