@@ -515,3 +515,11 @@ def test_replication_fit_is_the_pipelines_fit_of_the_same_study(tmp_path):
     theirs = results["models"]["catalytic"]["coefficients"]["degree:social_capital"]
     assert ours["estimate"] == pytest.approx(theirs["estimate"], rel=1e-8)
     assert ours["p"] == pytest.approx(theirs["p"], rel=1e-6)
+
+
+def test_validate_tells_the_power_plan(study_copy, capsys):
+    text = (study_copy / "study.yaml").read_text()
+    (study_copy / "study.yaml").write_text(text + "\npower:\n  clusters: [8, 12]\n  icc: [0.3, 0.4]\n")
+    assert main(["validate", str(study_copy)]) == 0
+    assert ("Power plan (socap power): 4 designs x 500 replications of model 'catalytic'"
+            in capsys.readouterr().out)
