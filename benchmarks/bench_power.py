@@ -50,10 +50,13 @@ def main() -> None:
     example = [Design(12, 25, 5.0, 0.15, 0.4, 0.8)]       # the example's size: 300 firms, ~1,500
     work = small + example
 
+    cpu = {}
+
     def timed(designs, **kw):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = run_power(scenario, designs, replications=R, alpha=0.05, target=0.8,
                         entropy=2026, cache=None, progress=False, **kw)
+        cpu["last"] = time.process_time() - c0  # this process only (all work with -j 1)
         return time.perf_counter() - t0, out
 
     rows = []
@@ -62,16 +65,18 @@ def main() -> None:
         run_power(scenario, designs, replications=2, alpha=0.05, target=0.8, entropy=1,
                   cache=None, progress=False, jobs=1)  # warm-up (imports, loadings)
         sec, _ = timed(designs, jobs=1)
-        rows.append((f"in-process (-j 1), {label}", R, sec, R / sec, None))
+        rows.append((f"in-process (-j 1), {label}", R, sec, R / sec, None, R / cpu["last"]))
     base_sec, base = timed(work, jobs=1)
     n = 2 * R
-    rows.append(("in-process (-j 1), both designs", n, base_sec, n / base_sec, 1.0))
+    rows.append(("in-process (-j 1), both designs", n, base_sec, n / base_sec, 1.0,
+                 n / cpu["last"]))
     warm = [Design(2, 5, 2.0, 0.1, 0.4, 0.8)]
     run_power(scenario, warm, replications=80, alpha=0.05, target=0.8, entropy=1, cache=None,
               progress=False, jobs=2)  # loky's reusable pool started and its workers warm
     sec, out = timed(work, jobs=2)
     assert [d["significant"] for d in out["designs"]] == [d["significant"] for d in base["designs"]]
-    rows.append(("local loky processes (-j 2), both designs", n, sec, n / sec, base_sec / sec))
+    rows.append(("local loky processes (-j 2), both designs", n, sec, n / sec, base_sec / sec,
+                 None))
     try:
         import distributed
     except ImportError:
@@ -86,15 +91,19 @@ def main() -> None:
             assert [d["significant"] for d in out["designs"]] == [
                 d["significant"] for d in base["designs"]]
             rows.append((f"dask LocalCluster, {workers} worker{'s' if workers > 1 else ''}, "
-                         "both designs", n, sec, n / sec, base_sec / sec))
+                         "both designs", n, sec, n / sec, base_sec / sec, None))
     shutil.rmtree(tmp, ignore_errors=True)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     print(f"socap power: the example's catalytic model (poisson, se: cluster), {R} replications "
           f"per design; {os.cpu_count()} cores, load average {load} at the end")
-    print(f"{'engine and work':<58} {'reps':>5} {'seconds':>8} {'reps/s':>7} {'vs -j 1':>8}")
-    for label, reps, sec, rate, ratio in rows:
-        print(f"{label:<58} {reps:>5} {sec:>8.2f} {rate:>7.1f} "
-              f"{'' if ratio is None else f'{ratio:.2f}x':>8}")
+    print(f"{'engine and work':<50} {'reps':>5} {'seconds':>8} {'reps/s':>7} {'vs -j 1':>8} "
+          f"{'reps/CPU-s':>10}")
+    for label, reps, sec, rate, ratio, per_cpu in rows:
+        print(f"{label:<50} {reps:>5} {sec:>8.2f} {rate:>7.1f} "
+              f"{'' if ratio is None else f'{ratio:.2f}x':>8} "
+              f"{'' if per_cpu is None else f'{per_cpu:.1f}':>10}")
+    print("reps/CPU-s: replications per second of CPU time of this process (the rate of one "
+          "free core)")
 
 
 if __name__ == "__main__":
