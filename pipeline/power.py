@@ -246,9 +246,12 @@ class Scenario:
 
     def hash(self) -> str:
         """What makes two replications with the same seed and design the same numbers."""
+        from pipeline.simulate import SimulationSpec  # noqa: PLC0415
+
         inst = self.instrument
         payload = {
             "version": GENERATOR_VERSION, "kind": self.kind, "model": self.model.to_dict(),
+            "defaults": asdict(SimulationSpec()), "thresholds": list(THRESHOLDS),
             "min_valid_share": self.min_valid_share, "simulation": self.simulation,
             "network": list(self.network_columns), "aliases": [list(a) for a in self.aliases],
             "outcome": self.outcome,
@@ -263,7 +266,9 @@ class Scenario:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _spec_for(design: Design, simulation: dict):
+def simulation_spec(design: Design, simulation: dict):
+    """The :class:`pipeline.simulate.SimulationSpec` of a design (one region; no careless
+    responses; ``simulation:`` values on top)."""
     from pipeline.simulate import SimulationSpec  # noqa: PLC0415
 
     share = float(simulation.get("cluster_share", 0.25))
@@ -296,7 +301,7 @@ def study_table(scenario: Scenario, design: Design, rng: np.random.Generator) ->
     from pipeline.simulate import draw_study  # noqa: PLC0415
 
     sim = scenario.simulation
-    spec = _spec_for(design, sim)
+    spec = simulation_spec(design, sim)
     inst = scenario.instrument
     loadings = construct_loadings(inst, design.reliability, spec.thresholds)
     extra = [c for c in scenario.network_columns if c not in CHEAP_NETWORK]
@@ -646,7 +651,7 @@ def _execute(tasks: list[tuple[Design, list[int]]], scenario: Scenario, entropy:
                                  "address, e.g. --scheduler tcp://10.0.0.5:8786") from None
         try:
             workers = len(client.scheduler_info().get("workers", {}))
-            _check_workers(client, scheduler)
+            check_workers(client, scheduler)
             sc = client.scatter(scenario, broadcast=True)
             futures = {}
             for design, reps in tasks:
@@ -678,7 +683,7 @@ def worker_versions() -> tuple[str, int]:
     return __version__, GENERATOR_VERSION
 
 
-def _check_workers(client, address: str) -> None:
+def check_workers(client, address: str) -> None:
     """Every worker runs the same socap: otherwise it could not unpickle the tasks, or would
     draw other numbers for the same seeds."""
     fix = ("install the same socap in the workers' environment (pip install socap==VERSION, or "

@@ -203,9 +203,9 @@ def test_unit_table_scores_are_the_aggregated_mean_scores(tmp_path):
     design = Design(3, 6, 3.0, 0.2, 0.4, 0.8)
     table = replication_table(scenario, design, 1, 0)
     # the same draw, laid out as respondents
-    from pipeline.power import _spec_for, construct_loadings
+    from pipeline.power import simulation_spec, construct_loadings
 
-    spec = _spec_for(design, {})
+    spec = simulation_spec(design, {})
     rng = np.random.default_rng(np.random.SeedSequence(1, spawn_key=(design.key, 0)))
     inst = scenario.instrument
     d = draw_study(spec, inst, rng, loadings=construct_loadings(inst, 0.8, THRESHOLDS),
@@ -458,7 +458,7 @@ def test_init_template_power_section_is_valid_when_uncommented(tmp_path):
 
 def test_dask_workers_with_another_socap_are_refused():
     from pipeline.errors import StudyError
-    from pipeline.power import _check_workers, worker_versions
+    from pipeline.power import check_workers, worker_versions
 
     class Client:
         def __init__(self, versions):
@@ -468,9 +468,9 @@ def test_dask_workers_with_another_socap_are_refused():
             assert func is worker_versions
             return self.versions
 
-    _check_workers(Client({"tcp://a:1": worker_versions()}), "tcp://s:8786")
+    check_workers(Client({"tcp://a:1": worker_versions()}), "tcp://s:8786")
     with pytest.raises(StudyError, match="runs socap 0.0.1"):
-        _check_workers(Client({"tcp://a:1": worker_versions(), "tcp://b:1": ("0.0.1", 1)}),
+        check_workers(Client({"tcp://a:1": worker_versions(), "tcp://b:1": ("0.0.1", 1)}),
                        "tcp://s:8786")
 
 
