@@ -137,6 +137,16 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
     for note in list(inputs.raw.notes) + list(cleaned.warnings) + list(
             report.instrument_warnings):
         out.append(f"Note: {note}")
+    if cfg.power is not None:
+        pw = cfg.power
+        n = 1
+        for values in (pw.clusters, pw.firms_per_cluster, pw.respondents_per_firm, pw.effect,
+                       pw.icc, pw.reliability):
+            n *= len(values)
+        model = pw.model or (cfg.analysis.models[0].name if cfg.analysis.models else "(none)")
+        out.append(f"Power plan (socap power): {n} design{'s' if n != 1 else ''} x "
+                   f"{pw.replications} replications of model '{model}', target {pw.target:g}, "
+                   f"alpha {pw.alpha:g}")
     out.append("No problems found: `socap run` can proceed.")
     return out
 

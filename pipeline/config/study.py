@@ -357,6 +357,18 @@ POWER_SIMULATION_KEYS = ("b0", "b_degree", "b_sc", "b_size", "ties_within", "tie
                          "missing_share", "cluster_share", "outcome_sd", "theta")
 
 
+_SIMULATION_RANGES = {
+    "cluster_share": (0, 1, "between 0 and 1"),
+    "missing_share": (0, 1, "at least 0 and below 1"),
+    "p_service": (0, 1, "at least 0 and below 1"),
+    "p_university": (0, 1, "at least 0 and below 1"),
+    "p_government": (0, 1, "at least 0 and below 1"),
+    "outcome_sd": (0, None, "above 0"), "theta": (0, None, "above 0"),
+    "weight_mean": (0, None, "at least 0"), "employees_log_sd": (0, None, "above 0"),
+    "ties_within": (0, None, "at least 0"), "ties_across": (0, None, "at least 0"),
+}
+
+
 def _as_list(v: Any) -> Any:
     """A scalar, a list, or a comma-separated text ("8, 12") as a list."""
     if isinstance(v, str):
@@ -457,12 +469,18 @@ class PowerConfig(_Strict):
         if not isinstance(v, dict):
             raise ValueError("write a mapping of simulation parameters, e.g. "
                              "simulation: {b_degree: 0.3, b_sc: 0.2}")
-        for key in v:
+        for key, value in v.items():
             if key not in POWER_SIMULATION_KEYS:
                 hint = did_you_mean(str(key), POWER_SIMULATION_KEYS)
                 hint = f" ({hint})" if hint.startswith("did") else ""
                 raise ValueError(f"unknown simulation parameter '{key}'{hint}; valid: "
                                  + ", ".join(POWER_SIMULATION_KEYS))
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"simulation: {key} must be a number, not {value!r}")
+            low, high, what = _SIMULATION_RANGES.get(key, (None, None, ""))
+            if (low is not None and value < low) or (high is not None and value > high) or (
+                    what.endswith("below 1") and value >= 1) or (what == "above 0" and value <= 0):
+                raise ValueError(f"simulation: {key} must be {what}, not {value}")
         return v
 
 
