@@ -63,6 +63,8 @@ def _text(*values):
     (_text("call me on +49 30 1234 5678", "no thanks"), "phone numbers"),
     (_text("03-1234-5678", "-"), "phone numbers"),
     (_text("(555) 123-4567",), "phone numbers"),
+    (_text("Tokyo office +81 3-1234-5678",), "phone numbers"),
+    (_text("030 1234 5678",), "phone numbers"),
     (_text("sent from 192.168.10.21 at work",), "IP addresses"),
     (_text("2001:db8:85a3::8a2e:370:7334",), "IP addresses"),
     (_text("35.6812 139.7671 40.0 5.0", "35.6813 139.7672 41 4.5"), "coordinates"),  # geopoints
@@ -87,6 +89,7 @@ def test_personal_data_by_content(values, kind):
     _text("1 2 3 4", "2 3"),  # a KoBo select_multiple of numbered choices
     _text("1.5, 2.5", "2.5 3.5"),  # not coordinates: too few decimals
     _text("Sales", "R&D", "turnover 12 500 000 EUR", "1,234,567"),
+    _text("in 2019 2020 2021 we grew", "scores 5 10 15 20 25 30", "ISO 9001:2015 and 14001"),
 ])
 def test_items_codes_ids_and_years_are_never_flagged(values):
     assert content_kind(values) is None
@@ -230,18 +233,20 @@ def test_dropped_columns_are_reported_with_the_reason_only(minimal_run):
     assert "Nombre (by name: person&#39;s name)" in html or "Nombre (by name: person's name)" in html
 
 
-def test_validate_names_dropped_columns_and_why_without_values(minimal_run, capsys):
+def test_validate_and_run_name_dropped_columns_and_why_without_values(minimal_run, capsys):
     folder, _ = minimal_run
-    assert main(["validate", str(folder)]) == 0
-    out = capsys.readouterr()
-    text = out.out + out.err
-    line = next(l for l in text.splitlines() if "personal data columns dropped" in l)
-    for part in ("Nombre (by name: person's name)", "comments (by content: phone numbers)",
-                 "contact (by content: e-mail addresses)", "site (by content: coordinates)",
-                 "IPAddress (by name: IP address or device id)"):
-        assert part in line
-    for s in SECRETS:
-        assert s not in text
+    for command, marker in (("validate", "personal data columns dropped"),
+                            ("run", "Personal data dropped at ingest")):
+        assert main([command, str(folder)]) == 0
+        out = capsys.readouterr()
+        text = out.out + out.err
+        line = next(l for l in text.splitlines() if marker in l)
+        for part in ("Nombre (by name: person's name)", "comments (by content: phone numbers)",
+                     "contact (by content: e-mail addresses)", "site (by content: coordinates)",
+                     "IPAddress (by name: IP address or device id)"):
+            assert part in line, (command, part)
+        for s in SECRETS:
+            assert s not in text, (command, s)
 
 
 def test_survey_keep_writes_the_column_and_warns_for_personal_data(example_study, tmp_path):
