@@ -59,6 +59,7 @@ def prefit_checks(inputs: "Inputs", cleaned) -> PrefitReport:
     check_model_outcomes(study, inputs, cleaned)
     if cfg.analysis.invariance is not False:
         invariance_column(cfg, cleaned, responses, study)
+    cfa_cluster_column(cfg, cleaned, responses, study)
     units = survey_units(cleaned, cfg)
     if inputs.unit_table is not None and cleaned.unit_column:
         check_units_in_table(units, responses, cleaned.unit_column, inputs.unit_table, study)
@@ -121,9 +122,10 @@ def check_units_in_table(units, responses, unit_col, table, study) -> None:
     if not missing:
         return
     problems = ProblemList()
-    col = responses[unit_col].astype(str)
+    rows = responses.loc[responses[unit_col].astype(str).isin(missing[:20])]
+    col = rows[unit_col].astype(str)
     for u in missing[:20]:
-        r = responses.loc[col == u].iloc[0]
+        r = rows.loc[col == u].iloc[0]
         problems.add(f"unit '{u}' answers the survey but has no row in the unit table "
                      f"({study.config.units.file}); {did_you_mean(u, sorted(known)[:5000])}",
                      file=r["source_file"], row=int(r["source_row"]), column=unit_col,
@@ -321,6 +323,20 @@ def check_model_columns(study: Study, available: dict[str, list[str]]) -> None:
                              fix=f"use one of the {m.level}-level columns: "
                              + ", ".join(names[:40]) + (" ..." if len(names) > 40 else ""))
     problems.raise_if_any("Model settings name columns the analysis table does not have:")
+
+
+def cfa_cluster_column(cfg, cleaned, responses, study) -> str | None:
+    """analysis.cfa.cluster names a survey column (checked before anything is fitted)."""
+    opts = cfg.analysis.cfa_settings
+    cluster = opts.cluster if opts is not None else None
+    if cluster and cluster not in responses.columns:
+        candidates = [c for c in responses.columns if c not in cleaned.items]
+        raise StudyError(f"analysis.cfa.cluster names column '{cluster}', which the survey "
+                         f"export does not have; {did_you_mean(str(cluster), candidates)}",
+                         file=study.file, key="analysis.cfa.cluster", column=str(cluster),
+                         fix="name the survey column that holds the cluster (school, village, "
+                             "interviewer...), or remove cluster:")
+    return cluster
 
 
 def invariance_column(cfg, cleaned, responses, study) -> str:

@@ -2,17 +2,16 @@
 
 Each stage takes what it needs as arguments and returns a frozen result; this module is the only
 place that knows the order. Files are read through :mod:`pipeline.ingest` (and the study and
-instrument loaders) and written at the end by :func:`write_outputs`, first into a temporary folder
-that is moved into place only when everything has been written -- a failed run leaves the
-previous ``data/processed/`` and ``reports/`` as they were.
+instrument loaders) and written at the end by :func:`write_outputs`, first into a staging folder that is swapped into
+place only when everything has been written (:mod:`pipeline.atomic`: a failed or killed run
+leaves the previous ``data/processed/`` and ``reports/`` as they were, a second run of the same
+study waits for the first or refuses).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,12 +22,15 @@ import numpy as np
 import pandas as pd
 
 from pipeline import __version__
-from pipeline.errors import ProblemList, StudyError, did_you_mean
+from pipeline.atomic import (check_output_places, commit, hook, journalled, lock_study,
+                             new_staging, output_error, recover)
+from pipeline.errors import StudyError
 from pipeline.config.instrument import Instrument, read_instrument
 from pipeline.jsonvalues import number as _num
-from pipeline.config.study import Study, read_study, relative_path
+from pipeline.config.study import CFAConfig, Study, read_study, relative_path
 # the checks a run makes before fitting, shared with `socap validate` (pipeline/checks.py)
-from pipeline.checks import (check_model_columns, invariance_column, model_columns,  # noqa: F401
+from pipeline.checks import (check_model_columns, check_units_in_table,  # noqa: F401
+                             invariance_column, model_columns,
                              prefit_checks)
 
 Progress = Callable[[str], None]
@@ -286,8 +288,18 @@ def scores_stage(responses: pd.DataFrame, items: list[str], moments, instrument:
     if cfg.analysis.cfa or cfg.scoring.method == "factor":
         from pipeline.measure.cfa import fit_cfa  # noqa: PLC0415
 
-        cfa_result = fit_cfa(responses[items], instrument.construct_items(),
-                             dict(instrument.higher_order) or None, moments=moments)
+        opts = cfg.analysis.cfa_settings or CFAConfig()  # scoring: factor with cfa: false
+        cluster = opts.cluster
+        if cluster and cluster not in responses.columns:
+            raise StudyError(f"analysis.cfa.cluster names the column '{cluster}', which is not "
+                             "in the survey data", key="analysis.cfa.cluster", column=cluster,
+                             fix="name a column of the survey export (e.g. the school or "
+                                 "village id), or remove cluster:")
+        cols = items + ([cluster] if cluster and cluster not in items else [])
+        cfa_result = fit_cfa(responses[cols], instrument.construct_items(),
+                             dict(instrument.higher_order) or None, moments=moments,
+                             estimator=opts.estimator, missing=opts.resolved_missing,
+                             cluster=cluster)
         cfa = cfa_result.to_dict()
         warned += _tagged("cfa", cfa_result.warnings)
     method = cfg.scoring.method
@@ -322,8 +334,9 @@ def invariance_stage(responses: pd.DataFrame, scores: pd.DataFrame, cleaned, ite
     from pipeline.measure.cfa import group_means, measurement_invariance  # noqa: PLC0415
 
     inv_col = invariance_column(cfg, cleaned, responses, study)
+    # the model the CFA reports: its second-order factors too
     inv = measurement_invariance(responses[items + [inv_col]], instrument.construct_items(),
-                                 inv_col)
+                                 inv_col, higher_order=dict(instrument.higher_order) or None)
     invariance = inv.to_dict()
     gm = group_means(scores, responses[inv_col], inv)
     invariance["group_means"] = gm.to_dict()
@@ -535,20 +548,7 @@ def _join_unit_table(units, table, table_id, unit_col, study, responses, warn):
     t.index = t.index.astype(str)
     if units is None:
         return t
-    missing = [u for u in units.index if u not in t.index]
-    if missing:
-        problems = ProblemList()
-        rows = responses.loc[responses[unit_col].isin(missing[:20])]
-        for u in missing[:20]:
-            r = rows.loc[rows[unit_col] == u].iloc[0]
-            problems.add(f"unit '{u}' answers the survey but has no row in the unit table "
-                         f"({study.config.units.file}); "
-                         f"{did_you_mean(u, list(t.index)[:5000])}",
-                         file=r["source_file"], row=int(r["source_row"]), column=unit_col,
-                         fix="add the unit to the unit table or correct the id in the export")
-        if len(missing) > 20:
-            problems.add(f"... and {len(missing) - 20} more units missing from the unit table")
-        problems.raise_if_any("Survey units are missing from the unit table:")
+    check_units_in_table(list(units.index), responses, unit_col, table, study)
     overlap = [c for c in t.columns if c in units.columns]
     for c in overlap:
         a = units[c].reindex(t.index)
@@ -655,11 +655,10 @@ class Outputs:
     def __init__(self, folder: Path) -> None:
         from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
-        self.tmp = Path(tempfile.mkdtemp(prefix=".socap-run-", dir=folder))
+        self.folder = Path(folder)
+        self.tmp = new_staging(self.folder)
         self.processed = self.tmp / "data" / "processed"
         self.reports = self.tmp / "reports"
-        self.processed.mkdir(parents=True)
-        self.reports.mkdir(parents=True)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socap-processed")
         self._jobs: list = []
         self.responses_written = False
@@ -704,7 +703,8 @@ class Outputs:
         if self.png_worker is not None:
             self.png_worker.close()
         self._pool.shutdown(wait=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if not journalled(self.folder, self.tmp):  # a journalled swap is recover()'s to finish
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def write_outputs(study: Study, results: dict, artefacts: dict, instrument: Instrument,
@@ -724,11 +724,14 @@ def write_outputs(study: Study, results: dict, artefacts: dict, instrument: Inst
                                     artefacts["exclusions"])
         outputs.write_units(artefacts.get("processed_units", artefacts.get("units")))
         try:
+            hook("write-report", outputs.reports)
             write_report(results, outputs.reports, artefacts=artefacts, instrument=instrument,
                          png=outputs.png_worker)
         finally:
             outputs.wait()  # always wait for the writer before leaving
-        _swap_into_place(outputs.tmp, study.folder)
+        commit(outputs.tmp, study.folder)
+    except OSError as exc:  # a full disk, a read-only folder: the user's to fix (exit 2)
+        raise output_error(exc, study.folder) from None
     finally:
         if own:
             outputs.close()
@@ -739,6 +742,7 @@ def _write_responses(folder: Path, responses: pd.DataFrame) -> None:
     # no column statistics: the file is one row group (10^6 rows), where a min/max per column
     # filters nothing, and computing them was a quarter of the writer's CPU (0.3 s at 10^6
     # responses, on a core the analysis needs meanwhile)
+    hook("write-responses", folder / "responses.parquet")
     frame = _parquet_safe(responses)
     frame.to_parquet(folder / "responses.parquet", index=False,
                      use_dictionary=_dictionary_columns(frame), write_statistics=False)
@@ -784,36 +788,6 @@ def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _swap_into_place(tmp: Path, folder: Path) -> None:
-    """Replace data/processed/ and reports/ by the freshly written ones.
-
-    The old folders are renamed aside first and deleted only after both new ones are in place;
-    on any failure they are renamed back.
-    """
-    pairs = [(tmp / "data" / "processed", folder / "data" / "processed"),
-             (tmp / "reports", folder / "reports")]
-    backups = []
-    try:
-        for new, final in pairs:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            if final.exists():
-                aside = final.with_name(f".{final.name}.old-{os.getpid()}")
-                if aside.exists():
-                    shutil.rmtree(aside)
-                final.rename(aside)
-                backups.append((aside, final))
-            new.rename(final)
-            (final / ".gitkeep").touch()
-    except BaseException:
-        for aside, final in backups:
-            if final.exists():
-                shutil.rmtree(final, ignore_errors=True)
-            aside.rename(final)
-        raise
-    for aside, _ in backups:
-        shutil.rmtree(aside, ignore_errors=True)
-
-
 @dataclass(frozen=True)
 class RunOutcome:
     results: dict
@@ -833,18 +807,34 @@ def run_study(folder: Path | str | None = None, *, progress: Progress | None = N
     stages = Stages(progress=progress)
     t0 = stages.start("Reading study.yaml, instrument and data")
     study = read_study(folder)
-    inputs = read_inputs(study)
-    stages.done("read", t0, f"{len(inputs.raw.data)} responses from "
-                f"{len(inputs.raw.files)} file(s)")
-    outputs = Outputs(study.folder)
+    check_output_places(study.folder)
     try:
-        analysis, artefacts = analyse(inputs, stages, outputs=outputs)
-        t0 = stages.start("Writing report, tables and processed data")
-        results = provenance(inputs, started, stages.times) | analysis
-        report = write_outputs(study, results, artefacts, inputs.instrument, outputs=outputs)
-        stages.done("report", t0)
+        lock = lock_study(study.folder, note=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except OSError as exc:
+        raise output_error(exc, study.folder) from None
+    try:
+        try:
+            recover(study.folder, note=progress)
+        except OSError as exc:
+            raise output_error(exc, study.folder) from None
+        hook("locked", study.folder)
+        inputs = read_inputs(study)
+        stages.done("read", t0, f"{len(inputs.raw.data)} responses from "
+                    f"{len(inputs.raw.files)} file(s)")
+        try:
+            outputs = Outputs(study.folder)
+        except OSError as exc:
+            raise output_error(exc, study.folder) from None
+        try:
+            analysis, artefacts = analyse(inputs, stages, outputs=outputs)
+            t0 = stages.start("Writing report, tables and processed data")
+            results = provenance(inputs, started, stages.times) | analysis
+            report = write_outputs(study, results, artefacts, inputs.instrument, outputs=outputs)
+            stages.done("report", t0)
+        finally:
+            outputs.close()
     finally:
-        outputs.close()
+        lock.release()
     return RunOutcome(results=results, report=report, summary=summary_lines(results, study))
 
 

@@ -29,12 +29,14 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
     from pipeline.ingest.layouts import LAYOUT_NAMES
 
     study = read_study(folder)
+    recovered = recover_outputs(study.folder)
     inputs = read_inputs(study)
     cfg = study.config
     inst = inputs.instrument
     cleaned = clean_responses(inputs.raw, inst, cfg, study_file=str(study.file))
     report = prefit_checks(inputs, cleaned)
-    out = [f"Study: {cfg.title}  ({relative_path(study.file, Path.cwd())})",
+    out = [f"Outputs: {line}." for line in recovered]
+    out += [f"Study: {cfg.title}  ({relative_path(study.file, Path.cwd())})",
            f"Instrument: {inst.name} {inst.version} -- {len(inst.constructs)} constructs, "
            f"{len(inst.item_ids)} items ({sum(i.reverse for i in inst.items)} reverse-keyed)"
            + (f", higher-order: {', '.join(inst.higher_order)}" if inst.higher_order else "")]
@@ -134,3 +136,22 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
 
 def _delim(d: str) -> str:
     return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(d, repr(d))
+
+
+def recover_outputs(folder: Path) -> list[str]:
+    """Complete or roll back what an interrupted run left in the study folder (see
+    :func:`pipeline.atomic.recover`), when no run holds the study's lock; nothing when one does
+    (that run owns its staging folder) or the folder is read-only."""
+    from pipeline.atomic import lock_study, recover
+    from pipeline.errors import StudyError
+
+    try:
+        lock = lock_study(folder, wait=0)
+    except (StudyError, OSError):
+        return []
+    try:
+        return recover(folder)
+    except OSError:
+        return []
+    finally:
+        lock.release()

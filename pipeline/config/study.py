@@ -166,6 +166,63 @@ class EFAConfig(_Strict):
         return v
 
 
+class CFAConfig(_Strict):
+    """``analysis.cfa`` as a mapping: estimator, missing-data treatment, cluster-robust SEs.
+
+    ``estimator: ml`` with ``missing: listwise`` is ``lavaan::cfa``'s default and socap's
+    (``cfa: true``); ``auto`` picks WLSMV when every item has at most 7 answer categories
+    (ordinal) and MLR with FIML otherwise, and says why in results.json (cfa.estimator_reason).
+    ``cluster`` names a column whose clusters get cluster-robust SEs and test (lavaan's
+    ``cluster =``, which needs ``estimator: mlr`` here).
+    """
+
+    estimator: Literal["ml", "mlr", "wlsmv", "auto"] = "ml"
+    missing: Literal["listwise", "fiml"] | None = None  # None: listwise, or auto's choice
+    cluster: str | None = None
+
+    @field_validator("estimator", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @field_validator("missing", mode="before")
+    @classmethod
+    def _lavaan_spelling(cls, v: Any) -> Any:
+        if isinstance(v, str):  # lavaan writes missing = "ml" for FIML
+            v = v.strip().lower()
+            return "fiml" if v in ("ml", "direct", "fiml") else v
+        return v
+
+    @field_validator("cluster")
+    @classmethod
+    def _named(cls, v: Any) -> Any:
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("name the column that defines the clusters, e.g. cluster: school")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CFAConfig":
+        if self.estimator == "wlsmv" and self.missing == "fiml":
+            raise ValueError(
+                "missing: fiml is full-information maximum likelihood and cannot go with "
+                "estimator: wlsmv (a least-squares estimator on polychoric correlations; lavaan "
+                "refuses missing = 'ml' for WLSMV too). Fix: write estimator: mlr with missing: fiml "
+                "to keep every respondent, or estimator: wlsmv with missing: listwise")
+        if self.cluster and self.estimator in ("ml", "wlsmv"):
+            raise ValueError(
+                f"cluster: {self.cluster} (cluster-robust SEs) needs estimator: mlr (or auto, "
+                "which then uses MLR): lavaan's cluster-robust standard errors and "
+                "Yuan-Bentler test are the MLR ones. Fix: write estimator: mlr, or remove cluster:")
+        return self
+
+    @property
+    def resolved_missing(self) -> str | None:
+        """listwise/fiml, or None when ``auto`` decides."""
+        if self.missing is not None:
+            return self.missing
+        return None if self.estimator == "auto" else "listwise"
+
+
 class MediationConfig(_Strict):
     x: str
     m: list[str]
@@ -221,7 +278,7 @@ class ModelConfig(_Strict):
 
 class AnalysisConfig(_Strict):
     efa: EFAConfig | Literal[False] = Field(default_factory=EFAConfig)  # false: no EFA
-    cfa: bool = True
+    cfa: CFAConfig | Literal[True, False] = True  # true: ML + listwise (lavaan::cfa's default); false: none
     invariance: bool | str = False  # true: across survey.group; a column name: across that column
     models: list[ModelConfig] = Field(default_factory=list)
 
@@ -234,6 +291,27 @@ class AnalysisConfig(_Strict):
             return v
         raise ValueError("write efa: {n_factors: auto, method: ml, rotation: oblimin}, or "
                          "efa: false to skip the exploratory factor analysis")
+
+    @field_validator("cfa", mode="before")
+    @classmethod
+    def _cfa_or_bool(cls, v: Any) -> Any:
+        if v is None:
+            return True
+        if isinstance(v, (bool, dict, CFAConfig)):
+            return v
+        if isinstance(v, str) and v.strip().lower() in ("ml", "mlr", "wlsmv", "auto"):
+            raise ValueError(f"write cfa: {{estimator: {v.strip().lower()}}} (a mapping), or "
+                             "cfa: true for ML with listwise deletion")
+        raise ValueError("write cfa: true (ML, listwise: lavaan::cfa's default), cfa: false to "
+                         "skip the CFA, or cfa: {estimator: ml|mlr|wlsmv|auto, "
+                         "missing: listwise|fiml, cluster: COLUMN}")
+
+    @property
+    def cfa_settings(self) -> CFAConfig | None:
+        """The CFA options (``cfa: true`` = the defaults), None with ``cfa: false``."""
+        if self.cfa is False:
+            return None
+        return CFAConfig() if self.cfa is True else self.cfa
 
     @model_validator(mode="after")
     def _unique_names(self) -> "AnalysisConfig":
@@ -327,7 +405,8 @@ def _clean_loc(loc: tuple) -> tuple:
             model_fields_seen.append(part)
             continue
         if isinstance(current, type) and issubclass(current, BaseModel):
-            if part == current.__name__ or part.startswith("literal["):
+            if (part == current.__name__ or part.startswith("literal[")
+                    or part.startswith("function-")):
                 continue  # a union's branch tag (efa: EFAConfig | false)
             if part in current.model_fields:
                 model_fields_seen.append(part)
@@ -387,10 +466,11 @@ def _problems_from(exc: ValidationError, file: str, lines: dict, raw: dict) -> P
             fix = f"use one of {expected}"
         else:
             msg = err["msg"].removeprefix("Value error, ")
+            msg, _, fix = msg.partition(" Fix: ")  # a validator's own fix
+            fix = fix or None
             value = err.get("input")
             if value is not None and not isinstance(value, (dict, list)) and str(value) not in msg:
                 msg = f"{msg} (got {value!r})"
-            fix = None
         # a value that failed every branch of a union yields several errors: keep one per key
         sig = (key, kind if kind in ("extra_forbidden", "missing") else "value")
         if sig in seen:

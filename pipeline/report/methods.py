@@ -34,9 +34,16 @@ REFERENCES: dict[str, str] = {
     "https://doi.org/10.1207/S15327906MBR3601_05",
     "Burt 1992": "Burt, R. S. (1992). Structural holes: The social structure of competition. "
     "Harvard University Press.",
+    "Byrne, Shavelson & Muthen 1989": "Byrne, B. M., Shavelson, R. J., & Muthen, B. (1989). "
+    "Testing for the equivalence of factor covariance and mean structures: The issue of partial "
+    "measurement invariance. Psychological Bulletin, 105(3), 456-466. "
+    "https://doi.org/10.1037/0033-2909.105.3.456",
     "Cameron & Miller 2015": "Cameron, A. C., & Miller, D. L. (2015). A practitioner's guide to "
     "cluster-robust inference. Journal of Human Resources, 50(2), 317-372. "
     "https://doi.org/10.3368/jhr.50.2.317",
+    "Chen, Sousa & West 2005": "Chen, F. F., Sousa, K. H., & West, S. G. (2005). Testing "
+    "measurement invariance of second-order factor models. Structural Equation Modeling, 12(3), "
+    "471-492. https://doi.org/10.1207/s15328007sem1203_7",
     "Chen 2007": "Chen, F. F. (2007). Sensitivity of goodness of fit indexes to lack of "
     "measurement invariance. Structural Equation Modeling, 14(3), 464-504. "
     "https://doi.org/10.1080/10705510701301834",
@@ -177,6 +184,32 @@ class _Cites:
         self(key)
         authors, year = key.rsplit(" ", 1)
         return f"{authors.replace(' & ', ' and ')} ({year})"
+
+
+def _model_sentence(inv: dict, cite) -> str:
+    from pipeline.report.tables import invariance_model_sentence  # noqa: PLC0415
+
+    text = invariance_model_sentence(inv)
+    if "Chen, Sousa & West 2005" in text:
+        text = text.replace("(Chen, Sousa & West 2005)", cite("Chen, Sousa & West 2005"))
+    return text
+
+
+def _partial_text(inv: dict, cite) -> str:
+    """'Partial scalar invariance was reached by freeing ... ' when the search freed anything."""
+    partial = inv.get("partial") or {}
+    parts = []
+    for name in ("metric", "scalar"):
+        lv = partial.get(name) or {}
+        if lv.get("freed"):
+            parts.append(f"{', '.join(lv['freed'])} for partial {name} invariance"
+                         + ("" if lv.get("holds") else " (which still failed)"))
+    if not parts:
+        return ""
+    return ("Where a level failed, the equality constraint with the largest univariate score "
+            "test (lavaan's lavTestScore) was released and the model refitted until the level "
+            "held, keeping at least two invariant indicators per factor "
+            f"{cite('Byrne, Shavelson & Muthen 1989')}; freed: " + "; ".join(parts) + ". ")
 
 
 def _and(words: list[str]) -> str:
@@ -419,8 +452,10 @@ def methods(results: dict, other_texts=()) -> Methods:
                 "configural (same structure), metric (equal loadings) and scalar (equal loadings "
                 "and intercepts) models, each level holding when CFI fell by at most "
                 f"{crit.get('delta_cfi', 0.01)} and RMSEA rose by at most "
-                f"{crit.get('delta_rmsea', 0.015)} {cite('Chen 2007')}. Invariance reached: "
-                f"{inv.get('level_reached')}. {inv.get('defensible_comparisons') or ''}")
+                f"{crit.get('delta_rmsea', 0.015)} {cite('Chen 2007')}. "
+                f"{_model_sentence(inv, cite)} Invariance reached: "
+                f"{inv.get('level_reached')}. {_partial_text(inv, cite)}"
+                f"{inv.get('defensible_comparisons') or ''}")
         paras.append(("Measurement invariance", text.strip()))
 
     # ---- aggregation

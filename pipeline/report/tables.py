@@ -626,7 +626,12 @@ def _cfa_tables(results: dict, out: list) -> None:
         out.append(ReportTable(
             "cfa_largest_residuals", "Largest Residual Correlations", pd.DataFrame(rows), "cfa",
             "The indicator pairs the model reproduces worst (observed minus implied "
-            "correlation).", decimals={"residual": 3}, bounded=("residual",)))
+            "correlation, lavaan residuals(fit, type = \"cor\")), largest absolute value first; "
+            f"values above {_cut(RESIDUAL_COR_MAX)} in absolute value are marked as local misfit "
+            "(Kline 2016).", decimals={"residual": 3}, bounded=("residual",),
+            flag_above={"residual": RESIDUAL_COR_MAX},
+            flag_below={"residual": -RESIDUAL_COR_MAX},
+            cuts={"residual": (RESIDUAL_COR_MAX, True)}))
     mis = cfa.get("modification_indices")
     hints = mis if mis else (cfa.get("modification_hints") or [])
     if hints:
@@ -660,6 +665,59 @@ def _cfa_tables(results: dict, out: list) -> None:
 # ---- invariance ----------------------------------------------------------------------------
 
 
+def invariance_model_sentence(inv: dict) -> str:
+    """Which model the invariance levels were fitted on, in one sentence (table note, methods)."""
+    higher = inv.get("higher_order") or {}
+    if inv.get("model") == "second-order" and higher:
+        names = "; ".join(f"{h} over {', '.join(cs)}" for h, cs in higher.items())
+        return ("The levels were tested on the second-order model the CFA reports "
+                f"({names}): metric equality constrains the first- and the second-order "
+                "loadings, and the scalar model frees the constructs' intercepts in the "
+                "groups after the first while the second-order means stay at 0 (lavaan's "
+                "group.equal on the second-order model, identified)."
+                + (" Second-order scalar also holds the constructs' intercepts equal and frees "
+                   "the second-order means, against the (partial) scalar model: comparing the "
+                   "second-order factor's means needs it (Chen, Sousa & West 2005)."
+                   if inv.get("second_order_scalar") else ""))
+    if inv.get("model") == "first-order":
+        return ("The levels were tested on the first-order model (correlated constructs"
+                + ("; the CFA's second-order factor could not be carried, see the warnings)."
+                   if any("first-order model" in str(w) for w in inv.get("warnings") or [])
+                   else ")."))
+    return ""
+
+
+def _second_order_means_note(inv: dict, lm: dict) -> str:
+    """How the latent means of a second-order model were obtained (latent-means table note)."""
+    higher = list(inv.get("higher_order") or {})
+    if inv.get("model") != "second-order" or not higher:
+        return ""
+    shown = [h for h in higher if any(h in cons for cons in lm.values())]
+    names = ", ".join(higher)
+    if shown:
+        return (" Second-order model: the constructs' differences are their intercepts in the "
+                f"(partial) scalar model; {names}'s come from the second-order scalar model, "
+                "which holds.")
+    return (" Second-order model: the constructs' differences are their intercepts in the "
+            f"(partial) scalar model; {names}'s means are not compared (fixed at 0 there; "
+            "second-order scalar invariance does not hold).")
+
+
+def _freed_sentence(partial: dict) -> str:
+    """The parameters the partial-invariance search freed, level by level."""
+    parts = []
+    for name in ("metric", "scalar"):
+        lv = partial.get(name) or {}
+        freed = lv.get("freed") or []
+        if freed:
+            verdict = "holds" if lv.get("holds") else "still fails"
+            parts.append(f"partial {name} ({verdict}) frees {', '.join(freed)}")
+    if not parts:
+        return ""
+    return ("Freed across groups, one at a time by the largest univariate score test "
+            "(lavaan::lavTestScore) until the level held: " + "; ".join(parts) + ".")
+
+
 def _invariance_tables(results: dict, out: list) -> None:
     inv = results.get("invariance") or {}
     if not inv:
@@ -671,6 +729,8 @@ def _invariance_tables(results: dict, out: list) -> None:
     for name in ("metric", "scalar"):
         if partial.get(name):
             levels.append((f"partial {name}", partial[name]))
+    if inv.get("second_order_scalar"):
+        levels.append(("second-order scalar", inv["second_order_scalar"]))
     for name, lv in levels:
         if not lv:
             continue
@@ -687,7 +747,8 @@ def _invariance_tables(results: dict, out: list) -> None:
     crit = inv.get("criteria") or {}
     note = (f"Multi-group CFA across {inv.get('group')} (ML on each group's listwise-complete "
             "rows, SEs from the expected information; equality constraints as lavaan's "
-            "group.equal); the chi-square difference test has \u0394df df. A level holds when")
+            "group.equal). " + invariance_model_sentence(inv) + " The chi-square difference "
+            "test has \u0394df df. A level holds when")
     if crit:
         note += (f" CFI drops by at most {crit.get('delta_cfi')} and RMSEA rises by at most "
                  f"{crit.get('delta_rmsea')} against the previous level (Chen 2007)")
@@ -696,11 +757,18 @@ def _invariance_tables(results: dict, out: list) -> None:
                      f"{crit.get('rmsea_max')}")
     note += ". The chi-square difference test is shown for completeness; it rejects trivial "
     note += "differences in large samples."
+    freed_txt = _freed_sentence(partial)
+    if freed_txt:
+        note += " " + freed_txt
     frame = pd.DataFrame(rows)
     if "freed" in frame and not frame["freed"].astype(bool).any():
         frame = frame.drop(columns="freed")
+    title = "Measurement Invariance: Configural, Metric and Scalar Models"
+    model_title = {"first-order": "First-Order", "second-order": "Second-Order"}
+    if inv.get("model") in model_title:
+        title += f" ({model_title[inv['model']]} Model)"
     out.append(ReportTable(
-        "invariance_fit", "Measurement Invariance: Configural, Metric and Scalar Models", frame,
+        "invariance_fit", title, frame,
         "invariance", note,
         decimals=_dec(("\u03c7\u00b2", "CFI", "RMSEA", "RMSEA CI low", "RMSEA CI high", "SRMR",
                        "\u0394CFI", "\u0394RMSEA", "\u0394\u03c7\u00b2")),
@@ -740,7 +808,8 @@ def _invariance_tables(results: dict, out: list) -> None:
             pd.DataFrame(rows), "invariance",
             f"Latent mean differences from the (partial) scalar model, in the latent variable's "
             f"units; {ref}'s latent means are fixed at 0. z = difference / SE against the "
-            "standard normal distribution; Wald 95% CIs.",
+            "standard normal distribution; Wald 95% CIs."
+            + _second_order_means_note(inv, lm),
             decimals=_dec(("difference", "SE", "CI low", "CI high", "z")), p_columns=("p",),
             ci_pairs=(("95% CI", "CI low", "CI high"),)))
 

@@ -1,0 +1,281 @@
+"""Interrupted and concurrent runs: data/processed/ and reports/ are replaced together or not at
+all, a second run of the same study waits or refuses, a full or read-only disk is the user's
+message (exit 2), and nothing is left behind (pipeline/atomic.py).
+
+The kill tests run `socap run` in a subprocess and end it with os._exit at named steps of the
+swap (the SOCAP_TEST_HOOK hook) or with SIGKILL at random moments; then the recovery that the next
+command runs first must show the old complete set or the new one, both folders from the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.atomic import JOURNAL, LOCK, STAGING_PREFIX, lock_study, recover
+from pipeline.cli import main
+
+DIRS = ("data/processed", "reports")
+#: files that two runs of the same inputs write byte for byte alike (results.json, report.html
+#: and reproduce.R carry the run's times; units.parquet igraph's eigenvector centralities, which
+#: differ in the last digit between runs)
+VARYING = {"results.json", "report.html", "reproduce.R", "units.parquet"}
+
+
+def snapshot(folder: Path, rel: str) -> dict[str, bytes] | None:
+    d = folder / rel
+    if not d.is_dir():
+        return None
+    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*"))
+            if p.is_file()}
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory, example_study):
+    """A study run once (the old set) with its study.yaml then changed so that a new run
+    writes different processed data and reports; and that new run's outputs (the reference new
+    set)."""
+    base = tmp_path_factory.mktemp("atomic")
+    old = base / "old"
+    shutil.copytree(example_study, old)
+    assert main(["run", str(old), "--quiet"]) == 0
+    text = (old / "study.yaml").read_text()
+    assert "speeders: 0.5" in text
+    (old / "study.yaml").write_text(text.replace("speeders: 0.5", "speeders: false"))
+    new = base / "new"
+    shutil.copytree(old, new)
+    assert main(["run", str(new), "--quiet"]) == 0
+    sets = {"old": {r: snapshot(old, r) for r in DIRS}, "new": {r: snapshot(new, r) for r in DIRS},
+            "folder": old, "listing": listing(new)}
+    for r in DIRS:  # the change shows in both folders, in files that do not vary by run
+        assert any(sets["old"][r].get(k) != v for k, v in sets["new"][r].items()
+                   if Path(k).name not in VARYING), r
+    return sets
+
+
+@pytest.fixture()
+def study(sets, tmp_path) -> Path:
+    target = tmp_path / "study"
+    shutil.copytree(sets["folder"], target)
+    return target
+
+
+def which(sets, folder: Path, rel: str) -> str:
+    """'old' when the folder is byte-identical to the old set; 'new' when it is the new run's
+    complete set (every file present; those that do not vary by run byte-identical)."""
+    now = snapshot(folder, rel)
+    assert now is not None, f"{rel}/ is missing"
+    if now == sets["old"][rel]:
+        return "old"
+    new = sets["new"][rel]
+    assert sorted(now) == sorted(new), f"{rel}/ is neither the old nor the new set"
+    for name, data in now.items():
+        if Path(name).name in VARYING:
+            assert data, name
+            if name.endswith(".json"):
+                assert json.loads(data)["sample"] == json.loads(new[name])["sample"]
+            if name.endswith(".parquet"):
+                pd.read_parquet(folder / rel / name)
+            if name.endswith(".html"):
+                assert data.rstrip().endswith(b"</html>")
+        else:
+            assert data == new[name], f"{rel}/{name} differs from the new set"
+    return "new"
+
+
+def state(sets, folder: Path) -> str:
+    """Recover as the next command does, then the one set both folders belong to."""
+    with lock_study(folder, wait=0):
+        recover(folder)
+    got = {rel: which(sets, folder, rel) for rel in DIRS}
+    assert len(set(got.values())) == 1, f"a mix of two runs: {got}"
+    assert not [p for p in folder.iterdir()
+                if p.name.startswith((STAGING_PREFIX, JOURNAL, LOCK))], listing(folder)
+    assert not list(folder.glob("**/.*.old-*"))
+    return got["reports"]
+
+
+def socap(folder: Path, *args, hook: str | None = None, wait: float | None = None,
+          **popen) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.pop("SOCAP_TEST_HOOK", None)
+    if hook:
+        env["SOCAP_TEST_HOOK"] = hook
+    if wait is not None:
+        env["SOCAP_LOCK_WAIT"] = str(wait)
+    quiet = ["--quiet"] if args[0] == "run" else []
+    return subprocess.Popen([sys.executable, "-m", "pipeline", *args, str(folder), *quiet],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **popen)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
+    out, err = proc.communicate(timeout=timeout)  # a generous hang guard, not a timing test
+    return proc.returncode, err
+
+
+#: steps of the run and the swap, and which set a kill there leaves
+STEPS = [("locked", "old"), ("write-responses", "old"), ("write-report", "old"),
+         ("staged", "old"), ("journal-tmp", "old"), ("journal", "new"),
+         ("aside-processed", "new"), ("placed-processed", "new"), ("aside-reports", "new"),
+         ("placed-reports", "new"), ("committed", "new"), ("cleaned", "new")]
+
+
+@pytest.mark.parametrize("step,expected", STEPS, ids=[s for s, _ in STEPS])
+def test_a_kill_at_each_step_leaves_one_complete_set(sets, study, step, expected):
+    code, err = finish(socap(study, "run", hook=f"{step}=exit"))
+    assert code == 86, err  # the hook ended it there
+    assert state(sets, study) == expected
+
+
+def test_a_kill_during_recovery_is_recovered_by_the_next_command(sets, study):
+    code, _ = finish(socap(study, "run", hook="aside-reports=exit"))
+    assert code == 86
+    assert (study / JOURNAL).exists() and not (study / "reports").exists()
+    # socap validate recovers first; killed in the middle of it
+    code, err = finish(socap(study, "validate", hook="recover-placed-reports=exit"))
+    assert code == 86, err
+    assert (study / JOURNAL).exists()
+    code, err = finish(socap(study, "validate"))
+    assert code == 0, err
+    assert not (study / JOURNAL).exists()
+    assert state(sets, study) == "new"
+
+
+def test_random_kills_then_a_run_leaves_no_debris(sets, study):
+    rng = random.Random(18)
+    seen = set()
+    for _ in range(5):
+        shutil.rmtree(study)
+        shutil.copytree(sets["folder"], study)
+        proc = socap(study, "run")
+        time.sleep(rng.uniform(0.2, 4.0))
+        proc.send_signal(signal.SIGKILL)
+        finish(proc)
+        seen.add(state(sets, study))
+    # the next run cleans up whatever the kill left and writes the new set
+    code, _ = finish(socap(study, "run", hook="journal-tmp=exit"))
+    assert code == 86
+    assert list(study.glob(STAGING_PREFIX + "*"))  # debris of the killed run
+    code, err = finish(socap(study, "run"))
+    assert code == 0, err
+    assert listing(study) == sets["listing"]
+    assert {rel: which(sets, study, rel) for rel in DIRS} == {"data/processed": "new",
+                                                             "reports": "new"}
+
+
+# ---- two runs at once ---------------------------------------------------------------------------
+
+
+def test_a_second_run_refuses_or_waits_while_one_is_running(sets, study, tmp_path):
+    release = tmp_path / "release"
+    first = socap(study, "run", hook=f"staged=pause:{release}")
+    paused = Path(str(release) + ".paused")
+    deadline = time.monotonic() + 300
+    while not paused.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert paused.exists(), first.communicate()
+    # refused after a short wait: exit 2, the other run's pid and start time, nothing changed
+    code, err = finish(socap(study, "run", wait=0.5))
+    assert code == 2, err
+    assert "another socap run of this study is in progress" in err
+    assert f"pid {first.pid}" in err and "started 20" in err and "UTC" in err
+    assert "Traceback" not in err
+    assert snapshot(study, "reports") == sets["old"]["reports"]
+    assert snapshot(study, "data/processed") == sets["old"]["data/processed"]
+    # a patient one waits, says so, and runs once the first is done
+    waiter = socap(study, "run", wait=300)
+    deadline = time.monotonic() + 300
+    line = ""
+    while "waiting" not in line and time.monotonic() < deadline:
+        line = waiter.stderr.readline()
+        if not line and waiter.poll() is not None:
+            break
+    assert "waiting up to 300 s" in line and f"pid {first.pid}" in line
+    release.touch()
+    assert finish(first)[0] == 0
+    code, err = finish(waiter)
+    assert code == 0, err
+    assert listing(study) == sets["listing"]
+    assert state(sets, study) == "new"
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(sets, study, capsys):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (study / LOCK).write_text(json.dumps({"pid": dead.pid, "host": "here",
+                                          "started": "2026-01-01 00:00:00 UTC"}))
+    os.environ["SOCAP_LOCK_WAIT"] = "0"
+    try:
+        assert main(["run", str(study), "--quiet"]) == 0, capsys.readouterr().err
+    finally:
+        del os.environ["SOCAP_LOCK_WAIT"]
+    assert not (study / LOCK).exists()
+    assert which(sets, study, "reports") == "new"
+
+
+# ---- full disk, read-only folder ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("step,code,reason", [
+    ("write-responses", "ENOSPC", "No space left on device"),
+    ("write-report", "ENOSPC", "No space left on device"),
+    ("staged", "EROFS", "Read-only file system"),
+    ("journal-tmp", "EACCES", "Permission denied"),
+    ("locked", "ENOSPC", "No space left on device"),
+])
+def test_a_full_or_read_only_disk_is_a_message_and_changes_nothing(sets, study, capsys,
+                                                                    monkeypatch, step, code,
+                                                                    reason):
+    if step != "locked":
+        monkeypatch.setenv("SOCAP_TEST_HOOK", f"{step}={code}")
+    else:  # the lock file itself cannot be written
+        import pipeline.atomic as atomic
+
+        real_open = os.open
+
+        def full(path, *a, **k):
+            if str(path).endswith(LOCK):
+                raise OSError(28, os.strerror(28), str(path))
+            return real_open(path, *a, **k)
+
+        monkeypatch.setattr(atomic.os, "open", full)
+    capsys.readouterr()
+    assert main(["run", str(study), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert reason in err and "cannot write the outputs in" in err, err
+    assert str(study) in err
+    assert "internal error" not in err and "Traceback" not in err
+    for rel in DIRS:
+        assert snapshot(study, rel) == sets["old"][rel]
+    assert not [p for p in study.iterdir() if p.name.startswith((STAGING_PREFIX, JOURNAL, LOCK))]
+
+
+@pytest.mark.parametrize("where", ["reports", "data/processed"])
+def test_a_file_where_an_output_folder_goes_is_refused(sets, study, capsys, where):
+    """A real case as root (chmod does not stop root): a file where socap needs a folder."""
+    keep = {rel: snapshot(study, rel) for rel in DIRS if rel != where}
+    shutil.rmtree(study / where)
+    (study / where).write_text("my notes\n")
+    capsys.readouterr()
+    assert main(["run", str(study), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{study / where} is a file" in err and "Fix: rename or move the file" in err, err
+    assert (study / where).read_text() == "my notes\n"
+    for rel, snap in keep.items():
+        assert snapshot(study, rel) == snap
+    assert not list(study.glob(STAGING_PREFIX + "*"))
