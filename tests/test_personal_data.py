@@ -123,6 +123,23 @@ def test_kobo_geopoint_question_is_dropped_by_content(tmp_path):
     assert not set(inst.item_ids) & set(raw.personal_data_dropped)
 
 
+def test_a_column_found_personal_in_one_export_is_dropped_from_every_export(tmp_path):
+    from pipeline.config.study import read_study
+    from pipeline.ingest.survey import read_survey
+
+    frame, inst = base_survey()
+    a, b = frame.iloc[:15].copy(), frame.iloc[15:].copy()
+    a["remarks"] = ["call me: 030 1234 5678" if i == 3 else "fine" for i in range(len(a))]
+    b["remarks"] = "nothing to add"
+    folder = study(tmp_path / "s", ["a.csv", "b.csv"])
+    a.to_csv(folder / "data/raw/a.csv", index=False)
+    b.to_csv(folder / "data/raw/b.csv", index=False)
+    raw = read_survey(read_study(folder))
+    assert raw.personal_data_reasons["remarks"] == {"by": "content", "what": "phone numbers"}
+    assert "remarks" not in raw.data.columns and "remarks" not in set(raw.columns["column"])
+    assert len(raw.data) == len(frame)
+
+
 # --- a whole run: nothing but the minimum is written -----------------------------------------
 
 #: (column, values by row): extra columns of the export, each with values found nowhere else
