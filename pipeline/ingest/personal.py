@@ -226,6 +226,16 @@ def _text_sample(values: pd.Series, limit: int = 20_000) -> list[str]:
     return [v for v in dict.fromkeys(filled.to_numpy(dtype=object)) if isinstance(v, str)]
 
 
+def redact(text: str) -> str:
+    """``text`` with e-mail addresses, IP addresses and phone numbers replaced by ``<e-mail>``,
+    ``<IP address>``, ``<phone>`` -- for text socap writes that may quote a cell, such as the
+    traceback of an internal error in reports/socap-error.log."""
+    text = _EMAIL_IN.sub("<e-mail>", text)
+    text = _IPV4.sub("<IP address>", text)
+    text = _IPV6.sub(lambda m: "<IP address>" if m.group().count(":") >= 3 else m.group(), text)
+    return _PHONE.sub(lambda m: "<phone>" if _has_phone(m.group()) else m.group(), text)
+
+
 def _candidates(text: list[str], prefilter: str, exact) -> bool:
     """Whether ``exact`` finds something in a cell that the RE2 pattern ``prefilter`` picks."""
     import numpy as np  # noqa: PLC0415
