@@ -313,3 +313,25 @@ def test_survey_keep_takes_one_name_or_a_list(tmp_path):
 
     with pytest.raises(StudyError, match=re.escape("keep")):
         read_study(folder)
+
+
+def test_kept_columns_are_those_the_analysis_names(example_study, tmp_path):
+    from pipeline.checks import kept_columns
+    from pipeline.config.study import read_study
+
+    folder = tmp_path / "study"
+    shutil.copytree(example_study, folder)
+    text = (folder / "study.yaml").read_text()
+    text = text.replace("  unit: firm_id\n", "  unit: firm_id\n  keep: [sector]\n")
+    text = text.replace("  cfa: true\n", "  cfa: {estimator: mlr, cluster: school}\n")
+    text = re.sub(r"  invariance: \S+\n", "  invariance: region\n", text)
+    text = text.replace("  models:\n", "  models:\n    - name: resp\n      level: respondent\n"
+                        "      formula: \"trust ~ tenure + log(age)\"\n      weight: w\n"
+                        "      se: cluster\n      cluster: firm_id\n")
+    (folder / "study.yaml").write_text(text)
+    cfg = read_study(folder).config
+    assert kept_columns(cfg, "respondent") == ["trust", "tenure", "age", "firm_id", "w",
+                                               "region", "school", "sector"]
+    unit = kept_columns(cfg, "unit")
+    assert {"new_products", "degree", "social_capital", "log_employees", "cluster"} <= set(unit)
+    assert not {"tenure", "age", "region", "school"} & set(unit) and unit[-1] == "sector"
