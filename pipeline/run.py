@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -307,10 +307,15 @@ def scores_stage(responses: pd.DataFrame, items: list[str], moments, instrument:
     if method == "factor":
         from pipeline.measure.cfa import factor_scores  # noqa: PLC0415
 
-        if cfa.get("converged"):
+        if cfa.get("converged") and cfa.get("estimator") != "WLSMV":
             scores = factor_scores(cfa_result, responses[items])
             scores = scores.reindex(columns=instrument.score_names)
-        if scores is None or scores.isna().all().any():
+        if cfa.get("estimator") == "WLSMV":
+            method = "mean"
+            warned.append(("scores", "Factor scores of an ordinal (WLSMV) CFA -- lavaan's "
+                           "empirical Bayes modal scores -- are not computed by socap; construct "
+                           "scores are the means of the valid items instead (scoring: mean)."))
+        elif scores is None or scores.isna().all().any():
             method = "mean"
             warned.append(("scores", "Factor scores could not be computed because the CFA was "
                            "not fitted or did not converge (see the CFA warnings); construct "
@@ -392,8 +397,14 @@ def units_stage(inputs: Inputs, responses: pd.DataFrame, cleaned, scores: pd.Dat
                      warnings=tuple(warned))
 
 
-def models_stage(study: Study, units: pd.DataFrame | None, responses: pd.DataFrame) -> Modelled:
-    """Every model of analysis.models on its level's table."""
+def models_stage(study: Study, units: pd.DataFrame | None, responses: pd.DataFrame, *,
+                 unit: str | None = None, scores: Sequence[str] = (),
+                 score_reliability: dict | None = None) -> Modelled:
+    """Every model of analysis.models on its level's table; unit-level models that use
+    aggregated scores also refitted on regression-calibrated unit scores (``score_correction``,
+    :mod:`pipeline.models.calibration`) -- ``scores`` the aggregated respondent scores,
+    ``unit`` the respondents' unit column, ``score_reliability`` the CFA's reliabilities of the
+    respondent scores (:func:`pipeline.measure.cfa.score_reliability`)."""
     from pipeline.models import fit_model  # noqa: PLC0415
 
     cfg = study.config
@@ -404,16 +415,26 @@ def models_stage(study: Study, units: pd.DataFrame | None, responses: pd.DataFra
             raise StudyError(f"model '{m.name}' is at unit level but the study has no units",
                              file=study.file, key=f"analysis.models[{i}].level",
                              fix="set survey: unit: (and units:), or level: respondent")
-        res = fit_model(table, name=m.name, formula=m.formula, family=m.family, se=m.se,
-                        cluster=m.cluster, focal=m.focal, moderator=m.moderator, random=m.random,
-                        center=m.center, standardize=m.standardize, weight=m.weight,
-                        mediation=m.mediation.model_dump() if m.mediation else None,
-                        level=m.level, seed=cfg.seed,
-                        n_boot=m.mediation.n_boot if m.mediation else 5000,
-                        config_key=f"analysis.models[{i}]")
-        models[m.name] = res.to_dict()
-        fitted[m.name] = res
+        kwargs = dict(name=m.name, formula=m.formula, family=m.family, se=m.se,
+                      cluster=m.cluster, focal=m.focal, moderator=m.moderator, random=m.random,
+                      center=m.center, standardize=m.standardize, weight=m.weight,
+                      mediation=m.mediation.model_dump() if m.mediation else None,
+                      level=m.level, seed=cfg.seed,
+                      n_boot=m.mediation.n_boot if m.mediation else 5000,
+                      config_key=f"analysis.models[{i}]")
+        res = fit_model(table, **kwargs)
+        out = res.to_dict()
         warned += _tagged(f"model: {m.name}", res.warnings)
+        sc = m.score_correction
+        if sc and m.level == "unit" and unit and scores:
+            from pipeline.models.calibration import corrected_model  # noqa: PLC0415
+
+            out, res, cal_warnings = corrected_model(
+                table, responses, res, kwargs, unit=unit, scores=scores, method=sc.method,
+                headline=sc.headline, reliabilities=score_reliability)
+            warned += _tagged(f"model: {m.name}", cal_warnings)
+        models[m.name] = out
+        fitted[m.name] = res
     return Modelled(models=models, fitted=fitted, warnings=tuple(warned))
 
 
@@ -469,7 +490,15 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
                 + (f", network of {network.get('nodes')} nodes" if network else ""))
 
     t0 = stages.start("Models of the catalytic effect")
-    modelled = models_stage(study, units, responses)
+    reliab = None
+    if scored.cfa is not None and any(m.score_correction and m.score_correction.method == "measurement"
+                                      for m in cfg.analysis.models):
+        from pipeline.measure.cfa import score_reliability  # noqa: PLC0415
+
+        reliab = score_reliability(scored.cfa, scored.method)
+    modelled = models_stage(study, units, responses, unit=cleaned.unit_column,
+                            scores=list(scored.scores.columns) if level.aggregation else (),
+                            score_reliability=reliab)
     stages.done("models", t0, "; ".join(_catalytic_line(n, r, cfg)
                                         for n, r in modelled.models.items()))
 
@@ -635,7 +664,9 @@ def provenance(inputs: Inputs, started: datetime, times: dict) -> dict:
         "inputs": [{"role": role, "path": relative_path(p, study.folder),
                     "sha256": hashes[p] if p in hashes else sha256(p)}
                    for role, p in inputs.files],
-        "config": study.config.model_dump(mode="json"),
+        # the power: grid is socap power's, not the analysis': recorded only when written
+        "config": study.config.model_dump(mode="json",
+                                          exclude={"power"} if study.config.power is None else None),
         "run": {"started": started.isoformat(timespec="seconds"),
                 "seconds": times},
     }

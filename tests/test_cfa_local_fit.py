@@ -105,3 +105,21 @@ def test_example_local_misfit_is_small_and_flagged_where_it_is_not():
     assert max(abs(t["residual"]) for t in hs["largest_residuals"]) > 0.10
     assert hs["modification_indices"][0]["lhs"] == "visual"
     assert hs["modification_indices"][0]["rhs"] == "x9"
+
+
+def test_report_tables_show_and_flag_the_local_misfit():
+    from pipeline.report.tables import _cfa_tables
+
+    _, cfa = _fitted("hs")
+    out: list = []
+    _cfa_tables({"cfa": cfa}, out)
+    tables = {t.key: t for t in out}
+    top = tables["cfa_largest_residuals"].frame
+    assert len(top) == 10
+    flagged = [abs(v) > 0.10 for v in top["residual"]]
+    assert any(flagged) and not all(flagged)
+    assert list(top["local misfit"] != "") == flagged        # the xlsx sheet carries it too
+    mi = tables["cfa_mi"].frame
+    assert len(mi) == 10
+    np.testing.assert_allclose(mi["MI"], [h["mi"] for h in cfa["modification_indices"]])
+    np.testing.assert_allclose(mi["std EPC"], [h["sepc_all"] for h in cfa["modification_indices"]])

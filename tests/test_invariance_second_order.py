@@ -6,8 +6,8 @@ refit until the delta-CFI / delta-RMSEA criteria hold).
 Cases: Holzinger & Swineford by school with g =~ visual + textual + speed (hs_higher) and
 first-order (hs); the bundled example's cleaned items by region, 3 groups, under social_capital
 (example); a simulated second-order model whose reciprocity second-order loading and r_2
-intercept differ by region (sim_higher); the first-order non-invariant-loading simulation
-(sim_loading).
+intercept differ by region (sim_higher), and the same in three groups (sim_higher3); the
+first-order non-invariant-loading simulation (sim_loading).
 """
 
 from __future__ import annotations
@@ -40,15 +40,20 @@ def _data(name):
         return pd.read_csv(REF / "data" / "holzinger1939.csv"), "school"
     if name == "example":
         return pd.read_csv(REF / "data" / "example_items.csv"), "region"
-    if name == "sim_higher":
-        return pd.read_csv(REF / "data" / "invariance_second_order.csv"), "region"
+    if name in ("sim_higher", "sim_higher3"):
+        d = pd.read_csv(REF / "data" / "invariance_second_order.csv")
+        if name == "sim_higher3":          # north split into north / east by row parity
+            north = np.flatnonzero(d["region"] == "north")
+            d.loc[north[1::2], "region"] = "east"
+        return d, "region"
     d = pd.read_csv(REF / "data" / "invariance_sim.csv")
     return d[d["scenario"] == "loading"].reset_index(drop=True), "region"
 
 
 MODELS = {"hs_higher": (HS, {"g": list(HS)}), "hs": (HS, None),
           "example": (EX, {"social_capital": list(EX)}),
-          "sim_higher": (SIM, {"sc": list(SIM)}), "sim_loading": (LOADING, None)}
+          "sim_higher": (SIM, {"sc": list(SIM)}), "sim_loading": (LOADING, None),
+          "sim_higher3": (SIM, {"sc": list(SIM)})}
 CASES = list(MODELS)
 _CACHE: dict[str, object] = {}
 
@@ -152,7 +157,7 @@ def test_difference_tests_match_lavtestlrt(name):
         assert d[level]["p_diff"] == pytest.approx(lrt["p"][i], abs=1e-4)
 
 
-@pytest.mark.parametrize("name", ["hs_higher", "example", "sim_higher"])
+@pytest.mark.parametrize("name", ["hs_higher", "example", "sim_higher", "sim_higher3"])
 @pytest.mark.parametrize("level", ["metric", "scalar"])
 def test_second_order_score_tests_match_lavtestscore(name, level):
     """Including the second-order loadings' constraints (g=~textual ...)."""
@@ -182,7 +187,7 @@ def test_partial_search_frees_what_lavaan_frees(name):
         _check_fit(got, r["fit"])
 
 
-@pytest.mark.parametrize("name", ["hs_higher", "sim_higher", "sim_loading"])
+@pytest.mark.parametrize("name", ["hs_higher", "sim_higher", "sim_loading", "sim_higher3"])
 def test_score_tests_at_every_step_of_the_search_match_lavtestscore(name):
     items, mom = _moments(name)
     cons, higher = MODELS[name]
@@ -202,7 +207,8 @@ def test_score_tests_at_every_step_of_the_search_match_lavtestscore(name):
     assert n >= 2
 
 
-@pytest.mark.parametrize("name", ["hs_higher", "hs", "sim_higher", "sim_loading", "example"])
+@pytest.mark.parametrize("name", ["hs_higher", "hs", "sim_higher", "sim_loading", "example",
+                                  "sim_higher3"])
 def test_latent_means_match_lavaan(name):
     ref = pd.DataFrame(_ref(name)["latent_means"])
     got = _result(name).latent_means
@@ -290,7 +296,7 @@ def test_report_names_the_model_and_the_freed_parameters():
     assert "first-order model (correlated constructs)" in out[0].note
 
 
-@pytest.mark.parametrize("name", ["hs_higher", "example", "sim_higher"])
+@pytest.mark.parametrize("name", ["hs_higher", "example", "sim_higher", "sim_higher3"])
 def test_second_order_scalar_matches_lavaan(name):
     """Once (partial) scalar holds: the constructs' intercepts held equal too, the second-order
     means free (what comparing the second-order factor's means needs), as lavaan

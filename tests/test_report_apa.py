@@ -142,12 +142,12 @@ def test_fixed_loadings_show_no_se_or_test(page, results):
     assert "0.000" not in [r["SE"] for r in rows]
 
 
-_CITATION = re.compile(r"([A-Z][A-Za-z\u00e9-]+)(?:,? (?:[A-Z][A-Za-z\u00e9-]+|&|and|et al\.))*"
+_CITATION = re.compile(r"([A-Z][A-Za-z\u00e9\u00fc-]+)(?:,? (?:(?:van |von |de )?[A-Z][A-Za-z\u00e9\u00fc-]+|&|and|et al\.))*"
                        r",? \(?((?:19|20)\d\d)(?![.\d-])")
 
 
 def test_every_citation_has_a_reference(page):
-    refs = [t for t in page.texts if re.match(r"^[A-Z][A-Za-z\u00e9-]+, [A-Z]\.", t)]
+    refs = [t for t in page.texts if re.match(r"^[A-Z][A-Za-z\u00e9\u00fc-]+, [A-Z]\.", t)]
     text = " ".join(t for t in page.texts if t not in refs)
     cited = {(m.group(1), m.group(2)) for m in _CITATION.finditer(text)}
     assert len(cited) > 20

@@ -9,6 +9,8 @@ mixed encodings) -- and require identical frames, dtypes and codes.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -233,10 +235,10 @@ def test_yaml_c_loader_gives_the_same_data_and_lines(tmp_path):
               "- 1\n- {x: 2}\n-\n  - nested\n"]
     for text in texts:
         data = yaml.safe_load(text)
-        lines = {}
-        yamlfile._node_lines(yaml.compose(text, Loader=yaml.SafeLoader), (), lines)
-        assert yamlfile._compose_and_construct_c(text) == (data, lines)
-    assert yamlfile._compose_and_construct_c("a: [1, 2\n") is None  # errors: general path
+        where = Path("study.yaml")
+        lines = yamlfile._walk(yaml.compose(text, Loader=yaml.SafeLoader), where, "study file")
+        assert yamlfile._compose_and_construct_c(text, where, "study file") == (data, lines)
+    assert yamlfile._compose_and_construct_c("a: [1, 2\n", Path("x.yaml"), "x") is None
 
 
 def test_parquet_text_columns_clean_as_object_columns(tmp_path):

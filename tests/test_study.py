@@ -130,6 +130,17 @@ def test_bad_values_are_named(tmp_path):
     assert "analysis.models[0].family" in text and "'logit'" in text
 
 
+def test_cfa_estimator_wlsmv_and_false(tmp_path):
+    base = "title: t\ninstrument: i.yaml\nanalysis:\n  cfa: {}\n"
+    cfg = read_study(write(tmp_path, base.format("{estimator: wlsmv}"))).config
+    assert cfg.analysis.cfa.estimator == "wlsmv"
+    assert read_study(write(tmp_path, base.format("false"))).config.analysis.cfa is False
+    assert read_study(write(tmp_path, base.format("true"))).config.analysis.cfa is True
+    with pytest.raises(StudyError) as err:
+        read_study(write(tmp_path, base.format("{estimator: wls}")))
+    assert "analysis.cfa.estimator" in str(err.value) and "'wlsmv'" in str(err.value)
+
+
 def test_missing_required_keys(tmp_path):
     with pytest.raises(StudyError) as err:
         read_study(write(tmp_path, "survey: {id: x}\n"))

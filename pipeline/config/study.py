@@ -237,6 +237,15 @@ class MediationConfig(_Strict):
         return [v] if isinstance(v, str) else v
 
 
+class ScoreCorrectionConfig(_Strict):
+    """Regression calibration of aggregated scores in a unit-level model
+    (:mod:`pipeline.models.calibration`): reported beside the uncorrected model; ``headline:
+    true`` makes the corrected fit the model's coefficients."""
+
+    method: Literal["latent", "measurement"] = "latent"
+    headline: bool = False
+
+
 class ModelConfig(_Strict):
     name: str
     formula: str
@@ -251,6 +260,21 @@ class ModelConfig(_Strict):
     standardize: list[str] = Field(default_factory=list)
     weight: str | None = None
     mediation: MediationConfig | None = None
+    score_correction: ScoreCorrectionConfig | Literal[False] = Field(
+        default_factory=ScoreCorrectionConfig)
+
+    @field_validator("score_correction", mode="before")
+    @classmethod
+    def _correction_or_false(cls, v: Any) -> Any:
+        if v is None or v is True:
+            return ScoreCorrectionConfig()
+        if isinstance(v, str) and v in ("latent", "measurement"):
+            return ScoreCorrectionConfig(method=v)
+        if v is False or isinstance(v, (dict, ScoreCorrectionConfig)):
+            return v
+        raise ValueError("write score_correction: {method: latent, headline: false} (or "
+                         "method: measurement), or score_correction: false to fit the "
+                         "uncorrected model only")
 
     @field_validator("center", "standardize", mode="before")
     @classmethod
@@ -322,6 +346,124 @@ class AnalysisConfig(_Strict):
         return self
 
 
+#: SimulationSpec parameters a `power: simulation:` mapping may set (pipeline/simulate.py), and
+#: the power module's own: cluster_share (the share of the between-firm social-capital variance
+#: that lies between clusters), outcome_sd (gaussian outcomes), theta (negbin outcomes)
+POWER_SIMULATION_KEYS = ("b0", "b_degree", "b_sc", "b_size", "ties_within", "ties_across",
+                         "delta_sc_ties", "p_service", "p_university", "p_government",
+                         "weight_mean", "employees_log_mean", "employees_log_sd",
+                         "missing_share", "cluster_share", "outcome_sd", "theta")
+
+
+def _as_list(v: Any) -> Any:
+    """A scalar, a list, or a comma-separated text ("8, 12") as a list."""
+    if isinstance(v, str):
+        parts = [p.strip() for p in v.split(",")]
+        if not all(parts):
+            raise ValueError("write the values separated by commas, e.g. 8, 12, 16")
+        return parts
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return [v]
+    return v
+
+
+class PowerConfig(_Strict):
+    """``power:`` -- the design grid and settings of `socap power` (pipeline/power.py).
+
+    Each grid key takes one value or a list; the grid is every combination."""
+
+    clusters: list[int] = Field(default_factory=lambda: [12])
+    firms_per_cluster: list[int] = Field(default_factory=lambda: [25])
+    respondents_per_firm: list[float] = Field(default_factory=lambda: [5.0])
+    effect: list[float] = Field(default_factory=lambda: [0.15])
+    icc: list[float] = Field(default_factory=lambda: [0.40])
+    reliability: list[float] = Field(default_factory=lambda: [0.80])
+    replications: int = 500
+    target: float = 0.80
+    alpha: float = 0.05
+    model: str | None = None  # the model of analysis.models to plan for (default: the first)
+    simulation: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("clusters", "firms_per_cluster", "respondents_per_firm", "effect", "icc",
+                     "reliability", mode="before")
+    @classmethod
+    def _listed(cls, v: Any) -> Any:
+        v = _as_list(v)
+        if isinstance(v, list) and not v:
+            raise ValueError("give at least one value, e.g. [8, 12]")
+        if isinstance(v, list) and any(isinstance(x, bool) for x in v):
+            raise ValueError("give numbers, not true/false")
+        return v
+
+    @field_validator("clusters")
+    @classmethod
+    def _clusters(cls, v: list[int]) -> list[int]:
+        if any(x < 2 for x in v):
+            raise ValueError("needs at least 2 clusters per design (cluster-robust standard "
+                             f"errors and ICCs need several), got {min(v)}")
+        return sorted(set(v))
+
+    @field_validator("firms_per_cluster")
+    @classmethod
+    def _firms(cls, v: list[int]) -> list[int]:
+        if any(x < 2 for x in v):
+            raise ValueError(f"needs at least 2 firms per cluster, got {min(v)}")
+        return sorted(set(v))
+
+    @field_validator("respondents_per_firm")
+    @classmethod
+    def _respondents(cls, v: list[float]) -> list[float]:
+        if any(x < 1 for x in v):
+            raise ValueError("respondents per firm (the mean; every firm has at least one) "
+                             f"must be at least 1, got {min(v)}")
+        return sorted(set(v))
+
+    @field_validator("effect")
+    @classmethod
+    def _effects(cls, v: list[float]) -> list[float]:
+        return sorted(set(v))
+
+    @field_validator("icc", "reliability")
+    @classmethod
+    def _share(cls, v: list[float]) -> list[float]:
+        bad = [x for x in v if not 0 < x < 1]
+        if bad:
+            raise ValueError(f"must lie strictly between 0 and 1, got {bad[0]}")
+        return sorted(set(v))
+
+    @field_validator("replications", mode="before")
+    @classmethod
+    def _replications(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError("give the number of simulated studies per design, a whole number "
+                             "of at least 1 (e.g. replications: 500)")
+        return v
+
+    @field_validator("target", "alpha", mode="before")
+    @classmethod
+    def _probability(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+            raise ValueError("must be a probability strictly between 0 and 1 (e.g. target: "
+                             "0.80, alpha: 0.05)")
+        return v
+
+    @field_validator("simulation", mode="before")
+    @classmethod
+    def _simulation(cls, v: Any) -> Any:
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            raise ValueError("write a mapping of simulation parameters, e.g. "
+                             "simulation: {b_degree: 0.3, b_sc: 0.2}")
+        for key in v:
+            if key not in POWER_SIMULATION_KEYS:
+                hint = did_you_mean(str(key), POWER_SIMULATION_KEYS)
+                hint = f" ({hint})" if hint.startswith("did") else ""
+                raise ValueError(f"unknown simulation parameter '{key}'{hint}; valid: "
+                                 + ", ".join(POWER_SIMULATION_KEYS))
+        return v
+
+
 class StudyConfig(_Strict):
     title: str
     instrument: str
@@ -331,6 +473,7 @@ class StudyConfig(_Strict):
     units: UnitsConfig | None = None
     network: NetworkConfig | None = None
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    power: PowerConfig | None = None  # `socap power`: the design grid (pipeline/power.py)
     seed: int = 1
 
     @field_validator("scoring", mode="before")
@@ -424,6 +567,12 @@ _FIXES = {
 }
 
 
+_VALUE_FIXES = {
+    "power": "correct the value as the message says; README 'Planning a survey: socap power' "
+             "describes every key of power:",
+}
+
+
 def _problems_from(exc: ValidationError, file: str, lines: dict, raw: dict) -> ProblemList:
     problems = ProblemList()
     seen = set()
@@ -471,6 +620,7 @@ def _problems_from(exc: ValidationError, file: str, lines: dict, raw: dict) -> P
             value = err.get("input")
             if value is not None and not isinstance(value, (dict, list)) and str(value) not in msg:
                 msg = f"{msg} (got {value!r})"
+            fix = fix or (_VALUE_FIXES.get(str(loc[0])) if loc else None)
         # a value that failed every branch of a union yields several errors: keep one per key
         sig = (key, kind if kind in ("extra_forbidden", "missing") else "value")
         if sig in seen:

@@ -267,6 +267,8 @@ class CFAResult:
     missing: str = "listwise"
     estimator_reason: str | None = None
     se: str = "standard"
+    #: ordinal (WLSMV) fits: item -> its thresholds (lavaan's ``|`` parameters); else empty
+    thresholds: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     _model: Any = field(default=None, repr=False, compare=False)
     modification_indices: tuple[Mapping[str, Any], ...] = ()
 
@@ -328,13 +330,15 @@ class CFAResult:
         }
         if self.higher_order:
             out["higher_order"] = higher
+        if self.thresholds:
+            out["thresholds"] = {k: list(v) for k, v in self.thresholds.items()}
         return _num(out)
 
     def summary(self) -> str:
         """A short text summary in the order a reviewer reads."""
         f = self.fit
         lines = [
-            (f"CFA (ML, lavaan defaults): n = {self.n} complete rows "
+            (f"CFA ({self.estimator}, lavaan defaults): n = {self.n} complete rows "
              f"({self.n_dropped_listwise} dropped listwise); converged: {self.converged}"),
             (f"chi2({f.get('df')}) = {_fmt(f.get('chisq'), 2)}, p = {_fmt(f.get('pvalue'), 4)}; "
              f"CFI = {_fmt(f.get('cfi'))}, TLI = {_fmt(f.get('tli'))}, RMSEA = "
@@ -470,14 +474,10 @@ def fit_cfa(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
             raise StudyError("missing: fiml cannot go with estimator: wlsmv",
                              key="analysis.cfa.missing",
                              fix="use estimator: mlr with missing: fiml, or missing: listwise")
-        try:
-            from pipeline.measure.sem import ordinal  # noqa: PLC0415 -- written in issue 19c
-        except ImportError:
-            raise StudyError("estimator: wlsmv needs the ordinal CFA module "
-                             "(pipeline.measure.sem.ordinal), which this socap does not have",
-                             key="analysis.cfa.estimator",
-                             fix="use estimator: mlr (or ml) until it is available") from None
-        result = ordinal.fit_cfa_wlsmv(data, constructs, higher_order)
+        from pipeline.measure.sem import ordinal  # noqa: PLC0415
+
+        result = _replace_result(ordinal.fit_ordinal_cfa(data, constructs, higher_order),
+                                 missing="listwise", se="robust.sem")
         if reason:
             result = _replace_result(result, estimator_reason=reason)
         return result
@@ -909,6 +909,70 @@ def factor_scores(result: CFAResult, data: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(scores, index=data.index, columns=list(model.latents))
 
 
+def score_reliability(result: CFAResult, scoring: str = "factor") -> dict[str, dict[str, float]]:
+    """Reliability and error variance of each respondent-level construct score, under the CFA.
+
+    Parameters
+    ----------
+    result
+        A fitted :class:`CFAResult`.
+    scoring
+        ``"factor"`` (regression factor scores, :func:`factor_scores`) or ``"mean"`` (item means;
+        a higher-order score the mean of its constructs' means, :func:`pipeline.measure.scores.mean_scores`).
+
+    Returns
+    -------
+    dict
+        ``{latent: {"reliability": r, "error_variance": v, "score_variance": s}}``: for a score
+        ``a'y`` (item weights ``a``) of latent j, ``r = (a' Lambda Phi e_j)^2 / (a' Sigma a
+        Phi_jj)`` -- the squared correlation of score and latent -- ``s = a' Sigma a`` and the
+        error variance ``v = (1 - r) s``, all model-implied, in the score's units. Empty when the
+        CFA has no model.
+
+    Notes
+    -----
+    For regression scores ``a = Sigma^-1 Lambda Phi e_j`` and r is the factor determinacy
+    squared (``lavaan::lavPredict(fit, rel = TRUE)``'s reliability of the predicted scores).
+    Written as ``score = b eta_j + error``, the error is independent of eta_j and between
+    respondents, so a unit mean over n respondents carries error variance ``v / n`` -- what
+    regression calibration of unit scores needs (:mod:`pipeline.models.calibration`).
+
+    References
+    ----------
+    Grice, J. W. (2001). Computing and evaluating factor scores. *Psychological Methods*, 6(4),
+    430-450.
+    """
+    model: _CFAModel | None = result._model
+    if model is None:
+        return {}
+    lam, phi, sigma = model.lam, model.phi, model.sigma
+    p, m = lam.shape
+    index = {it: k for k, it in enumerate(model.items)}
+    weights = np.zeros((p, m))
+    if scoring == "factor":
+        weights = np.linalg.solve(sigma, lam @ phi)
+    else:
+        latents = list(model.latents)
+        for j, name in enumerate(latents):
+            if name in result.constructs:
+                its = [index[i] for i in result.constructs[name] if i in index]
+                weights[its, j] = 1.0 / len(its)
+        for j, name in enumerate(latents):
+            parts = [latents.index(c) for c in result.higher_order.get(name, ()) if c in latents]
+            if parts:
+                weights[:, j] = weights[:, parts].mean(axis=1)
+    out = {}
+    for j, name in enumerate(model.latents):
+        a = weights[:, j]
+        s = float(a @ sigma @ a)
+        cov = float(a @ lam @ phi[:, j])
+        if s <= 0 or phi[j, j] <= 0:
+            continue
+        r = cov**2 / (s * phi[j, j])
+        out[name] = {"reliability": r, "error_variance": (1 - r) * s, "score_variance": s}
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # measurement invariance
 
@@ -1038,9 +1102,9 @@ class InvarianceResult:
         configural{chisq, df, pvalue, cfi, tli, rmsea,
         rmsea_ci, srmr, aic, bic, converged, holds}, metric{... delta_cfi, delta_rmsea,
         chisq_diff, df_diff, p_diff}, scalar{...}, level_reached, partial{level_reached, metric,
-        scalar, suggestions[]}, second_order_scalar{...} | null, latent_means{<group>{<construct>{estimate, se, z, p, ci_low,
-        ci_high}}}, comparable{relationships, means}, defensible_comparisons, criteria{},
-        warnings[]``.
+        scalar, suggestions[]}, second_order_scalar{...} | null,
+        latent_means{<group>{<construct>{estimate, se, z, p, ci_low, ci_high}}},
+        comparable{relationships, means}, defensible_comparisons, criteria{}, warnings[]``.
         """
         lm: dict[str, dict] = {}
         for row in self.latent_means.itertuples(index=False):
@@ -1267,11 +1331,16 @@ def measurement_invariance(
 
     Partial invariance: when metric (or scalar) invariance fails, the equality constraint with
     the largest univariate score test (``lavTestScore(fit)$uni``, 1 df per released constraint;
-    first- and second-order loadings for metric, item intercepts for scalar) is released -- the parameter becomes group-specific in all groups, as lavaan's
-    ``group.partial`` -- and the model refitted, until the level holds against the previous one
-    or no significant (p < .05) constraint can be released while keeping at least two invariant
-    indicators per construct (Byrne, Shavelson & Muthen, 1989). Latent means (group 1 fixed at
-    0) come from the full or partial scalar model.
+    first- and second-order loadings for metric, item intercepts for scalar) is released --
+    the parameter becomes group-specific in all groups, as lavaan's ``group.partial`` -- and
+    the model refitted, until the level holds against the previous one or no significant
+    (p < .05) constraint can be released while keeping at least two invariant indicators per
+    factor (Byrne, Shavelson & Muthen, 1989). Latent means (group 1 fixed at 0) come from the
+    full or partial scalar model. With a second-order model, once (partial) scalar invariance
+    holds, the second-order scalar model (the constructs' intercepts held at 0 in every group,
+    the second-order means free: ``F ~ c(0, 0)*1; H ~ c(0, NA)*1``) is compared with it by the
+    same criteria (Chen, Sousa & West, 2005); when it holds, the second-order latent means are
+    added from it.
 
     Rows with a missing item or group are dropped (listwise); groups with no more complete rows
     than items are left out with a warning.
@@ -1871,3 +1940,10 @@ def _ml_family_fit(spec, est, n, chisq, df, x2_b, df_b, h1_ll, mom_h1, rb, robus
                   rmsea_robust=_rob.rmsea(fc["XX3"], df, n, fc["c3"]),
                   rmsea_robust_ci=_rob.rmsea_ci(fc["XX3_scaled"], df, n, fc["c3"]))
     return fm
+# public names of the helpers the ordinal (WLSMV) CFA in pipeline.measure.sem.ordinal shares
+check_model = _check_model
+item_matrix = _item_matrix
+prune_constructs = _prune
+empty_result = _empty_result
+htmt_from_cov = _htmt
+one_blas_thread = _one_blas_thread

@@ -709,7 +709,10 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
     # ---- mediation ---------------------------------------------------------------------------
     med = None
     if mediation is not None:
-        med = _mediation(table, mediation, form, key, seed, n_boot)
+        # the model's clustering (se: cluster, or a random intercept's groups) carries over:
+        # cluster-robust path SEs and a bootstrap of whole clusters
+        med_cluster = cluster if (cluster and se not in ("classical", "hc3")) else random
+        med = _mediation(table, mediation, form, key, seed, n_boot, cluster=med_cluster)
         warnings.extend(med.warnings)
         if weight is not None:
             warnings.append(f"The mediation regressions are unweighted (the model's weight '{weight}' is not applied "
@@ -723,8 +726,10 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
                      + (" + " + " + ".join(med.covariates) if med.covariates else "")
                      + f"; b-paths from {med.y} ~ {med.x} + {' + '.join(med.m)}"
                      + (" + " + " + ".join(med.covariates) if med.covariates else "")
-                     + f" (n = {med.n}); {med.n_boot} bootstrap resamples (seed {med.seed}), percentile and "
-                     "bias-corrected 95% CIs.")
+                     + f" (n = {med.n}); {med.n_boot} bootstrap resamples (seed {med.seed}"
+                     + (f"; whole {med_cluster} clusters drawn with replacement, {med.n_clusters} per "
+                        f"resample; path SEs cluster-robust CR1" if med.resampling == "clusters" else "")
+                     + "), percentile and bias-corrected 95% CIs.")
 
     numbered = tuple(f"[{i}] {t}" for i, t in enumerate(notes, 1))
     return ModelResult(
@@ -925,7 +930,7 @@ def _breusch_pagan(Q: np.ndarray, e: np.ndarray) -> dict:
 
 
 def _mediation(table: pd.DataFrame, spec: Mapping, form: fm.Formula, key: str, seed: int,
-               n_boot: int) -> MediationResult:
+               n_boot: int, cluster: str | None = None) -> MediationResult:
     mkey = f"{key}.mediation"
     if not isinstance(spec, Mapping):
         raise StudyError("mediation must be a mapping such as {x: social_capital, m: [participation], y: new_products}",
@@ -984,7 +989,8 @@ def _mediation(table: pd.DataFrame, spec: Mapping, form: fm.Formula, key: str, s
             raise StudyError(f"cannot read the mediation covariates {covs}: {exc}", key=f"{mkey}.covariates",
                              fix="list column names (or log(column))") from None
         fm.check_columns(cov_form, table, f"{mkey}.covariates")
-    cols = [x, y, *ms] + ([w] if w else []) + (cov_form.columns if cov_form else [])
+    cols = ([x, y, *ms] + ([w] if w else []) + (cov_form.columns if cov_form else [])
+            + ([cluster] if cluster else []))
     ok = ~table[list(dict.fromkeys(cols))].isna().any(axis=1).to_numpy()
     cov_vals = {}
     if cov_form:
@@ -1015,4 +1021,6 @@ def _mediation(table: pd.DataFrame, spec: Mapping, form: fm.Formula, key: str, s
     return mediation_effects(num(x), np.column_stack([num(m) for m in ms]), num(y), covariates=C,
                              w=num(w) if w else None,
                              names={"x": x, "y": y, "m": ms, "moderator": w, "covariates": covs},
-                             n_boot=n_boot, seed=seed, ci_level=level, n_dropped=len(table) - n)
+                             n_boot=n_boot, seed=seed, ci_level=level, n_dropped=len(table) - n,
+                             clusters=(pd.factorize(table[cluster].to_numpy()[rows])[0]
+                                       if cluster else None))

@@ -105,6 +105,9 @@ REFERENCES: dict[str, str] = {
     "Breusch & Pagan 1979": "Breusch, T. S., & Pagan, A. R. (1979). A simple test for heteroscedasticity and random coefficient variation. Econometrica, 47(5), 1287-1294. https://doi.org/10.2307/1911963",
     "Brosseau-Liard & Savalei 2014": "Brosseau-Liard, P. E., & Savalei, V. (2014). Adjusting incremental fit indices for nonnormality. Multivariate Behavioral Research, 49(5), 460-470. https://doi.org/10.1080/00273171.2014.933697",
     "Cameron, Gelbach & Miller 2008": "Cameron, A. C., Gelbach, J. B., & Miller, D. L. (2008). Bootstrap-based improvements for inference with clustered errors. The Review of Economics and Statistics, 90(3), 414-427. https://doi.org/10.1162/rest.90.3.414",
+    "Croon & van Veldhoven 2007": "Croon, M. A., & van Veldhoven, M. J. P. M. (2007). Predicting group-level outcome variables from variables measured at the individual level: A latent variable multilevel model. Psychological Methods, 12(1), 45-57. https://doi.org/10.1037/1082-989X.12.1.45",
+    "Lüdtke et al. 2008": "Lüdtke, O., Marsh, H. W., Robitzsch, A., Trautwein, U., Asparouhov, T., & Muthén, B. (2008). The multilevel latent covariate model: A new, more reliable approach to group-level effects in contextual studies. Psychological Methods, 13(3), 203-229. https://doi.org/10.1037/a0012869",
+    "Carroll et al. 2006": "Carroll, R. J., Ruppert, D., Stefanski, L. A., & Crainiceanu, C. M. (2006). Measurement error in nonlinear models: A modern perspective (2nd ed.). Chapman & Hall/CRC. https://doi.org/10.1201/9781420010138",
     "Cohen 1988": "Cohen, J. (1988). Statistical power analysis for the behavioral sciences (2nd ed.). Lawrence Erlbaum.",
     "Enders 2010": "Enders, C. K. (2010). Applied missing data analysis. Guilford Press.",
     "Friedrich 1982": "Friedrich, R. J. (1982). In defense of multiplicative terms in multiple regression equations. American Journal of Political Science, 26(4), 797-833. https://doi.org/10.2307/2110973",
@@ -533,6 +536,26 @@ def methods(results: dict, other_texts=()) -> Methods:
                    "fdr": ("Benjamini & Hochberg 1995",)}.get(str(how).lower())
             text += (f". p-values corrected for multiple tests"
                      + (f" ({how}) {cite(*ref)}" if ref else f" ({how})" if how else ""))
+        scc = m.get("score_correction") or {}
+        if scc:
+            cols = list(scc.get("scores") or {})
+            rel = [f"{c}: mean reliability of the unit means "
+                   f"{_n((scc['scores'][c] or {}).get('reliability_mean'))}" for c in cols]
+            what = ("the unit's latent mean over all its potential respondents, so within-unit "
+                    f"sampling error counts as error {cite('Lüdtke et al. 2008')}"
+                    if scc.get("method") == "latent" else
+                    "the mean of its respondents' true scores, so only the items' measurement "
+                    "error (from the CFA) counts as error")
+            text += (f". Because the unit scores of {_and(cols)} are means of few respondents, "
+                     f"the model was also fitted on regression-calibrated unit scores "
+                     f"{cite('Croon & van Veldhoven 2007', 'Carroll et al. 2006')}: each unit "
+                     f"mean replaced by its best linear prediction of the unit's construct -- "
+                     f"{what} -- given the model's other unit-level predictors ("
+                     + "; ".join(rel) + "). The "
+                     + ("corrected estimates are the model's reported coefficients, the "
+                        "uncorrected ones reported beside them" if scc.get("headline") else
+                        "uncorrected estimates are the model's reported coefficients, the "
+                        "corrected ones reported beside them"))
         scaled = [v for v in spec.get("standardize") or []]
         centred = [v for v in spec.get("center") or []]
         text += "."
@@ -556,8 +579,11 @@ def methods(results: dict, other_texts=()) -> Methods:
         if med:
             text += (f" The indirect effect of {med.get('x')} on {med.get('y')} through "
                      f"{', '.join(med.get('m') or [])} ({med.get('model')}) was tested with "
-                     f"{_n(med.get('n_boot'))} bootstrap resamples (percentile and "
-                     f"bias-corrected intervals) {cite('Hayes 2018')}.")
+                     f"{_n(med.get('n_boot'))} bootstrap resamples"
+                     + (f" of whole clusters ({_n(med.get('clusters'))} clusters drawn with "
+                        "replacement per resample; paths with cluster-robust CR1 standard errors)"
+                        if med.get("resampling") == "clusters" else "")
+                     + f" (percentile and bias-corrected intervals) {cite('Hayes 2018')}.")
         paras.append((f"Model '{name}'", text))
 
     for k in cited_keys([t for _, t in paras] + list(other_texts)):

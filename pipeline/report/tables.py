@@ -453,6 +453,8 @@ def cfa_method(cfa: dict) -> str:
     n, dropped = cfa.get("n"), cfa.get("n_dropped_listwise")
     miss_text = ("full-information ML (FIML) on every row with an answer"
                  if missing == "fiml" else
+                 f"pairwise deletion (thresholds from each item's answers, polychorics from each "
+                 f"pair's; n = {_count(n)} rows)" if missing == "pairwise" else
                  f"listwise deletion (n = {_count(n)} complete rows"
                  + (f", {_count(dropped)} dropped" if dropped else "") + ")")
     test = ("scaled chi-square test" if est in ("MLR", "WLSMV") else "likelihood-ratio "
@@ -621,7 +623,10 @@ def _cfa_tables(results: dict, out: list) -> None:
             flag_below={n: -RESIDUAL_COR_MAX for n in names}))
     largest = cfa.get("largest_residuals") or []
     if largest:
-        rows = [{"pair": f"{r.get('lhs')} ~~ {r.get('rhs')}", "residual": r.get("residual")}
+        cut = _cut(RESIDUAL_COR_MAX)
+        rows = [{"pair": f"{r.get('lhs')} ~~ {r.get('rhs')}", "residual": r.get("residual"),
+                 "local misfit": (f"|r| > {cut}" if r.get("residual") is not None
+                                  and abs(r["residual"]) > RESIDUAL_COR_MAX else "")}
                 for r in largest]
         out.append(ReportTable(
             "cfa_largest_residuals", "Largest Residual Correlations", pd.DataFrame(rows), "cfa",
@@ -631,7 +636,7 @@ def _cfa_tables(results: dict, out: list) -> None:
             "(Kline 2016).", decimals={"residual": 3}, bounded=("residual",),
             flag_above={"residual": RESIDUAL_COR_MAX},
             flag_below={"residual": -RESIDUAL_COR_MAX},
-            cuts={"residual": (RESIDUAL_COR_MAX, True)}))
+            cuts={"residual": (RESIDUAL_COR_MAX, True)}, flag_column="local misfit"))
     mis = cfa.get("modification_indices")
     hints = mis if mis else (cfa.get("modification_hints") or [])
     if hints:
@@ -963,6 +968,7 @@ def _model_tables(results: dict, out: list) -> None:
             p_columns=("p",), ci_pairs=(("95% CI", "95% CI low", "95% CI high"),), group=name,
             int_cols=("df",)))
         _inference_tables(name, m, out)
+        _score_correction_table(name, m, out)
         _model_fit_table(name, m, out)
         ss = m.get("simple_slopes") or []
         if ss:
@@ -1128,6 +1134,49 @@ def _inference_tables(name: str, m: dict, out: list) -> None:
                 p_columns=("p", "p corrected"), group=name))
 
 
+def _score_correction_table(name: str, m: dict, out: list) -> None:
+    """The model on regression-calibrated unit scores beside the uncorrected model."""
+    sc = m.get("score_correction") or {}
+    cor, unc = sc.get("coefficients") or {}, sc.get("uncorrected") or {}
+    if not cor:
+        return
+    rows = []
+    for term, c in cor.items():
+        u = unc.get(term) or {}
+        rows.append({"term": term, "B uncorrected": u.get("estimate"), "SE uncorrected": u.get("se"),
+                     "p uncorrected": u.get("p"), "B corrected": c.get("estimate"),
+                     "SE corrected": c.get("se"), "CI low": c.get("ci_low"),
+                     "CI high": c.get("ci_high"), "p corrected": c.get("p")})
+    scores = sc.get("scores") or {}
+    rel = "; ".join(
+        f"{col}: reliability of the unit means {_num3(st.get('reliability_mean'))} on average "
+        f"(from {_num3(st.get('reliability_min'))} to {_num3(st.get('reliability_max'))}), "
+        f"true between-unit variance {_num3(st.get('var_true'))} of the observed "
+        f"{_num3(st.get('var_observed'))}" for col, st in scores.items())
+    what = ("latent: the unit's construct is its latent mean, within-unit sampling error is "
+            "error (Croon & van Veldhoven 2007; Lüdtke et al. 2008)"
+            if sc.get("method") == "latent" else
+            "measurement: the unit's construct is its respondents' mean true score, the CFA's "
+            "measurement error is error")
+    out.append(ReportTable(
+        f"scorecorr_{name}", f"Model '{name}' on Calibrated Unit Scores",
+        pd.DataFrame(rows), "models",
+        f"The model refitted with each unit's aggregated score replaced by its regression-"
+        f"calibrated value ({what}), given the model's other unit-level predictors "
+        f"({', '.join(sc.get('covariates') or []) or 'none'}). {rel}. "
+        + ("The corrected estimates are the model's headline coefficients. " if sc.get("headline")
+           else "The uncorrected estimates are the model's headline coefficients. ")
+        + "Corrected standard errors treat the calibrated scores as known.",
+        decimals=_dec(("B uncorrected", "SE uncorrected", "B corrected", "SE corrected",
+                       "CI low", "CI high")),
+        p_columns=("p uncorrected", "p corrected"), ci_pairs=(("95% CI corrected", "CI low", "CI high"),),
+        group=name))
+
+
+def _num3(v) -> str:
+    return "n/a" if not isinstance(v, (int, float)) else f"{v:.3f}"
+
+
 def _outcome(m: dict) -> str:
     f = m.get("formula") or ""
     return f.split("~", 1)[0].strip() if "~" in f else "y"
@@ -1218,8 +1267,12 @@ def _mediation_table(name: str, med: dict, out: list) -> None:
     out.append(ReportTable(
         f"mediation_{name}", f"Mediation in Model '{name}' ({med.get('model')})", pd.DataFrame(rows),
         "models",
-        f"n = {med.get('n')}; paths by OLS with Wald CIs; indirect effects with "
-        f"{med.get('n_boot')} bootstrap resamples (seed {med.get('seed')}, "
+        f"n = {med.get('n')}; paths by OLS with Wald CIs"
+        + (f" and cluster-robust CR1 SEs over {med.get('clusters')} clusters (sandwich::vcovCL, "
+           "HC1)" if med.get("path_se") == "CR1" else "")
+        + f"; indirect effects with {med.get('n_boot')} bootstrap resamples "
+        + ("of whole clusters, drawn with replacement " if med.get("resampling") == "clusters" else "")
+        + f"(seed {med.get('seed')}, "
         f"{level * 100:.0f}% CIs; SE = bootstrap SD)"
         + (f", {med.get('n_boot_failed')} resamples failed" if med.get("n_boot_failed") else "")
         + (f"; covariates: {', '.join(med.get('covariates'))}" if med.get("covariates") else "")

@@ -12,7 +12,9 @@
 #              three items under a second-order factor sc in two regions (n = 700, 650); in the
 #              south reciprocity's second-order loading is .25 instead of .75 and item r_2's
 #              intercept is .5 higher: metric fails, partial metric frees sc=~reciprocity;
-#   sim_loading the first-order "loading" scenario of invariance_sim.csv (coop_2's loading).
+#   sim_loading the first-order "loading" scenario of invariance_sim.csv (coop_2's loading);
+#   sim_higher3 sim_higher in three groups: north split into north / east by row parity (the
+#              partial search over two constraints per parameter, lavTestScore's .p. == .p.).
 # For the second-order cases, once (partial) scalar invariance holds, the second-order scalar
 # model (the constructs' intercepts held at 0, the second-order means free; Chen, Sousa & West
 # 2005) against it, and its second-order latent means when it holds.
@@ -61,7 +63,13 @@ out <- list(
   sim_higher = invariance_sequence(sim_first, list(sc = names(sim_first)), sim, "region"),
   sim_loading = invariance_sequence(
     list(trust = paste0("trust_", 1:4), cooperation = paste0("coop_", 1:4)), list(),
-    isim[isim$scenario == "loading", ], "region")
+    isim[isim$scenario == "loading", ], "region"),
+  sim_higher3 = {
+    s3 <- sim
+    north <- which(s3$region == "north")
+    s3$region[north[seq(2, length(north), by = 2)]] <- "east"
+    invariance_sequence(sim_first, list(sc = names(sim_first)), s3, "region")
+  }
 )
 naive <- suppressWarnings(cfa(model_syntax(hs_first, list(g = names(hs_first))), data = hs,
                               group = "school", group.equal = c("loadings", "intercepts")))
