@@ -123,6 +123,36 @@ def test_kobo_geopoint_question_is_dropped_by_content(tmp_path):
     assert not set(inst.item_ids) & set(raw.personal_data_dropped)
 
 
+def test_qualtrics_export_in_spanish_and_german_loses_its_personal_columns(tmp_path):
+    from ingest_writers import qualtrics_rows
+
+    from pipeline.config.study import read_study
+    from pipeline.ingest.survey import read_survey
+
+    frame, inst = base_survey()
+    rows = qualtrics_rows(frame, inst)
+    extra = {"Teléfono": lambda i: f"+34 91 123 45{i:02d}", "Nachname": lambda i: f"Muster{i}",
+             "Comentarios": lambda i: f"escribir a ana{i}@correo.example" if i == 2 else "nada",
+             "Abteilung": lambda i: "Vertrieb", "Jahr": lambda i: 2020 + i % 3}
+    for name, make in extra.items():
+        rows[0].append(name)
+        rows[1].append(name)
+        rows[2].append(json.dumps({"ImportId": name}))
+        for k, r in enumerate(rows[3:]):
+            r.append(make(k))
+    folder = study(tmp_path / "q", ["q.csv"])
+    write(folder / "data/raw/q.csv", rows)
+    raw = read_survey(read_study(folder))
+    why = raw.personal_data_reasons
+    assert why["Teléfono"] == {"by": "name", "what": "phone number"}
+    assert why["Nachname"] == {"by": "name", "what": "person's name"}
+    assert why["Comentarios"] == {"by": "content", "what": "e-mail addresses"}
+    assert why["RecipientFirstName"] == {"by": "name", "what": "person's name"}
+    assert why["LocationLatitude"] == {"by": "name", "what": "location"}
+    assert {"Abteilung", "Jahr", "StartDate", "EndDate", "RecordedDate", "Status"} <= set(raw.data)
+    assert not set(why) & {"Abteilung", "Jahr", *inst.item_ids}
+
+
 def test_a_column_found_personal_in_one_export_is_dropped_from_every_export(tmp_path):
     from pipeline.config.study import read_study
     from pipeline.ingest.survey import read_survey
@@ -279,6 +309,8 @@ def test_survey_keep_writes_the_column_and_warns_for_personal_data(example_study
     assert "contact_person" not in units.columns
     r = json.loads((folder / "reports/results.json").read_text())
     assert r["config"]["survey"]["keep"] == ["department", "Nombre", "firm_notes"]
+    html = (folder / "reports/report.html").read_text(encoding="utf-8")
+    assert re.search(r"keep:\s*- department\s*- Nombre\s*- firm_notes", html)  # the config echo
     warned = [w["message"] for w in r["warnings"]]
     assert any("survey.keep keeps column 'Nombre', which looks like personal data "
                "(by name: person's name)" in w for w in warned)
