@@ -65,6 +65,7 @@ def _text(*values):
     (_text("(555) 123-4567",), "phone numbers"),
     (_text("Tokyo office +81 3-1234-5678",), "phone numbers"),
     (_text("030 1234 5678",), "phone numbers"),
+    (_text("portable 06.12.34.56.78",), "phone numbers"),
     (_text("sent from 192.168.10.21 at work",), "IP addresses"),
     (_text("2001:db8:85a3::8a2e:370:7334",), "IP addresses"),
     (_text("35.6812 139.7671 40.0 5.0", "35.6813 139.7672 41 4.5"), "coordinates"),  # geopoints

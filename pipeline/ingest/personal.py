@@ -149,10 +149,13 @@ _IPV4 = re.compile(rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?!\.?\d)")
 _H = r"[0-9A-Fa-f]{1,4}"
 _IPV6 = re.compile(rf"(?<![0-9A-Fa-f:])(?:(?:{_H}:){{7}}{_H}|(?:{_H}:){{1,6}}:(?:{_H}:){{0,5}}{_H})"
                    r"(?![0-9A-Fa-f:])")
-# dates, times, UUIDs and ISO time stamps look like digit groups: removed before the phone test
+# dates, times, UUIDs, ISO time stamps and IPv4 addresses look like digit groups: removed before
+# the phone test
 _NOT_PHONE = re.compile(
-    r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
-    r"|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+    r"(?<![\d.\-/])\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?![-/.]\d)"
+    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
+    r"|(?<![\d.\-/])\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}(?![-/.]\d)"
+    r"|\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?|(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)"
     r"|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 _PHONE = re.compile(r"(?<![\w+])\+?(?:\(\d{1,5}\)|\d{1,5})(?:[ .\-/]?(?:\(\d{1,5}\)|\d{1,5})){1,7}"
                     r"(?![\w])")
@@ -162,11 +165,19 @@ _LATLON = re.compile(r"^\s*\(?\s*([+-]?\d{1,2}\.\d{3,})\s*[,;]?\s+([+-]?\d{1,3}\
                      r"|^\s*\(?\s*([+-]?\d{1,2}\.\d{3,})\s*[,;]\s*([+-]?\d{1,3}\.\d{3,})\s*\)?\s*$")
 
 
+#: the cells that may hold a phone number (RE2, no lookarounds): the forms _has_phone accepts
+_PHONE_RE2 = (r"\+\s?\(?\d(?:[ ().\-/]{0,2}\d){8}"  # +49 30 1234 5678
+              r"|\(\d{1,5}\)\s?[.\-/]?\s?\d"  # (555) 123-4567
+              r"|\d{2,5}[.\-/]\d{3,5}[.\-/]\d{3,5}|\d{1,5}(?:[.\-/]\d{2,5}){3}"  # 03-1234-5678
+              r"|(?:^|[^\w+])0\d{1,4} \d{2,5} \d{2,5}")  # 030 1234 5678
+
+
 def _has_phone(text: str) -> bool:
     """A phone number in the text: 9-15 digits in 2-6 groups, written as phone numbers are --
-    starting with ``+`` (international) or with an area code in parentheses, or in three or
-    more groups joined by ``-``, ``.`` or ``/`` (03-1234-5678, 555.123.4567), or by spaces
-    after a trunk prefix 0 (030 1234 5678). Dates, times and UUIDs are removed first; numbers
+    starting with ``+`` (international) or with an area code in parentheses, or in groups
+    joined by ``-``, ``.`` or ``/`` (three groups of 2+, 3+, 3+ digits: 03-1234-5678,
+    555.123.4567; or four or more of 2+ after the first: 06-12-34-56-78), or by spaces after
+    a trunk prefix 0 (030 1234 5678). Dates, times and UUIDs are removed first; numbers
     in prose (2019 2020 2021, 5 10 15 20) are not phone numbers."""
     if len(re.findall(r"\d", text)) < 9:
         return False
@@ -182,7 +193,8 @@ def _has_phone(text: str) -> bool:
         if any(len(g) < 2 for g in groups[1:]):
             continue
         seps = set(re.findall(r"[ .\-/]", s))
-        if len(groups) >= 3 and seps and " " not in seps:
+        if seps and " " not in seps and (len(groups) >= 4 or (
+                len(groups) == 3 and len(groups[0]) >= 2 and min(map(len, groups[1:])) >= 3)):
             return True
         if len(groups) >= 3 and seps == {" "} and s.startswith("0") and 2 <= len(groups[0]) <= 5:
             return True
@@ -261,9 +273,9 @@ def content_kind(values: pd.Series) -> str | None:
     # patterns (lookarounds, digit counts) judge only those
     if _candidates(text, r"@[A-Za-z0-9\-]+\.", _EMAIL_IN.search):
         return "e-mail addresses"
-    if _candidates(text, r"(?:\d[ ().\-/]{0,2}){9}", _has_phone):
+    if _candidates(text, _PHONE_RE2, _has_phone):
         return "phone numbers"
-    if _candidates(text, r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:",
+    if _candidates(text, r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|::|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]",
                    lambda t: _IPV4.search(t) or _IPV6.search(t)):
         return "IP addresses"
     coords = sum(_is_coordinate(t) for t in text)
