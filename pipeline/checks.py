@@ -306,8 +306,8 @@ def model_names(m, formula=None) -> list[tuple[str, str]]:
 
 def kept_columns(cfg, level: str) -> list[str]:
     """The columns data/processed/ and reports/ hold at ``level`` ('respondent' or 'unit')
-    beyond ids, items and scores: those the models of that level name, the invariance column
-    (respondent level) and ``survey.keep``. Everything else of the export and the unit table is
+    beyond ids, items and scores: those the models of that level name, the invariance column and
+    the CFA's cluster column (respondent level) and ``survey.keep``. Everything else of the export and the unit table is
     left out (data minimisation)."""
     out: list[str] = []
     for m in cfg.analysis.models:
@@ -316,6 +316,9 @@ def kept_columns(cfg, level: str) -> list[str]:
     inv = cfg.analysis.invariance
     if level == "respondent" and isinstance(inv, str):
         out.append(inv)
+    opts = getattr(cfg.analysis, "cfa_settings", None)
+    if level == "respondent" and opts is not None and opts.cluster:
+        out.append(opts.cluster)  # the CFA's cluster-robust SEs (reproduce.R refits them)
     out += list(cfg.survey.keep)
     return list(dict.fromkeys(out))
 
@@ -351,9 +354,8 @@ def check_kept_columns(study: Study, raw, unit_table) -> tuple[str, ...]:
         found = judge(col, values)
         if found is not None:
             warned.append(f"survey.keep keeps column '{col}', which looks like personal data "
-                          f"({found.reason()}); it is written to data/processed/ and reports/ "
-                          "-- remove it from survey: keep: unless the study needs it and may "
-                          "hold it.")
+                          f"({found.reason()}); it is written to data/processed/ -- remove "
+                          "it from survey: keep: unless the study needs it and may hold it.")
     problems.raise_if_any("survey.keep names columns socap cannot find:")
     return tuple(warned)
 

@@ -219,11 +219,22 @@ def _write_crash_log(args) -> Path:
         log = reports / "socap-error.log"
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(f"--- {datetime.now(timezone.utc).isoformat()} socap {' '.join(sys.argv[1:])}\n")
-            fh.write(traceback.format_exc())
+            fh.write(_redacted(traceback.format_exc()))
         return log
     except OSError:
         traceback.print_exc()
         return Path("(stderr)")
+
+
+def _redacted(text: str) -> str:
+    """The traceback without e-mail addresses, IP addresses or phone numbers a message may
+    quote from the data (reports/ never holds personal data)."""
+    try:
+        from pipeline.ingest.personal import redact  # noqa: PLC0415
+
+        return redact(text)
+    except Exception:  # noqa: BLE001 -- the log is written whatever happens
+        return text
 
 
 def _run(args) -> int:

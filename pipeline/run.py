@@ -891,6 +891,11 @@ def summary_lines(results: dict, study: Study) -> list[str]:
              f"({s['excluded']} excluded)"
              + (f", {s['units']} units" if s.get("units") else "")
              + (f", {s['groups']} groups" if s.get("groups") else "") + "."]
+    if s.get("personal_data_dropped"):
+        why = s.get("personal_data_reasons") or {}
+        lines.append("Personal data dropped at ingest (never written): " + ", ".join(
+            f"{c} (by {why[c]['by']}: {why[c]['what']})" if c in why else c
+            for c in s["personal_data_dropped"]) + ".")
     flags = [f"{c} (alpha {r['alpha']:.2f})" for c, r in results["reliability"].items()
              if r.get("alpha") is not None and r["alpha"] < 0.70]
     lines.append("Reliability: " + ("all constructs alpha >= .70." if not flags else

@@ -177,6 +177,11 @@ def read_survey(study, instrument=None) -> RawSurvey:
                       if c not in system)
     data = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
     columns = pd.concat(metas, ignore_index=True)
+    if len(frames) > 1 and pii:  # a column found personal in one export goes from all of them
+        again = [c for c in pii if c in data.columns]
+        if again:
+            data = data.drop(columns=again)
+            columns = columns.loc[~columns["column"].isin(again)].reset_index(drop=True)
     return RawSurvey(data=data, columns=columns, files=tuple(infos),
                      personal_data_dropped=tuple(pii), notes=tuple(notes),
                      metadata_columns=tuple(system), personal_data_reasons=reasons)
