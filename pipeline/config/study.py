@@ -184,7 +184,7 @@ class ModelConfig(_Strict):
     formula: str
     level: Literal["unit", "respondent"] = "unit"
     family: Literal["gaussian", "poisson", "negbin", "logit"] = "gaussian"
-    se: Literal["classical", "hc3", "cluster"] = "classical"
+    se: Literal["classical", "hc3", "cluster", "cr1", "cr2", "wild"] = "classical"
     cluster: str | None = None
     focal: str | None = None
     moderator: str | None = None
@@ -224,8 +224,8 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ModelConfig":
-        if self.se == "cluster" and not self.cluster:
-            raise ValueError("se: cluster needs 'cluster:' naming the column that defines the "
+        if self.se in ("cluster", "cr1", "cr2", "wild") and not self.cluster:
+            raise ValueError(f"se: {self.se} needs 'cluster:' naming the column that defines the "
                              "clusters (e.g. cluster: cluster)")
         if (self.focal is None) != (self.moderator is None):
             raise ValueError("give both 'focal' and 'moderator' (for simple slopes and "

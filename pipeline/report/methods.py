@@ -105,6 +105,7 @@ REFERENCES: dict[str, str] = {
     "Enders 2010": "Enders, C. K. (2010). Applied missing data analysis. Guilford Press.",
     "Friedrich 1982": "Friedrich, R. J. (1982). In defense of multiplicative terms in multiple regression equations. American Journal of Political Science, 26(4), 797-833. https://doi.org/10.2307/2110973",
     "Holm 1979": "Holm, S. (1979). A simple sequentially rejective multiple test procedure. Scandinavian Journal of Statistics, 6(2), 65-70.",
+    "Kline & Santos 2012": "Kline, P., & Santos, A. (2012). A score based approach to wild bootstrap inference. Journal of Econometric Methods, 1(1), 23-41.",
     "Kenward & Roger 1997": "Kenward, M. G., & Roger, J. H. (1997). Small sample inference for fixed effects from restricted maximum likelihood. Biometrics, 53(3), 983-997. https://doi.org/10.2307/2533558",
     "Kline 2016": "Kline, R. B. (2016). Principles and practice of structural equation modeling (4th ed.). Guilford Press.",
     "Koenker 1981": "Koenker, R. (1981). A note on studentizing a test for heteroscedasticity. Journal of Econometrics, 17(1), 107-112. https://doi.org/10.1016/0304-4076(81)90062-2",
@@ -476,10 +477,16 @@ def methods(results: dict, other_texts=()) -> Methods:
         text += ". " + inference_sentence(m, spec, cite)
         wb = m.get("wild_bootstrap") or {}
         if wb:
-            text += (f" The test of {wb.get('term')} was repeated with a wild cluster bootstrap "
-                     f"(restricted, {wb.get('weights', 'Rademacher')} weights, "
-                     f"{_n(wb.get('draws'))} draws, seed {wb.get('seed')}) "
-                     f"{cite('Cameron, Gelbach & Miller 2008', 'Webb 2023')}")
+            score = "score" in str(wb.get("method") or "")
+            draws = (f"all {_n(wb.get('draws'))} sign vectors of the {wb.get('clusters')} clusters"
+                     if wb.get("enumerated") else
+                     f"{_n(wb.get('draws'))} draws, seed {wb.get('seed')}")
+            text += (f" The test of {wb.get('term')} was repeated with a "
+                     + ("score " if score else "") + "wild cluster bootstrap "
+                     f"(restricted, {wb.get('weights', 'Rademacher')} weights, {draws}; the CI "
+                     "inverts the bootstrap test) "
+                     + (cite('Cameron, Gelbach & Miller 2008', 'Kline & Santos 2012', 'Webb 2023') if score
+                        else cite('Cameron, Gelbach & Miller 2008', 'Webb 2023')))
         es = m.get("effect_sizes") or {}
         if es:
             parts = []
