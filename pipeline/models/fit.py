@@ -590,7 +590,14 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
             if kind == "CR2":
                 from pipeline.models.clustered import cr2  # noqa: PLC0415
 
-                cr2obj = cr2(fit, X, ccodes)
+                try:
+                    cr2obj = cr2(fit, X, ccodes)
+                except (np.linalg.LinAlgError, ValueError) as exc:  # a degenerate fit
+                    warnings.append(f"CR2 standard errors could not be computed ({exc}; the fit is "
+                                    "degenerate, e.g. a constant outcome), so CR1 with G - 1 df is "
+                                    "shown instead.")
+                    kind = "CR1"
+            if kind == "CR2":
                 V = cr2obj.vcov
                 df_coef = cr2obj.df(np.eye(p))
                 df_method = "Satterthwaite"
