@@ -227,20 +227,13 @@ def test_run_rejects_an_unknown_cluster_column(study_copy):
     assert main(["run", str(study_copy), "--quiet"]) == 2
 
 
-def test_wlsmv_without_the_ordinal_module_is_a_clear_error_before_fitting(study_copy, capsys):
-    import importlib.util
-    import re
-
-    from pipeline.cli import main
-
-    if importlib.util.find_spec("pipeline.measure.sem.ordinal") is not None:
-        pytest.skip("the ordinal CFA module is present")
-    yaml = (study_copy / "study.yaml").read_text(encoding="utf-8")
-    yaml = re.sub(r"(?m)^  cfa: true.*$", "  cfa: {estimator: auto}", yaml)
-    (study_copy / "study.yaml").write_text(yaml, encoding="utf-8")
-    assert main(["run", str(study_copy)]) == 2
-    err = capsys.readouterr().err
-    assert "analysis.cfa.estimator" in err and "auto chose WLSMV" in err and "Fix:" in err
-    assert not (study_copy / "reports" / "results.json").exists()
-    with pytest.raises(StudyError, match="wlsmv needs"):
-        fit_cfa(pd.read_csv(REF / "data" / "cfa_socap.csv"), SOCAP, estimator="wlsmv")
+def test_auto_dispatches_ordinal_items_to_wlsmv_and_records_why():
+    """estimator: auto on 5-point items goes to the ordinal (WLSMV) CFA of
+    pipeline.measure.sem.ordinal, with the reason in the result."""
+    d = pd.read_csv(REF / "data" / "cfa_socap.csv")
+    r = fit_cfa(d, SOCAP, estimator="auto")
+    assert r.estimator == "WLSMV" and r.missing == "listwise"
+    assert "at most 5 answer categories" in r.estimator_reason
+    assert r.to_dict()["estimator_reason"] == r.estimator_reason
+    with pytest.raises(StudyError, match="fiml"):
+        fit_cfa(d, SOCAP, estimator="wlsmv", missing="fiml")
