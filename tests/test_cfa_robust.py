@@ -237,3 +237,18 @@ def test_auto_dispatches_ordinal_items_to_wlsmv_and_records_why():
     assert r.to_dict()["estimator_reason"] == r.estimator_reason
     with pytest.raises(StudyError, match="fiml"):
         fit_cfa(d, SOCAP, estimator="wlsmv", missing="fiml")
+
+
+def test_singular_or_degenerate_data_warn_without_numpy_warnings():
+    """Linearly dependent items under FIML: EM stops (lavaan's ridge), the CFA is not fitted,
+    one warning says why; no RuntimeWarning escapes, no exception."""
+    import warnings
+
+    d = _missing()
+    d["x2"] = d["x1"] * 2 + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for kw in ({"missing": "fiml"}, {"estimator": "mlr", "missing": "fiml"},
+                   {"estimator": "mlr"}):
+            r = fit_cfa(d, HS, **kw)
+            assert not r.converged and any("singular" in w for w in r.warnings), kw

@@ -1828,7 +1828,7 @@ def _fit_ml_family(data, constructs, higher_order, estimator: str, missing: str,
         if not h1.converged:
             warnings.append(f"The EM estimate of the saturated model did not converge in "
                             f"{h1.iterations} iterations; the chi-square is approximate.")
-        if not np.all(np.isfinite(h1.cov)) or np.linalg.eigvalsh(h1.cov)[0] <= 1e-10 * max(
+        if not np.all(np.isfinite(h1.cov)) or np.linalg.eigvalsh(h1.cov)[0] <= 1e-7 * max(
                 float(np.max(np.diag(h1.cov))), 1e-300):
             return empty("The EM covariance matrix of the items is singular (too few answers "
                          "or linearly dependent items), so no CFA was fitted.")

@@ -311,7 +311,7 @@ class H1:
     converged: bool
 
 
-def em_h1(pat: Patterns, max_iter: int = 5000, tol: float = 1e-8) -> H1:
+def em_h1(pat: Patterns, max_iter: int = 2000, tol: float = 1e-8) -> H1:
     """ML mean and covariance of incomplete normal data by EM (lavaan's saturated model).
 
     Starts as lavaan does (available-case means, a diagonal covariance of available-case
@@ -347,6 +347,12 @@ def em_h1(pat: Patterns, max_iter: int = 5000, tol: float = 1e-8) -> H1:
         mo = np.take_along_axis(pat.mean[ks], oidx, axis=1)                  # (Kg, po)
         soo = pat.cov[ks][np.arange(len(ks))[:, None, None], oidx[:, :, None], oidx[:, None, :]]
         groups.append((n[ks], midx, oidx, mo, soo))
+    with np.errstate(all="ignore"):
+        return _em_loop(pat, mu, sigma, t1_obs, t2_obs, groups, N, max_iter, tol)
+
+
+def _em_loop(pat, mu, sigma, t1_obs, t2_obs, groups, N, max_iter, tol) -> H1:
+    p = pat.p
     converged = False
     it = 0
     for it in range(1, max_iter + 1):
@@ -376,6 +382,10 @@ def em_h1(pat: Patterns, max_iter: int = 5000, tol: float = 1e-8) -> H1:
         new_mu = t1 / N
         new_sigma = t2 / N - np.outer(new_mu, new_mu)
         new_sigma = 0.5 * (new_sigma + new_sigma.T)
+        if not (np.all(np.isfinite(new_sigma)) and np.all(np.isfinite(new_mu))):
+            break
+        if np.linalg.eigvalsh(new_sigma)[0] < 1e-6:   # as lavaan: a tiny ridge
+            new_sigma[np.diag_indices(p)] += float(np.max(np.diag(new_sigma))) * 1e-8
         delta = max(float(np.max(np.abs(new_mu - mu))), float(np.max(np.abs(new_sigma - sigma))))
         mu, sigma = new_mu, new_sigma
         if delta < tol:
