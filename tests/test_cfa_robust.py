@@ -252,3 +252,17 @@ def test_singular_or_degenerate_data_warn_without_numpy_warnings():
                    {"estimator": "mlr"}):
             r = fit_cfa(d, HS, **kw)
             assert not r.converged and any("singular" in w for w in r.warnings), kw
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_modification_indices_match_lavaan(ref, name):
+    """modindices(): from the expected information whatever the SEs (lavaan gives the same MIs
+    for ML, MLR and information = "observed"); under FIML the FIML expected information."""
+    got = {(m["lhs"], m["op"], m["rhs"]): m for m in _fit(name).modification_indices}
+    want = ref[name]["modindices"]
+    assert len(want) >= 5
+    for w in want[:8]:
+        key = (w["lhs"], w["op"], w["rhs"])
+        assert key in got, key
+        assert got[key]["mi"] == pytest.approx(w["mi"], abs=0.01, rel=1e-3), key
+        assert got[key]["epc"] == pytest.approx(w["epc"], abs=1e-3), key
