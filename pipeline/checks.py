@@ -394,29 +394,9 @@ def check_model_columns(study: Study, available: dict[str, list[str]]) -> None:
 
 
 def cfa_cluster_column(cfg, cleaned, responses, study) -> str | None:
-    """analysis.cfa.cluster names a survey column, and an estimator the CFA can use (WLSMV,
-    also as estimator: auto's choice, needs the ordinal module) -- checked before anything is
-    fitted."""
+    """analysis.cfa.cluster names a survey column (checked before anything is fitted)."""
     opts = cfg.analysis.cfa_settings
     cluster = opts.cluster if opts is not None else None
-    if opts is not None and opts.estimator in ("wlsmv", "auto"):
-        import importlib.util  # noqa: PLC0415
-
-        if importlib.util.find_spec("pipeline.measure.sem.ordinal") is None:
-            chosen = opts.estimator
-            if chosen == "auto":
-                from pipeline.measure.cfa import choose_estimator  # noqa: PLC0415
-
-                items = [i for i in cleaned.items if i in responses.columns]
-                chosen = choose_estimator(responses, {"items": items}, cluster)[0]
-            if chosen == "wlsmv":
-                raise StudyError(
-                    "analysis.cfa: estimator: wlsmv needs the ordinal CFA module "
-                    "(pipeline.measure.sem.ordinal), which this socap does not have"
-                    + (" (estimator: auto chose WLSMV because every item has at most 7 answer "
-                       "categories)" if opts.estimator == "auto" else ""),
-                    file=study.file, key="analysis.cfa.estimator",
-                    fix="use estimator: mlr (with missing: fiml to keep incomplete rows) or ml")
     if cluster and cluster not in responses.columns:
         candidates = [c for c in responses.columns if c not in cleaned.items]
         raise StudyError(f"analysis.cfa.cluster names column '{cluster}', which the survey "

@@ -227,20 +227,42 @@ def test_run_rejects_an_unknown_cluster_column(study_copy):
     assert main(["run", str(study_copy), "--quiet"]) == 2
 
 
-def test_wlsmv_without_the_ordinal_module_is_a_clear_error_before_fitting(study_copy, capsys):
-    import importlib.util
-    import re
+def test_auto_dispatches_ordinal_items_to_wlsmv_and_records_why():
+    """estimator: auto on 5-point items goes to the ordinal (WLSMV) CFA of
+    pipeline.measure.sem.ordinal, with the reason in the result."""
+    d = pd.read_csv(REF / "data" / "cfa_socap.csv")
+    r = fit_cfa(d, SOCAP, estimator="auto")
+    assert r.estimator == "WLSMV" and r.missing == "listwise"
+    assert "at most 5 answer categories" in r.estimator_reason
+    assert r.to_dict()["estimator_reason"] == r.estimator_reason
+    with pytest.raises(StudyError, match="fiml"):
+        fit_cfa(d, SOCAP, estimator="wlsmv", missing="fiml")
 
-    from pipeline.cli import main
 
-    if importlib.util.find_spec("pipeline.measure.sem.ordinal") is not None:
-        pytest.skip("the ordinal CFA module is present")
-    yaml = (study_copy / "study.yaml").read_text(encoding="utf-8")
-    yaml = re.sub(r"(?m)^  cfa: true.*$", "  cfa: {estimator: auto}", yaml)
-    (study_copy / "study.yaml").write_text(yaml, encoding="utf-8")
-    assert main(["run", str(study_copy)]) == 2
-    err = capsys.readouterr().err
-    assert "analysis.cfa.estimator" in err and "auto chose WLSMV" in err and "Fix:" in err
-    assert not (study_copy / "reports" / "results.json").exists()
-    with pytest.raises(StudyError, match="wlsmv needs"):
-        fit_cfa(pd.read_csv(REF / "data" / "cfa_socap.csv"), SOCAP, estimator="wlsmv")
+def test_singular_or_degenerate_data_warn_without_numpy_warnings():
+    """Linearly dependent items under FIML: EM stops (lavaan's ridge), the CFA is not fitted,
+    one warning says why; no RuntimeWarning escapes, no exception."""
+    import warnings
+
+    d = _missing()
+    d["x2"] = d["x1"] * 2 + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for kw in ({"missing": "fiml"}, {"estimator": "mlr", "missing": "fiml"},
+                   {"estimator": "mlr"}):
+            r = fit_cfa(d, HS, **kw)
+            assert not r.converged and any("singular" in w for w in r.warnings), kw
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_modification_indices_match_lavaan(ref, name):
+    """modindices(): from the expected information whatever the SEs (lavaan gives the same MIs
+    for ML, MLR and information = "observed"); under FIML the FIML expected information."""
+    got = {(m["lhs"], m["op"], m["rhs"]): m for m in _fit(name).modification_indices}
+    want = ref[name]["modindices"]
+    assert len(want) >= 5
+    for w in want[:8]:
+        key = (w["lhs"], w["op"], w["rhs"])
+        assert key in got, key
+        assert got[key]["mi"] == pytest.approx(w["mi"], abs=0.01, rel=1e-3), key
+        assert got[key]["epc"] == pytest.approx(w["epc"], abs=1e-3), key

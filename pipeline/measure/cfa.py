@@ -612,7 +612,7 @@ def _fit_model(items, cons, hig, mean, cov, n, n_dropped, warnings) -> CFAResult
 
 
 def _finish(spec, fit, est, fm, items, cons, hig, mean, cov, n, n_dropped, warnings, *,
-            intercepts=None, hints=True, **extra) -> CFAResult:
+            intercepts=None, hints=True, mi_fit=None, mi_of=None, **extra) -> CFAResult:
     """Everything computed from a fitted model: parameter table, factor correlations, Heywood
     checks, CR/AVE/HTMT from ``cov`` (sample or EM moments), modification hints, the scoring
     state."""
@@ -649,7 +649,7 @@ def _finish(spec, fit, est, fm, items, cons, hig, mean, cov, n, n_dropped, warni
                       / cov[np.ix_(idx_all, idx_all)].sum())
     htmt = _htmt(cov, items, cons)
 
-    mis = _modification_indices(fit) if hints else ()
+    mis = (_modification_indices(mi_fit or fit, mi_of=mi_of) if hints else ())
     hints = _modification_hints(mis)
     model = _CFAModel(
         items=items, latents=lv, lam=lam.copy(), phi=phi.copy(), sigma=imp.sigma[0].copy(),
@@ -756,7 +756,8 @@ def _htmt(cov: np.ndarray, items: Sequence[str], cons: Mapping[str, Sequence[str
     return pd.DataFrame(out, index=names, columns=names)
 
 
-def _modification_indices(fit: _idx.Fitted, top: int = MAX_HINTS) -> tuple[dict[str, Any], ...]:
+def _modification_indices(fit: _idx.Fitted, top: int = MAX_HINTS, mi_of=None
+                          ) -> tuple[dict[str, Any], ...]:
     """The ``top`` largest modification indices, as ``modindices(fit, sort. = TRUE)``:
     ``{lhs, op, rhs, mi, epc, sepc_all}`` (``sepc.all``: the EPC completely standardised with the
     model-implied SDs -- of the item and the factor for a cross-loading, of the two residuals
@@ -765,7 +766,7 @@ def _modification_indices(fit: _idx.Fitted, top: int = MAX_HINTS) -> tuple[dict[
     if not (fit.identified and np.isfinite(fit.est.fmin)):
         return ()
     cand = _candidate_entries(spec)
-    mi, epc = _idx.modification_indices(fit, cand)
+    mi, epc = (mi_of or _idx.modification_indices)(fit, cand)
     imp = _eng.matrices(spec, fit.theta)
     order = [int(i) for i in np.argsort(-np.nan_to_num(mi, nan=-1.0), kind="stable")
              if np.isfinite(mi[i])][:top]
@@ -1828,7 +1829,7 @@ def _fit_ml_family(data, constructs, higher_order, estimator: str, missing: str,
         if not h1.converged:
             warnings.append(f"The EM estimate of the saturated model did not converge in "
                             f"{h1.iterations} iterations; the chi-square is approximate.")
-        if not np.all(np.isfinite(h1.cov)) or np.linalg.eigvalsh(h1.cov)[0] <= 1e-10 * max(
+        if not np.all(np.isfinite(h1.cov)) or np.linalg.eigvalsh(h1.cov)[0] <= 1e-7 * max(
                 float(np.max(np.diag(h1.cov))), 1e-300):
             return empty("The EM covariance matrix of the items is singular (too few answers "
                          "or linearly dependent items), so no CFA was fitted.")
@@ -1894,9 +1895,15 @@ def _fit_ml_family(data, constructs, higher_order, estimator: str, missing: str,
     else:
         fm = _blank_fit()
     intercepts = _eng.matrices(spec, est.theta).mu[0] if meanstructure else mean_h1
+    # modification indices as lavaan's modindices(): from the expected information whatever
+    # the SEs (complete data: the ML one; FIML: the FIML expected information)
+    if missing == "fiml":
+        mi_fit, mi_of = fit, (lambda f, cand: _fiml.modification_indices(obj, f.theta, cand))
+    else:
+        mi_fit, mi_of = (_idx.fitted(spec, mom, est) if identified else None), None
     return _finish(spec, fit, est, fm, items, cons, hig, mean_h1, cov_h1, n, n_dropped,
-                   warnings, intercepts=intercepts, hints=missing != "fiml" and not robust,
-                   **extra)
+                   warnings, intercepts=intercepts, hints=identified and est.converged,
+                   mi_fit=mi_fit, mi_of=mi_of, **extra)
 
 
 def _ml_family_fit(spec, est, n, chisq, df, x2_b, df_b, h1_ll, mom_h1, rb, robust, pat, x,

@@ -66,6 +66,8 @@ dump <- function(fit, scores = FALSE) {
     converged = lavInspect(fit, "converged")
   )
   if (scores) out$scores <- lavPredict(fit, method = "regression")
+  mi <- modindices(fit, sort. = TRUE)        # lavaan: always from the expected information
+  out$modindices <- head(mi[mi$op %in% c("=~", "~~"), c("lhs", "op", "rhs", "mi", "epc")], 10)
   out
 }
 out <- list(

@@ -311,7 +311,7 @@ class H1:
     converged: bool
 
 
-def em_h1(pat: Patterns, max_iter: int = 5000, tol: float = 1e-8) -> H1:
+def em_h1(pat: Patterns, max_iter: int = 2000, tol: float = 1e-8) -> H1:
     """ML mean and covariance of incomplete normal data by EM (lavaan's saturated model).
 
     Starts as lavaan does (available-case means, a diagonal covariance of available-case
@@ -347,6 +347,12 @@ def em_h1(pat: Patterns, max_iter: int = 5000, tol: float = 1e-8) -> H1:
         mo = np.take_along_axis(pat.mean[ks], oidx, axis=1)                  # (Kg, po)
         soo = pat.cov[ks][np.arange(len(ks))[:, None, None], oidx[:, :, None], oidx[:, None, :]]
         groups.append((n[ks], midx, oidx, mo, soo))
+    with np.errstate(all="ignore"):
+        return _em_loop(pat, mu, sigma, t1_obs, t2_obs, groups, N, max_iter, tol)
+
+
+def _em_loop(pat, mu, sigma, t1_obs, t2_obs, groups, N, max_iter, tol) -> H1:
+    p = pat.p
     converged = False
     it = 0
     for it in range(1, max_iter + 1):
@@ -376,6 +382,10 @@ def em_h1(pat: Patterns, max_iter: int = 5000, tol: float = 1e-8) -> H1:
         new_mu = t1 / N
         new_sigma = t2 / N - np.outer(new_mu, new_mu)
         new_sigma = 0.5 * (new_sigma + new_sigma.T)
+        if not (np.all(np.isfinite(new_sigma)) and np.all(np.isfinite(new_mu))):
+            break
+        if np.linalg.eigvalsh(new_sigma)[0] < 1e-6:   # as lavaan: a tiny ridge
+            new_sigma[np.diag_indices(p)] += float(np.max(np.diag(new_sigma))) * 1e-8
         delta = max(float(np.max(np.abs(new_mu - mu))), float(np.max(np.abs(new_sigma - sigma))))
         mu, sigma = new_mu, new_sigma
         if delta < tol:
@@ -566,6 +576,62 @@ def observed_information(obj: Objective, theta: np.ndarray, h: float = 1e-6) -> 
         second[:, j] = (g[0] - 8 * g[1] + 8 * g[2] - g[3]) / (12 * h)
     hess = hess + 0.5 * (second + second.T)
     return 0.5 * (0.5 * (hess + hess.T))
+
+
+def modification_indices(obj: Objective, theta: np.ndarray, candidates: _eng.Entries
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """lavaan's ``modindices()`` under FIML: score tests from the FIML gradient and the FIML
+    *expected* information (lavaan's modindices always uses the expected information):
+    ``I_ef = sum_k w_k [1/2 tr(K_k dS_e K_k dS_f) + dmu_e' K_k dmu_f]``; then as
+    :func:`pipeline.measure.sem.indices.modification_indices`."""
+    spec, pat = obj.spec, obj.pat
+    if len(candidates) == 0:
+        return np.zeros(0), np.zeros(0)
+    imp = _eng.matrices(spec, theta)
+    out = _pattern_terms(pat, imp.mu[0], imp.sigma[0], need_grad=True)
+    emb = _embedded_inverse(imp.sigma[0], pat.mask)
+    if out is None or emb is None:
+        n = len(candidates)
+        return np.full(n, np.nan), np.full(n, np.nan)
+    _, W, gmu = out
+    inv = emb[0]
+    p = spec.p
+    p2 = p * p
+    w = pat.weights
+    kf = inv.reshape(len(w), p2)
+    t_kk = ((kf.T * w) @ kf).reshape(p, p, p, p)
+    kbar = np.einsum("k,kij->ij", w, inv)
+    free = _eng.free_entries(spec)
+    allent = _eng.Entries(np.concatenate([free.kind, candidates.kind]),
+                          np.concatenate([free.group, candidates.group]),
+                          np.concatenate([free.row, candidates.row]),
+                          np.concatenate([free.col, candidates.col]))
+    a, b, s, dmu = _eng._entry_vectors(spec, imp, allent, 0, np.arange(len(allent)))
+    grad = 2.0 * s * np.einsum("ei,ij,ej->e", a, W, b) + dmu @ gmu
+
+    def es(x_e, y_f, t, z_f, u_e):
+        pf = (y_f @ t.transpose(1, 0, 2, 3).reshape(p, p * p2)).reshape(-1, p, p, p)
+        q = np.einsum("film,fl->fim", pf, z_f)
+        xu = (x_e[:, :, None] * u_e[:, None, :]).reshape(-1, p2)
+        return xu @ q.reshape(-1, p2).T
+
+    tr_kk = 2.0 * (es(a, a, t_kk, b, b) + es(a, b, t_kk, a, b))
+    info = 0.5 * np.outer(s, s) * tr_kk + dmu @ kbar @ dmu.T
+    nf = len(free)
+    i_pp = _eng.to_parameters(spec, info[:nf, :nf])
+    i_xp = _eng.to_parameters(spec, info[nf:, :nf], axes=(1,))
+    i_xx = np.diag(info[nf:, nf:])
+    try:
+        solved = np.linalg.solve(i_pp, i_xp.T)
+    except np.linalg.LinAlgError:
+        solved = np.linalg.pinv(i_pp) @ i_xp.T
+    v = i_xx - np.einsum("xp,px->x", i_xp, solved)
+    score = -0.5 * grad[nf:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = np.where(v < np.finfo(float).eps ** (1 / 3), np.nan, v)
+        mi = pat.n_total * score ** 2 / v
+        epc = score / v
+    return mi, epc
 
 
 def _numeric_observed_information(obj: Objective, theta: np.ndarray, h: float = 1e-6
