@@ -27,8 +27,8 @@ By name (compared case- and accent-insensitively, ignoring spaces, ``_ - . / : (
 
 By content, in text columns that are not platform metadata: any cell holding an e-mail address,
 a phone number (9-15 digits written as phone numbers are: ``+49 30 1234 5678``, ``(555)
-123-4567``, ``03-1234-5678``, ``030 1234 5678``; dates, times, UUIDs and numbers in prose are
-not) or an IP address (v4 or v6), inside free text too ("call me on +49 30 1234 5678") -- the
+123-4567``, ``03-1234-5678``, ``06.12.34.56.78``, ``030 1234 5678``; dates, times, UUIDs, IPv4
+addresses and numbers in prose are not) or an IP address (v4 or v6), inside free text too ("call me on +49 30 1234 5678") -- the
 distinct values of a Categorical column, the first 20,000 filled cells of others; and columns most of whose cells are coordinates -- KoBo/ODK geopoints
 (``lat lon alt acc``), geotraces (geopoints separated by ``;``) or latitude/longitude pairs
 with at least three decimals (``35.6812, 139.7671``). Numeric columns are never judged by
