@@ -91,7 +91,11 @@ def replicate(seed: int, truth: str, rpf: float) -> dict:
         folder = Path(tmp) / "s"
         write_study(sim, folder)
         y = folder / "study.yaml"
-        y.write_text(_models_block(y.read_text(encoding="utf-8")), encoding="utf-8")
+        text = _models_block(y.read_text(encoding="utf-8"))
+        # the EFA (parallel analysis) and the invariance models do not change the models: skipped
+        text = re.sub(r"^  efa: .*$", "  efa: false", text, flags=re.M)
+        text = re.sub(r"^  invariance: .*$", "  invariance: false", text, flags=re.M)
+        y.write_text(text, encoding="utf-8")
         results, _ = analyse(read_inputs(read_study(folder)), Stages())
     lat, meas = results["models"]["latent"], results["models"]["meas"]
     oracle = fit_model(sim.latent.merge(sim.firms, on="firm_id"), name="oracle", formula=FORMULA,

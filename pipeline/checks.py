@@ -4,7 +4,8 @@ refuses exactly what run would refuse (issue 17: it passed studies that run then
 
 :func:`prefit_checks` runs them all: enough respondents for the items; the EFA's items and
 number of factors (``analysis.efa: false`` switches it off); every column a model names exists
-at its level, and a logit model's outcome is binary as written; the invariance column; every
+at its level, a logit model's outcome is binary as written, and the columns a formula reads hold
+no 'nan'/'inf' cells (named with file, row and column); the invariance column; every
 node of the tie list is a unit or an institution; every survey unit is in the unit table. It
 returns the caveats that are warnings, not errors (constructs of fewer than three items, tie
 nodes that are neither units nor institutions).
@@ -57,6 +58,7 @@ def prefit_checks(inputs: "Inputs", cleaned) -> PrefitReport:
     check_efa(study, len(items))
     check_model_columns(study, model_columns(inputs, cleaned))
     check_model_outcomes(study, inputs, cleaned)
+    check_model_values(study, inputs, cleaned)
     if cfg.analysis.invariance is not False:
         invariance_column(cfg, cleaned, responses, study)
     cfa_cluster_column(cfg, cleaned, responses, study)
@@ -168,6 +170,70 @@ def check_model_outcomes(study: Study, inputs: "Inputs", cleaned) -> None:
             problems.add(problem[0], file=str(study.file), key=f"analysis.models[{i}].formula",
                          fix=problem[1])
     problems.raise_if_any("Model outcomes do not fit their family:")
+
+
+_NOT_FINITE = r"[+-]?(?:nan|inf|infinity)"
+
+
+def check_model_values(study: Study, inputs: "Inputs", cleaned) -> None:
+    """The columns a model's formula reads from the unit table or the survey hold numbers it
+    can use: a cell 'nan', 'NaN', 'inf' or '-Infinity' among numbers (or an infinite number) is
+    named with its file, row and column -- instead of the column becoming categorical ('nan' is
+    text) or the fit failing. Raises StudyError listing each column's first such cell."""
+    from pipeline.models import parse_formula  # noqa: PLC0415
+    from pipeline.models.formula import FormulaSyntaxError  # noqa: PLC0415
+
+    problems = ProblemList()
+    for i, m in enumerate(study.config.analysis.models):
+        try:
+            form = parse_formula(m.formula)
+        except FormulaSyntaxError:
+            continue  # check_model_columns reported it
+        role = {c: "outcome" for c in (form.response.columns if form.response else ())}
+        for col in form.columns:
+            role.setdefault(col, "predictor")
+        for col, what in role.items():
+            if m.level == "unit" and inputs.unit_table is not None and col in inputs.unit_table:
+                table = inputs.unit_table
+                source = table.attrs.get("source_file") or str(study.path(study.config.units.file))
+                files = np.full(len(table), source, dtype=object)
+                rows = np.asarray(table.attrs.get("source_rows", np.arange(len(table)) + 2))
+            elif m.level == "respondent" and col in cleaned.responses:
+                table = cleaned.responses
+                if "source_file" not in table or "source_row" not in table:
+                    continue
+                files = table["source_file"].to_numpy(dtype=object)
+                rows = table["source_row"].to_numpy()
+            else:
+                continue
+            s = table[col]
+            if pd.api.types.is_bool_dtype(s):
+                continue
+            if pd.api.types.is_numeric_dtype(s):
+                v = s.to_numpy(dtype=float, na_value=np.nan)
+                bad = np.isinf(v)
+                shown = v
+            else:
+                text = s.astype("string").str.strip()
+                filled = text.notna() & (text != "")
+                token = (text.str.fullmatch(_NOT_FINITE, case=False) == True).to_numpy()  # noqa: E712
+                if not token.any():
+                    continue
+                rest = filled.to_numpy() & ~token
+                if pd.to_numeric(text[rest], errors="coerce").isna().any():
+                    continue  # a column of text, not of numbers with a stray 'nan'
+                bad = token
+                shown = text.to_numpy(dtype=object)
+            if not bad.any():
+                continue
+            j = int(np.flatnonzero(bad)[0])
+            more = int(bad.sum()) - 1
+            problems.add(
+                f"'{shown[j]}' is not a number model '{m.name}' can use as its {what} "
+                f"'{col}'" + (f" ({more} more such cells in the column)" if more else ""),
+                file=str(files[j]), row=int(rows[j]), column=col,
+                fix="leave the cell empty for a missing value, or enter the number")
+    problems.raise_if_any("Model columns hold values that are not finite numbers:")
 
 
 def logit_outcome_problem(values: pd.Series, col: str, as_factor: bool, formula: str):
@@ -328,9 +394,29 @@ def check_model_columns(study: Study, available: dict[str, list[str]]) -> None:
 
 
 def cfa_cluster_column(cfg, cleaned, responses, study) -> str | None:
-    """analysis.cfa.cluster names a survey column (checked before anything is fitted)."""
+    """analysis.cfa.cluster names a survey column, and an estimator the CFA can use (WLSMV,
+    also as estimator: auto's choice, needs the ordinal module) -- checked before anything is
+    fitted."""
     opts = cfg.analysis.cfa_settings
     cluster = opts.cluster if opts is not None else None
+    if opts is not None and opts.estimator in ("wlsmv", "auto"):
+        import importlib.util  # noqa: PLC0415
+
+        if importlib.util.find_spec("pipeline.measure.sem.ordinal") is None:
+            chosen = opts.estimator
+            if chosen == "auto":
+                from pipeline.measure.cfa import choose_estimator  # noqa: PLC0415
+
+                items = [i for i in cleaned.items if i in responses.columns]
+                chosen = choose_estimator(responses, {"items": items}, cluster)[0]
+            if chosen == "wlsmv":
+                raise StudyError(
+                    "analysis.cfa: estimator: wlsmv needs the ordinal CFA module "
+                    "(pipeline.measure.sem.ordinal), which this socap does not have"
+                    + (" (estimator: auto chose WLSMV because every item has at most 7 answer "
+                       "categories)" if opts.estimator == "auto" else ""),
+                    file=study.file, key="analysis.cfa.estimator",
+                    fix="use estimator: mlr (with missing: fiml to keep incomplete rows) or ml")
     if cluster and cluster not in responses.columns:
         candidates = [c for c in responses.columns if c not in cleaned.items]
         raise StudyError(f"analysis.cfa.cluster names column '{cluster}', which the survey "

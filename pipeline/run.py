@@ -267,14 +267,26 @@ def reliability_stage(responses: pd.DataFrame, items: list[str],
     return Measured(moments=moments, reliability=reliability, warnings=tuple(warned))
 
 
-def efa_stage(moments, cfg):
+def efa_stage(moments, cfg, responses: pd.DataFrame | None = None):
     """Sampling adequacy, the number of factors and the rotated solution (an EFAResult); None
-    with ``analysis: efa: false``."""
+    with ``analysis: efa: false``. With ``correlation: polychoric`` everything is computed from
+    the polychoric correlations of ``responses`` (``psych::fa(cor = "poly")``)."""
     from pipeline.measure.factors import efa as fit_efa  # noqa: PLC0415
 
     e = cfg.analysis.efa
     if e is False:
         return None
+    if getattr(e, "correlation", "pearson") == "polychoric" and responses is not None:
+        from pipeline.measure.factors import polychoric_moments  # noqa: PLC0415
+
+        import dataclasses  # noqa: PLC0415
+
+        res = fit_efa(polychoric_moments(moments, responses), n_factors=e.n_factors,
+                      method=e.method, rotation=e.rotation, seed=cfg.seed)
+        return dataclasses.replace(res, correlation="polychoric",
+                                   n_factors_reason=res.n_factors_reason.replace(
+                                       "pairwise correlation matrix",
+                                       "polychoric correlation matrix"))
     return fit_efa(moments, n_factors=e.n_factors, method=e.method, rotation=e.rotation,
                    seed=cfg.seed)
 
@@ -461,7 +473,7 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
         f"{c} alpha {_fmt(r.get('alpha'))}" for c, r in measured.reliability.items()))
 
     t0 = stages.start("Exploratory factor analysis")
-    efa_result = efa_stage(measured.moments, cfg)
+    efa_result = efa_stage(measured.moments, cfg, responses[items])
     efa = efa_result.to_dict() if efa_result is not None else None
     stages.done("efa", t0, f"{efa.get('n_factors')} factors ({efa.get('n_factors_reason', '')})"
                 if efa else "skipped (analysis: efa: false)")
@@ -476,7 +488,10 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
                                                     cfg), cleaned.exclusions)
     cfa = scored.cfa_dict
     fit = (cfa or {}).get("fit", {})
-    stages.done("cfa", t0, f"CFI {_fmt(fit.get('cfi'))}, RMSEA {_fmt(fit.get('rmsea'))}, "
+    rob = "_robust" if (cfa or {}).get("estimator") == "WLSMV" else ""
+    stages.done("cfa", t0, f"{(cfa or {}).get('estimator', 'ML')}: "
+                f"CFI{' (robust)' if rob else ''} {_fmt(fit.get('cfi' + rob))}, "
+                f"RMSEA {_fmt(fit.get('rmsea' + rob))}, "
                 f"SRMR {_fmt(fit.get('srmr'))}; {scored.method} scores" if cfa
                 else f"{scored.method} scores")
 
@@ -629,8 +644,9 @@ def _catalytic_line(name: str, res: dict, cfg) -> str:
     if term is None:
         return f"{name}: n = {res.get('n')}"
     c = res["coefficients"][term]
-    return (f"{name}: {term} = {c['estimate']:.3f} [95% CI {c['ci_low']:.3f}, {c['ci_high']:.3f}],"
-            f" p = {c['p']:.3g}")
+    p = "n/a" if c.get("p") is None else f"{c['p']:.3g}"  # undefined: e.g. a constant outcome
+    return (f"{name}: {term} = {_fmt(c.get('estimate'))} [95% CI {_fmt(c.get('ci_low'))}, "
+            f"{_fmt(c.get('ci_high'))}], p = {p}")
 
 
 def _interaction_term(coefficients: dict, focal: str, moderator: str) -> str | None:

@@ -147,8 +147,9 @@ def test_bad_input_is_a_warning_or_a_clear_error():
     d.loc[:, "x3"] = np.nan          # an item nobody answered
     r = fit_cfa(d, HS, missing="fiml")
     assert r.converged and any("'x3'" in w for w in r.warnings)
-    with pytest.raises(StudyError, match="classroom"):
+    with pytest.raises(StudyError, match="classroom") as err:
         fit_cfa(_missing().drop(columns="classroom"), HS, estimator="mlr", cluster="classroom")
+    assert err.value.problems[0].key == "analysis.cfa.cluster"
     tiny = _missing().head(6)
     r = fit_cfa(tiny, HS, estimator="mlr", missing="fiml")   # far too few rows: no crash
     assert r.warnings
@@ -171,3 +172,75 @@ def test_fiml_patterns_are_sufficient_statistics():
         np.testing.assert_allclose(pat.mean[k, o], rows[:, o].mean(axis=0), atol=1e-12)
         c = np.cov(rows[:, o].T, bias=True).reshape(o.sum(), o.sum())
         np.testing.assert_allclose(pat.cov[k][np.ix_(o, o)], c, atol=1e-12)
+
+
+def test_run_with_mlr_fiml_cluster_reports_and_validates(study_copy):
+    """socap run with analysis.cfa: {estimator: mlr, missing: fiml, cluster: ...}: results.json
+    records estimator, missing, SE type and the scaled/robust fit and meets its schema; the
+    report states them; reproduce.R refits with the same lavaan options."""
+    import re
+
+    jsonschema = pytest.importorskip("jsonschema")
+    from pipeline.cli import main
+
+    yaml = (study_copy / "study.yaml").read_text(encoding="utf-8")
+    yaml, k = re.subn(r"(?m)^  cfa: true.*$",
+                      "  cfa: {estimator: mlr, missing: fiml, cluster: cluster}", yaml)
+    if not k:
+        yaml = yaml.replace("analysis:\n", "analysis:\n  cfa: {estimator: mlr, missing: fiml, "
+                                           "cluster: cluster}\n", 1)
+    (study_copy / "study.yaml").write_text(yaml, encoding="utf-8")
+    assert main(["run", str(study_copy), "--quiet"]) == 0
+    rep = study_copy / "reports"
+    results = json.loads((rep / "results.json").read_text(encoding="utf-8"))
+    schema = json.loads((rep / "results.schema.json").read_text(encoding="utf-8"))
+    errs = list(jsonschema.Draft202012Validator(schema).iter_errors(results))
+    assert errs == []
+    cfa = results["cfa"]
+    assert (cfa["estimator"], cfa["missing"], cfa["se"]) == ("MLR", "fiml", "cluster:cluster")
+    assert cfa["fit"]["chisq_scaled"] > 0 and cfa["fit"]["scaling_factor"] > 0
+    html = (rep / "report.html").read_text(encoding="utf-8")
+    assert "full-information ML (FIML)" in html and "cluster-robust over cluster" in html
+    import html as html_module
+
+    text = html_module.unescape(html)
+    assert "Standard errors are cluster-robust over the clusters of 'cluster'" in text
+    assert "SEs: cluster:cluster" not in html and "are cluster:cluster" not in html
+    r_code = (rep / "reproduce.R").read_text(encoding="utf-8")
+    assert 'estimator = "MLR", missing = "ml", cluster = "cluster"' in r_code
+    assert "chisq.scaled" in r_code
+    head = (rep / "reproduce" / "responses.csv").read_text(encoding="utf-8").split("\n", 1)[0]
+    assert '"cluster"' in head or ",cluster" in head or head.startswith("cluster")
+
+
+def test_run_rejects_an_unknown_cluster_column(study_copy):
+    from pipeline.cli import main
+
+    yaml = (study_copy / "study.yaml").read_text(encoding="utf-8")
+    import re
+
+    yaml, k = re.subn(r"(?m)^  cfa: true.*$", "  cfa: {estimator: mlr, cluster: schol}", yaml)
+    if not k:
+        yaml = yaml.replace("analysis:\n", "analysis:\n  cfa: {estimator: mlr, cluster: schol}\n",
+                            1)
+    (study_copy / "study.yaml").write_text(yaml, encoding="utf-8")
+    assert main(["run", str(study_copy), "--quiet"]) == 2
+
+
+def test_wlsmv_without_the_ordinal_module_is_a_clear_error_before_fitting(study_copy, capsys):
+    import importlib.util
+    import re
+
+    from pipeline.cli import main
+
+    if importlib.util.find_spec("pipeline.measure.sem.ordinal") is not None:
+        pytest.skip("the ordinal CFA module is present")
+    yaml = (study_copy / "study.yaml").read_text(encoding="utf-8")
+    yaml = re.sub(r"(?m)^  cfa: true.*$", "  cfa: {estimator: auto}", yaml)
+    (study_copy / "study.yaml").write_text(yaml, encoding="utf-8")
+    assert main(["run", str(study_copy)]) == 2
+    err = capsys.readouterr().err
+    assert "analysis.cfa.estimator" in err and "auto chose WLSMV" in err and "Fix:" in err
+    assert not (study_copy / "reports" / "results.json").exists()
+    with pytest.raises(StudyError, match="wlsmv needs"):
+        fit_cfa(pd.read_csv(REF / "data" / "cfa_socap.csv"), SOCAP, estimator="wlsmv")

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline.errors import StudyError, did_you_mean
@@ -218,7 +219,11 @@ def read_unit_table(path: Path, *, id_column: str, sheet=None, study_file=None) 
     problems.raise_if_any(f"The unit table {path} has problems:")
     frame = frame.copy()
     frame[id_column] = ids.astype(object)
-    return numeric_where_possible(frame, keep_text=[id_column])
+    out = numeric_where_possible(frame, keep_text=[id_column])
+    # where each row is in the file, for messages about a cell (pipeline.checks)
+    out.attrs["source_file"] = str(path)
+    out.attrs["source_rows"] = np.asarray(table.rows)
+    return out
 
 
 def numeric_where_possible(frame: pd.DataFrame, keep_text=()) -> pd.DataFrame:

@@ -459,7 +459,13 @@ def fit_cfa(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
     """
     higher_order = {str(k): tuple(v) for k, v in (higher_order or {}).items()}
     constructs = {str(k): tuple(v) for k, v in constructs.items()}
-    _check_model(data, constructs, higher_order, [cluster] if cluster else ())
+    _check_model(data, constructs, higher_order)
+    if cluster and cluster not in data.columns:
+        raise StudyError(f"the cluster column '{cluster}' is not in the data; "
+                         + did_you_mean(str(cluster), [str(c) for c in data.columns]),
+                         key="analysis.cfa.cluster", column=str(cluster),
+                         fix="name the survey column that holds the clusters (school, village, "
+                             "interviewer...) as analysis.cfa.cluster, or remove cluster:")
     estimator = (estimator or "ml").lower()
     reason = None
     if estimator == "auto":
@@ -895,7 +901,7 @@ def factor_scores(result: CFAResult, data: pd.DataFrame) -> pd.DataFrame:
     """
     model: _CFAModel | None = result._model
     names = list(result.constructs) + list(result.higher_order)
-    if model is None:
+    if not isinstance(model, _CFAModel):   # not fitted, or an ordinal (WLSMV) fit
         return pd.DataFrame(np.nan, index=data.index, columns=names)
     missing = [i for i in model.items if i not in data.columns]
     if missing:
@@ -1764,8 +1770,12 @@ def _fit_ml_family(data, constructs, higher_order, estimator: str, missing: str,
             keep &= ~pd.isna(cl_all)
     with np.errstate(invalid="ignore"), warnings_module.catch_warnings():
         warnings_module.simplefilter("ignore", RuntimeWarning)
-        var = np.nanvar(x_all[keep], axis=0) if keep.any() else np.zeros(len(all_items))
-    const = [it for it, v in zip(all_items, var) if not v > 1e-12]
+        used = x_all[keep] if not keep.all() else x_all
+        hi = np.nanmax(used, axis=0) if len(used) else np.full(len(all_items), np.nan)
+        lo = np.nanmin(used, axis=0) if len(used) else hi
+    # constant (or never answered) in the rows used
+    const = [it for it, a, b in zip(all_items, lo, hi)
+             if not (b - a > 1e-12 * max(1.0, abs(a) if np.isfinite(a) else 1.0))]
     if const:
         warnings.append("Item(s) " + ", ".join(f"'{c}'" for c in const) + " have no variance "
                         "in the rows used and were left out of the CFA.")
@@ -1932,7 +1942,7 @@ def _ml_family_fit(spec, est, n, chisq, df, x2_b, df_b, h1_ll, mom_h1, rb, robus
         c_b = rb.c_null
         fm.update(baseline_chisq_scaled=x2_b / c_b if c_b else None, baseline_scaling_factor=c_b)
         fc = _rob.fiml_corrected(spec, est.theta, pat, x, mom_h1.mean[0], mom_h1.cov[0], n, df,
-                                 df_b, True, base_mean, base_var, cl)
+                                 df_b, True, base_mean, base_var, cl, jm=rb.b1)
         fm.update(cfi_robust=_rob.cfi(fc["XX3"], df, fc["XX3_null"], df_b, fc["c3"],
                                       fc["c3_null"]),
                   tli_robust=_rob.tli(fc["XX3"], df, fc["XX3_null"], df_b, fc["c3"],

@@ -449,7 +449,8 @@ def cfa_method(cfa: dict) -> str:
     missing = cfa.get("missing") or "listwise"
     se = cfa.get("se") or "standard"
     se_text = (f"cluster-robust over {se.split(':', 1)[1]}" if se.startswith("cluster:")
-               else SE_NAMES.get(se, se))
+               else "standard (inverse observed information)"
+               if se == "standard" and missing == "fiml" else SE_NAMES.get(se, se))
     n, dropped = cfa.get("n"), cfa.get("n_dropped_listwise")
     miss_text = ("full-information ML (FIML) on every row with an answer"
                  if missing == "fiml" else
@@ -978,7 +979,9 @@ def _model_tables(results: dict, out: list) -> None:
                      **({"moderator (raw)": s.get("moderator_value_raw")}
                         if any("moderator_value_raw" in x for x in ss) else {}),
                      "slope": s.get("slope"), "SE": s.get("se"), "CI low": s.get("ci_low"),
-                     "CI high": s.get("ci_high"), test: s.get("z_or_t"), "p": s.get("p")}
+                     "CI high": s.get("ci_high"), test: s.get("z_or_t"),
+                     **({"df": s.get("df")} if any(x.get("df") is not None for x in ss) else {}),
+                     "p": s.get("p")}
                     for s in ss]
             out.append(ReportTable(
                 f"slopes_{name}", f"Simple Slopes of {m.get('focal')} in Model '{name}'",
@@ -988,7 +991,8 @@ def _model_tables(results: dict, out: list) -> None:
                 "value on the model's scale; raw = before centring or standardising).",
                 decimals=_dec(("moderator value", "moderator (raw)", "slope", "SE", "CI low",
                                "CI high", test)),
-                p_columns=("p",), ci_pairs=(("95% CI", "CI low", "CI high"),), group=name))
+                p_columns=("p",), ci_pairs=(("95% CI", "CI low", "CI high"),), group=name,
+                int_cols=("df",)))
         jn = m.get("johnson_neyman")
         if jn:
             rows = []

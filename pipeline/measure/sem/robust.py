@@ -47,43 +47,72 @@ def _cluster_matrix(codes: np.ndarray):
 
 
 def score_crossprod(x: np.ndarray, mu: np.ndarray, sigma: np.ndarray, meanstructure: bool,
-                    cluster: np.ndarray | None = None, chunk: int = 20_000) -> np.ndarray:
+                    cluster: np.ndarray | None = None, chunk: int = 20_000,
+                    columns: np.ndarray | None = None) -> np.ndarray:
     """First-order information of the saturated moments: crossprod of casewise scores / N.
 
-    ``x`` rows with NaN = missing (rows with no answer must be removed beforehand)."""
+    ``x`` rows with NaN = missing (rows with no answer must be removed beforehand);
+    ``columns`` restricts the result to those score columns (the others are not needed).
+
+    A row's score is ``u_i - v_k`` with ``u_i = [z, vech(z z')]`` (diagonal halved),
+    ``z = K_k (y_i - mu)`` and ``v_k = [0, vech K_k]`` for its pattern k. Rows are taken in
+    pattern order, so z is one BLAS product per pattern segment, and without clusters
+    ``sum (u - v)(u - v)' = sum u u' - sum_k (U_k v_k' + v_k U_k' - n_k v_k v_k')`` with U_k the
+    pattern's sum of u: no per-row subtraction. With clusters the scores are summed within
+    clusters first (sparse indicator product) and scaled by sqrt(C / (C - 1)), as lavaan.
+    """
     x = np.asarray(x, float)
     n, p = x.shape
     vr, vc = vech_index(p)
     diag = vr == vc
-    q = len(vr) + (p if meanstructure else 0)
-    out = np.zeros((q, q))
-    sums = None
-    csr = None
-    if cluster is not None:
-        csr, n_cl = _cluster_matrix(np.asarray(cluster))
-        sums = np.zeros((n_cl, q))
+    q_all = len(vr) + (p if meanstructure else 0)
+    cols = np.arange(q_all) if columns is None else np.asarray(columns)
+    q = len(cols)
     inverse, masks = _fiml.pattern_codes(x)
     inv_all = _fiml._embedded_inverse(sigma, masks)
     if inv_all is None:
         return np.full((q, q), np.nan)
     kinv = inv_all[0]
+    K = len(masks)
+    v = np.zeros((K, q_all))
     kv = kinv[:, vr, vc]
     kv[:, diag] *= 0.5
+    v[:, (p if meanstructure else 0):] = kv
+    v = v[:, cols]
+    order = np.argsort(inverse, kind="stable")
+    pats_sorted = inverse[order]
+    out = np.zeros((q, q))
+    u_sum = np.zeros((K, q))
+    counts = np.bincount(inverse, minlength=K).astype(float)
+    sums = csr = None
+    if cluster is not None:
+        csr, n_cl = _cluster_matrix(np.asarray(cluster)[order])
+        sums = np.zeros((n_cl, q))
     for lo in range(0, n, chunk):
         hi = min(n, lo + chunk)
-        pat = inverse[lo:hi]
-        yc = np.nan_to_num(x[lo:hi] - mu, nan=0.0)
-        z = np.einsum("nij,nj->ni", kinv[pat], yc)
-        sc = z[:, vr] * z[:, vc]
-        sc[:, diag] *= 0.5
-        sc -= kv[pat]
+        rows = order[lo:hi]
+        pats = pats_sorted[lo:hi]
+        yc = np.nan_to_num(x[rows] - mu, nan=0.0)
+        z = np.empty_like(yc)
+        bounds = np.flatnonzero(np.r_[True, pats[1:] != pats[:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            np.matmul(yc[a:b], kinv[pats[a]], out=z[a:b])
+        u = z[:, vr] * z[:, vc]
+        u[:, diag] *= 0.5
         if meanstructure:
-            sc = np.concatenate([z, sc], axis=1)
+            u = np.concatenate([z, u], axis=1)
+        if columns is not None:
+            u = u[:, cols]
         if sums is None:
-            out += sc.T @ sc
+            out += u.T @ u
+            np.add.at(u_sum, pats[bounds[:-1]], np.add.reduceat(u, bounds[:-1], axis=0))
         else:
-            sums += csr[:, lo:hi] @ sc
-    if sums is not None:
+            sums += csr[:, lo:hi] @ (u - v[pats])
+    if sums is None:
+        cross = u_sum.T @ v
+        out -= cross + cross.T
+        out += (v.T * counts) @ v
+    else:
         sums *= np.sqrt(len(sums) / (len(sums) - 1.0)) if len(sums) > 1 else 1.0
         out = sums.T @ sums
     return out / n
@@ -128,9 +157,14 @@ def expected_h1(sigma: np.ndarray, meanstructure: bool) -> np.ndarray:
     return out
 
 
-def observed_h1_missing(pat: _fiml.Patterns, mu: np.ndarray, sigma: np.ndarray,
-                        chunk: int = 64) -> np.ndarray:
-    """Unit observed information of the saturated model under FIML (with mean structure)."""
+def observed_h1_missing(pat: _fiml.Patterns, mu: np.ndarray, sigma: np.ndarray
+                        ) -> np.ndarray:
+    """Unit observed information of the saturated model under FIML (with mean structure),
+    lavaan's ``lav_mvnorm_missing_logl_hessian_samplestats`` / N.
+
+    Per pattern: ``H11 = K``, ``H21 = D'(K d (x) K)``, ``H22 = 1/2 D'(K (x) K (2 W - Sigma_oo)
+    K) D``; the sum over patterns of the Kronecker products is one BLAS product of the
+    flattened per-pattern matrices, then D' . D is a gather."""
     p = pat.p
     vr, vc = vech_index(p)
     qs = len(vr)
@@ -141,15 +175,19 @@ def observed_h1_missing(pat: _fiml.Patterns, mu: np.ndarray, sigma: np.ndarray,
     sig_o = np.where(pat.mask[:, :, None] & pat.mask[:, None, :], sigma, 0.0)
     t22 = kinv @ (2.0 * wt - sig_o) @ kinv
     f = pat.n
+    K = len(f)
     h11 = np.einsum("k,kij->ij", f, kinv)
-    # D'(a kron B): row (i,j) -> a[j] B[i,:] + a[i] B[j,:], halved on the diagonal
     c = np.where(vr == vc, 0.5, 1.0)
-    h21 = np.einsum("k,kuj->uj", f, (t21[:, vc, None] * kinv[:, vr, :]
-                                     + t21[:, vr, None] * kinv[:, vc, :]) * c[None, :, None])
-    h22 = np.zeros((qs, qs))
-    for lo in range(0, len(f), chunk):
-        sl = slice(lo, lo + chunk)
-        h22 += np.einsum("k,kuv->uv", f[sl], 0.5 * _dkd(kinv[sl], t22[sl], vr, vc))
+    # sum_k f_k t21_k[c] K_k[r, col] -> (p, p, p): [c, r, col]
+    s21 = ((t21.T * f) @ kinv.reshape(K, p * p)).reshape(p, p, p)
+    h21 = (s21[vc, vr, :] + s21[vr, vc, :]) * c[:, None]
+    # sum_k f_k K_k[c, c'] T22_k[r, r'] -> [c, c', r, r']
+    s22 = ((kinv.reshape(K, p * p).T * f) @ t22.reshape(K, p * p)).reshape(p, p, p, p)
+    i, j = vr, vc
+    I, J = i[:, None], j[:, None]
+    k_, l_ = i[None, :], j[None, :]
+    h22 = (s22[J, l_, I, k_] + s22[J, k_, I, l_] + s22[I, l_, J, k_] + s22[I, k_, J, l_]) \
+        * (c[:, None] * c[None, :]) * 0.5
     out = np.zeros((p + qs, p + qs))
     out[:p, :p] = h11
     out[p:, :p] = h21
@@ -175,6 +213,7 @@ def numeric_information(grad, theta: np.ndarray, h: float = 1e-6) -> np.ndarray:
 @dataclass
 class Robust:
     vcov: np.ndarray
+    b1: np.ndarray
     trace: float
     scaling_factor: float
     chisq_scaled: float
@@ -236,12 +275,13 @@ def mlr(spec, theta, info_obs, x, n, chisq, df, *, h1_mean, h1_cov, pat=None,
         sig_b = np.diag(v)
         d_b = _baseline_delta(p, True)
         e_b = np.diag(np.r_[nj / (n * v), nj / (2.0 * n * v ** 2)])
-    b_null = score_crossprod(x, mu_b, sig_b, meanstructure, cluster)
-    b0_b = d_b.T @ b_null @ d_b
+    used = np.flatnonzero(np.any(d_b != 0, axis=1))     # the means and variances
+    b_null = score_crossprod(x, mu_b, sig_b, meanstructure, cluster, columns=used)
+    b0_b = d_b[used].T @ b_null @ d_b[used]
     df_b = p * (p - 1) // 2
     tr_b = float(np.sum(b1 * a1_inv.T) - np.sum(b0_b * _safe_inv(e_b).T))
     c_null = tr_b / df_b if df_b > 0 else np.nan
-    return Robust(vcov, trace, c, x2s, pv, c_null, None)
+    return Robust(vcov, b1, trace, c, x2s, pv, c_null, None)
 
 
 def _baseline_delta(p: int, meanstructure: bool) -> np.ndarray:
@@ -259,7 +299,7 @@ def _baseline_delta(p: int, meanstructure: bool) -> np.ndarray:
 
 
 def fiml_corrected(spec, theta, pat: _fiml.Patterns, x, h1_mean, h1_cov, n, df, df_b,
-                   scaled: bool, base_mean, base_var, cluster=None) -> dict:
+                   scaled: bool, base_mean, base_var, cluster=None, jm=None) -> dict:
     """lavaan's ``lav_fit_fiml_corrected`` (V3 when ``scaled``, else V6): the complete-data
     chi-squares of the model and the baseline at their FIML estimates against the EM moments,
     and their FIML-corrected c-hat values."""
@@ -279,7 +319,8 @@ def fiml_corrected(spec, theta, pat: _fiml.Patterns, x, h1_mean, h1_cov, n, df, 
 
     xx3 = x2_at(imp.sigma[0], imp.mu[0])
     if scaled:
-        jm = score_crossprod(x, h1_mean, h1_cov, True, cluster)
+        if jm is None:
+            jm = score_crossprod(x, h1_mean, h1_cov, True, cluster)
         gamma = wmi @ jm @ wmi
 
     def k_of(d_, e_inv_):
