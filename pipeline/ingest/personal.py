@@ -27,8 +27,8 @@ By name (compared case- and accent-insensitively, ignoring spaces, ``_ - . / : (
 
 By content, in text columns that are not platform metadata: any cell holding an e-mail address,
 a phone number (9-15 digits written as phone numbers are: ``+49 30 1234 5678``, ``(555)
-123-4567``, ``03-1234-5678``, ``030 1234 5678``; dates, times, UUIDs and numbers in prose are
-not) or an IP address (v4 or v6), inside free text too ("call me on +49 30 1234 5678") -- the
+123-4567``, ``03-1234-5678``, ``06.12.34.56.78``, ``030 1234 5678``; dates, times, UUIDs, IPv4
+addresses and numbers in prose are not) or an IP address (v4 or v6), inside free text too ("call me on +49 30 1234 5678") -- the
 distinct values of a Categorical column, the first 20,000 filled cells of others; and columns most of whose cells are coordinates -- KoBo/ODK geopoints
 (``lat lon alt acc``), geotraces (geopoints separated by ``;``) or latitude/longitude pairs
 with at least three decimals (``35.6812, 139.7671``). Numeric columns are never judged by
@@ -248,15 +248,17 @@ def redact(text: str) -> str:
     return _PHONE.sub(lambda m: "<phone>" if _has_phone(m.group()) else m.group(), text)
 
 
-def _candidates(text: list[str], prefilter: str, exact) -> bool:
-    """Whether ``exact`` finds something in a cell that the RE2 pattern ``prefilter`` picks."""
+def _picked(arr, text: list[str], prefilter: str) -> list[str]:
+    """The cells of ``text`` (``arr``: the same as an arrow array) that the RE2 pattern
+    ``prefilter`` finds something in."""
     import numpy as np  # noqa: PLC0415
-    import pyarrow as pa  # noqa: PLC0415
     import pyarrow.compute as pc  # noqa: PLC0415
 
-    hit = pc.match_substring_regex(pa.array(text, pa.large_string()), prefilter)
-    picked = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
-    return any(exact(text[i]) for i in picked)
+    hit = pc.match_substring_regex(arr, prefilter).to_numpy(zero_copy_only=False)
+    return [text[i] for i in np.flatnonzero(hit)]
+
+
+_COORD_RE2 = r"^\s*\(?\s*[+-]?\d{1,3}(?:\.\d+)?[\s,;]+[+-]?\d{1,3}\.\d"
 
 
 def content_kind(values: pd.Series) -> str | None:
@@ -269,17 +271,20 @@ def content_kind(values: pd.Series) -> str | None:
     text = _text_sample(values)
     if not text:
         return None
+    import pyarrow as pa  # noqa: PLC0415
+
     # arrow's RE2 picks the cells that might hold one (linear time, C++), Python's exact
-    # patterns (lookarounds, digit counts) judge only those
-    if _candidates(text, r"@[A-Za-z0-9\-]+\.", _EMAIL_IN.search):
+    # patterns (lookarounds, digit counts, ranges) judge only those
+    arr = pa.array(text, pa.large_string())
+    if any(_EMAIL_IN.search(t) for t in _picked(arr, text, r"@[A-Za-z0-9\-]+\.")):
         return "e-mail addresses"
-    if _candidates(text, _PHONE_RE2, _has_phone):
+    if any(_has_phone(t) for t in _picked(arr, text, _PHONE_RE2)):
         return "phone numbers"
-    if _candidates(text, r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|::|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]",
-                   lambda t: _IPV4.search(t) or _IPV6.search(t)):
+    ip = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|::|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]"
+    if any(_IPV4.search(t) or _IPV6.search(t) for t in _picked(arr, text, ip)):
         return "IP addresses"
-    coords = sum(_is_coordinate(t) for t in text)
-    if coords and coords >= 0.5 * len(text):
+    coords = _picked(arr, text, _COORD_RE2)
+    if len(coords) >= 0.5 * len(text) and sum(map(_is_coordinate, coords)) >= 0.5 * len(text):
         return "coordinates"
     return None
 
