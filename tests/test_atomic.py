@@ -371,3 +371,16 @@ def test_socap_powers_outputs_survive_a_run(sets, study, capsys):
         del snap[name]
     assert sorted(snap) == sorted(sets["new"]["reports"])
 
+
+def test_folders_set_aside_by_earlier_versions_are_put_back_or_removed(sets, study):
+    """socap before this protocol renamed the old folders aside (.reports.old-PID,
+    data/.processed.old-PID) and could be killed before putting them back."""
+    shutil.move(study / "reports", study / ".reports.old-4242")  # killed mid-swap: no reports/
+    shutil.copytree(study / "data/processed", study / "data/.processed.old-4242")  # a leftover
+    with lock_study(study, wait=0):
+        done = recover(study)
+    assert any("restored reports/" in line for line in done), done
+    assert snapshot(study, "reports") == sets["old"]["reports"]
+    assert snapshot(study, "data/processed") == sets["old"]["data/processed"]
+    assert not list(study.glob("**/.*.old-*"))
+
