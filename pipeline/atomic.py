@@ -93,6 +93,18 @@ def hook(step: str, path: Path | str | None = None) -> None:
 # ---- OS errors while writing --------------------------------------------------------------------
 
 
+#: OS errors that are the machine's state, not socap's bug: a full disk or quota, a read-only
+#: or forbidden folder, a failing device, too long a path, too many open files
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", -1), errno.EROFS, errno.EACCES,
+                      errno.EPERM, errno.EIO, errno.EFBIG, errno.ENAMETOOLONG, errno.EMFILE,
+                      errno.ENFILE}
+
+
+def environmental(exc: OSError) -> bool:
+    """Whether an OSError met while writing is the user's to fix (exit 2) rather than a bug."""
+    return exc.errno in ENVIRONMENT_ERRNOS
+
+
 def output_error(exc: OSError, folder: Path) -> StudyError:
     """The StudyError (exit 2) for an OSError met while writing a study's outputs: the folder
     and the operating system's reason, and that the earlier outputs are unchanged."""

@@ -308,6 +308,20 @@ def test_a_full_or_read_only_disk_is_a_message_and_changes_nothing(sets, study, 
     assert not [p for p in study.iterdir() if p.name.startswith((STAGING_PREFIX, JOURNAL, LOCK))]
 
 
+def test_an_os_error_that_is_a_bug_stays_an_internal_error(sets, study, capsys, monkeypatch):
+    """Only the machine's state (full, read-only, forbidden ...) is the user's to fix; a missing
+    file while writing is socap's bug: exit 1, and still nothing changed."""
+    monkeypatch.setenv("SOCAP_TEST_HOOK", "write-report=ENOENT")
+    capsys.readouterr()
+    assert main(["run", str(study), "--quiet"]) == 1
+    assert "internal error" in capsys.readouterr().err
+    for rel in DIRS:
+        now = snapshot(study, rel)
+        now.pop("socap-error.log", None)  # the crash log for the bug report
+        assert now == sets["old"][rel]
+    assert not [p for p in study.iterdir() if p.name.startswith((STAGING_PREFIX, JOURNAL, LOCK))]
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 @pytest.mark.parametrize("output", ["data/processed/responses.parquet",
                                     "data/processed/exclusions.csv", "reports/tables.xlsx",
