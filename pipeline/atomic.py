@@ -15,7 +15,9 @@ swaps them into place with renames driven by a small journal file, ``.socap-swap
    one renamed into its place;
 4. the journal is deleted, then the staging folder (holding the old set) is deleted.
 
-A kill at any moment leaves either no journal (the old set is untouched: the staging folder is
+Nothing is fsynced: the protocol is safe against a kill at any instruction (SIGKILL, Ctrl-C,
+a crash), not against a power cut before the page cache reaches the disk (fsyncing every output
+and folder would cost more than the swap itself). A kill at any moment leaves either no journal (the old set is untouched: the staging folder is
 debris) or a journal (the new set is complete in the staging folder or already in place).
 :func:`recover`, run at the start of ``socap run`` and ``socap validate`` under the study's lock,
 completes a journalled swap (each step checks what is already done, so a kill during recovery is
@@ -93,6 +95,18 @@ def hook(step: str, path: Path | str | None = None) -> None:
 # ---- OS errors while writing --------------------------------------------------------------------
 
 
+#: OS errors that are the machine's state, not socap's bug: a full disk or quota, a read-only
+#: or forbidden folder, a failing device, too long a path, too many open files
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", -1), errno.EROFS, errno.EACCES,
+                      errno.EPERM, errno.EIO, errno.EFBIG, errno.ENAMETOOLONG, errno.EMFILE,
+                      errno.ENFILE}
+
+
+def environmental(exc: OSError) -> bool:
+    """Whether an OSError met while writing is the user's to fix (exit 2) rather than a bug."""
+    return exc.errno in ENVIRONMENT_ERRNOS
+
+
 def output_error(exc: OSError, folder: Path) -> StudyError:
     """The StudyError (exit 2) for an OSError met while writing a study's outputs: the folder
     and the operating system's reason, and that the earlier outputs are unchanged."""
@@ -152,21 +166,6 @@ def new_staging(folder: Path) -> Path:
     return staging
 
 
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _old(staging: Path, rel: str) -> Path:
     return staging / "old" / rel.replace("/", "_")
 
@@ -189,14 +188,11 @@ def commit(staging: Path, folder: Path) -> None:
                        "ids": {rel: _ident(staging / rel) for rel in OUTPUT_FOLDERS},
                        "pid": os.getpid(),
                        "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
         hook("journal-tmp", tmp)
         os.replace(tmp, folder / JOURNAL)  # the commit point
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(folder)
     hook("journal", folder)
     try:
         try:
@@ -318,10 +314,7 @@ def _roll_forward(staging: Path, folder: Path, ids: dict, step: str) -> None:
         hook(f"{step}aside-{short}", final)
         staged.rename(final)
         hook(f"{step}placed-{short}", final)
-    _fsync_dir(folder)
-    _fsync_dir(folder / "data")
     (folder / JOURNAL).unlink(missing_ok=True)
-    _fsync_dir(folder)
     hook(f"{step}committed", folder)
     shutil.rmtree(staging, ignore_errors=True)
     hook(f"{step}cleaned", folder)

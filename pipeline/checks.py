@@ -172,12 +172,15 @@ def check_model_outcomes(study: Study, inputs: "Inputs", cleaned) -> None:
     problems.raise_if_any("Model outcomes do not fit their family:")
 
 
-_NOT_FINITE = r"[+-]?(?:nan|inf|infinity)"
+#: cells among numbers that are not numbers a model can use: nan/inf as Python, R or a
+#: spreadsheet write them, and Excel's error values (a formula that failed)
+_NOT_FINITE = r"[+-]?(?:nan|inf|infinity)|#(?:div/0!|n/a|value!|ref!|name\?|num!|null!)"
 
 
 def check_model_values(study: Study, inputs: "Inputs", cleaned) -> None:
     """The columns a model's formula reads from the unit table or the survey hold numbers it
-    can use: a cell 'nan', 'NaN', 'inf' or '-Infinity' among numbers (or an infinite number) is
+    can use: a cell 'nan', 'NaN', 'inf', '-Infinity' or an Excel error ('#DIV/0!') among
+    numbers (or an infinite number) is
     named with its file, row and column -- instead of the column becoming categorical ('nan' is
     text) or the fit failing. Raises StudyError listing each column's first such cell."""
     from pipeline.models import parse_formula  # noqa: PLC0415

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline import __version__
-from pipeline.atomic import (check_output_places, commit, hook, journalled, lock_study,
-                             new_staging, output_error, recover)
+from pipeline.atomic import (check_output_places, commit, environmental, hook, journalled,
+                             lock_study, new_staging, output_error, recover)
 from pipeline.errors import StudyError
 from pipeline.config.instrument import Instrument, read_instrument
 from pipeline.jsonvalues import number as _num
@@ -778,6 +778,8 @@ def write_outputs(study: Study, results: dict, artefacts: dict, instrument: Inst
             outputs.wait()  # always wait for the writer before leaving
         commit(outputs.tmp, study.folder)
     except OSError as exc:  # a full disk, a read-only folder: the user's to fix (exit 2)
+        if not environmental(exc):
+            raise
         raise output_error(exc, study.folder) from None
     finally:
         if own:
@@ -858,11 +860,15 @@ def run_study(folder: Path | str | None = None, *, progress: Progress | None = N
     try:
         lock = lock_study(study.folder, note=lambda msg: print(msg, file=sys.stderr, flush=True))
     except OSError as exc:
+        if not environmental(exc):
+            raise
         raise output_error(exc, study.folder) from None
     try:
         try:
             recover(study.folder, note=progress)
         except OSError as exc:
+            if not environmental(exc):
+                raise
             raise output_error(exc, study.folder) from None
         hook("locked", study.folder)
         inputs = read_inputs(study)
@@ -871,6 +877,8 @@ def run_study(folder: Path | str | None = None, *, progress: Progress | None = N
         try:
             outputs = Outputs(study.folder)
         except OSError as exc:
+            if not environmental(exc):
+                raise
             raise output_error(exc, study.folder) from None
         try:
             analysis, artefacts = analyse(inputs, stages, outputs=outputs)

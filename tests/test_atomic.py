@@ -178,7 +178,6 @@ def test_a_kill_during_recovery_is_recovered_by_the_next_command(sets, study, re
 
 def test_random_kills_then_a_run_leaves_no_debris(sets, study):
     rng = random.Random(18)
-    seen = set()
     for _ in range(5):
         shutil.rmtree(study)
         shutil.copytree(sets["folder"], study)
@@ -186,7 +185,7 @@ def test_random_kills_then_a_run_leaves_no_debris(sets, study):
         time.sleep(rng.uniform(0.2, 4.0))
         proc.send_signal(signal.SIGKILL)
         finish(proc)
-        seen.add(state(sets, study))
+        state(sets, study)  # old or new, both folders from the same run
     # the next run cleans up whatever the kill left and writes the new set
     code, _ = finish(socap(study, "run", hook="journal-tmp=exit"))
     assert code == 86
@@ -308,6 +307,20 @@ def test_a_full_or_read_only_disk_is_a_message_and_changes_nothing(sets, study, 
     assert not [p for p in study.iterdir() if p.name.startswith((STAGING_PREFIX, JOURNAL, LOCK))]
 
 
+def test_an_os_error_that_is_a_bug_stays_an_internal_error(sets, study, capsys, monkeypatch):
+    """Only the machine's state (full, read-only, forbidden ...) is the user's to fix; a missing
+    file while writing is socap's bug: exit 1, and still nothing changed."""
+    monkeypatch.setenv("SOCAP_TEST_HOOK", "write-report=ENOENT")
+    capsys.readouterr()
+    assert main(["run", str(study), "--quiet"]) == 1
+    assert "internal error" in capsys.readouterr().err
+    for rel in DIRS:
+        now = snapshot(study, rel)
+        now.pop("socap-error.log", None)  # the crash log for the bug report
+        assert now == sets["old"][rel]
+    assert not [p for p in study.iterdir() if p.name.startswith((STAGING_PREFIX, JOURNAL, LOCK))]
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 @pytest.mark.parametrize("output", ["data/processed/responses.parquet",
                                     "data/processed/exclusions.csv", "reports/tables.xlsx",
@@ -370,4 +383,17 @@ def test_socap_powers_outputs_survive_a_run(sets, study, capsys):
     for name in kept:
         del snap[name]
     assert sorted(snap) == sorted(sets["new"]["reports"])
+
+
+def test_folders_set_aside_by_earlier_versions_are_put_back_or_removed(sets, study):
+    """socap before this protocol renamed the old folders aside (.reports.old-PID,
+    data/.processed.old-PID) and could be killed before putting them back."""
+    shutil.move(study / "reports", study / ".reports.old-4242")  # killed mid-swap: no reports/
+    shutil.copytree(study / "data/processed", study / "data/.processed.old-4242")  # a leftover
+    with lock_study(study, wait=0):
+        done = recover(study)
+    assert any("restored reports/" in line for line in done), done
+    assert snapshot(study, "reports") == sets["old"]["reports"]
+    assert snapshot(study, "data/processed") == sets["old"]["data/processed"]
+    assert not list(study.glob("**/.*.old-*"))
 

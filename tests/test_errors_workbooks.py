@@ -150,7 +150,7 @@ def set_outcome(study: Path, rows: dict[int, str] | None = None, every: str | No
     path.write_text("\n".join(lines) + "\n")
 
 
-@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf"])
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "#DIV/0!"])
 def test_a_non_finite_outcome_names_file_row_and_column(study, capsys, value):
     set_outcome(study, {7: value, 12: value})
     err = expect_error(study, capsys, f"{study / 'data/raw/firms.csv'}, row 7, column "
