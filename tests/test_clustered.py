@@ -167,3 +167,12 @@ def test_se_cluster_chooses_by_the_number_of_clusters(G, se, want_se, want_df, w
         assert wb["ci_low"] < res["coefficients"]["x:w"]["estimate"] < wb["ci_high"]
     if se == "cr1" and G < 50:
         assert any("CR1 standard errors rest on only" in w for w in res["warnings"])
+
+
+def test_five_clusters_wild_bootstrap_says_it_cannot_reject():
+    res = fit_model(_clustered_table(5, m=20), name="m", formula="y ~ x * w", se="cluster", cluster="g",
+                    focal="x", moderator="w").to_dict()
+    wb = res["wild_bootstrap"]
+    assert wb["draws"] == 32 and wb["min_p"] == pytest.approx(2 / 32) and wb["p"] >= 2 / 32
+    assert wb["ci_low"] is None and wb["ci_high"] is None
+    assert any("cannot give a p-value below 0.062" in w for w in res["warnings"])

@@ -261,7 +261,10 @@ def _wild_cluster_bootstrap(X: np.ndarray, y: np.ndarray, codes: np.ndarray, k: 
     out = {"p": p_null, "statistic": tfun(null), "null": null, "draws": int(V.shape[0]), "weights": wname,
            "enumerated": enumerated, "clusters": G, "seed": None if enumerated else int(seed), "level": level,
            "ci_low": None, "ci_high": None}
-    if ci and estimate is not None:
+    # with enumeration, v and -v give the same |t*|: p cannot fall below 2 / 2^G, so with G <= 5
+    # no null is rejected at 5% and the CI is the whole line (reported as None, None)
+    out["min_p"] = 2.0 / V.shape[0] if enumerated else 1.0 / V.shape[0]
+    if ci and estimate is not None and out["min_p"] < alpha:
         lo, hi = _invert(pfun, float(estimate), float(se) if se else 0.0, alpha)
         out["ci_low"], out["ci_high"] = lo, hi
     return out
