@@ -128,3 +128,51 @@ def test_rational_inverse_square_root_equals_dense_eigendecomposition():
     lam = np.linalg.eigvalsh(np.linalg.cholesky(Mu).T @ Z.T @ Z @ np.linalg.cholesky(Mu))[-1]
     got = _glm_block_psi_rational(s2, Z, Mu, lam)
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11 * np.abs(want).max())
+
+
+def _clustered_table(G, m=8, seed=4):
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(G), m)
+    x = rng.normal(size=G * m)
+    w = rng.normal(size=G * m)
+    y = 1 + 0.3 * x + 0.2 * w + 0.2 * x * w + rng.normal(size=G)[g] * 0.5 + rng.normal(size=G * m)
+    return pd.DataFrame({"y": y, "x": x, "w": w, "g": [f"c{i:03d}" for i in g]})
+
+
+@pytest.mark.parametrize("G, se, want_se, want_df, wild", [
+    (12, "cluster", "CR2", "Satterthwaite", "Rademacher"),
+    (60, "cluster", "CR1", "G-1", None),
+    (12, "cr1", "CR1", "G-1", None),
+    (60, "cr2", "CR2", "Satterthwaite", None),
+    (60, "wild", "CR2", "Satterthwaite", "Webb"),
+])
+def test_se_cluster_chooses_by_the_number_of_clusters(G, se, want_se, want_df, wild):
+    res = fit_model(_clustered_table(G), name="m", formula="y ~ x * w", se=se, cluster="g", focal="x",
+                    moderator="w", seed=11, wild_draws=999).to_dict()
+    assert res["se_type"] == want_se and res["df_method"] == want_df and res["test"] == "t"
+    assert str(G) in res["inference_reason"]
+    dfs = [c["df"] for c in res["coefficients"].values()]
+    if want_df == "G-1":
+        assert dfs == [G - 1] * len(dfs)
+        assert all(s["df"] == G - 1 for s in res["simple_slopes"])
+        assert res["johnson_neyman"]["distribution"] == f"t({G - 1})"
+    else:
+        assert all(0 < d < G for d in dfs) and len(set(np.round(dfs, 6))) > 1
+    if wild is None:
+        assert "wild_bootstrap" not in res
+    else:
+        wb = res["wild_bootstrap"]
+        assert wb["term"] == "x:w" and wb["weights"] == wild and wb["clusters"] == G
+        assert wb["draws"] == (2 ** G if wild == "Rademacher" else 999)
+        assert wb["ci_low"] < res["coefficients"]["x:w"]["estimate"] < wb["ci_high"]
+    if se == "cr1" and G < 50:
+        assert any("CR1 standard errors rest on only" in w for w in res["warnings"])
+
+
+def test_five_clusters_wild_bootstrap_says_it_cannot_reject():
+    res = fit_model(_clustered_table(5, m=20), name="m", formula="y ~ x * w", se="cluster", cluster="g",
+                    focal="x", moderator="w").to_dict()
+    wb = res["wild_bootstrap"]
+    assert wb["draws"] == 32 and wb["min_p"] == pytest.approx(2 / 32) and wb["p"] >= 2 / 32
+    assert wb["ci_low"] is None and wb["ci_high"] is None
+    assert any("cannot give a p-value below 0.062" in w for w in res["warnings"])

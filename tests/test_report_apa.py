@@ -245,6 +245,10 @@ def test_reproduce_r_is_written_with_the_lavaan_syntax(ran, results):
     assert "lavaan::cfa(model, data = responses[, c(cfa_items)], estimator = \"ML\", " \
            "missing = \"listwise\")" in text
     assert "clubSandwich::vcovCR(fit, cluster = d[[\"cluster\"]], type = 'CR2')" in text
+    m = next(iter(results["models"].values()))
+    # the Satterthwaite df are checked in R too (clubSandwich::coef_test), one per coefficient
+    assert "clubSandwich::coef_test(fit, vcov = V, test = 'Satterthwaite')" in text
+    assert text.count("Satterthwaite df\", cs[") == len(m["coefficients"])
     assert "multilevel::ICC2" in text and "psych::alpha" in text and "psych::fa" in text
     import pandas as pd
 

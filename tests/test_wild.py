@@ -164,3 +164,20 @@ def test_wild_fixture_from_r_loop():
         res = wild_cluster_bootstrap(X, d.new_products.to_numpy(float), g, 4, null=case["null"], ci=False)
         assert round(res["p"] * 4096) == round(case["p"] * 4096), case
         np.testing.assert_allclose(res["statistic"], case["t"], rtol=1e-8)
+
+
+def test_compact_webb_weights_give_the_same_bootstrap():
+    """The int8 storage of Webb draws (1 byte per weight) changes nothing but memory."""
+    from pipeline.models import wild
+
+    X, y, g = _data(G=20, m=5)
+    r = 0.1
+    Xr = np.delete(X, 3, axis=1)
+    br = np.linalg.lstsq(Xr, y - r * X[:, 3], rcond=None)[0]
+    e = y - Xr @ br - r * X[:, 3]
+    n, K = wild._pieces(X, e, np.ones(len(y)), g, 20, 3)
+    full, _, _ = bootstrap_weights(20, 999, 3)
+    compact, _, _ = bootstrap_weights(20, 999, 3, compact=True)
+    assert compact.dtype == np.int8 and compact.nbytes * 8 == full.nbytes
+    for a, b in zip(wild._stats(full, n, K, chunk=100), wild._stats(compact, n, K, chunk=128)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)

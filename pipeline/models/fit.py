@@ -870,6 +870,11 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
                       "studentisation": "cluster-robust (CR1) variance of each bootstrap sample",
                       "ci_method": "test inversion (bisection on the bootstrap p-value)"}
                 extras["wild_bootstrap"] = wb
+                if wb["min_p"] >= 0.05:
+                    warnings.append(f"With {wb['clusters']} clusters the wild cluster bootstrap cannot give a p-value "
+                                    f"below {wb['min_p']:.3f} (all {wb['draws']} sign vectors), so it cannot reject at "
+                                    "the 5% level and its CI is unbounded; report the CR2 test and say that there are "
+                                    "too few clusters for a bootstrap test.")
                 how = (f"all {wb['draws']:,} Rademacher sign vectors of the {wb['clusters']} clusters (exact)"
                        if wb["enumerated"] else f"{wb['draws']:,} draws of Webb's six-point weights (seed {seed})")
                 lo_s = "-inf" if wb["ci_low"] is None or not math.isfinite(wb["ci_low"]) else f"{wb['ci_low']:.4g}"

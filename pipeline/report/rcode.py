@@ -28,7 +28,7 @@ import pandas as pd
 
 #: tolerances of socap's tests against R (DEVELOPERS.md), by kind of number
 TOLERANCE = {"alpha": 1e-3, "fit": 2e-3, "loading": 1e-2, "estimate": 1e-4, "se": 1e-3,
-             "icc": 1e-3}
+             "icc": 1e-3, "df": 1e-3}
 
 
 def r_string(text) -> str:
@@ -437,5 +437,11 @@ def _model_code(name: str, m: dict, spec: dict) -> list[str]:
                      f"{_r_number(c.get('estimate'))}, {TOLERANCE['estimate']})")
         lines.append(f"check({r_string(f'{name}: {term} SE')}, ct[{r_string(term)}, 2], "
                      f"{_r_number(c.get('se'))}, {TOLERANCE['se']})")
+    if se == "CR2" and cluster and m.get("df_method") == "Satterthwaite":
+        lines.append("cs <- clubSandwich::coef_test(fit, vcov = V, test = 'Satterthwaite')")
+        for term, c in (m.get("coefficients") or {}).items():
+            if c.get("df") is not None:
+                lines.append(f"check({r_string(f'{name}: {term} Satterthwaite df')}, "
+                             f"cs[{r_string(term)}, 'df_Satt'], {_r_number(c.get('df'))}, {TOLERANCE['df']})")
     lines.append("")
     return lines

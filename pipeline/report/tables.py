@@ -1070,8 +1070,13 @@ def _inference_tables(name: str, m: dict, out: list) -> None:
         out.append(ReportTable(
             f"wild_{name}", f"Wild Cluster Bootstrap of Model '{name}'", pd.DataFrame(rows),
             "models",
-            "Restricted wild cluster bootstrap (null imposed) of the term's test, with "
-            f"{wb.get('weights')} weights (Cameron, Gelbach & Miller 2008; Webb 2023); the "
+            ("Restricted score wild cluster bootstrap (Kline & Santos 2012)"
+             if "score" in str(wb.get("method") or "") else "Restricted wild cluster bootstrap")
+            + " (null imposed) of the term's test, with "
+            f"{wb.get('weights')} weights"
+            + (f", all {wb.get('draws'):,} sign vectors of the {wb.get('clusters')} clusters (exact)"
+               if wb.get("enumerated") and isinstance(wb.get("draws"), int) else "")
+            + " (Cameron, Gelbach & Miller 2008; Webb 2023); the "
             "interval inverts the bootstrap test. Use it beside the cluster-robust test when "
             "clusters are few.",
             decimals=_dec(("CI low", "CI high")), p_columns=("p",),
