@@ -347,7 +347,9 @@ def corrected_model(table: pd.DataFrame, responses: pd.DataFrame, uncorrected, f
     block = {"method": method, "headline": bool(headline), "reference": REFERENCES[method],
              "scores": {c: dict(v) for c, v in cal.scores.items()},
              "covariates": list(cal.covariates),
-             "coefficients": _coefs(corrected), "uncorrected": _coefs(base), "note": note}
+             "coefficients": _coefs(corrected), "uncorrected": _coefs(base), "note": note,
+             "se_type": corrected.get("se_type"), "df_method": corrected.get("df_method"),
+             "wild_bootstrap": corrected.get("wild_bootstrap")}
     if headline:
         corrected["score_correction"] = block
         corrected.setdefault("notes", [])
