@@ -51,6 +51,8 @@ MODELS_YAML = """\
       family: poisson
       se: cluster
       cluster: cluster
+      focal: degree
+      moderator: social_capital
       standardize: [degree, social_capital]
       score_correction: {method: latent}
     - name: meas
@@ -59,6 +61,8 @@ MODELS_YAML = """\
       family: poisson
       se: cluster
       cluster: cluster
+      focal: degree
+      moderator: social_capital
       standardize: [degree, social_capital]
       score_correction: {method: measurement}
 """
@@ -99,8 +103,9 @@ def replicate(seed: int, truth: str, rpf: float) -> dict:
         results, _ = analyse(read_inputs(read_study(folder)), Stages())
     lat, meas = results["models"]["latent"], results["models"]["meas"]
     oracle = fit_model(sim.latent.merge(sim.firms, on="firm_id"), name="oracle", formula=FORMULA,
-                       family="poisson", se="cluster", cluster="cluster",
-                       standardize=["degree", "social_capital"]).to_dict()
+                       family="poisson", se="cluster", cluster="cluster", focal="degree",
+                       moderator="social_capital", standardize=["degree", "social_capital"],
+                       seed=seed).to_dict()
     out = {"seed": seed, "truth": truth, "rpf": rpf, "sec": time.perf_counter() - t0,
            "se_type": lat.get("se_type"), "df_method": lat.get("df_method")}
     fits = {"oracle": (oracle["coefficients"], oracle.get("wild_bootstrap")),

@@ -433,7 +433,7 @@ def models_stage(study: Study, units: pd.DataFrame | None, responses: pd.DataFra
                       mediation=m.mediation.model_dump() if m.mediation else None,
                       level=m.level, seed=cfg.seed,
                       n_boot=m.mediation.n_boot if m.mediation else 5000,
-                      config_key=f"analysis.models[{i}]")
+                      config_key=f"analysis.models[{i}]", ddf=m.ddf)
         res = fit_model(table, **kwargs)
         out = res.to_dict()
         warned += _tagged(f"model: {m.name}", res.warnings)

@@ -262,6 +262,7 @@ class ModelConfig(_Strict):
     standardize: list[str] = Field(default_factory=list)
     weight: str | None = None
     mediation: MediationConfig | None = None
+    ddf: Literal["satterthwaite", "kenward-roger"] = "satterthwaite"  # random-intercept lmer t tests
     score_correction: ScoreCorrectionConfig | Literal[False] = Field(
         default_factory=ScoreCorrectionConfig)
 

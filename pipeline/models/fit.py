@@ -225,7 +225,7 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
               center: Sequence[str] = (), standardize: Sequence[str] = (), weight: str | None = None,
               mediation: Mapping | None = None, level: str = "unit", seed: int = 0,
               n_boot: int = 5000, wild_draws: int = 9999,
-              config_key: str = "analysis.models[0]") -> ModelResult:
+              config_key: str = "analysis.models[0]", ddf: str = "satterthwaite") -> ModelResult:
     """Fit one model of the analysis (OLS, Poisson, negative binomial, logit or random intercept).
 
     Parameters
@@ -273,6 +273,11 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
         fewer, all 2^G Rademacher sign vectors are enumerated).
     config_key
         Where this model sits in study.yaml, for error messages.
+    ddf
+        Denominator df of a gaussian random-intercept model's t tests: ``satterthwaite``
+        (``lmerTest::summary(fit)``'s default) or ``kenward-roger`` (``summary(fit, ddf =
+        "Kenward-Roger")``: pbkrtest's adjusted covariance and df); the other is reported
+        beside it (``ddf``).
 
     Returns
     -------
@@ -288,7 +293,8 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
     Notes
     -----
     Coefficient tests use t with the residual df for gaussian ``lm`` fits (also with HC3, as
-    ``lmtest::coeftest(fit, vcov = ...)``) and z for GLMs and mixed models; with cluster-robust
+    ``lmtest::coeftest(fit, vcov = ...)``), t with Satterthwaite or Kenward-Roger df for gaussian
+    random-intercept models (``ddf``; lmerTest), and z for GLMs and GLMMs; with cluster-robust
     SEs every family is tested with t: CR2 on each coefficient's Satterthwaite df
     (``clubSandwich::coef_test``), CR1 on G - 1 df.  Fewer than 50 clusters count as few
     (Cameron & Miller 2015: "fewer than 20-50"; with the example's 12 clusters, CR1 CIs covered
@@ -565,8 +571,7 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
     if mixed is not None:
         coef, V = mixed.coef, mixed.vcov
         dfres = None
-        se_desc = ("model-based (REML) standard errors of lme4::lmer, tested with z (Wald; "
-                   "lme4 gives no df, lmerTest's Satterthwaite df would be smaller)" if family == "gaussian" else
+        se_desc = ("model-based (REML) standard errors of lme4::lmer" if family == "gaussian" else
                    "model-based standard errors of lme4::glmer (Laplace approximation; inverse Hessian of the "
                    "deviance in theta and the fixed effects)")
     else:
@@ -671,12 +676,21 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
                      "beta": None if nm == "(Intercept)" else betas[j]}
         if df_coef is not None:
             coefs[nm]["df"] = float(dfs[j])
+    lmer_extras: dict = {}
+    if mixed is not None and family == "gaussian":
+        if ddf not in DDF_METHODS:
+            raise StudyError(f"unknown ddf '{ddf}'; {did_you_mean(ddf, tuple(DDF_METHODS))}",
+                             key=f"{key}.ddf", fix="use ddf: satterthwaite or ddf: kenward-roger")
+        test = "t"
+        lmer_extras = _lmer_tests(coefs, names, X, y - (0 if offset is None else offset), groups,
+                                  mixed, ddf, notes, warnings)
     notes.append("beta: coefficients of the model refitted on z-scored numeric variables (over the model's "
                  "rows, sample SD; " + ("outcome included" if family == "gaussian" else "outcome not scaled")
                  + "), interaction products formed from the z-scores (Friedrich, 1982); dummy columns stay 0/1.")
 
     # ---- fit statistics ----------------------------------------------------------------------
     extras: dict[str, Any] = {"link": {"gaussian": "identity", "poisson": "log", "negbin": "log", "logit": "logit"}[family]}
+    extras.update({k: v for k, v in lmer_extras.items() if k != "df_method"})
     random_info = None
     if mixed is not None and family == "gaussian":
         var_f = float(np.var(mixed.fitted_fixed, ddof=1))
@@ -918,7 +932,7 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
         r2=r2, r2_type=r2_type, adj_r2=adj, aic=aic, bic=bic, loglik=ll, deviance=dev, null_deviance=ndev,
         df_residual=dfres, theta=fit.theta if family == "negbin" else None,
         theta_se=fit.theta_se if family == "negbin" else None, se_type=se_type_out, test=test,
-        df_method=df_method, inference_reason=cluster_info.get("reason"), coefficients=coefs,
+        df_method=lmer_extras.get("df_method", df_method), inference_reason=cluster_info.get("reason"), coefficients=coefs,
         focal=form.atoms[focal_i].label if focal_i is not None else None,
         moderator=form.atoms[mod_i].label if mod_i is not None else None,
         simple_slopes=tuple(slopes), johnson_neyman=jn, marginal_effects=tuple(ames), mediation=med,
@@ -929,6 +943,52 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
 # ----------------------------------------------------------------------------------------------
 # Pieces of fit_model
 # ----------------------------------------------------------------------------------------------
+
+
+DDF_METHODS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger"}
+
+
+def _lmer_tests(coefs: dict, names, X, y, groups, mixed, ddf: str, notes: list, warnings: list) -> dict:
+    """t tests of a gaussian random-intercept model's coefficients with Satterthwaite or
+    Kenward-Roger df (``coefs`` updated in place: df, z_or_t, p, CI; Kenward-Roger also the
+    adjusted SE); returns the model's ``df_method`` and the ``ddf`` block with both methods."""
+    from pipeline.models.mixed import lmer_ddf  # noqa: PLC0415
+
+    dd = lmer_ddf(X, y, groups, mixed)
+    se_plain = np.sqrt(np.maximum(np.diag(mixed.vcov), 0.0))
+    se_kr = np.sqrt(np.maximum(np.diag(dd.vcov_kr), 0.0))
+    both = {}
+    for method, df, se in (("satterthwaite", dd.satterthwaite, se_plain),
+                           ("kenward-roger", dd.kenward_roger, se_kr)):
+        rows = {}
+        for j, nm in enumerate(names):
+            b = float(mixed.coef[j])
+            t = b / se[j] if se[j] > 0 else float("nan")
+            ok = np.isfinite(df[j]) and df[j] > 0
+            q = float(sp.stdtrit(df[j], 0.975)) if ok else float("nan")
+            rows[nm] = {"estimate": b, "se": float(se[j]), "df": float(df[j]), "z_or_t": t,
+                        "p": float(2.0 * sp.stdtr(df[j], -abs(t))) if ok else None,
+                        "ci_low": b - q * se[j], "ci_high": b + q * se[j]}
+        both[method] = rows
+    chosen = both[ddf]
+    bad = [nm for nm, r in chosen.items() if r["p"] is None]
+    if bad:
+        warnings.append(f"{DDF_METHODS[ddf]} degrees of freedom could not be computed for "
+                        f"{', '.join(bad)} (a singular or boundary fit); their tests use z.")
+    for nm, r in chosen.items():
+        if r["p"] is None:
+            continue
+        coefs[nm].update({k: r[k] for k in ("se", "df", "z_or_t", "p", "ci_low", "ci_high")})
+    other = "kenward-roger" if ddf == "satterthwaite" else "satterthwaite"
+    notes.append(f"Coefficients of the mixed model are tested with t and {DDF_METHODS[ddf]} "
+                 f"denominator df as lmerTest::summary(fit, ddf = \"{DDF_METHODS[ddf]}\") "
+                 + ("(Kenward-Roger: pbkrtest's adjusted covariance for the SEs)" if ddf == "kenward-roger"
+                    else "(model-based SEs)")
+                 + f"; the {DDF_METHODS[other]} tests are reported beside them (ddf). Simple slopes and "
+                 "Johnson-Neyman bounds stay on the normal distribution.")
+    return {"df_method": DDF_METHODS[ddf],
+            "ddf": {"method": DDF_METHODS[ddf], "satterthwaite": both["satterthwaite"],
+                    "kenward_roger": both["kenward-roger"]}}
 
 
 def _standardised(form, columns, vals, levels, X, y, coef, family, is_mixed, wts, offset, groups, fit):

@@ -1175,7 +1175,10 @@ def _score_correction_table(name: str, m: dict, out: list) -> None:
         f"({', '.join(sc.get('covariates') or []) or 'none'}). {rel}. "
         + ("The corrected estimates are the model's headline coefficients. " if sc.get("headline")
            else "The uncorrected estimates are the model's headline coefficients. ")
-        + "Corrected standard errors treat the calibrated scores as known.",
+        + (f"Corrected SEs, CIs and p-values: delete-one-cluster jackknife of the whole two-step "
+           f"estimator ({sc.get('jackknife_clusters')} clusters; t with G - 1 df), so the "
+           "calibration's own uncertainty is included." if sc.get("jackknife_clusters") else
+           "Corrected standard errors treat the calibrated scores as known."),
         decimals=_dec(("B uncorrected", "SE uncorrected", "B corrected", "SE corrected",
                        "CI low", "CI high")),
         p_columns=("p uncorrected", "p corrected"), ci_pairs=(("95% CI corrected", "CI low", "CI high"),),

@@ -8,14 +8,16 @@ suppressPackageStartupMessages({
   library(lme4); library(numDeriv)
 })
 
+# df: one value, or one per coefficient (lmerTest's Satterthwaite df); Inf = normal
 coef_table <- function(b, V, df = Inf) {
   se <- sqrt(diag(V))
   stat <- b / se
-  p <- if (is.finite(df)) 2 * pt(-abs(stat), df) else 2 * pnorm(-abs(stat))
-  q <- if (is.finite(df)) qt(0.975, df) else qnorm(0.975)
+  df <- rep_len(df, length(b))
+  p <- 2 * pt(-abs(stat), df)
+  q <- qt(0.975, df)
   out <- list()
   for (k in seq_along(b)) out[[names(b)[k]]] <- list(estimate = unname(b[k]), se = unname(se[k]),
-    stat = unname(stat[k]), p = unname(p[k]), ci_low = unname(b[k] - q * se[k]), ci_high = unname(b[k] + q * se[k]))
+    stat = unname(stat[k]), p = unname(p[k]), ci_low = unname(b[k] - q[k] * se[k]), ci_high = unname(b[k] + q[k] * se[k]))
   out
 }
 
