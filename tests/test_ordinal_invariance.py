@@ -187,3 +187,74 @@ def test_item_constant_in_the_pooled_data_is_left_out():
     assert "x9" not in res.constructs["speed"]
     assert any("'x9'" in w for w in res.warnings)
     assert res.configural is not None
+
+
+# ----------------------------------------------------------------------------------------------
+# the pipeline: analysis.cfa: {estimator: wlsmv} with analysis.invariance -> the ordinal levels
+
+
+def test_run_with_wlsmv_uses_the_ordinal_levels_and_reports_them(study_copy):
+    import re
+
+    from pipeline.cli import main
+
+    yml = study_copy / "study.yaml"
+    text = yml.read_text(encoding="utf-8")
+    text, n = re.subn(r"(?m)^  cfa: .*$", "  cfa: {estimator: wlsmv}", text)
+    assert n == 1
+    if not re.search(r"(?m)^  invariance: ", text):
+        text = text.replace("analysis:\n", "analysis:\n  invariance: true\n", 1)
+    else:
+        text = re.sub(r"(?m)^  invariance: .*$", "  invariance: true", text)
+    yml.write_text(text, encoding="utf-8")
+    assert main(["run", str(study_copy), "--quiet"]) == 0
+    res = json.loads((study_copy / "reports" / "results.json").read_text(encoding="utf-8"))
+    inv = res["invariance"]
+    assert inv["estimator"] == "WLSMV" and inv["identification"] == "Wu & Estabrook 2016"
+    for name in og.LEVELS:
+        assert inv[name]["chisq_scaled"] > 0 and inv[name]["df"] > 0
+    assert inv["thresholds"]["df"] > inv["configural"]["df"]
+    assert inv["thresholds"]["difference_test"].startswith("satorra.2000")
+    assert inv["level_reached"] in ("none", *og.LEVELS)
+    assert inv["partial"]["not_searched"] is True
+    html = (study_copy / "reports" / "report.html").read_text(encoding="utf-8")
+    assert "Measurement Invariance of Ordered Items (WLSMV)" in html
+    assert "Identification of confirmatory factor analysis models of different levels" in html
+    assert "Satorra, A. (2000)" in html
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((study_copy / "reports" / "results.schema.json").read_text("utf-8"))
+    v = jsonschema.Draft202012Validator(schema)
+    assert [e.message for e in v.iter_errors(res)] == []
+    bad = copy_with(inv, thresholds={"chisq": "x"})
+    assert list(v.iter_errors({**res, "invariance": bad}))
+
+
+def copy_with(d: dict, **kw) -> dict:
+    import copy
+
+    out = copy.deepcopy(d)
+    for k, v in kw.items():
+        out[k] = {**out[k], **v}
+    return out
+
+
+def test_report_table_and_methods_say_wlsmv(fitted):
+    from pipeline.report.methods import methods
+    from pipeline.report.tables import _invariance_tables
+
+    inv = fitted["hs"][0].to_dict()
+    out: list = []
+    _invariance_tables({"invariance": inv}, out)
+    tables = [t for t in out if t.key == "invariance_fit"]
+    assert len(tables) == 1
+    t = tables[0]
+    assert list(t.frame["model"]) == list(og.LEVELS)
+    assert t.frame["holds"].tolist() == ["yes", "yes", "yes", "no"]
+    assert t.frame["\u0394df"].tolist()[1:] == [6, 6, 6]
+    assert "Wu & Estabrook" in t.note and "Satorra (2000)" in t.note
+    assert "No partial invariance" in t.note
+    m = methods({"invariance": inv})
+    text = " ".join(p for _, p in m.paragraphs)
+    assert "Wu & Estabrook 2016" in text and "threshold invariance" in text
+    assert any(r.startswith("Wu, H., & Estabrook, R. (2016)") for r in m.references)
+    assert any(r.startswith("Satorra, A. (2000)") for r in m.references)
