@@ -258,3 +258,19 @@ def test_report_table_and_methods_say_wlsmv(fitted):
     assert "Wu & Estabrook 2016" in text and "threshold invariance" in text
     assert any(r.startswith("Wu, H., & Estabrook, R. (2016)") for r in m.references)
     assert any(r.startswith("Satorra, A. (2000)") for r in m.references)
+
+
+def test_reproduce_r_refits_the_ordinal_levels_with_measEq_syntax(fitted):
+    from pipeline.report.rcode import _invariance_code
+
+    inv = fitted["hs"][0].to_dict()
+    inv["collapsed"] = {"x2": [{"group": "Grant-White", "value": 4.0, "merged_with": 3.0}]}
+    code = "\n".join(_invariance_code(inv))
+    assert code.count("semTools::measEq.syntax(") == 4
+    assert 'ID.cat = "Wu.Estabrook.2016"' in code and 'estimator = "WLSMV"' in code
+    assert 'group.equal = c("thresholds", "loadings", "intercepts")' in code
+    assert code.count('method = "satorra.2000"') == 3
+    assert 'inv_data[["x2"]][inv_data[["x2"]] == 4.0] <- 3.0' in code
+    # the numbers checked are socap's: the scalar level's scaled chi-square
+    assert f"{inv['scalar']['chisq_scaled']:.6g}"[:6] in code
+    assert "group.partial = c(" not in code
