@@ -21,7 +21,8 @@ Each group's sample statistics (thresholds, polychorics and their NACOV Gamma_g)
 :mod:`pipeline.measure.sem.ordinal`, the groups are independent (block-diagonal weight). In the
 delta parameterisation the model-implied statistics of group g are
 
-    tau*_ik = delta_i (tau_ik - nu_i - (Lambda alpha)_i),   rho_ij = delta_i delta_j (Lambda Psi Lambda')_ij
+    tau*_ik = delta_i (tau_ik - nu_i - (Lambda alpha)_i)
+    rho_ij  = delta_i delta_j (Lambda Psi Lambda')_ij
 
 and DWLS minimises ``sum_g (N_g - 1) (s_g - sigma_g)' W_g (s_g - sigma_g)`` with
 ``W_g = diag(Gamma_g)^-1`` (lavaan: ``fx_g = (N_g - 1) / (2 N_g) F_g``, ``chisq = sum 2 N_g fx_g``).
@@ -39,6 +40,7 @@ of different levels of invariance for ordered categorical outcomes. Psychometrik
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -211,7 +213,7 @@ def _jacobian(L: _Layout, x: np.ndarray) -> list[np.ndarray]:
         dd = d[i] * d[j]
         rows_th = np.arange(nth)
 
-        def add(rows, col_ix, vals):
+        def add(rows, col_ix, vals, J=J):
             sel = col_ix >= 0
             if np.any(sel):
                 np.add.at(J, (rows[sel], col_ix[sel]), vals[sel])
@@ -406,17 +408,6 @@ def _sample(gs: OrdinalGroupStats):
     return s, W, Gam, wts
 
 
-def _bdiag(blocks: Sequence[np.ndarray]) -> np.ndarray:
-    n = sum(b.shape[0] for b in blocks)
-    out = np.zeros((n, n))
-    o = 0
-    for b in blocks:
-        k = b.shape[0]
-        out[o:o + k, o:o + k] = b
-        o += k
-    return out
-
-
 def fit_level(level: str, gs: OrdinalGroupStats, lv: Sequence[str], pattern: np.ndarray,
               prev: LevelFit | None = None) -> LevelFit:
     """Fit one level by DWLS; fit measures as lavaan's ``fitMeasures()`` for WLSMV."""
@@ -425,9 +416,7 @@ def fit_level(level: str, gs: OrdinalGroupStats, lv: Sequence[str], pattern: np.
     s, W, Gam, wts = _sample(gs)
     s_all, w_all = np.concatenate(s), np.concatenate(wts)
     x0 = _start(L, gs, prev)
-    x, converged, F = _dwls(L, s_all, w_all, x0)
-    if prev is None and not converged:
-        pass
+    x, converged, _ = _dwls(L, s_all, w_all, x0)
     warnings: list[str] = []
     N = int(sum(gs.n))
     ng = np.array(gs.n, dtype=float)
@@ -454,12 +443,10 @@ def fit_level(level: str, gs: OrdinalGroupStats, lv: Sequence[str], pattern: np.
                for f, Dg, w, Gm in zip(fg, D, W, Gam))
     vcov = Einv @ meat @ Einv / (N - G)   # lavaan: N minus the number of groups (DWLS)
     se = np.sqrt(np.clip(np.diag(vcov), 0, None))
-    # scaled-shifted test
-    V = _bdiag([f * np.diag(w) for f, w in zip(fg, W)])
-    Gall = _bdiag([Gm / f for f, Gm in zip(fg, Gam)])
-    Dall = np.vstack(D)
-    U = V - V @ Dall @ Einv @ Dall.T @ V
-    ss = _ord._scaled_shifted(U, Gall, T, df)
+    # scaled-shifted test: tr(U Gamma) and tr((U Gamma)^2) with U = V - V D E^-1 D' V,
+    # V = bdiag(f_g W_g), Gamma = bdiag(Gamma_g / f_g), from group blocks and k x k products
+    # (never the (sum q_g)^2 matrices)
+    ss = _scaled_shifted_blocks(fg, W, Gam, D, Einv, T, df)
     # baseline: thresholds free per group, correlations zero
     Tb, dfb, tr1b, tr2b = 0.0, 0, 0.0, 0.0
     for st, n, w, sg, Gm in zip(gs.stats, gs.n, W, s, Gam):
@@ -506,6 +493,31 @@ def fit_level(level: str, gs: OrdinalGroupStats, lv: Sequence[str], pattern: np.
     return LevelFit(level, L, x, bool(converged), fit, D, E, se, warnings)
 
 
+def _scaled_shifted_blocks(fg, W, Gam, D, M, T, df) -> dict[str, float]:
+    """lavaan's scaled.shifted statistic (``lav_test_satorra_bentler_trace_original``) by
+    blocks: with B_g = W_g Gamma_g, C_g = f_g W_g D_g, Z_g = Gamma_g W_g D_g,
+    ``U Gamma = B - C M Z'``."""
+    trB = trBB = 0.0
+    ZC = np.zeros((M.shape[0], M.shape[0]))
+    ZBC = np.zeros_like(ZC)
+    for f, w, Gm, Dg in zip(fg, W, Gam, D):
+        B = w[:, None] * Gm
+        C = f * (w[:, None] * Dg)
+        Z = Gm @ (w[:, None] * Dg)
+        trB += float(np.trace(B))
+        trBB += float(np.sum(B * B.T))
+        ZC += Z.T @ C
+        ZBC += Z.T @ B @ C
+    MZC = M @ ZC
+    tr1 = trB - float(np.trace(MZC))
+    tr2 = trBB - 2.0 * float(np.trace(M @ ZBC)) + float(np.sum(MZC * MZC.T))
+    if not (df > 0 and tr2 > 0):
+        return {"stat": np.nan, "a": np.nan, "shift": np.nan, "tr1": tr1, "tr2": tr2}
+    a = math.sqrt(df / tr2)
+    shift = df - a * tr1
+    return {"stat": T * a + shift, "a": a, "shift": shift, "tr1": tr1, "tr2": tr2}
+
+
 def lrt_satorra2000(m1: LevelFit, m0: LevelFit, gs: OrdinalGroupStats) -> dict[str, float]:
     """``lavTestLRT(m1, m0, method = "satorra.2000")`` for WLSMV (scaled.shifted): m1 the less
     constrained model, m0 the more constrained. Returns chisq_diff, df_diff, p."""
@@ -528,17 +540,15 @@ def lrt_satorra2000(m1: LevelFit, m0: LevelFit, gs: OrdinalGroupStats) -> dict[s
     Pinv = np.linalg.pinv(m1.info)
     APA = A @ Pinv @ A.T
     PAAP = Pinv @ A.T @ np.linalg.pinv(APA) @ A @ Pinv
-    tr1 = 0.0
-    o = 0
+    # U Gamma = C PAAP Z' with C_g = W_g D_g, Z_g = f_g Gamma_g W_g D_g (V = bdiag(W_g),
+    # Gamma = bdiag(f_g Gamma_g)); both traces from the k x k matrix Z'C
+    ZC = np.zeros((D1.shape[1], D1.shape[1]))
     for f, w, Gm, Dg in zip(fg, W, Gam, m1.D):
-        UG = (w[:, None] * Gm * w[None, :]) @ Dg @ PAAP @ Dg.T
-        tr1 += f * float(np.trace(UG))
-        o += Dg.shape[0]
-    Gall = _bdiag([f * Gm for f, Gm in zip(fg, Gam)])
-    wall = np.concatenate(W)
-    Uall = wall[:, None] * (D1 @ PAAP @ D1.T) * wall[None, :]
-    UG = Uall @ Gall
-    tr2 = float(np.sum(UG * UG.T))
+        C = w[:, None] * Dg
+        ZC += f * ((Gm @ C).T @ C)
+    PZ = PAAP @ ZC
+    tr1 = float(np.trace(PZ))
+    tr2 = float(np.sum(PZ * PZ.T))
     a = math.sqrt(mdf / tr2)
     b = mdf - a * tr1
     Td = (T0 - T1) * a + b
@@ -871,7 +881,7 @@ def _run(data, constructs, group, crit, higher):
     configural = OrdinalInvarianceLevel("configural", fc.fit, fc.converged, holds=configural_ok)
     levels_out: dict[str, OrdinalInvarianceLevel | None] = {"configural": configural}
     prev_lv = configural
-    for a, b in zip(LEVELS[:-1], LEVELS[1:]):
+    for a, b in itertools.pairwise(LEVELS):
         if b not in fits:
             levels_out[b] = None
             continue
