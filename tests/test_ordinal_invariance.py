@@ -44,12 +44,22 @@ def fitted():
     out = {}
     hs = pd.read_csv(REF / "data" / "hs_ordinal_school.csv")
     out["hs"] = (og.ordinal_invariance(hs, HS, "school"), hs, HS, "school")
+    hb = _binary(hs)
+    out["hs_binary"] = (og.ordinal_invariance(hb, HS, "school"), hb, HS, "school")
     ex, cons = _example_data()
     out["example"] = (og.ordinal_invariance(ex, cons, "region"), ex, cons, "region")
     return out
 
 
-@pytest.mark.parametrize("data", ["hs", "example"])
+def _binary(hs: pd.DataFrame) -> pd.DataFrame:
+    """x1, x4, x7 dichotomised as ordinal_invariance.R does (category >= 3 -> 2, else 1)."""
+    out = hs.copy()
+    for v in ("x1", "x4", "x7"):
+        out[v] = np.where(hs[v] >= 3, 2, 1)
+    return out
+
+
+@pytest.mark.parametrize("data", ["hs", "hs_binary", "example"])
 @pytest.mark.parametrize("level", og.LEVELS)
 def test_fit_measures_match_lavaan(fitted, ref, data, level):
     res = fitted[data][0]
@@ -64,7 +74,7 @@ def test_fit_measures_match_lavaan(fitted, ref, data, level):
         assert lv.fit[k] == pytest.approx(fr[kr], abs=0.002), k
 
 
-@pytest.mark.parametrize("data", ["hs", "example"])
+@pytest.mark.parametrize("data", ["hs", "hs_binary", "example"])
 @pytest.mark.parametrize("level", og.LEVELS[1:])
 def test_difference_tests_match_lavTestLRT(fitted, ref, data, level):
     lv = getattr(fitted[data][0], level)
@@ -74,14 +84,14 @@ def test_difference_tests_match_lavTestLRT(fitted, ref, data, level):
     assert lv.p_diff == pytest.approx(r["p"], rel=1e-3, abs=1e-9)
 
 
-@pytest.mark.parametrize("data", ["hs", "example"])
+@pytest.mark.parametrize("data", ["hs", "hs_binary", "example"])
 @pytest.mark.parametrize("level", og.LEVELS)
 def test_parameters_match_lavaan(fitted, ref, data, level):
     res, frame, cons, group = fitted[data]
     items = tuple(dict.fromkeys(i for v in cons.values() for i in v))
     gs_groups = list(res.groups)
     # refit the level alone to get its estimates table (the result keeps fit measures only)
-    est = _estimates(frame, cons, group, level)
+    est = _estimates(frame, cons, group, level, data)
     r = pd.DataFrame(ref[data][R_LEVEL[level]]["params"])
     r["rhs"] = r["rhs"].fillna("")
     r.loc[r["op"] == "~1", "rhs"] = ""
@@ -105,11 +115,10 @@ def test_parameters_match_lavaan(fitted, ref, data, level):
 _CACHE: dict = {}
 
 
-def _estimates(frame, cons, group, level):
-    key = (group, level)
-    if key not in _CACHE:
-        _CACHE.update(_all_estimates(frame, cons, group))
-    return _CACHE[key]
+def _estimates(frame, cons, group, level, name):
+    if name not in _CACHE:
+        _CACHE[name] = _all_estimates(frame, cons, group)
+    return _CACHE[name][(group, level)]
 
 
 def _all_estimates(frame, cons, group):

@@ -12,7 +12,7 @@ Levels (group 1 = reference; "free" means free in groups 2..G):
 * **configural** -- thresholds and loadings group-specific; item intercepts 0, scaling factors
   1, factor means 0 and variances 1 in every group (std.lv).
 * **thresholds** (``group.equal = "thresholds"``) -- thresholds equal; item intercepts and
-  scaling factors free (scaling factors of binary items stay 1).
+  scaling factors free (scaling factors of binary items stay 1 until the scalar level).
 * **metric** (``c("thresholds", "loadings")``) -- loadings equal too; factor variances free.
 * **scalar** (``c("thresholds", "loadings", "intercepts")``) -- item intercepts equal (0);
   factor means free.
@@ -156,7 +156,8 @@ def _layout(level: str, items, lv, pattern, K, G) -> _Layout:
         for i in range(p):
             if thr_eq and not int_eq:
                 idx["nu"][g, i] = new(f"{items[i]}~1.g{g + 1}", "nu")
-            if thr_eq and K[i] > 2:
+            # binary items: the scale stays 1 until the intercepts are equal (measEq.syntax)
+            if thr_eq and (K[i] > 2 or int_eq):
                 idx["delta"][g, i] = new(f"{items[i]}~*~{items[i]}.g{g + 1}", "delta")
         for j in range(m):
             if int_eq:
