@@ -72,6 +72,13 @@ def test_fit_measures_match_lavaan(fitted, ref, data, level):
         assert lv.fit[k] == pytest.approx(fr[kr], rel=1e-3), k
     for k, kr in ABS.items():
         assert lv.fit[k] == pytest.approx(fr[kr], abs=0.002), k
+    # robust (Savalei 2021) indices: lavaan gives them for the configural model only
+    for k in ("cfi_robust", "tli_robust", "rmsea_robust"):
+        if fr[k] is None:
+            assert lv.fit[k] is None, k
+        else:
+            assert lv.fit[k] == pytest.approx(fr[k], abs=0.002), k
+    assert (fr["cfi_robust"] is None) == (level != "configural")
 
 
 @pytest.mark.parametrize("data", ["hs", "hs_binary", "example"])

@@ -483,15 +483,69 @@ def fit_level(level: str, gs: OrdinalGroupStats, lv: Sequence[str], pattern: np.
         nth = st.n_thresholds
         srmr += f * math.sqrt(float(np.sum((sg[nth:] - mg[nth:]) ** 2)) / (p * (p + 1) / 2))
     fit["srmr"] = srmr
-    # lavaan reports the robust (Savalei 2021) indices of a multi-group WLSMV fit only without
-    # cross-group constraints; socap leaves them out for every level
+    # robust (Savalei 2021) indices: lavaan reports them for the configural model only (its
+    # catML refit gives NA once parameters are shared across groups, and so does socap)
     fit["cfi_robust"] = fit["tli_robust"] = fit["rmsea_robust"] = None
+    if level == "configural":
+        cm = _catml_groups(gs, mom, D, W, Gam, fg, Einv, df)
+        if cm is not None:
+            fit["cfi_robust"] = _ord._cfi(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"],
+                                          cm["c3_null"], True)
+            fit["tli_robust"] = _ord._tli(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"],
+                                          cm["c3_null"], True)
+            fit["rmsea_robust"] = _ord._rmsea(cm["XX3"], df, n_rm, cm["c3"]) * math.sqrt(G)
     fit["npar"] = L.k
     fit["ntotal"] = N
     fit["aic"] = fit["bic"] = None
     if not converged:
         warnings.append(f"The {level} model did not converge; its fit is unreliable.")
     return LevelFit(level, L, x, bool(converged), fit, D, E, se, warnings)
+
+
+def _catml_groups(gs, mom, D, W, Gam, fg, Einv, df):
+    """lavaan's lav_fit_catml_dwls for several groups: the ML discrepancy of each group's fitted
+    correlation structure, ``c3 = tr(WiU' V WiU Gamma) / df`` over the correlation rows with
+    ``V = bdiag(f_g V_g)``, ``Gamma = bdiag(Gamma_g / f_g)``, ``WiU = I - D E^-1 D' W``."""
+    XX3 = XX3_null = 0.0
+    Dc, Wc, Vc, Gc = [], [], [], []
+    for f, st, mg, Dg, w, Gm, n in zip(fg, gs.stats, mom, D, W, Gam, gs.n):
+        nth = st.n_thresholds
+        R = st.cor
+        p = R.shape[0]
+        if np.linalg.eigvalsh(R)[0] < _ord.SQRT_EPS:
+            return None
+        S = np.eye(p)
+        i, j = st.pairs[:, 0], st.pairs[:, 1]
+        S[i, j] = S[j, i] = mg[nth:]
+        ld_s, ld_r = np.linalg.slogdet(S), np.linalg.slogdet(R)
+        if ld_s[0] <= 0:
+            return None
+        K = np.linalg.inv(S)
+        XX3 += n * (ld_s[1] + float(np.trace(R @ K)) - ld_r[1] - p)
+        XX3_null += -n * ld_r[1]
+        Vc.append(f * (K[np.ix_(i, i)] * K[np.ix_(j, j)] + K[np.ix_(i, j)] * K[np.ix_(j, i)]))
+        Dc.append(Dg[nth:])
+        Wc.append(f * w[nth:])
+        Gc.append(Gm[nth:, nth:] / f)
+    Dall = np.vstack(Dc)
+    wall = np.concatenate(Wc)
+    WiU = np.eye(Dall.shape[0]) - Dall @ Einv @ (Dall.T * wall[None, :])
+    o, ks, kbs = 0, 0.0, 0.0
+    blocks = []
+    for Vg in Vc:
+        blocks.append(slice(o, o + Vg.shape[0]))
+        o += Vg.shape[0]
+    # ks = tr(WiU' V WiU Gamma) with V and Gamma block diagonal
+    VW = np.zeros_like(WiU)
+    for sl, Vg, Gg in zip(blocks, Vc, Gc):
+        VW[sl] = Vg @ WiU[sl]
+        kbs += float(np.trace(Gg))
+    M = WiU.T @ VW
+    for sl, Gg in zip(blocks, Gc):
+        ks += float(np.sum(M[sl, sl] * Gg.T))
+    dfn = Dall.shape[0]
+    return {"XX3": XX3, "c3": ks / df if df > 0 else np.nan, "XX3_null": XX3_null,
+            "c3_null": kbs / dfn}
 
 
 def _scaled_shifted_blocks(fg, W, Gam, D, M, T, df) -> dict[str, float]:
