@@ -342,18 +342,28 @@ def scores_stage(responses: pd.DataFrame, items: list[str], moments, instrument:
 
 
 def invariance_stage(responses: pd.DataFrame, scores: pd.DataFrame, cleaned, items, instrument,
-                     study: Study) -> tuple[dict | None, Warned]:
+                     study: Study, estimator: str | None = None) -> tuple[dict | None, Warned]:
     """Configural, metric and scalar invariance across the groups study.yaml names, and the
-    groups' means (None when not asked for)."""
+    groups' means (None when not asked for). With an ordinal CFA (``analysis.cfa: {estimator:
+    wlsmv}``, or ``auto`` when it chose WLSMV: ``estimator`` is the CFA's ``"WLSMV"``) the
+    levels are the multi-group WLSMV ones of Wu & Estabrook (2016), with a threshold level."""
     cfg = study.config
     if cfg.analysis.invariance is False:
         return None, ()
     from pipeline.measure.cfa import group_means, measurement_invariance  # noqa: PLC0415
 
     inv_col = invariance_column(cfg, cleaned, responses, study)
-    # the model the CFA reports: its second-order factors too
-    inv = measurement_invariance(responses[items + [inv_col]], instrument.construct_items(),
+    opts = cfg.analysis.cfa_settings
+    ordinal = estimator == "WLSMV" or (opts is not None and opts.estimator == "wlsmv")
+    if ordinal:
+        from pipeline.measure.sem.ordinal_groups import ordinal_invariance  # noqa: PLC0415
+
+        inv = ordinal_invariance(responses[items + [inv_col]], instrument.construct_items(),
                                  inv_col, higher_order=dict(instrument.higher_order) or None)
+    else:
+        # the model the CFA reports: its second-order factors too
+        inv = measurement_invariance(responses[items + [inv_col]], instrument.construct_items(),
+                                     inv_col, higher_order=dict(instrument.higher_order) or None)
     invariance = inv.to_dict()
     gm = group_means(scores, responses[inv_col], inv)
     invariance["group_means"] = gm.to_dict()
@@ -496,7 +506,8 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
                 else f"{scored.method} scores")
 
     invariance, inv_warned = invariance_stage(responses, scored.scores, cleaned, items,
-                                              instrument, study)
+                                              instrument, study,
+                                              estimator=(cfa or {}).get("estimator"))
 
     t0 = stages.start("Units: aggregation and network measures")
     level = units_stage(inputs, responses, cleaned, scored.scores, clean.prefit.network_notes)

@@ -44,12 +44,22 @@ def fitted():
     out = {}
     hs = pd.read_csv(REF / "data" / "hs_ordinal_school.csv")
     out["hs"] = (og.ordinal_invariance(hs, HS, "school"), hs, HS, "school")
+    hb = _binary(hs)
+    out["hs_binary"] = (og.ordinal_invariance(hb, HS, "school"), hb, HS, "school")
     ex, cons = _example_data()
     out["example"] = (og.ordinal_invariance(ex, cons, "region"), ex, cons, "region")
     return out
 
 
-@pytest.mark.parametrize("data", ["hs", "example"])
+def _binary(hs: pd.DataFrame) -> pd.DataFrame:
+    """x1, x4, x7 dichotomised as ordinal_invariance.R does (category >= 3 -> 2, else 1)."""
+    out = hs.copy()
+    for v in ("x1", "x4", "x7"):
+        out[v] = np.where(hs[v] >= 3, 2, 1)
+    return out
+
+
+@pytest.mark.parametrize("data", ["hs", "hs_binary", "example"])
 @pytest.mark.parametrize("level", og.LEVELS)
 def test_fit_measures_match_lavaan(fitted, ref, data, level):
     res = fitted[data][0]
@@ -62,9 +72,16 @@ def test_fit_measures_match_lavaan(fitted, ref, data, level):
         assert lv.fit[k] == pytest.approx(fr[kr], rel=1e-3), k
     for k, kr in ABS.items():
         assert lv.fit[k] == pytest.approx(fr[kr], abs=0.002), k
+    # robust (Savalei 2021) indices: lavaan gives them for the configural model only
+    for k in ("cfi_robust", "tli_robust", "rmsea_robust"):
+        if fr[k] is None:
+            assert lv.fit[k] is None, k
+        else:
+            assert lv.fit[k] == pytest.approx(fr[k], abs=0.002), k
+    assert (fr["cfi_robust"] is None) == (level != "configural")
 
 
-@pytest.mark.parametrize("data", ["hs", "example"])
+@pytest.mark.parametrize("data", ["hs", "hs_binary", "example"])
 @pytest.mark.parametrize("level", og.LEVELS[1:])
 def test_difference_tests_match_lavTestLRT(fitted, ref, data, level):
     lv = getattr(fitted[data][0], level)
@@ -74,14 +91,14 @@ def test_difference_tests_match_lavTestLRT(fitted, ref, data, level):
     assert lv.p_diff == pytest.approx(r["p"], rel=1e-3, abs=1e-9)
 
 
-@pytest.mark.parametrize("data", ["hs", "example"])
+@pytest.mark.parametrize("data", ["hs", "hs_binary", "example"])
 @pytest.mark.parametrize("level", og.LEVELS)
 def test_parameters_match_lavaan(fitted, ref, data, level):
     res, frame, cons, group = fitted[data]
     items = tuple(dict.fromkeys(i for v in cons.values() for i in v))
     gs_groups = list(res.groups)
     # refit the level alone to get its estimates table (the result keeps fit measures only)
-    est = _estimates(frame, cons, group, level)
+    est = _estimates(frame, cons, group, level, data)
     r = pd.DataFrame(ref[data][R_LEVEL[level]]["params"])
     r["rhs"] = r["rhs"].fillna("")
     r.loc[r["op"] == "~1", "rhs"] = ""
@@ -105,11 +122,10 @@ def test_parameters_match_lavaan(fitted, ref, data, level):
 _CACHE: dict = {}
 
 
-def _estimates(frame, cons, group, level):
-    key = (group, level)
-    if key not in _CACHE:
-        _CACHE.update(_all_estimates(frame, cons, group))
-    return _CACHE[key]
+def _estimates(frame, cons, group, level, name):
+    if name not in _CACHE:
+        _CACHE[name] = _all_estimates(frame, cons, group)
+    return _CACHE[name][(group, level)]
 
 
 def _all_estimates(frame, cons, group):
@@ -187,3 +203,90 @@ def test_item_constant_in_the_pooled_data_is_left_out():
     assert "x9" not in res.constructs["speed"]
     assert any("'x9'" in w for w in res.warnings)
     assert res.configural is not None
+
+
+# ----------------------------------------------------------------------------------------------
+# the pipeline: analysis.cfa: {estimator: wlsmv} with analysis.invariance -> the ordinal levels
+
+
+def test_run_with_wlsmv_uses_the_ordinal_levels_and_reports_them(study_copy):
+    import re
+
+    from pipeline.cli import main
+
+    yml = study_copy / "study.yaml"
+    text = yml.read_text(encoding="utf-8")
+    text, n = re.subn(r"(?m)^  cfa: .*$", "  cfa: {estimator: wlsmv}", text)
+    assert n == 1
+    if not re.search(r"(?m)^  invariance: ", text):
+        text = text.replace("analysis:\n", "analysis:\n  invariance: true\n", 1)
+    else:
+        text = re.sub(r"(?m)^  invariance: .*$", "  invariance: true", text)
+    yml.write_text(text, encoding="utf-8")
+    assert main(["run", str(study_copy), "--quiet"]) == 0
+    res = json.loads((study_copy / "reports" / "results.json").read_text(encoding="utf-8"))
+    inv = res["invariance"]
+    assert inv["estimator"] == "WLSMV" and inv["identification"] == "Wu & Estabrook 2016"
+    for name in og.LEVELS:
+        assert inv[name]["chisq_scaled"] > 0 and inv[name]["df"] > 0
+    assert inv["thresholds"]["df"] > inv["configural"]["df"]
+    assert inv["thresholds"]["difference_test"].startswith("satorra.2000")
+    assert inv["level_reached"] in ("none", *og.LEVELS)
+    assert inv["partial"]["not_searched"] is True
+    html = (study_copy / "reports" / "report.html").read_text(encoding="utf-8")
+    assert "Measurement Invariance of Ordered Items (WLSMV)" in html
+    assert "Identification of confirmatory factor analysis models of different levels" in html
+    assert "Satorra, A. (2000)" in html
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((study_copy / "reports" / "results.schema.json").read_text("utf-8"))
+    v = jsonschema.Draft202012Validator(schema)
+    assert [e.message for e in v.iter_errors(res)] == []
+    bad = copy_with(inv, thresholds={"chisq": "x"})
+    assert list(v.iter_errors({**res, "invariance": bad}))
+
+
+def copy_with(d: dict, **kw) -> dict:
+    import copy
+
+    out = copy.deepcopy(d)
+    for k, v in kw.items():
+        out[k] = {**out[k], **v}
+    return out
+
+
+def test_report_table_and_methods_say_wlsmv(fitted):
+    from pipeline.report.methods import methods
+    from pipeline.report.tables import _invariance_tables
+
+    inv = fitted["hs"][0].to_dict()
+    out: list = []
+    _invariance_tables({"invariance": inv}, out)
+    tables = [t for t in out if t.key == "invariance_fit"]
+    assert len(tables) == 1
+    t = tables[0]
+    assert list(t.frame["model"]) == list(og.LEVELS)
+    assert t.frame["holds"].tolist() == ["yes", "yes", "yes", "no"]
+    assert t.frame["\u0394df"].tolist()[1:] == [6, 6, 6]
+    assert "Wu & Estabrook" in t.note and "Satorra (2000)" in t.note
+    assert "No partial invariance" in t.note
+    m = methods({"invariance": inv})
+    text = " ".join(p for _, p in m.paragraphs)
+    assert "Wu & Estabrook 2016" in text and "threshold invariance" in text
+    assert any(r.startswith("Wu, H., & Estabrook, R. (2016)") for r in m.references)
+    assert any(r.startswith("Satorra, A. (2000)") for r in m.references)
+
+
+def test_reproduce_r_refits_the_ordinal_levels_with_measEq_syntax(fitted):
+    from pipeline.report.rcode import _invariance_code
+
+    inv = fitted["hs"][0].to_dict()
+    inv["collapsed"] = {"x2": [{"group": "Grant-White", "value": 4.0, "merged_with": 3.0}]}
+    code = "\n".join(_invariance_code(inv))
+    assert code.count("semTools::measEq.syntax(") == 4
+    assert 'ID.cat = "Wu.Estabrook.2016"' in code and 'estimator = "WLSMV"' in code
+    assert 'group.equal = c("thresholds", "loadings", "intercepts")' in code
+    assert code.count('method = "satorra.2000"') == 3
+    assert 'inv_data[["x2"]][inv_data[["x2"]] == 4.0] <- 3.0' in code
+    # the numbers checked are socap's: the scalar level's scaled chi-square
+    assert f"{inv['scalar']['chisq_scaled']:.6g}"[:6] in code
+    assert "group.partial = c(" not in code

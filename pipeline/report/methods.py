@@ -121,6 +121,8 @@ REFERENCES: dict[str, str] = {
     "Pustejovsky & Tipton 2018": "Pustejovsky, J. E., & Tipton, E. (2018). Small-sample methods for cluster-robust variance estimation and hypothesis testing in fixed effects models. Journal of Business & Economic Statistics, 36(4), 672-683. https://doi.org/10.1080/07350015.2016.1247004",
     "Satterthwaite 1946": "Satterthwaite, F. E. (1946). An approximate distribution of estimates of variance components. Biometrics Bulletin, 2(6), 110-114. https://doi.org/10.2307/3002019",
     "Webb 2023": "Webb, M. D. (2023). Reworking wild bootstrap-based inference for clustered errors. Canadian Journal of Economics, 56(3), 839-858. https://doi.org/10.1111/caje.12661",
+    "Satorra 2000": "Satorra, A. (2000). Scaled and adjusted restricted tests in multi-sample analysis of moment structures. In R. D. H. Heijmans, D. S. G. Pollock, & A. Satorra (Eds.), Innovations in multivariate statistical analysis (pp. 233-247). Kluwer Academic. https://doi.org/10.1007/978-1-4615-4603-0_17",
+    "Wu & Estabrook 2016": "Wu, H., & Estabrook, R. (2016). Identification of confirmatory factor analysis models of different levels of invariance for ordered categorical outcomes. Psychometrika, 81(4), 1014-1045. https://doi.org/10.1007/s11336-016-9506-0",
     "Yuan & Bentler 2000": "Yuan, K.-H., & Bentler, P. M. (2000). Three likelihood-based methods for mean and covariance structure analysis with nonnormal missing data. Sociological Methodology, 30(1), 165-200. https://doi.org/10.1111/0081-1750.00078",
     "Velicer 1976": "Velicer, W. F. (1976). Determining the number of components from the "
     "matrix of partial correlations. Psychometrika, 41(3), 321-327. "
@@ -455,7 +457,26 @@ def methods(results: dict, other_texts=()) -> Methods:
 
     # ---- invariance
     inv = results.get("invariance") or {}
-    if inv:
+    if inv and inv.get("estimator") == "WLSMV":
+        crit = inv.get("criteria") or {}
+        text = (f"Measurement invariance of the ordered items across {inv.get('group')} "
+                f"({len(inv.get('groups') or [])} groups) was tested with multi-group CFA "
+                "by WLSMV (diagonally weighted least squares on each group's polychoric "
+                "correlations and thresholds, delta parameterisation), with the identification "
+                f"of ordered-categorical invariance models of {cite('Wu & Estabrook 2016')}: "
+                "configural (same structure, group-specific thresholds and loadings), "
+                "threshold invariance (equal thresholds, item intercepts and latent-response "
+                "scales free), metric (thresholds and loadings equal) and scalar (thresholds, "
+                "loadings and intercepts equal). Each level holds when the scaled CFI fell by "
+                f"at most {crit.get('delta_cfi', 0.01)} and the scaled RMSEA rose by at most "
+                f"{crit.get('delta_rmsea', 0.015)} {cite('Chen 2007')} against the previous "
+                "level; the scaled-shifted chi-square difference test "
+                f"{cite('Satorra 2000')} is reported beside them. The levels were tested on the "
+                "first-order model (correlated constructs). Invariance reached: "
+                f"{inv.get('level_reached')}. Partial invariance was not searched for. "
+                f"{inv.get('defensible_comparisons') or ''}")
+        paras.append(("Measurement invariance", text.strip()))
+    elif inv:
         crit = inv.get("criteria") or {}
         text = (f"Measurement invariance across {inv.get('group')} "
                 f"({len(inv.get('groups') or [])} groups) was tested with multi-group CFA: "

@@ -11,6 +11,7 @@
 #    groups = school, x1..x9 cut into ordered categories by this rule (pooled quantiles, type 7):
 #    x1-x3 and x7-x9: 4 categories at the 25/50/75% quantiles; x4-x6: 3 categories at the
 #    33/67% quantiles. Written by this script.
+#  * hs_binary: the same with x1, x4, x7 dichotomised (see below; not written to a file).
 #  * tests/reference/data/ordinal_invariance_example.csv -- the bundled example study's cleaned
 #    5-point items (data/processed/responses.parquet after `socap run`) and region, no ids;
 #    listwise deletion of rows with a missing item, first-order model (4 correlated constructs).
@@ -77,10 +78,16 @@ run <- function(model, data, group) {
   out
 }
 
+# binary items too: x1, x4 and x7 of the HS data dichotomised (category >= 3 -> 2, else 1);
+# measEq.syntax keeps a binary item's scaling factor at 1 until the intercepts are equal
+db <- d
+for (v in c("x1", "x4", "x7")) db[[v]] <- ifelse(d[[v]] >= 3, 2L, 1L)
+
 res <- list(
   lavaan = as.character(packageVersion("lavaan")),
   semTools = as.character(packageVersion("semTools")),
   hs = run(hs_model, d, "school"),
+  hs_binary = run(hs_model, db, "school"),
   example = run(ex_model, ex, "region"))
 writeLines(toJSON(res, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE),
            "tests/reference/ordinal_invariance.json")

@@ -12,7 +12,7 @@ Levels (group 1 = reference; "free" means free in groups 2..G):
 * **configural** -- thresholds and loadings group-specific; item intercepts 0, scaling factors
   1, factor means 0 and variances 1 in every group (std.lv).
 * **thresholds** (``group.equal = "thresholds"``) -- thresholds equal; item intercepts and
-  scaling factors free (scaling factors of binary items stay 1).
+  scaling factors free (scaling factors of binary items stay 1 until the scalar level).
 * **metric** (``c("thresholds", "loadings")``) -- loadings equal too; factor variances free.
 * **scalar** (``c("thresholds", "loadings", "intercepts")``) -- item intercepts equal (0);
   factor means free.
@@ -21,7 +21,8 @@ Each group's sample statistics (thresholds, polychorics and their NACOV Gamma_g)
 :mod:`pipeline.measure.sem.ordinal`, the groups are independent (block-diagonal weight). In the
 delta parameterisation the model-implied statistics of group g are
 
-    tau*_ik = delta_i (tau_ik - nu_i - (Lambda alpha)_i),   rho_ij = delta_i delta_j (Lambda Psi Lambda')_ij
+    tau*_ik = delta_i (tau_ik - nu_i - (Lambda alpha)_i)
+    rho_ij  = delta_i delta_j (Lambda Psi Lambda')_ij
 
 and DWLS minimises ``sum_g (N_g - 1) (s_g - sigma_g)' W_g (s_g - sigma_g)`` with
 ``W_g = diag(Gamma_g)^-1`` (lavaan: ``fx_g = (N_g - 1) / (2 N_g) F_g``, ``chisq = sum 2 N_g fx_g``).
@@ -39,6 +40,7 @@ of different levels of invariance for ordered categorical outcomes. Psychometrik
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -154,7 +156,8 @@ def _layout(level: str, items, lv, pattern, K, G) -> _Layout:
         for i in range(p):
             if thr_eq and not int_eq:
                 idx["nu"][g, i] = new(f"{items[i]}~1.g{g + 1}", "nu")
-            if thr_eq and K[i] > 2:
+            # binary items: the scale stays 1 until the intercepts are equal (measEq.syntax)
+            if thr_eq and (K[i] > 2 or int_eq):
                 idx["delta"][g, i] = new(f"{items[i]}~*~{items[i]}.g{g + 1}", "delta")
         for j in range(m):
             if int_eq:
@@ -211,7 +214,7 @@ def _jacobian(L: _Layout, x: np.ndarray) -> list[np.ndarray]:
         dd = d[i] * d[j]
         rows_th = np.arange(nth)
 
-        def add(rows, col_ix, vals):
+        def add(rows, col_ix, vals, J=J):
             sel = col_ix >= 0
             if np.any(sel):
                 np.add.at(J, (rows[sel], col_ix[sel]), vals[sel])
@@ -406,17 +409,6 @@ def _sample(gs: OrdinalGroupStats):
     return s, W, Gam, wts
 
 
-def _bdiag(blocks: Sequence[np.ndarray]) -> np.ndarray:
-    n = sum(b.shape[0] for b in blocks)
-    out = np.zeros((n, n))
-    o = 0
-    for b in blocks:
-        k = b.shape[0]
-        out[o:o + k, o:o + k] = b
-        o += k
-    return out
-
-
 def fit_level(level: str, gs: OrdinalGroupStats, lv: Sequence[str], pattern: np.ndarray,
               prev: LevelFit | None = None) -> LevelFit:
     """Fit one level by DWLS; fit measures as lavaan's ``fitMeasures()`` for WLSMV."""
@@ -425,9 +417,7 @@ def fit_level(level: str, gs: OrdinalGroupStats, lv: Sequence[str], pattern: np.
     s, W, Gam, wts = _sample(gs)
     s_all, w_all = np.concatenate(s), np.concatenate(wts)
     x0 = _start(L, gs, prev)
-    x, converged, F = _dwls(L, s_all, w_all, x0)
-    if prev is None and not converged:
-        pass
+    x, converged, _ = _dwls(L, s_all, w_all, x0)
     warnings: list[str] = []
     N = int(sum(gs.n))
     ng = np.array(gs.n, dtype=float)
@@ -454,12 +444,10 @@ def fit_level(level: str, gs: OrdinalGroupStats, lv: Sequence[str], pattern: np.
                for f, Dg, w, Gm in zip(fg, D, W, Gam))
     vcov = Einv @ meat @ Einv / (N - G)   # lavaan: N minus the number of groups (DWLS)
     se = np.sqrt(np.clip(np.diag(vcov), 0, None))
-    # scaled-shifted test
-    V = _bdiag([f * np.diag(w) for f, w in zip(fg, W)])
-    Gall = _bdiag([Gm / f for f, Gm in zip(fg, Gam)])
-    Dall = np.vstack(D)
-    U = V - V @ Dall @ Einv @ Dall.T @ V
-    ss = _ord._scaled_shifted(U, Gall, T, df)
+    # scaled-shifted test: tr(U Gamma) and tr((U Gamma)^2) with U = V - V D E^-1 D' V,
+    # V = bdiag(f_g W_g), Gamma = bdiag(Gamma_g / f_g), from group blocks and k x k products
+    # (never the (sum q_g)^2 matrices)
+    ss = _scaled_shifted_blocks(fg, W, Gam, D, Einv, T, df)
     # baseline: thresholds free per group, correlations zero
     Tb, dfb, tr1b, tr2b = 0.0, 0, 0.0, 0.0
     for st, n, w, sg, Gm in zip(gs.stats, gs.n, W, s, Gam):
@@ -495,15 +483,94 @@ def fit_level(level: str, gs: OrdinalGroupStats, lv: Sequence[str], pattern: np.
         nth = st.n_thresholds
         srmr += f * math.sqrt(float(np.sum((sg[nth:] - mg[nth:]) ** 2)) / (p * (p + 1) / 2))
     fit["srmr"] = srmr
-    # lavaan reports the robust (Savalei 2021) indices of a multi-group WLSMV fit only without
-    # cross-group constraints; socap leaves them out for every level
+    # robust (Savalei 2021) indices: lavaan reports them for the configural model only (its
+    # catML refit gives NA once parameters are shared across groups, and so does socap)
     fit["cfi_robust"] = fit["tli_robust"] = fit["rmsea_robust"] = None
+    if level == "configural":
+        cm = _catml_groups(gs, mom, D, W, Gam, fg, Einv, df)
+        if cm is not None:
+            fit["cfi_robust"] = _ord._cfi(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"],
+                                          cm["c3_null"], True)
+            fit["tli_robust"] = _ord._tli(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"],
+                                          cm["c3_null"], True)
+            fit["rmsea_robust"] = _ord._rmsea(cm["XX3"], df, n_rm, cm["c3"]) * math.sqrt(G)
     fit["npar"] = L.k
     fit["ntotal"] = N
     fit["aic"] = fit["bic"] = None
     if not converged:
         warnings.append(f"The {level} model did not converge; its fit is unreliable.")
     return LevelFit(level, L, x, bool(converged), fit, D, E, se, warnings)
+
+
+def _catml_groups(gs, mom, D, W, Gam, fg, Einv, df):
+    """lavaan's lav_fit_catml_dwls for several groups: the ML discrepancy of each group's fitted
+    correlation structure, ``c3 = tr(WiU' V WiU Gamma) / df`` over the correlation rows with
+    ``V = bdiag(f_g V_g)``, ``Gamma = bdiag(Gamma_g / f_g)``, ``WiU = I - D E^-1 D' W``."""
+    XX3 = XX3_null = 0.0
+    Dc, Wc, Vc, Gc = [], [], [], []
+    for f, st, mg, Dg, w, Gm, n in zip(fg, gs.stats, mom, D, W, Gam, gs.n):
+        nth = st.n_thresholds
+        R = st.cor
+        p = R.shape[0]
+        if np.linalg.eigvalsh(R)[0] < _ord.SQRT_EPS:
+            return None
+        S = np.eye(p)
+        i, j = st.pairs[:, 0], st.pairs[:, 1]
+        S[i, j] = S[j, i] = mg[nth:]
+        ld_s, ld_r = np.linalg.slogdet(S), np.linalg.slogdet(R)
+        if ld_s[0] <= 0:
+            return None
+        K = np.linalg.inv(S)
+        XX3 += n * (ld_s[1] + float(np.trace(R @ K)) - ld_r[1] - p)
+        XX3_null += -n * ld_r[1]
+        Vc.append(f * (K[np.ix_(i, i)] * K[np.ix_(j, j)] + K[np.ix_(i, j)] * K[np.ix_(j, i)]))
+        Dc.append(Dg[nth:])
+        Wc.append(f * w[nth:])
+        Gc.append(Gm[nth:, nth:] / f)
+    Dall = np.vstack(Dc)
+    wall = np.concatenate(Wc)
+    WiU = np.eye(Dall.shape[0]) - Dall @ Einv @ (Dall.T * wall[None, :])
+    o, ks, kbs = 0, 0.0, 0.0
+    blocks = []
+    for Vg in Vc:
+        blocks.append(slice(o, o + Vg.shape[0]))
+        o += Vg.shape[0]
+    # ks = tr(WiU' V WiU Gamma) with V and Gamma block diagonal
+    VW = np.zeros_like(WiU)
+    for sl, Vg, Gg in zip(blocks, Vc, Gc):
+        VW[sl] = Vg @ WiU[sl]
+        kbs += float(np.trace(Gg))
+    M = WiU.T @ VW
+    for sl, Gg in zip(blocks, Gc):
+        ks += float(np.sum(M[sl, sl] * Gg.T))
+    dfn = Dall.shape[0]
+    return {"XX3": XX3, "c3": ks / df if df > 0 else np.nan, "XX3_null": XX3_null,
+            "c3_null": kbs / dfn}
+
+
+def _scaled_shifted_blocks(fg, W, Gam, D, M, T, df) -> dict[str, float]:
+    """lavaan's scaled.shifted statistic (``lav_test_satorra_bentler_trace_original``) by
+    blocks: with B_g = W_g Gamma_g, C_g = f_g W_g D_g, Z_g = Gamma_g W_g D_g,
+    ``U Gamma = B - C M Z'``."""
+    trB = trBB = 0.0
+    ZC = np.zeros((M.shape[0], M.shape[0]))
+    ZBC = np.zeros_like(ZC)
+    for f, w, Gm, Dg in zip(fg, W, Gam, D):
+        B = w[:, None] * Gm
+        C = f * (w[:, None] * Dg)
+        Z = Gm @ (w[:, None] * Dg)
+        trB += float(np.trace(B))
+        trBB += float(np.sum(B * B.T))
+        ZC += Z.T @ C
+        ZBC += Z.T @ B @ C
+    MZC = M @ ZC
+    tr1 = trB - float(np.trace(MZC))
+    tr2 = trBB - 2.0 * float(np.trace(M @ ZBC)) + float(np.sum(MZC * MZC.T))
+    if not (df > 0 and tr2 > 0):
+        return {"stat": np.nan, "a": np.nan, "shift": np.nan, "tr1": tr1, "tr2": tr2}
+    a = math.sqrt(df / tr2)
+    shift = df - a * tr1
+    return {"stat": T * a + shift, "a": a, "shift": shift, "tr1": tr1, "tr2": tr2}
 
 
 def lrt_satorra2000(m1: LevelFit, m0: LevelFit, gs: OrdinalGroupStats) -> dict[str, float]:
@@ -528,17 +595,15 @@ def lrt_satorra2000(m1: LevelFit, m0: LevelFit, gs: OrdinalGroupStats) -> dict[s
     Pinv = np.linalg.pinv(m1.info)
     APA = A @ Pinv @ A.T
     PAAP = Pinv @ A.T @ np.linalg.pinv(APA) @ A @ Pinv
-    tr1 = 0.0
-    o = 0
+    # U Gamma = C PAAP Z' with C_g = W_g D_g, Z_g = f_g Gamma_g W_g D_g (V = bdiag(W_g),
+    # Gamma = bdiag(f_g Gamma_g)); both traces from the k x k matrix Z'C
+    ZC = np.zeros((D1.shape[1], D1.shape[1]))
     for f, w, Gm, Dg in zip(fg, W, Gam, m1.D):
-        UG = (w[:, None] * Gm * w[None, :]) @ Dg @ PAAP @ Dg.T
-        tr1 += f * float(np.trace(UG))
-        o += Dg.shape[0]
-    Gall = _bdiag([f * Gm for f, Gm in zip(fg, Gam)])
-    wall = np.concatenate(W)
-    Uall = wall[:, None] * (D1 @ PAAP @ D1.T) * wall[None, :]
-    UG = Uall @ Gall
-    tr2 = float(np.sum(UG * UG.T))
+        C = w[:, None] * Dg
+        ZC += f * ((Gm @ C).T @ C)
+    PZ = PAAP @ ZC
+    tr1 = float(np.trace(PZ))
+    tr2 = float(np.sum(PZ * PZ.T))
     a = math.sqrt(mdf / tr2)
     b = mdf - a * tr1
     Td = (T0 - T1) * a + b
@@ -871,7 +936,7 @@ def _run(data, constructs, group, crit, higher):
     configural = OrdinalInvarianceLevel("configural", fc.fit, fc.converged, holds=configural_ok)
     levels_out: dict[str, OrdinalInvarianceLevel | None] = {"configural": configural}
     prev_lv = configural
-    for a, b in zip(LEVELS[:-1], LEVELS[1:]):
+    for a, b in itertools.pairwise(LEVELS):
         if b not in fits:
             levels_out[b] = None
             continue
