@@ -61,6 +61,7 @@ def prefit_checks(inputs: "Inputs", cleaned) -> PrefitReport:
     check_model_values(study, inputs, cleaned)
     if cfg.analysis.invariance is not False:
         invariance_column(cfg, cleaned, responses, study)
+    cfa_cluster_column(cfg, cleaned, responses, study)
     units = survey_units(cleaned, cfg)
     if inputs.unit_table is not None and cleaned.unit_column:
         check_units_in_table(units, responses, cleaned.unit_column, inputs.unit_table, study)
@@ -123,9 +124,10 @@ def check_units_in_table(units, responses, unit_col, table, study) -> None:
     if not missing:
         return
     problems = ProblemList()
-    col = responses[unit_col].astype(str)
+    rows = responses.loc[responses[unit_col].astype(str).isin(missing[:20])]
+    col = rows[unit_col].astype(str)
     for u in missing[:20]:
-        r = responses.loc[col == u].iloc[0]
+        r = rows.loc[col == u].iloc[0]
         problems.add(f"unit '{u}' answers the survey but has no row in the unit table "
                      f"({study.config.units.file}); {did_you_mean(u, sorted(known)[:5000])}",
                      file=r["source_file"], row=int(r["source_row"]), column=unit_col,
@@ -282,6 +284,85 @@ def model_columns(inputs: "Inputs", cleaned) -> dict[str, list[str]]:
     return {"unit": list(dict.fromkeys(unit)), "respondent": list(dict.fromkeys(respondent))}
 
 
+def model_names(m, formula=None) -> list[tuple[str, str]]:
+    """Every column a model's settings name, with the setting that names it: its formula's
+    columns, cluster, focal, moderator, random, weight, center, standardize and mediation.
+    ``formula``: the parsed formula (parsed here when not given; it must be readable)."""
+    if formula is None:
+        from pipeline.models import parse_formula  # noqa: PLC0415
+
+        formula = parse_formula(m.formula)
+    wanted = [(c, "formula") for c in formula.columns]
+    for attr in ("cluster", "focal", "moderator", "random", "weight"):
+        if getattr(m, attr):
+            wanted.append((getattr(m, attr), attr))
+    wanted += [(c, "center") for c in m.center] + [(c, "standardize") for c in m.standardize]
+    if m.mediation:
+        med = m.mediation
+        wanted += [(med.x, "mediation.x"), (med.y, "mediation.y")]
+        wanted += [(c, "mediation.m") for c in med.m] + [(c, "mediation.covariates")
+                                                         for c in med.covariates]
+        if med.moderator:
+            wanted.append((med.moderator, "mediation.moderator"))
+    return wanted
+
+
+def kept_columns(cfg, level: str) -> list[str]:
+    """The columns data/processed/ and reports/ hold at ``level`` ('respondent' or 'unit')
+    beyond ids, items and scores: those the models of that level name, the invariance column and
+    the CFA's cluster column (respondent level) and ``survey.keep``. Everything else of the export and the unit table is
+    left out (data minimisation)."""
+    out: list[str] = []
+    for m in cfg.analysis.models:
+        if m.level == level:
+            out += [c for c, _ in model_names(m)]
+    inv = cfg.analysis.invariance
+    if level == "respondent" and isinstance(inv, str):
+        out.append(inv)
+    opts = getattr(cfg.analysis, "cfa_settings", None)
+    if level == "respondent" and opts is not None and opts.cluster:
+        out.append(opts.cluster)  # the CFA's cluster-robust SEs (reproduce.R refits them)
+    out += list(cfg.survey.keep)
+    return list(dict.fromkeys(out))
+
+
+def check_kept_columns(study: Study, raw, unit_table) -> tuple[str, ...]:
+    """``survey.keep`` names columns of the survey export(s) or the unit table: an unknown
+    name is an error naming it; a kept column that looks like personal data (by its name or
+    its content) is kept, with a warning naming it (the returned sentences)."""
+    from pipeline.ingest.personal import judge  # noqa: PLC0415
+
+    keep = study.config.survey.keep
+    if not keep:
+        return ()
+    survey_cols = [c for c in raw.data.columns if c not in ("source_row",)]
+    table_cols = list(unit_table.columns) if unit_table is not None else []
+    problems = ProblemList()
+    warned = []
+    for k, col in enumerate(keep):
+        if col in raw.data.columns:
+            values = raw.data[col]
+        elif col in table_cols:
+            values = unit_table[col]
+        else:
+            dropped = col in (raw.personal_data_dropped or ())
+            problems.add(f"survey.keep names column '{col}', which "
+                         + ("was dropped as personal data" if dropped else
+                            "is not a column of the survey export(s) or the unit table")
+                         + f"; {did_you_mean(str(col), survey_cols + table_cols)}",
+                         file=str(study.file), key=f"survey.keep[{k}]",
+                         fix="name a column of the export or the unit table, or remove it "
+                             "from survey: keep:")
+            continue
+        found = judge(col, values)
+        if found is not None:
+            warned.append(f"survey.keep keeps column '{col}', which looks like personal data "
+                          f"({found.reason()}); it is written to data/processed/ -- remove "
+                          "it from survey: keep: unless the study needs it and may hold it.")
+    problems.raise_if_any("survey.keep names columns socap cannot find:")
+    return tuple(warned)
+
+
 def check_model_columns(study: Study, available: dict[str, list[str]]) -> None:
     """Every column a model names exists at its level -- checked before anything is fitted, so
     that a typo in a formula costs seconds, not a whole run. Raises StudyError listing all."""
@@ -304,18 +385,7 @@ def check_model_columns(study: Study, available: dict[str, list[str]]) -> None:
                          file=str(study.file), key=f"{key}.formula",
                          fix="write it as in R, e.g. 'y ~ a * b + c'")
             continue
-        wanted = [(c, "formula") for c in formula.columns]
-        for attr in ("cluster", "focal", "moderator", "random", "weight"):
-            if getattr(m, attr):
-                wanted.append((getattr(m, attr), attr))
-        wanted += [(c, "center") for c in m.center] + [(c, "standardize") for c in m.standardize]
-        if m.mediation:
-            med = m.mediation
-            wanted += [(med.x, "mediation.x"), (med.y, "mediation.y")]
-            wanted += [(c, "mediation.m") for c in med.m] + [(c, "mediation.covariates")
-                                                             for c in med.covariates]
-            if med.moderator:
-                wanted.append((med.moderator, "mediation.moderator"))
+        wanted = model_names(m, formula)
         for col, attr in dict.fromkeys(wanted):
             if col not in names:
                 problems.add(f"model '{m.name}' names '{col}', which is not a column of the "
@@ -324,6 +394,40 @@ def check_model_columns(study: Study, available: dict[str, list[str]]) -> None:
                              fix=f"use one of the {m.level}-level columns: "
                              + ", ".join(names[:40]) + (" ..." if len(names) > 40 else ""))
     problems.raise_if_any("Model settings name columns the analysis table does not have:")
+
+
+def cfa_cluster_column(cfg, cleaned, responses, study) -> str | None:
+    """analysis.cfa.cluster names a survey column, and an estimator the CFA can use (WLSMV,
+    also as estimator: auto's choice, needs the ordinal module) -- checked before anything is
+    fitted."""
+    opts = cfg.analysis.cfa_settings
+    cluster = opts.cluster if opts is not None else None
+    if opts is not None and opts.estimator in ("wlsmv", "auto"):
+        import importlib.util  # noqa: PLC0415
+
+        if importlib.util.find_spec("pipeline.measure.sem.ordinal") is None:
+            chosen = opts.estimator
+            if chosen == "auto":
+                from pipeline.measure.cfa import choose_estimator  # noqa: PLC0415
+
+                items = [i for i in cleaned.items if i in responses.columns]
+                chosen = choose_estimator(responses, {"items": items}, cluster)[0]
+            if chosen == "wlsmv":
+                raise StudyError(
+                    "analysis.cfa: estimator: wlsmv needs the ordinal CFA module "
+                    "(pipeline.measure.sem.ordinal), which this socap does not have"
+                    + (" (estimator: auto chose WLSMV because every item has at most 7 answer "
+                       "categories)" if opts.estimator == "auto" else ""),
+                    file=study.file, key="analysis.cfa.estimator",
+                    fix="use estimator: mlr (with missing: fiml to keep incomplete rows) or ml")
+    if cluster and cluster not in responses.columns:
+        candidates = [c for c in responses.columns if c not in cleaned.items]
+        raise StudyError(f"analysis.cfa.cluster names column '{cluster}', which the survey "
+                         f"export does not have; {did_you_mean(str(cluster), candidates)}",
+                         file=study.file, key="analysis.cfa.cluster", column=str(cluster),
+                         fix="name the survey column that holds the cluster (school, village, "
+                             "interviewer...), or remove cluster:")
+    return cluster
 
 
 def invariance_column(cfg, cleaned, responses, study) -> str:

@@ -1,4 +1,4 @@
-"""The `socap` command: run, validate, init, simulate (CONTRACT section 1).
+"""The `socap` command: run, validate, init, simulate, power (CONTRACT section 1).
 
 Exit status: 0 done; 2 the user's input is wrong (one readable message on stderr naming the file,
 and where it applies the sheet, row and column, and the fix -- no traceback); 1 an internal error
@@ -27,6 +27,7 @@ Start here:
   socap init my_region       start a new study from the template
   socap validate my_region   check a study's config and data without fitting anything
   socap simulate demo        write a synthetic study with known true parameters
+  socap power my_region      how many clusters, firms, respondents the survey needs
 """
 
 EPILOG = """\
@@ -87,6 +88,43 @@ def _parser() -> argparse.ArgumentParser:
                      help="mean respondents per firm, at least 1 each (default 5)")
     sim.add_argument("--format", choices=("xlsx", "csv", "parquet"), default="xlsx",
                      help="survey export format (default xlsx; csv or parquet for big studies)")
+    sim.add_argument("--truth", choices=("sample", "latent"), default="sample",
+                     help="what the outcome and ties depend on: 'sample' (default), the mean of "
+                     "the firm's sampled respondents' latent social capital; 'latent', the firm's "
+                     "latent mean, so that few respondents per firm measure it with sampling error")
+
+    pw = sub.add_parser(
+        "power", help="plan a survey: Monte Carlo power of the catalytic effect per design",
+        description="Simulate studies with socap simulate's model for every design of a grid "
+        "(clusters, firms per cluster, respondents per firm, effect, ICC, reliability), fit the "
+        "study's catalytic model (the first of analysis.models, or power: model:) to each and "
+        "report the share in which the interaction is significant. The grid comes from the "
+        "power: section of study.yaml; the options below override it. Writes "
+        "reports/power.json and reports/power.html; finished replications are kept in "
+        "reports/.power-cache/, so an interrupted run continues where it stopped.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    pw.add_argument("study", nargs="?", default=None, metavar="STUDY",
+                    help="study folder (default: current folder)")
+    grid = pw.add_argument_group("design grid (comma-separated values)")
+    grid.add_argument("--clusters", metavar="N,N", help="clusters, e.g. 8,12,16")
+    grid.add_argument("--firms", metavar="N,N", help="firms per cluster, e.g. 10,25")
+    grid.add_argument("--respondents", metavar="M,M",
+                      help="mean respondents per firm, e.g. 3,5")
+    grid.add_argument("--effect", metavar="B,B",
+                      help="the interaction (b_cat, per SD of degree and social capital)")
+    grid.add_argument("--icc", metavar="X,X",
+                      help="share of social-capital variance between firms, e.g. 0.4")
+    grid.add_argument("--reliability", metavar="A,A", help="Cronbach's alpha of the items")
+    pw.add_argument("--replications", type=int, metavar="R", help="simulated studies per design")
+    pw.add_argument("--target", type=float, help="the power wanted (default 0.80)")
+    pw.add_argument("--alpha", type=float, help="significance level (default 0.05)")
+    pw.add_argument("--model", help="the model of analysis.models to plan for (default: the first)")
+    pw.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                    help="local worker processes (default: one per core; 1: no extra process)")
+    pw.add_argument("--scheduler", metavar="ADDRESS",
+                    help="run on an existing Dask distributed cluster, e.g. tcp://10.0.0.5:8786 "
+                    "(needs pip install \"socap[dask]\")")
+    pw.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     return p
 
 
@@ -136,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             return _init(args)
         if args.command == "simulate":
             return _simulate(args)
+        if args.command == "power":
+            return _power(args)
     except StudyError as exc:
         _error(exc.format())
         return 2
@@ -179,11 +219,22 @@ def _write_crash_log(args) -> Path:
         log = reports / "socap-error.log"
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(f"--- {datetime.now(timezone.utc).isoformat()} socap {' '.join(sys.argv[1:])}\n")
-            fh.write(traceback.format_exc())
+            fh.write(_redacted(traceback.format_exc()))
         return log
     except OSError:
         traceback.print_exc()
         return Path("(stderr)")
+
+
+def _redacted(text: str) -> str:
+    """The traceback without e-mail addresses, IP addresses or phone numbers a message may
+    quote from the data (reports/ never holds personal data)."""
+    try:
+        from pipeline.ingest.personal import redact  # noqa: PLC0415
+
+        return redact(text)
+    except Exception:  # noqa: BLE001 -- the log is written whatever happens
+        return text
 
 
 def _run(args) -> int:
@@ -238,7 +289,7 @@ def _simulate(args) -> int:
                           clusters_per_region=args.clusters_per_region,
                           firms_per_cluster=args.firms_per_cluster,
                           respondents_per_firm=args.respondents_per_firm,
-                          survey_format=args.format)
+                          survey_format=args.format, truth=args.truth)
     sim = simulate_study(spec)
     write_study(sim, folder)
     t = sim.truth["sizes"]
@@ -246,6 +297,31 @@ def _simulate(args) -> int:
           f"({t['respondents_valid']} valid) from {t['firms']} firms in {t['clusters']} clusters "
           f"of {t['regions']} regions, {t['ties']} ties.")
     print(f"True parameters: {folder}/truth.json. Next: socap run {folder}")
+    return 0
+
+
+def _power(args) -> int:
+    from pipeline.power import power_study, summary_lines
+
+    overrides = {"clusters": args.clusters, "firms_per_cluster": args.firms,
+                 "respondents_per_firm": args.respondents, "effect": args.effect,
+                 "icc": args.icc, "reliability": args.reliability,
+                 "replications": args.replications, "target": args.target, "alpha": args.alpha,
+                 "model": args.model}
+    if args.jobs is not None and args.jobs < 0:
+        from pipeline.errors import StudyError
+
+        raise StudyError(f"-j must be 0 (one per core) or more, not {args.jobs}", key="-j",
+                         fix="e.g. -j 2")
+    try:
+        out = power_study(args.study, overrides, jobs=args.jobs, scheduler=args.scheduler,
+                          progress=not args.quiet)
+    except KeyboardInterrupt:
+        _error("interrupted; the finished replications are kept in reports/.power-cache/ -- "
+               "run the same command again to continue")
+        return 130
+    for line in summary_lines(out):
+        print(line)
     return 0
 
 

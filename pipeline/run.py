@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,12 +24,13 @@ import pandas as pd
 from pipeline import __version__
 from pipeline.atomic import (check_output_places, commit, environmental, hook, journalled,
                              lock_study, new_staging, output_error, recover)
-from pipeline.errors import ProblemList, StudyError, did_you_mean
+from pipeline.errors import StudyError
 from pipeline.config.instrument import Instrument, read_instrument
 from pipeline.jsonvalues import number as _num
-from pipeline.config.study import Study, read_study, relative_path
+from pipeline.config.study import CFAConfig, Study, read_study, relative_path
 # the checks a run makes before fitting, shared with `socap validate` (pipeline/checks.py)
-from pipeline.checks import (check_model_columns, invariance_column, model_columns,  # noqa: F401
+from pipeline.checks import (check_model_columns, check_units_in_table,  # noqa: F401
+                             invariance_column, model_columns,
                              prefit_checks)
 
 Progress = Callable[[str], None]
@@ -167,6 +168,13 @@ def read_inputs(study: Study) -> Inputs:
         path = study.path(cfg.network.edges)
         ties = read_ties(path, directed=cfg.network.directed)
         files.append(("network", path))
+    from pipeline.checks import check_kept_columns  # noqa: PLC0415
+
+    kept_warnings = check_kept_columns(study, raw, unit_table)
+    if kept_warnings:
+        import dataclasses  # noqa: PLC0415
+
+        raw = dataclasses.replace(raw, notes=tuple(raw.notes) + kept_warnings)
     return Inputs(study=study, instrument=instrument, raw=raw, unit_table=unit_table, ties=ties,
                   files=files, hashes=_hash_files([p for _, p in files]))
 
@@ -259,14 +267,26 @@ def reliability_stage(responses: pd.DataFrame, items: list[str],
     return Measured(moments=moments, reliability=reliability, warnings=tuple(warned))
 
 
-def efa_stage(moments, cfg):
+def efa_stage(moments, cfg, responses: pd.DataFrame | None = None):
     """Sampling adequacy, the number of factors and the rotated solution (an EFAResult); None
-    with ``analysis: efa: false``."""
+    with ``analysis: efa: false``. With ``correlation: polychoric`` everything is computed from
+    the polychoric correlations of ``responses`` (``psych::fa(cor = "poly")``)."""
     from pipeline.measure.factors import efa as fit_efa  # noqa: PLC0415
 
     e = cfg.analysis.efa
     if e is False:
         return None
+    if getattr(e, "correlation", "pearson") == "polychoric" and responses is not None:
+        from pipeline.measure.factors import polychoric_moments  # noqa: PLC0415
+
+        import dataclasses  # noqa: PLC0415
+
+        res = fit_efa(polychoric_moments(moments, responses), n_factors=e.n_factors,
+                      method=e.method, rotation=e.rotation, seed=cfg.seed)
+        return dataclasses.replace(res, correlation="polychoric",
+                                   n_factors_reason=res.n_factors_reason.replace(
+                                       "pairwise correlation matrix",
+                                       "polychoric correlation matrix"))
     return fit_efa(moments, n_factors=e.n_factors, method=e.method, rotation=e.rotation,
                    seed=cfg.seed)
 
@@ -280,8 +300,18 @@ def scores_stage(responses: pd.DataFrame, items: list[str], moments, instrument:
     if cfg.analysis.cfa or cfg.scoring.method == "factor":
         from pipeline.measure.cfa import fit_cfa  # noqa: PLC0415
 
-        cfa_result = fit_cfa(responses[items], instrument.construct_items(),
-                             dict(instrument.higher_order) or None, moments=moments)
+        opts = cfg.analysis.cfa_settings or CFAConfig()  # scoring: factor with cfa: false
+        cluster = opts.cluster
+        if cluster and cluster not in responses.columns:
+            raise StudyError(f"analysis.cfa.cluster names the column '{cluster}', which is not "
+                             "in the survey data", key="analysis.cfa.cluster", column=cluster,
+                             fix="name a column of the survey export (e.g. the school or "
+                                 "village id), or remove cluster:")
+        cols = items + ([cluster] if cluster and cluster not in items else [])
+        cfa_result = fit_cfa(responses[cols], instrument.construct_items(),
+                             dict(instrument.higher_order) or None, moments=moments,
+                             estimator=opts.estimator, missing=opts.resolved_missing,
+                             cluster=cluster)
         cfa = cfa_result.to_dict()
         warned += _tagged("cfa", cfa_result.warnings)
     method = cfg.scoring.method
@@ -289,10 +319,15 @@ def scores_stage(responses: pd.DataFrame, items: list[str], moments, instrument:
     if method == "factor":
         from pipeline.measure.cfa import factor_scores  # noqa: PLC0415
 
-        if cfa.get("converged"):
+        if cfa.get("converged") and cfa.get("estimator") != "WLSMV":
             scores = factor_scores(cfa_result, responses[items])
             scores = scores.reindex(columns=instrument.score_names)
-        if scores is None or scores.isna().all().any():
+        if cfa.get("estimator") == "WLSMV":
+            method = "mean"
+            warned.append(("scores", "Factor scores of an ordinal (WLSMV) CFA -- lavaan's "
+                           "empirical Bayes modal scores -- are not computed by socap; construct "
+                           "scores are the means of the valid items instead (scoring: mean)."))
+        elif scores is None or scores.isna().all().any():
             method = "mean"
             warned.append(("scores", "Factor scores could not be computed because the CFA was "
                            "not fitted or did not converge (see the CFA warnings); construct "
@@ -316,8 +351,9 @@ def invariance_stage(responses: pd.DataFrame, scores: pd.DataFrame, cleaned, ite
     from pipeline.measure.cfa import group_means, measurement_invariance  # noqa: PLC0415
 
     inv_col = invariance_column(cfg, cleaned, responses, study)
+    # the model the CFA reports: its second-order factors too
     inv = measurement_invariance(responses[items + [inv_col]], instrument.construct_items(),
-                                 inv_col)
+                                 inv_col, higher_order=dict(instrument.higher_order) or None)
     invariance = inv.to_dict()
     gm = group_means(scores, responses[inv_col], inv)
     invariance["group_means"] = gm.to_dict()
@@ -373,8 +409,14 @@ def units_stage(inputs: Inputs, responses: pd.DataFrame, cleaned, scores: pd.Dat
                      warnings=tuple(warned))
 
 
-def models_stage(study: Study, units: pd.DataFrame | None, responses: pd.DataFrame) -> Modelled:
-    """Every model of analysis.models on its level's table."""
+def models_stage(study: Study, units: pd.DataFrame | None, responses: pd.DataFrame, *,
+                 unit: str | None = None, scores: Sequence[str] = (),
+                 score_reliability: dict | None = None) -> Modelled:
+    """Every model of analysis.models on its level's table; unit-level models that use
+    aggregated scores also refitted on regression-calibrated unit scores (``score_correction``,
+    :mod:`pipeline.models.calibration`) -- ``scores`` the aggregated respondent scores,
+    ``unit`` the respondents' unit column, ``score_reliability`` the CFA's reliabilities of the
+    respondent scores (:func:`pipeline.measure.cfa.score_reliability`)."""
     from pipeline.models import fit_model  # noqa: PLC0415
 
     cfg = study.config
@@ -385,16 +427,26 @@ def models_stage(study: Study, units: pd.DataFrame | None, responses: pd.DataFra
             raise StudyError(f"model '{m.name}' is at unit level but the study has no units",
                              file=study.file, key=f"analysis.models[{i}].level",
                              fix="set survey: unit: (and units:), or level: respondent")
-        res = fit_model(table, name=m.name, formula=m.formula, family=m.family, se=m.se,
-                        cluster=m.cluster, focal=m.focal, moderator=m.moderator, random=m.random,
-                        center=m.center, standardize=m.standardize, weight=m.weight,
-                        mediation=m.mediation.model_dump() if m.mediation else None,
-                        level=m.level, seed=cfg.seed,
-                        n_boot=m.mediation.n_boot if m.mediation else 5000,
-                        config_key=f"analysis.models[{i}]")
-        models[m.name] = res.to_dict()
-        fitted[m.name] = res
+        kwargs = dict(name=m.name, formula=m.formula, family=m.family, se=m.se,
+                      cluster=m.cluster, focal=m.focal, moderator=m.moderator, random=m.random,
+                      center=m.center, standardize=m.standardize, weight=m.weight,
+                      mediation=m.mediation.model_dump() if m.mediation else None,
+                      level=m.level, seed=cfg.seed,
+                      n_boot=m.mediation.n_boot if m.mediation else 5000,
+                      config_key=f"analysis.models[{i}]")
+        res = fit_model(table, **kwargs)
+        out = res.to_dict()
         warned += _tagged(f"model: {m.name}", res.warnings)
+        sc = m.score_correction
+        if sc and m.level == "unit" and unit and scores:
+            from pipeline.models.calibration import corrected_model  # noqa: PLC0415
+
+            out, res, cal_warnings = corrected_model(
+                table, responses, res, kwargs, unit=unit, scores=scores, method=sc.method,
+                headline=sc.headline, reliabilities=score_reliability)
+            warned += _tagged(f"model: {m.name}", cal_warnings)
+        models[m.name] = out
+        fitted[m.name] = res
     return Modelled(models=models, fitted=fitted, warnings=tuple(warned))
 
 
@@ -421,7 +473,7 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
         f"{c} alpha {_fmt(r.get('alpha'))}" for c, r in measured.reliability.items()))
 
     t0 = stages.start("Exploratory factor analysis")
-    efa_result = efa_stage(measured.moments, cfg)
+    efa_result = efa_stage(measured.moments, cfg, responses[items])
     efa = efa_result.to_dict() if efa_result is not None else None
     stages.done("efa", t0, f"{efa.get('n_factors')} factors ({efa.get('n_factors_reason', '')})"
                 if efa else "skipped (analysis: efa: false)")
@@ -432,10 +484,14 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
     scored = scores_stage(responses, items, measured.moments, instrument, cfg)
     responses = pd.concat([responses, scored.scores], axis=1)
     if outputs is not None:  # final from here on: written while the analysis goes on
-        outputs.write_responses(responses, cleaned.exclusions)
+        outputs.write_responses(processed_responses(responses, cleaned, scored.scores.columns,
+                                                    cfg), cleaned.exclusions)
     cfa = scored.cfa_dict
     fit = (cfa or {}).get("fit", {})
-    stages.done("cfa", t0, f"CFI {_fmt(fit.get('cfi'))}, RMSEA {_fmt(fit.get('rmsea'))}, "
+    rob = "_robust" if (cfa or {}).get("estimator") == "WLSMV" else ""
+    stages.done("cfa", t0, f"{(cfa or {}).get('estimator', 'ML')}: "
+                f"CFI{' (robust)' if rob else ''} {_fmt(fit.get('cfi' + rob))}, "
+                f"RMSEA {_fmt(fit.get('rmsea' + rob))}, "
                 f"SRMR {_fmt(fit.get('srmr'))}; {scored.method} scores" if cfa
                 else f"{scored.method} scores")
 
@@ -449,7 +505,15 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
                 + (f", network of {network.get('nodes')} nodes" if network else ""))
 
     t0 = stages.start("Models of the catalytic effect")
-    modelled = models_stage(study, units, responses)
+    reliab = None
+    if scored.cfa is not None and any(m.score_correction and m.score_correction.method == "measurement"
+                                      for m in cfg.analysis.models):
+        from pipeline.measure.cfa import score_reliability  # noqa: PLC0415
+
+        reliab = score_reliability(scored.cfa, scored.method)
+    modelled = models_stage(study, units, responses, unit=cleaned.unit_column,
+                            scores=list(scored.scores.columns) if level.aggregation else (),
+                            score_reliability=reliab)
     stages.done("models", t0, "; ".join(_catalytic_line(n, r, cfg)
                                         for n, r in modelled.models.items()))
 
@@ -463,6 +527,9 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
     sample["files"] = [f.__dict__ | {"path": relative_path(Path(f.path), study.folder)}
                        for f in inputs.raw.files]
     sample["personal_data_dropped"] = list(inputs.raw.personal_data_dropped)
+    reasons = getattr(inputs.raw, "personal_data_reasons", None) or {}
+    sample["personal_data_reasons"] = {c: dict(reasons[c]) for c in sample["personal_data_dropped"]
+                                       if c in reasons}
     results = {
         "sample": sample,
         "items": _item_table(measured.moments, instrument, items, cleaned),
@@ -480,9 +547,43 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
                      for k, (s, msg) in enumerate(warnings)],
     }
     artefacts = {"responses": responses, "exclusions": cleaned.exclusions, "units": units,
+                 "processed_responses": processed_responses(responses, cleaned,
+                                                            scored.scores.columns, cfg),
+                 "processed_units": processed_units(units, inputs, cleaned,
+                                                    scored.scores.columns, cfg),
                  "cleaned": cleaned, "ties": inputs.ties, "models": modelled.fitted,
                  "efa": efa_result, "cfa": scored.cfa}
     return results, artefacts
+
+
+def processed_responses(responses: pd.DataFrame, cleaned, score_columns, cfg) -> pd.DataFrame:
+    """The columns of responses.parquet (data minimisation): the respondent id, unit, group and
+    weight, ``source_file``/``source_row``, the items, the scores, the columns a respondent-level
+    model or the invariance comparison names, and ``survey.keep``. Other export columns
+    (platform metadata, free text, anything unrecognised) stay out of data/processed/."""
+    from pipeline.checks import kept_columns  # noqa: PLC0415
+
+    wanted = (["respondent_id", cleaned.unit_column, cleaned.group_column, cleaned.weight_column,
+               "source_file", "source_row"] + list(cleaned.items) + list(score_columns)
+              + kept_columns(cfg, "respondent"))
+    cols = [c for c in dict.fromkeys(w for w in wanted if w) if c in responses.columns]
+    return responses if len(cols) == responses.shape[1] else responses[cols]
+
+
+def processed_units(units: pd.DataFrame | None, inputs: Inputs, cleaned, score_columns,
+                    cfg) -> pd.DataFrame | None:
+    """The columns of units.parquet: the unit id (the index), group, scores, ``n_respondents``,
+    network measures, and of the unit table's columns only those a unit-level model names or
+    ``survey.keep`` lists."""
+    if units is None or inputs.unit_table is None:
+        return units
+    from pipeline.checks import kept_columns  # noqa: PLC0415
+
+    needed = set(kept_columns(cfg, "unit")) | set(score_columns) | {
+        cleaned.group_column, "n_respondents"}
+    table_cols = set(inputs.unit_table.columns) - {cfg.units.id}
+    drop = [c for c in units.columns if c in table_cols and c not in needed]
+    return units.drop(columns=drop) if drop else units
 
 
 def _join_unit_table(units, table, table_id, unit_col, study, responses, warn):
@@ -491,20 +592,7 @@ def _join_unit_table(units, table, table_id, unit_col, study, responses, warn):
     t.index = t.index.astype(str)
     if units is None:
         return t
-    missing = [u for u in units.index if u not in t.index]
-    if missing:
-        problems = ProblemList()
-        rows = responses.loc[responses[unit_col].isin(missing[:20])]
-        for u in missing[:20]:
-            r = rows.loc[rows[unit_col] == u].iloc[0]
-            problems.add(f"unit '{u}' answers the survey but has no row in the unit table "
-                         f"({study.config.units.file}); "
-                         f"{did_you_mean(u, list(t.index)[:5000])}",
-                         file=r["source_file"], row=int(r["source_row"]), column=unit_col,
-                         fix="add the unit to the unit table or correct the id in the export")
-        if len(missing) > 20:
-            problems.add(f"... and {len(missing) - 20} more units missing from the unit table")
-        problems.raise_if_any("Survey units are missing from the unit table:")
+    check_units_in_table(list(units.index), responses, unit_col, table, study)
     overlap = [c for c in t.columns if c in units.columns]
     for c in overlap:
         a = units[c].reindex(t.index)
@@ -592,7 +680,9 @@ def provenance(inputs: Inputs, started: datetime, times: dict) -> dict:
         "inputs": [{"role": role, "path": relative_path(p, study.folder),
                     "sha256": hashes[p] if p in hashes else sha256(p)}
                    for role, p in inputs.files],
-        "config": study.config.model_dump(mode="json"),
+        # the power: grid is socap power's, not the analysis': recorded only when written
+        "config": study.config.model_dump(mode="json",
+                                          exclude={"power"} if study.config.power is None else None),
         "run": {"started": started.isoformat(timespec="seconds"),
                 "seconds": times},
     }
@@ -677,8 +767,9 @@ def write_outputs(study: Study, results: dict, artefacts: dict, instrument: Inst
         outputs = Outputs(study.folder)
     try:
         if not outputs.responses_written:
-            outputs.write_responses(artefacts["responses"], artefacts["exclusions"])
-        outputs.write_units(artefacts.get("units"))
+            outputs.write_responses(artefacts.get("processed_responses", artefacts["responses"]),
+                                    artefacts["exclusions"])
+        outputs.write_units(artefacts.get("processed_units", artefacts.get("units")))
         try:
             hook("write-report", outputs.reports)
             write_report(results, outputs.reports, artefacts=artefacts, instrument=instrument,
@@ -707,7 +798,10 @@ def _write_responses(folder: Path, responses: pd.DataFrame) -> None:
 
 
 def _write_exclusions(folder: Path, exclusions: pd.DataFrame) -> None:
-    exclusions.to_csv(folder / "exclusions.csv", index=False)
+    # text quoted, ids and file names a spreadsheet would run as formulas neutralised
+    from pipeline.csvtext import write_csv  # noqa: PLC0415
+
+    write_csv(exclusions, folder / "exclusions.csv")
 
 
 def _write_units(folder: Path, units_table: pd.DataFrame) -> None:
@@ -805,6 +899,11 @@ def summary_lines(results: dict, study: Study) -> list[str]:
              f"({s['excluded']} excluded)"
              + (f", {s['units']} units" if s.get("units") else "")
              + (f", {s['groups']} groups" if s.get("groups") else "") + "."]
+    if s.get("personal_data_dropped"):
+        why = s.get("personal_data_reasons") or {}
+        lines.append("Personal data dropped at ingest (never written): " + ", ".join(
+            f"{c} (by {why[c]['by']}: {why[c]['what']})" if c in why else c
+            for c in s["personal_data_dropped"]) + ".")
     flags = [f"{c} (alpha {r['alpha']:.2f})" for c, r in results["reliability"].items()
              if r.get("alpha") is not None and r["alpha"] < 0.70]
     lines.append("Reliability: " + ("all constructs alpha >= .70." if not flags else

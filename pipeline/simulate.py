@@ -16,8 +16,15 @@ Measurement (second-order factor model, standardised continuous responses):
     y_ji    = 1 + #(thresholds below y*_ji)                  5-point Likert code
 Reverse-worded items are answered in reverse: the export holds ``min + max - y``.
 
-Firm social capital is the mean latent social capital (eta) of the firm's valid respondents
-(a composition model, Chan 1998); the pipeline's unit score estimates exactly that.
+Firm social capital -- the true value the outcome and the ties depend on -- is one of two
+things (``SimulationSpec.truth``, recorded in truth.json as ``truth``):
+
+- ``"sample"`` (default): the mean latent social capital (eta) of the firm's valid respondents
+  (a composition model, Chan 1998). The pipeline's unit score estimates exactly that, so the
+  only error is the items' measurement error, averaged over the firm's respondents.
+- ``"latent"``: the firm's latent mean ``u_cluster + u_firm`` (the mean over all its potential
+  respondents; Luedtke et al. 2008). The few respondents sampled are then a second source of
+  error: within-firm sampling error, which shrinks only as respondents per firm grow.
 
 Network: each firm has Poisson numbers of supplier/customer ties inside its cluster and across
 clusters, with rates that grow with its social capital (exp(delta * z_sc)) -- high social capital
@@ -50,6 +57,7 @@ import pandas as pd
 
 from pipeline.config.instrument import Instrument, default_instrument_path, read_instrument
 
+TRUTHS = ("sample", "latent")  # what firm social capital is (see the module docstring)
 THRESHOLDS = (-1.5, -0.5, 0.5, 1.5)  # 5 symmetric categories: no skew-induced nonlinearity
 
 
@@ -91,6 +99,7 @@ class SimulationSpec:
     b_cat: float = 0.15
     b_size: float = 0.25
     survey_format: str = "xlsx"  # xlsx | csv | parquet
+    truth: str = "sample"  # firm social capital: "sample" (respondents' mean) | "latent" (firm mean)
 
     @property
     def clusters(self) -> int:
@@ -130,19 +139,72 @@ def _category_correlation(lam: float, thresholds) -> float:
     return float(lam * phi.sum() / np.sqrt(var))
 
 
-def simulate_study(spec: SimulationSpec | None = None, instrument: Instrument | None = None) -> SimulatedStudy:
-    """Draw a complete study from :class:`SimulationSpec`.
+@dataclass(frozen=True)
+class StudyDraw:
+    """The numbers of one simulated study before it is laid out as an export: what
+    :func:`simulate_study` writes and what ``socap power`` fits in memory (pipeline/power.py).
 
-    Returns
-    -------
-    SimulatedStudy
-        The survey export (one row per response, codes as a survey tool writes them), the firm
-        table, the tie list and the truth (every generating parameter and derived true value).
+    ``codes`` holds each respondent's item codes in the scored direction (reverse-keyed items
+    as the cleaning recodes them), one row per valid respondent, without missing answers;
+    ``answered`` the same as the respondent ticked them (reverse-keyed items reversed)."""
+
+    spec: SimulationSpec
+    items: list
+    codes: np.ndarray
+    answered: np.ndarray
+    reverse: np.ndarray
+    resp_firm: np.ndarray
+    n_resp_firm: np.ndarray
+    firm_cluster: np.ndarray
+    cluster_region: np.ndarray
+    firm_ids: np.ndarray
+    cluster_names: np.ndarray
+    region_names: np.ndarray
+    constructs: dict
+    gammas: np.ndarray
+    loadings: dict
+    sc_firm: np.ndarray
+    z_sc: np.ndarray
+    ties: pd.DataFrame | None
+    degree: np.ndarray
+    z_deg: np.ndarray
+    eta_lin: np.ndarray
+    firms: pd.DataFrame
+
+
+OUTCOME_FAMILIES = ("poisson", "gaussian", "negbin", "logit")
+
+
+def draw_study(spec: SimulationSpec, instrument: Instrument, rng: np.random.Generator, *,
+               loadings: dict[str, float] | None = None, outcome: str = "poisson",
+               outcome_sd: float = 1.0, theta: float = 2.0, ties_table: bool = True) -> StudyDraw:
+    """Draw the latent social capital, the item codes, the network and the firms' outcome.
+
+    Parameters
+    ----------
+    spec
+        The study's parameters (``spec.seed`` is not used: ``rng`` is).
+    instrument
+        Its constructs and items are simulated; reverse-keyed items are answered reversed.
+    rng
+        The random stream (``simulate_study`` passes ``default_rng(spec.seed)``).
+    loadings
+        Optional loading per construct, overriding ``spec.loading_range`` for that construct's
+        items (``socap power`` sets them from a target reliability); the stream of random
+        draws is the same either way.
+    outcome
+        How ``new_products`` is drawn from the linear predictor ``eta``: ``poisson`` (the
+        example study: Poisson(exp(eta))), ``gaussian`` (eta + N(0, outcome_sd^2)),
+        ``negbin`` (NB2 with mean exp(eta) and size ``theta``) or ``logit``
+        (Bernoulli(1 / (1 + exp(-eta)))).
+    ties_table
+        False: no tie list is laid out (``ties`` is None; the degrees are computed all the
+        same, from the same draws).
     """
-    spec = spec or SimulationSpec()
-    instrument = instrument or read_instrument(default_instrument_path())
-    rng = np.random.default_rng(spec.seed)
-
+    if spec.truth not in TRUTHS:
+        raise ValueError(f"truth must be one of {', '.join(TRUTHS)}, not {spec.truth!r}")
+    if outcome not in OUTCOME_FAMILIES:
+        raise ValueError(f"unknown outcome family {outcome!r}")
     # ---- hierarchy
     n_cl, n_f = spec.clusters, spec.firms
     cluster_region = np.repeat(np.arange(spec.regions), spec.clusters_per_region)
@@ -164,12 +226,14 @@ def simulate_study(spec: SimulationSpec | None = None, instrument: Instrument | 
     gammas = np.array([spec.second_order.get(c, 0.8) for c in constructs])
     lo, hi = spec.loading_range
     items: list[str] = []
-    loadings: dict[str, dict[str, float]] = {}
+    loading_values: dict[str, dict[str, float]] = {}
     columns = []
     for k, (c, ids) in enumerate(constructs.items()):
         f = gammas[k] * eta + np.sqrt(1 - gammas[k] ** 2) * rng.standard_normal(n)
         lam = np.round(rng.uniform(lo, hi, len(ids)), 3)
-        loadings[c] = dict(zip(ids, lam.tolist()))
+        if loadings and c in loadings:
+            lam = np.full(len(ids), float(loadings[c]))
+        loading_values[c] = dict(zip(ids, lam.tolist()))
         ystar = f[:, None] * lam + rng.standard_normal((n, len(ids))) * np.sqrt(1 - lam**2)
         columns.append(_likert(ystar, spec.thresholds))
         items.extend(ids)
@@ -179,17 +243,16 @@ def simulate_study(spec: SimulationSpec | None = None, instrument: Instrument | 
     answered = codes.copy()
     answered[:, reverse] = scale.min + scale.max - answered[:, reverse]
 
-    # ---- firm social capital: mean latent of the firm's (valid) respondents
-    sc_firm = np.bincount(resp_firm, weights=eta, minlength=n_f) / n_resp_firm
+    # ---- firm social capital: mean latent of the firm's (valid) respondents, or its latent mean
+    if spec.truth == "latent":
+        sc_firm = u_c[firm_cluster] + u_f
+    else:
+        sc_firm = np.bincount(resp_firm, weights=eta, minlength=n_f) / n_resp_firm
     z_sc = (sc_firm - sc_firm.mean()) / sc_firm.std(ddof=1)
 
     # ---- network
-    ties = _simulate_ties(spec, rng, firm_cluster, cluster_region, z_sc, firm_ids, cluster_names,
-                          region_names)
-    partners = pd.concat([ties[["source", "target"]],
-                          ties[["target", "source"]].set_axis(["source", "target"], axis=1)])
-    degree = (partners.drop_duplicates().groupby("source").size()
-              .reindex(firm_ids, fill_value=0).to_numpy(float))
+    ties, degree = _simulate_ties(spec, rng, firm_cluster, cluster_region, z_sc, firm_ids,
+                                  cluster_names, region_names, table=ties_table)
     z_deg = (degree - degree.mean()) / degree.std(ddof=1)
 
     # ---- firms and outcome
@@ -198,7 +261,14 @@ def simulate_study(spec: SimulationSpec | None = None, instrument: Instrument | 
     log_employees = np.log(employees)
     eta_lin = (spec.b0 + spec.b_degree * z_deg + spec.b_sc * z_sc + spec.b_cat * z_deg * z_sc
                + spec.b_size * (log_employees - log_employees.mean()))
-    new_products = rng.poisson(np.exp(eta_lin))
+    if outcome == "poisson":
+        new_products = rng.poisson(np.exp(eta_lin))
+    elif outcome == "gaussian":
+        new_products = eta_lin + rng.normal(0.0, outcome_sd, n_f)
+    elif outcome == "negbin":  # gamma-Poisson mixture: mean mu, variance mu + mu^2 / theta
+        new_products = rng.poisson(np.exp(eta_lin) * rng.gamma(theta, 1.0 / theta, n_f))
+    else:
+        new_products = (rng.random(n_f) < 1.0 / (1.0 + np.exp(-eta_lin))).astype(int)
     firms = pd.DataFrame({
         "firm_id": firm_ids,
         "cluster": cluster_names[firm_cluster],
@@ -208,6 +278,37 @@ def simulate_study(spec: SimulationSpec | None = None, instrument: Instrument | 
         "firm_age": rng.integers(1, 80, n_f),
         "new_products": new_products,
     })
+    return StudyDraw(spec=spec, items=items, codes=codes, answered=answered, reverse=reverse,
+                     resp_firm=resp_firm, n_resp_firm=n_resp_firm, firm_cluster=firm_cluster,
+                     cluster_region=cluster_region, firm_ids=firm_ids,
+                     cluster_names=cluster_names, region_names=region_names,
+                     constructs=constructs, gammas=gammas, loadings=loading_values,
+                     sc_firm=sc_firm, z_sc=z_sc, ties=ties, degree=degree, z_deg=z_deg,
+                     eta_lin=eta_lin, firms=firms)
+
+
+def simulate_study(spec: SimulationSpec | None = None, instrument: Instrument | None = None) -> SimulatedStudy:
+    """Draw a complete study from :class:`SimulationSpec`.
+
+    Returns
+    -------
+    SimulatedStudy
+        The survey export (one row per response, codes as a survey tool writes them), the firm
+        table, the tie list and the truth (every generating parameter and derived true value).
+    """
+    spec = spec or SimulationSpec()
+    instrument = instrument or read_instrument(default_instrument_path())
+    rng = np.random.default_rng(spec.seed)
+    d = draw_study(spec, instrument, rng)
+    n_cl, n_f = spec.clusters, spec.firms
+    n = d.resp_firm.size
+    items, answered, reverse, resp_firm = d.items, d.answered, d.reverse, d.resp_firm
+    firm_ids, cluster_names, region_names = d.firm_ids, d.cluster_names, d.region_names
+    firm_cluster, cluster_region = d.firm_cluster, d.cluster_region
+    constructs, gammas, loadings, ties = d.constructs, d.gammas, d.loadings, d.ties
+    degree, sc_firm, z_sc, z_deg, eta_lin = d.degree, d.sc_firm, d.z_sc, d.z_deg, d.eta_lin
+    firms = d.firms
+    scale = instrument.scale
 
     # ---- survey export: valid respondents
     survey_items = answered.copy()
@@ -276,6 +377,12 @@ def simulate_study(spec: SimulationSpec | None = None, instrument: Instrument | 
     std_likert = {c: {i: round(_category_correlation(v, spec.thresholds), 4) for i, v in d.items()}
                   for c, d in loadings.items()}
     truth = {
+        "truth": spec.truth,
+        "truth_meaning": (
+            "firm social capital is the firm's latent mean u_cluster + u_firm; the sampled "
+            "respondents' mean carries within-firm sampling error" if spec.truth == "latent" else
+            "firm social capital is the mean latent social capital of the firm's valid "
+            "respondents; the unit score's only error is the items' measurement error"),
         "spec": _jsonable(asdict(spec)),
         "sizes": {"regions": spec.regions, "clusters": n_cl, "firms": n_f,
                   "respondents_valid": int(n), "responses_total": int(total),
@@ -309,7 +416,9 @@ def simulate_study(spec: SimulationSpec | None = None, instrument: Instrument | 
 
 
 def _simulate_ties(spec, rng, firm_cluster, cluster_region, z_sc, firm_ids, cluster_names,
-                   region_names) -> pd.DataFrame:
+                   region_names, table: bool = True) -> tuple[pd.DataFrame | None, np.ndarray]:
+    """The tie list (None when ``table`` is false: same random draws) and each firm's degree,
+    its number of distinct partners (firms and institutions; ties are undirected)."""
     n_f = firm_ids.size
     rate = np.exp(spec.delta_sc_ties * z_sc - spec.delta_sc_ties**2 / 2)
     src_parts, tgt_parts, type_parts = [], [], []
@@ -336,8 +445,12 @@ def _simulate_ties(spec, rng, firm_cluster, cluster_region, z_sc, firm_ids, clus
     firm_types = np.where(rng.random(s.size) < 0.5, "supplier", "customer")
     w_rate = spec.weight_mean * np.exp(0.3 * (z_sc[s] + z_sc[t]) / 2)
     weights = 1 + rng.poisson(w_rate)
+    # distinct firm partners: each unordered pair once (no tie joins a firm to itself)
+    pairs = np.unique(np.minimum(s, t).astype(np.int64) * n_f + np.maximum(s, t))
+    degree = (np.bincount(pairs // n_f, minlength=n_f)
+              + np.bincount(pairs % n_f, minlength=n_f)).astype(float)
     frame = [pd.DataFrame({"source": firm_ids[s], "target": firm_ids[t], "weight": weights,
-                           "type": firm_types})]
+                           "type": firm_types})] if table else None
     # institutions
     insts = [("service", spec.p_service, np.array([f"SRV_{c}" for c in cluster_names])[firm_cluster]),
              ("university", spec.p_university,
@@ -347,10 +460,12 @@ def _simulate_ties(spec, rng, firm_cluster, cluster_region, z_sc, firm_ids, clus
     for kind, prob, target in insts:
         p = 1 - np.exp(-(-np.log1p(-prob)) * rate)  # same rate scaling, bounded in (0, 1)
         has = rng.random(n_f) < p
-        frame.append(pd.DataFrame({"source": firm_ids[has], "target": target[has],
-                                   "weight": 1 + rng.poisson(spec.weight_mean, has.sum()),
-                                   "type": kind}))
-    return pd.concat(frame, ignore_index=True)
+        degree += has  # one institution of each kind per firm: a distinct partner
+        inst_weights = 1 + rng.poisson(spec.weight_mean, has.sum())
+        if table:
+            frame.append(pd.DataFrame({"source": firm_ids[has], "target": target[has],
+                                       "weight": inst_weights, "type": kind}))
+    return (pd.concat(frame, ignore_index=True) if table else None), degree
 
 
 def _jsonable(obj):

@@ -665,3 +665,24 @@ def test_fit_from_the_reliability_moments_is_the_same(name):
     # moments over other items (other complete rows) are not used
     other = fit_cfa(data, cons, higher, moments=item_moments(data[items[:-1]], items[:-1]))
     assert other.fit["ntotal"] == base.fit["ntotal"]
+
+
+def test_score_reliability_matches_lavaan_and_semtools():
+    """Reliability of respondent scores under the CFA (what unit-score calibration divides by):
+    mean scores as semTools::compRelSEM(obs.var = FALSE), regression factor scores as the squared
+    determinacy from lavPredict(fsm = TRUE) (tests/reference/score_reliability.R)."""
+    from pipeline.measure.cfa import score_reliability
+
+    ref = _load("score_reliability")
+    data = pd.read_csv(REF / "data" / "cfa_socap.csv")
+    res = fit_cfa(data[[i for c in SOCAP for i in SOCAP_MODEL[c]]], SOCAP_MODEL,
+                  {"social_capital": SOCAP})
+    for scoring in ("mean", "factor"):
+        got = score_reliability(res, scoring)
+        for name, r in ref[scoring].items():
+            assert got[name]["reliability"] == pytest.approx(r, abs=1e-6), (scoring, name)
+            assert got[name]["error_variance"] == pytest.approx(
+                (1 - got[name]["reliability"]) * got[name]["score_variance"], rel=1e-12)
+    fac = score_reliability(res, "factor")
+    for name, v in ref["factor_score_variance"].items():
+        assert fac[name]["score_variance"] == pytest.approx(v, rel=1e-3)

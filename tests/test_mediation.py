@@ -194,3 +194,103 @@ def test_fixture_exercises_every_branch():
     regenerated without them would otherwise silently test less)."""
     assert sum("indirect" in c for c in FIRMS["mediation"]) >= 2
     assert sum("index" in c for c in FIRMS["mediation"]) >= 1
+
+
+# ---- clustering (issue 20): cluster-robust paths, a bootstrap of whole clusters -------------
+CLUSTER = json.loads((REF / "mediation_cluster.json").read_text())
+
+
+@pytest.mark.parametrize("case", CLUSTER["cases"], ids=[c["id"] for c in CLUSTER["cases"]])
+def test_mediation_paths_are_cluster_robust_when_the_model_is_clustered(case):
+    """se: cluster -> the a/b paths, direct and total effect have CR1 SEs and t tests as
+    lmtest::coeftest(fit, vcov = sandwich::vcovCL(fit, cluster = ~cluster, type = "HC1"))
+    (tests/reference/mediation_cluster.R)."""
+    res = _run(case, n_boot=200, seed=11, se="cluster", cluster="cluster")
+    d = res.to_dict()
+    assert d["n"] == case["n"] and d["clusters"] == case["clusters"]
+    assert d["resampling"] == "clusters" and d["path_se"] == "CR1"
+    blocks = [(d["paths"]["a"], case["paths"]["a"]), (d["paths"]["b"], case["paths"]["b"])]
+    if "a_interaction" in case["paths"]:
+        blocks.append((d["paths"]["a_interaction"], case["paths"]["a_interaction"]))
+    pairs = [(g[m], w[m]) for g, w in blocks for m in w] + [
+        (d["direct_effect"], case["direct"]), (d["total_effect"], case["total"])]
+    for g, w in pairs:
+        assert g["estimate"] == pytest.approx(w["estimate"], rel=1e-6)
+        assert g["se"] == pytest.approx(w["se"], rel=1e-6)
+        assert g["t"] == pytest.approx(w["t"], rel=1e-6)
+        assert g["p"] == pytest.approx(w["p"], rel=1e-5, abs=1e-12)
+    # without clustering the same paths keep their classical SEs and a bootstrap of rows
+    plain = _run(case, n_boot=200, seed=11).to_dict()
+    assert plain["resampling"] == "rows" and plain["clusters"] is None
+    for m, w in case["paths"]["a"].items():
+        assert plain["paths"]["a"][m]["se"] == pytest.approx(w["se_classical"], rel=1e-6)
+
+
+def test_cluster_bootstrap_draws_whole_clusters():
+    rng = np.random.default_rng(3)
+    cl = rng.integers(0, 12, 90)
+    c = bootstrap_counts(seed=4, n=90, n_boot=300, clusters=cl)
+    assert c.shape == (300, 90)
+    for g in range(12):  # every row of a cluster is drawn as often as its cluster
+        rows = c[:, cl == g]
+        assert np.all(rows == rows[:, :1])
+    per_cluster = np.stack([c[:, np.flatnonzero(cl == g)[0]] for g in range(12)], axis=1)
+    assert np.all(per_cluster.sum(axis=1) == 12)  # G clusters per resample
+    assert abs(per_cluster.var() - (1 - 1 / 12)) < 0.1
+    # not a resample of rows: row totals vary with the drawn clusters' sizes
+    assert c.sum(axis=1).std() > 0
+
+
+def test_cluster_bootstrap_statistic_and_intervals_on_its_draws():
+    """Each draw equals OLS refitted on the explicitly materialised resample of whole clusters,
+    and the percentile / bias-corrected intervals are R's type-7 quantiles of those draws."""
+    rng = np.random.default_rng(8)
+    G, n = 15, 150
+    cl = rng.integers(0, G, n)
+    u = rng.normal(size=G)[cl]
+    x = rng.normal(size=n) + u
+    cov = rng.normal(size=(n, 1))
+    m = 0.6 * x + 0.2 * cov[:, 0] + u + rng.normal(size=n)
+    y = 0.5 * m + 0.1 * x + u + rng.normal(size=n)
+    res = mediation_effects(x, m[:, None], y, covariates=cov, n_boot=400, seed=21, clusters=cl)
+    counts = bootstrap_counts(seed=21, n=n, n_boot=400, clusters=cl)
+    draws = np.empty(400)
+    for k in range(400):
+        idx = np.repeat(np.arange(n), counts[k].astype(int))
+        a = np.linalg.lstsq(np.column_stack([np.ones(n), x, cov])[idx], m[idx], rcond=None)[0][1]
+        b = np.linalg.lstsq(np.column_stack([np.ones(n), x, m, cov])[idx], y[idx], rcond=None)[0][2]
+        draws[k] = a * b
+    np.testing.assert_allclose(res.boot_draws["m1"], draws, rtol=1e-9)
+    rec = res.to_dict()["indirect"]["m1"]
+    est = rec["estimate"]
+    assert rec["ci_percentile"] == pytest.approx(list(np.quantile(draws, [0.025, 0.975])), rel=1e-12)
+    from scipy.stats import norm
+
+    z0 = norm.ppf(np.mean(draws < est))
+    probs = norm.cdf(2 * z0 + norm.ppf([0.025, 0.975]))
+    assert rec["ci_bias_corrected"] == pytest.approx(list(np.quantile(draws, probs)), rel=1e-12)
+    assert rec["boot_se"] == pytest.approx(np.std(draws, ddof=1), rel=1e-12)
+    # resampling clusters, not rows: the draws differ from a row bootstrap with the same seed
+    rows = mediation_effects(x, m[:, None], y, covariates=cov, n_boot=400, seed=21)
+    assert not np.allclose(rows.boot_draws["m1"], draws)
+    assert res.resampling == "clusters" and any("15 clusters" in w for w in res.warnings)
+
+
+def test_report_says_the_mediation_bootstrap_resampled_clusters():
+    from pipeline.report.methods import methods
+    from pipeline.report.tables import _mediation_table
+
+    spec = {"x": "social_capital", "m": ["participation"], "y": "growth"}
+    res = fit_model(TABLE, name="med", formula=FORMULA, mediation=spec, n_boot=200, se="cluster",
+                    cluster="cluster").to_dict()
+    out: list = []
+    _mediation_table("med", res["mediation"], out)
+    assert "whole clusters" in out[0].note and "CR1" in out[0].note and "30 clusters" in out[0].note
+    results = {"sample": {}, "models": {"med": res}, "config": {"analysis": {"models": [
+        {"name": "med", "se": "cluster", "cluster": "cluster"}]}}}
+    text = " ".join(p for _, p in methods(results).paragraphs)
+    assert "bootstrap resamples of whole clusters (30 clusters" in text
+    plain = fit_model(TABLE, name="med", formula=FORMULA, mediation=spec, n_boot=200).to_dict()
+    out = []
+    _mediation_table("med", plain["mediation"], out)
+    assert "whole clusters" not in out[0].note

@@ -142,12 +142,12 @@ def test_fixed_loadings_show_no_se_or_test(page, results):
     assert "0.000" not in [r["SE"] for r in rows]
 
 
-_CITATION = re.compile(r"([A-Z][A-Za-z\u00e9-]+)(?:,? (?:[A-Z][A-Za-z\u00e9-]+|&|and|et al\.))*"
+_CITATION = re.compile(r"([A-Z][A-Za-z\u00e9\u00fc-]+)(?:,? (?:(?:van |von |de )?[A-Z][A-Za-z\u00e9\u00fc-]+|&|and|et al\.))*"
                        r",? \(?((?:19|20)\d\d)(?![.\d-])")
 
 
 def test_every_citation_has_a_reference(page):
-    refs = [t for t in page.texts if re.match(r"^[A-Z][A-Za-z\u00e9-]+, [A-Z]\.", t)]
+    refs = [t for t in page.texts if re.match(r"^[A-Z][A-Za-z\u00e9\u00fc-]+, [A-Z]\.", t)]
     text = " ".join(t for t in page.texts if t not in refs)
     cited = {(m.group(1), m.group(2)) for m in _CITATION.finditer(text)}
     assert len(cited) > 20
@@ -185,9 +185,12 @@ def test_estimator_missing_se_and_df_are_stated_where_used(page, results):
     assert "SEs: standard (inverse expected information)" in text
     assert "model test: likelihood-ratio chi-square test" in text
     m = next(iter(results["models"].values()))
-    assert m["se_type"] == "cluster" and m["test"] == "z"
-    assert "Standard errors are cluster-robust CR1 over cluster" in text
-    assert "coefficients are tested with z tests (normal distribution)" in text
+    # fewer than 50 clusters: se: cluster chose CR2 with Satterthwaite df, and says why
+    assert m["se_type"] == "CR2" and m["test"] == "t" and m["df_method"] == "Satterthwaite"
+    assert "Standard errors are cluster-robust CR2 (bias-reduced linearisation) over cluster" in text
+    assert "coefficients are tested with t tests with Satterthwaite df" in text
+    assert f"because there are only {m['wild_bootstrap']['clusters']} clusters" in text
+    assert "Wild Cluster Bootstrap of Model" in text
     assert "F test of between-unit differences with df1 = units - 1" in text
     assert "Feldt 95% confidence interval from the F distribution with n - 1" in text
 
@@ -241,7 +244,7 @@ def test_reproduce_r_is_written_with_the_lavaan_syntax(ran, results):
     text = (ran / "reports" / "reproduce.R").read_text(encoding="utf-8")
     assert "lavaan::cfa(model, data = responses[, c(cfa_items)], estimator = \"ML\", " \
            "missing = \"listwise\")" in text
-    assert "sandwich::vcovCL(fit, cluster = d[[\"cluster\"]], type = 'HC1')" in text
+    assert "clubSandwich::vcovCR(fit, cluster = d[[\"cluster\"]], type = 'CR2')" in text
     assert "multilevel::ICC2" in text and "psych::alpha" in text and "psych::fa" in text
     import pandas as pd
 

@@ -86,7 +86,8 @@ def test_key_names_follow_one_rule(results):
             for k, v in obj.items():
                 p = f"{path}.{k}"
                 if k == "pvalue":
-                    assert re.search(r"\.(fit|configural|metric|scalar)\.pvalue$", p) or \
+                    assert re.search(r"\.(fit|configural|metric|scalar|second_order_scalar)"
+                                     r"\.pvalue$", p) or \
                         re.search(r"\.partial\.(metric|scalar)\.pvalue$", p), p
                     seen.append(p)
                 if k == "chi2":

@@ -83,3 +83,37 @@ def test_written_study_is_valid_and_uses_the_packaged_instrument(tmp_path):
     assert truth["spec"]["seed"] == 2
     for f in ("survey.xlsx", "firms.csv", "ties.csv"):
         assert (tmp_path / "data" / "raw" / f).stat().st_size > 0
+
+
+def test_truth_latent_makes_firm_social_capital_the_firm_latent_mean():
+    """--truth latent: the outcome depends on the firm's latent mean, not on its sampled
+    respondents' mean, so with few respondents the two differ by within-firm sampling error."""
+    kw = dict(seed=5, regions=1, clusters_per_region=4, firms_per_cluster=50)
+    few_s = simulate_study(SimulationSpec(respondents_per_firm=2, **kw))
+    few_l = simulate_study(SimulationSpec(respondents_per_firm=2, truth="latent", **kw))
+    assert few_s.truth["truth"] == "sample" and few_l.truth["truth"] == "latent"
+    r_few = np.corrcoef(few_s.latent["social_capital"], few_l.latent["social_capital"])[0, 1]
+    # var(sample mean) = tau_b + (1 - tau_b)/n: corr = sqrt(tau_b / (tau_b + 0.6/n)) ~ .76 at n ~ 2
+    assert 0.6 < r_few < 0.9
+    many_s = simulate_study(SimulationSpec(respondents_per_firm=200, **kw))
+    many_l = simulate_study(SimulationSpec(respondents_per_firm=200, truth="latent", **kw))
+    r_many = np.corrcoef(many_s.latent["social_capital"], many_l.latent["social_capital"])[0, 1]
+    assert r_many > 0.99
+    # the firm's latent mean has variance tau_cluster + tau_firm, whatever the respondents
+    v = np.var(many_l.latent["social_capital"], ddof=1)
+    assert abs(v - (0.10 + 0.30)) < 0.12
+    try:
+        simulate_study(SimulationSpec(truth="firm", **kw))
+    except ValueError as exc:
+        assert "truth" in str(exc)
+    else:
+        raise AssertionError("an unknown truth was accepted")
+
+
+def test_cli_simulate_truth_option_recorded(tmp_path):
+    from pipeline.cli import main
+
+    assert main(["simulate", str(tmp_path / "s"), "--truth", "latent", "--regions", "1",
+                 "--clusters-per-region", "2", "--firms-per-cluster", "5", "--format", "csv"]) == 0
+    truth = json.loads((tmp_path / "s" / "truth.json").read_text())
+    assert truth["truth"] == "latent" and truth["spec"]["truth"] == "latent"

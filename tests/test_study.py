@@ -130,6 +130,17 @@ def test_bad_values_are_named(tmp_path):
     assert "analysis.models[0].family" in text and "'logit'" in text
 
 
+def test_cfa_estimator_wlsmv_and_false(tmp_path):
+    base = "title: t\ninstrument: i.yaml\nanalysis:\n  cfa: {}\n"
+    cfg = read_study(write(tmp_path, base.format("{estimator: wlsmv}"))).config
+    assert cfg.analysis.cfa.estimator == "wlsmv"
+    assert read_study(write(tmp_path, base.format("false"))).config.analysis.cfa is False
+    assert read_study(write(tmp_path, base.format("true"))).config.analysis.cfa is True
+    with pytest.raises(StudyError) as err:
+        read_study(write(tmp_path, base.format("{estimator: wls}")))
+    assert "analysis.cfa.estimator" in str(err.value) and "'wlsmv'" in str(err.value)
+
+
 def test_missing_required_keys(tmp_path):
     with pytest.raises(StudyError) as err:
         read_study(write(tmp_path, "survey: {id: x}\n"))
@@ -192,3 +203,48 @@ def test_non_utf8_study_file(tmp_path):
     (tmp_path / "study.yaml").write_bytes("title: caf\xe9\ninstrument: i.yaml\n".encode("cp1252"))
     with pytest.raises(StudyError, match="not UTF-8"):
         read_study(tmp_path)
+
+
+def test_cfa_options_default_and_mapping(tmp_path):
+    """analysis.cfa: true keeps lavaan::cfa's default (ML, listwise); a mapping sets the
+    estimator, the missing-data treatment (lavaan's missing = "ml" spelling accepted) and the
+    cluster column."""
+    cfg = read_study(write(tmp_path, "title: t\ninstrument: i.yaml\n")).config
+    assert cfg.analysis.cfa is True
+    opts = cfg.analysis.cfa_settings
+    assert (opts.estimator, opts.resolved_missing, opts.cluster) == ("ml", "listwise", None)
+    cfg = read_study(write(tmp_path, "title: t\ninstrument: i.yaml\nanalysis: {cfa: false}\n")
+                     ).config
+    assert cfg.analysis.cfa_settings is None
+    cfg = read_study(write(tmp_path, """
+        title: t
+        instrument: i.yaml
+        analysis:
+          cfa: {estimator: MLR, missing: ml, cluster: school}
+        """)).config
+    opts = cfg.analysis.cfa_settings
+    assert (opts.estimator, opts.resolved_missing, opts.cluster) == ("mlr", "fiml", "school")
+    cfg = read_study(write(tmp_path, "title: t\ninstrument: i.yaml\n"
+                                     "analysis: {cfa: {estimator: auto}}\n")).config
+    assert cfg.analysis.cfa_settings.resolved_missing is None  # auto decides
+
+
+@pytest.mark.parametrize("body, words", [
+    ("cfa: {estimator: wlsmv, missing: fiml}", ["analysis.cfa", "line 4", "cannot go with",
+                                                "Fix: write estimator: mlr"]),
+    ("cfa: {estimator: ml, cluster: school}", ["analysis.cfa", "line 4", "needs estimator: mlr",
+                                               "Fix:"]),
+    ("cfa: {estimator: mle}", ["analysis.cfa.estimator", "'mle' is not a valid value", "'mlr'"]),
+    ("cfa: {estimtor: ml}", ["analysis.cfa.estimtor", "Did you mean 'estimator'?"]),
+    ("cfa: {missing: pairwise}", ["analysis.cfa.missing", "'listwise' or 'fiml'"]),
+    ("cfa: mlr", ["analysis.cfa", "cfa: {estimator: mlr}"]),
+    ("cfa: 3", ["analysis.cfa", "cfa: true", "cfa: false"]),
+])
+def test_cfa_option_errors_name_key_line_and_fix(tmp_path, body, words):
+    with pytest.raises(StudyError) as err:
+        read_study(write(tmp_path, f"title: t\ninstrument: i.yaml\nanalysis:\n  {body}\n"))
+    text = str(err.value)
+    for w in words:
+        assert w in text, (w, text)
+    assert "function-after" not in text and "bool" not in text
+    assert len(err.value.problems) == 1

@@ -38,10 +38,20 @@ class SurveyConfig(_Strict):
                     "sosci", "googleforms", "msforms", "spss", "stata"] = "auto"
     separator: str | None = None  # KoBo/ODK group separator ("/", "-", ".", ":"); detected when absent
     language: str | None = None  # XLSForm label language used for text answers
+    # columns written to data/processed/ and reports/ beside ids, items, scores and the models'
+    # columns (everything else of the export is left out: data minimisation)
+    keep: list[str] = Field(default_factory=list)
 
     @field_validator("files", mode="before")
     @classmethod
     def _one_file(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("keep", mode="before")
+    @classmethod
+    def _one_kept(cls, v: Any) -> Any:
+        if v is None:
+            return []
         return [v] if isinstance(v, str) else v
 
     @field_validator("missing", mode="before")
@@ -147,6 +157,8 @@ class EFAConfig(_Strict):
     method: Literal["ml", "minres"] = "ml"
     rotation: Literal["oblimin", "promax", "varimax", "geomin", "none"] = "oblimin"
     parallel_iterations: int = Field(20, ge=1)
+    # polychoric: EFA and parallel analysis on polychoric correlations (psych cor = "poly")
+    correlation: Literal["pearson", "polychoric"] = "pearson"
 
     @field_validator("n_factors")
     @classmethod
@@ -154,6 +166,63 @@ class EFAConfig(_Strict):
         if isinstance(v, int) and v < 1:
             raise ValueError("must be 'auto' or a whole number of at least 1")
         return v
+
+
+class CFAConfig(_Strict):
+    """``analysis.cfa`` as a mapping: estimator, missing-data treatment, cluster-robust SEs.
+
+    ``estimator: ml`` with ``missing: listwise`` is ``lavaan::cfa``'s default and socap's
+    (``cfa: true``); ``auto`` picks WLSMV when every item has at most 7 answer categories
+    (ordinal) and MLR with FIML otherwise, and says why in results.json (cfa.estimator_reason).
+    ``cluster`` names a column whose clusters get cluster-robust SEs and test (lavaan's
+    ``cluster =``, which needs ``estimator: mlr`` here).
+    """
+
+    estimator: Literal["ml", "mlr", "wlsmv", "auto"] = "ml"
+    missing: Literal["listwise", "fiml"] | None = None  # None: listwise, or auto's choice
+    cluster: str | None = None
+
+    @field_validator("estimator", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @field_validator("missing", mode="before")
+    @classmethod
+    def _lavaan_spelling(cls, v: Any) -> Any:
+        if isinstance(v, str):  # lavaan writes missing = "ml" for FIML
+            v = v.strip().lower()
+            return "fiml" if v in ("ml", "direct", "fiml") else v
+        return v
+
+    @field_validator("cluster")
+    @classmethod
+    def _named(cls, v: Any) -> Any:
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("name the column that defines the clusters, e.g. cluster: school")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CFAConfig":
+        if self.estimator == "wlsmv" and self.missing == "fiml":
+            raise ValueError(
+                "missing: fiml is full-information maximum likelihood and cannot go with "
+                "estimator: wlsmv (a least-squares estimator on polychoric correlations; lavaan "
+                "refuses missing = 'ml' for WLSMV too). Fix: write estimator: mlr with missing: fiml "
+                "to keep every respondent, or estimator: wlsmv with missing: listwise")
+        if self.cluster and self.estimator in ("ml", "wlsmv"):
+            raise ValueError(
+                f"cluster: {self.cluster} (cluster-robust SEs) needs estimator: mlr (or auto, "
+                "which then uses MLR): lavaan's cluster-robust standard errors and "
+                "Yuan-Bentler test are the MLR ones. Fix: write estimator: mlr, or remove cluster:")
+        return self
+
+    @property
+    def resolved_missing(self) -> str | None:
+        """listwise/fiml, or None when ``auto`` decides."""
+        if self.missing is not None:
+            return self.missing
+        return None if self.estimator == "auto" else "listwise"
 
 
 class MediationConfig(_Strict):
@@ -170,12 +239,21 @@ class MediationConfig(_Strict):
         return [v] if isinstance(v, str) else v
 
 
+class ScoreCorrectionConfig(_Strict):
+    """Regression calibration of aggregated scores in a unit-level model
+    (:mod:`pipeline.models.calibration`): reported beside the uncorrected model; ``headline:
+    true`` makes the corrected fit the model's coefficients."""
+
+    method: Literal["latent", "measurement"] = "latent"
+    headline: bool = False
+
+
 class ModelConfig(_Strict):
     name: str
     formula: str
     level: Literal["unit", "respondent"] = "unit"
     family: Literal["gaussian", "poisson", "negbin", "logit"] = "gaussian"
-    se: Literal["classical", "hc3", "cluster"] = "classical"
+    se: Literal["classical", "hc3", "cluster", "cr1", "cr2", "wild"] = "classical"
     cluster: str | None = None
     focal: str | None = None
     moderator: str | None = None
@@ -184,6 +262,21 @@ class ModelConfig(_Strict):
     standardize: list[str] = Field(default_factory=list)
     weight: str | None = None
     mediation: MediationConfig | None = None
+    score_correction: ScoreCorrectionConfig | Literal[False] = Field(
+        default_factory=ScoreCorrectionConfig)
+
+    @field_validator("score_correction", mode="before")
+    @classmethod
+    def _correction_or_false(cls, v: Any) -> Any:
+        if v is None or v is True:
+            return ScoreCorrectionConfig()
+        if isinstance(v, str) and v in ("latent", "measurement"):
+            return ScoreCorrectionConfig(method=v)
+        if v is False or isinstance(v, (dict, ScoreCorrectionConfig)):
+            return v
+        raise ValueError("write score_correction: {method: latent, headline: false} (or "
+                         "method: measurement), or score_correction: false to fit the "
+                         "uncorrected model only")
 
     @field_validator("center", "standardize", mode="before")
     @classmethod
@@ -200,8 +293,8 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ModelConfig":
-        if self.se == "cluster" and not self.cluster:
-            raise ValueError("se: cluster needs 'cluster:' naming the column that defines the "
+        if self.se in ("cluster", "cr1", "cr2", "wild") and not self.cluster:
+            raise ValueError(f"se: {self.se} needs 'cluster:' naming the column that defines the "
                              "clusters (e.g. cluster: cluster)")
         if (self.focal is None) != (self.moderator is None):
             raise ValueError("give both 'focal' and 'moderator' (for simple slopes and "
@@ -211,7 +304,7 @@ class ModelConfig(_Strict):
 
 class AnalysisConfig(_Strict):
     efa: EFAConfig | Literal[False] = Field(default_factory=EFAConfig)  # false: no EFA
-    cfa: bool = True
+    cfa: CFAConfig | Literal[True, False] = True  # true: ML + listwise (lavaan::cfa's default); false: none
     invariance: bool | str = False  # true: across survey.group; a column name: across that column
     models: list[ModelConfig] = Field(default_factory=list)
 
@@ -225,6 +318,27 @@ class AnalysisConfig(_Strict):
         raise ValueError("write efa: {n_factors: auto, method: ml, rotation: oblimin}, or "
                          "efa: false to skip the exploratory factor analysis")
 
+    @field_validator("cfa", mode="before")
+    @classmethod
+    def _cfa_or_bool(cls, v: Any) -> Any:
+        if v is None:
+            return True
+        if isinstance(v, (bool, dict, CFAConfig)):
+            return v
+        if isinstance(v, str) and v.strip().lower() in ("ml", "mlr", "wlsmv", "auto"):
+            raise ValueError(f"write cfa: {{estimator: {v.strip().lower()}}} (a mapping), or "
+                             "cfa: true for ML with listwise deletion")
+        raise ValueError("write cfa: true (ML, listwise: lavaan::cfa's default), cfa: false to "
+                         "skip the CFA, or cfa: {estimator: ml|mlr|wlsmv|auto, "
+                         "missing: listwise|fiml, cluster: COLUMN}")
+
+    @property
+    def cfa_settings(self) -> CFAConfig | None:
+        """The CFA options (``cfa: true`` = the defaults), None with ``cfa: false``."""
+        if self.cfa is False:
+            return None
+        return CFAConfig() if self.cfa is True else self.cfa
+
     @model_validator(mode="after")
     def _unique_names(self) -> "AnalysisConfig":
         names = [m.name for m in self.models]
@@ -232,6 +346,142 @@ class AnalysisConfig(_Strict):
         if dup:
             raise ValueError(f"model names must be unique; repeated: {', '.join(dup)}")
         return self
+
+
+#: SimulationSpec parameters a `power: simulation:` mapping may set (pipeline/simulate.py), and
+#: the power module's own: cluster_share (the share of the between-firm social-capital variance
+#: that lies between clusters), outcome_sd (gaussian outcomes), theta (negbin outcomes)
+POWER_SIMULATION_KEYS = ("b0", "b_degree", "b_sc", "b_size", "ties_within", "ties_across",
+                         "delta_sc_ties", "p_service", "p_university", "p_government",
+                         "weight_mean", "employees_log_mean", "employees_log_sd",
+                         "missing_share", "cluster_share", "outcome_sd", "theta")
+
+
+_SIMULATION_RANGES = {
+    "cluster_share": (0, 1, "between 0 and 1"),
+    "missing_share": (0, 1, "at least 0 and below 1"),
+    "p_service": (0, 1, "at least 0 and below 1"),
+    "p_university": (0, 1, "at least 0 and below 1"),
+    "p_government": (0, 1, "at least 0 and below 1"),
+    "outcome_sd": (0, None, "above 0"), "theta": (0, None, "above 0"),
+    "weight_mean": (0, None, "at least 0"), "employees_log_sd": (0, None, "above 0"),
+    "ties_within": (0, None, "at least 0"), "ties_across": (0, None, "at least 0"),
+}
+
+
+def _as_list(v: Any) -> Any:
+    """A scalar, a list, or a comma-separated text ("8, 12") as a list."""
+    if isinstance(v, str):
+        parts = [p.strip() for p in v.split(",")]
+        if not all(parts):
+            raise ValueError("write the values separated by commas, e.g. 8, 12, 16")
+        return parts
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return [v]
+    return v
+
+
+class PowerConfig(_Strict):
+    """``power:`` -- the design grid and settings of `socap power` (pipeline/power.py).
+
+    Each grid key takes one value or a list; the grid is every combination."""
+
+    clusters: list[int] = Field(default_factory=lambda: [12])
+    firms_per_cluster: list[int] = Field(default_factory=lambda: [25])
+    respondents_per_firm: list[float] = Field(default_factory=lambda: [5.0])
+    effect: list[float] = Field(default_factory=lambda: [0.15])
+    icc: list[float] = Field(default_factory=lambda: [0.40])
+    reliability: list[float] = Field(default_factory=lambda: [0.80])
+    replications: int = 500
+    target: float = 0.80
+    alpha: float = 0.05
+    model: str | None = None  # the model of analysis.models to plan for (default: the first)
+    simulation: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("clusters", "firms_per_cluster", "respondents_per_firm", "effect", "icc",
+                     "reliability", mode="before")
+    @classmethod
+    def _listed(cls, v: Any) -> Any:
+        v = _as_list(v)
+        if isinstance(v, list) and not v:
+            raise ValueError("give at least one value, e.g. [8, 12]")
+        if isinstance(v, list) and any(isinstance(x, bool) for x in v):
+            raise ValueError("give numbers, not true/false")
+        return v
+
+    @field_validator("clusters")
+    @classmethod
+    def _clusters(cls, v: list[int]) -> list[int]:
+        if any(x < 2 for x in v):
+            raise ValueError("needs at least 2 clusters per design (cluster-robust standard "
+                             f"errors and ICCs need several), got {min(v)}")
+        return sorted(set(v))
+
+    @field_validator("firms_per_cluster")
+    @classmethod
+    def _firms(cls, v: list[int]) -> list[int]:
+        if any(x < 2 for x in v):
+            raise ValueError(f"needs at least 2 firms per cluster, got {min(v)}")
+        return sorted(set(v))
+
+    @field_validator("respondents_per_firm")
+    @classmethod
+    def _respondents(cls, v: list[float]) -> list[float]:
+        if any(x < 1 for x in v):
+            raise ValueError("respondents per firm (the mean; every firm has at least one) "
+                             f"must be at least 1, got {min(v)}")
+        return sorted(set(v))
+
+    @field_validator("effect")
+    @classmethod
+    def _effects(cls, v: list[float]) -> list[float]:
+        return sorted(set(v))
+
+    @field_validator("icc", "reliability")
+    @classmethod
+    def _share(cls, v: list[float]) -> list[float]:
+        bad = [x for x in v if not 0 < x < 1]
+        if bad:
+            raise ValueError(f"must lie strictly between 0 and 1, got {bad[0]}")
+        return sorted(set(v))
+
+    @field_validator("replications", mode="before")
+    @classmethod
+    def _replications(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError("give the number of simulated studies per design, a whole number "
+                             "of at least 1 (e.g. replications: 500)")
+        return v
+
+    @field_validator("target", "alpha", mode="before")
+    @classmethod
+    def _probability(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+            raise ValueError("must be a probability strictly between 0 and 1 (e.g. target: "
+                             "0.80, alpha: 0.05)")
+        return v
+
+    @field_validator("simulation", mode="before")
+    @classmethod
+    def _simulation(cls, v: Any) -> Any:
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            raise ValueError("write a mapping of simulation parameters, e.g. "
+                             "simulation: {b_degree: 0.3, b_sc: 0.2}")
+        for key, value in v.items():
+            if key not in POWER_SIMULATION_KEYS:
+                hint = did_you_mean(str(key), POWER_SIMULATION_KEYS)
+                hint = f" ({hint})" if hint.startswith("did") else ""
+                raise ValueError(f"unknown simulation parameter '{key}'{hint}; valid: "
+                                 + ", ".join(POWER_SIMULATION_KEYS))
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"simulation: {key} must be a number, not {value!r}")
+            low, high, what = _SIMULATION_RANGES.get(key, (None, None, ""))
+            if (low is not None and value < low) or (high is not None and value > high) or (
+                    what.endswith("below 1") and value >= 1) or (what == "above 0" and value <= 0):
+                raise ValueError(f"simulation: {key} must be {what}, not {value}")
+        return v
 
 
 class StudyConfig(_Strict):
@@ -243,6 +493,7 @@ class StudyConfig(_Strict):
     units: UnitsConfig | None = None
     network: NetworkConfig | None = None
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    power: PowerConfig | None = None  # `socap power`: the design grid (pipeline/power.py)
     seed: int = 1
 
     @field_validator("scoring", mode="before")
@@ -317,7 +568,8 @@ def _clean_loc(loc: tuple) -> tuple:
             model_fields_seen.append(part)
             continue
         if isinstance(current, type) and issubclass(current, BaseModel):
-            if part == current.__name__ or part.startswith("literal["):
+            if (part == current.__name__ or part.startswith("literal[")
+                    or part.startswith("function-")):
                 continue  # a union's branch tag (efa: EFAConfig | false)
             if part in current.model_fields:
                 model_fields_seen.append(part)
@@ -332,6 +584,12 @@ def _clean_loc(loc: tuple) -> tuple:
 _FIXES = {
     "instrument": "point it at the instrument file, e.g. instrument: instruments/social_capital.yaml",
     "title": "add a title, e.g. title: \"Ota ward manufacturing survey 2026\"",
+}
+
+
+_VALUE_FIXES = {
+    "power": "correct the value as the message says; README 'Planning a survey: socap power' "
+             "describes every key of power:",
 }
 
 
@@ -377,10 +635,12 @@ def _problems_from(exc: ValidationError, file: str, lines: dict, raw: dict) -> P
             fix = f"use one of {expected}"
         else:
             msg = err["msg"].removeprefix("Value error, ")
+            msg, _, fix = msg.partition(" Fix: ")  # a validator's own fix
+            fix = fix or None
             value = err.get("input")
             if value is not None and not isinstance(value, (dict, list)) and str(value) not in msg:
                 msg = f"{msg} (got {value!r})"
-            fix = None
+            fix = fix or (_VALUE_FIXES.get(str(loc[0])) if loc else None)
         # a value that failed every branch of a union yields several errors: keep one per key
         sig = (key, kind if kind in ("extra_forbidden", "missing") else "value")
         if sig in seen:

@@ -8,7 +8,7 @@ column (source column, question text, platform id, value labels, missing codes).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ import pandas as pd
 
 from pipeline.errors import StudyError
 from pipeline.ingest.layouts import LAYOUT_NAMES, LAYOUTS, detect, header_for
-from pipeline.ingest.personal import identifying_columns, identifying_names
+from pipeline.ingest.personal import find_personal, identifying_names
 from pipeline.ingest.tables import check_names, read_grid, typed_body_coded
 
 STATS_SUFFIXES = (".sav", ".zsav", ".por", ".dta")
@@ -31,6 +31,8 @@ class Export:
     file: ExportFile  # noqa: F821
     notes: tuple[str, ...] = ()
     personal_data_dropped: tuple[str, ...] = ()
+    #: why each dropped column was taken for personal data: {column: {by, what}} (no values)
+    personal_data_reasons: dict = field(default_factory=dict)
 
 
 def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
@@ -153,8 +155,12 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
     if len(frame) == 0:
         raise StudyError("the survey export has a header but no responses", file=path,
                          sheet=sheet_name, fix="check the export holds data (and the right sheet)")
-    pii = identifying_columns(list(frame.columns), frame=frame,
-                              keep=set(known_names) | set(keep))
+    # by name, or by content in the columns that are not platform metadata (time stamps, UUIDs)
+    system = set(meta.loc[meta["system"].astype(bool), "column"])
+    found = find_personal(list(frame.columns), frame=frame, keep=set(known_names) | set(keep),
+                          no_content=system)
+    reasons = {f.column: f.to_dict() for f in found}
+    pii = [f.column for f in found]
     if pii:
         frame = frame.drop(columns=pii)
         meta = meta.loc[~meta["column"].isin(pii)].reset_index(drop=True)
@@ -168,7 +174,7 @@ def read_export(path: Path, *, sheet=None, layout: str = "auto", separator=None,
                       columns=frame.shape[1] - 1, encoding=encoding, sheet=sheet_name,
                       header_rows=header_rows, delimiter=delimiter, layout_reason=reason)
     return Export(data=frame, columns=meta[list(META_FIELDS)], file=info, notes=tuple(notes),
-                  personal_data_dropped=tuple(pii))
+                  personal_data_dropped=tuple(pii), personal_data_reasons=reasons)
 
 
 def _meta(names, sources, questions, import_ids, system) -> pd.DataFrame:

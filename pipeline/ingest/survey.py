@@ -59,6 +59,9 @@ class RawSurvey:
         The files read, with the layout detected.
     personal_data_dropped
         Names of identifying columns dropped at ingest (their contents are never kept).
+    personal_data_reasons
+        Why each was dropped: ``{column: {"by": "name" | "content", "what": ...}}``, e.g.
+        ``{"by": "content", "what": "phone numbers"}`` (never a value).
     notes
         Things the reader did that a user should know (encoding fallback, rows dropped...).
     metadata_columns
@@ -72,6 +75,7 @@ class RawSurvey:
     personal_data_dropped: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     metadata_columns: tuple[str, ...] = field(default=())
+    personal_data_reasons: dict = field(default_factory=dict)
 
 
 def sha256(path: Path) -> str:
@@ -152,8 +156,10 @@ def read_survey(study, instrument=None) -> RawSurvey:
 
         instrument = read_instrument(study.path(study.config.instrument))
     known = list(instrument.item_ids)
-    keep = [c for c in (cfg.id, cfg.unit, cfg.group, cfg.weight) if c] + list(cfg.columns)
+    keep = ([c for c in (cfg.id, cfg.unit, cfg.group, cfg.weight) if c] + list(cfg.columns)
+            + list(cfg.keep))
     frames, metas, infos, notes, pii, system = [], [], [], [], [], []
+    reasons: dict = {}
     for path in survey_files(study):
         export = read_export(path, sheet=cfg.sheet, layout=cfg.layout, separator=cfg.separator,
                              known_names=known, keep=keep)
@@ -165,13 +171,20 @@ def read_survey(study, instrument=None) -> RawSurvey:
         infos.append(export.file)
         notes.extend(export.notes)
         pii.extend(c for c in export.personal_data_dropped if c not in pii)
+        for c, why in export.personal_data_reasons.items():
+            reasons.setdefault(c, why)
         system.extend(c for c in export.columns.loc[export.columns["system"], "column"]
                       if c not in system)
     data = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
     columns = pd.concat(metas, ignore_index=True)
+    if len(frames) > 1 and pii:  # a column found personal in one export goes from all of them
+        again = [c for c in pii if c in data.columns]
+        if again:
+            data = data.drop(columns=again)
+            columns = columns.loc[~columns["column"].isin(again)].reset_index(drop=True)
     return RawSurvey(data=data, columns=columns, files=tuple(infos),
                      personal_data_dropped=tuple(pii), notes=tuple(notes),
-                     metadata_columns=tuple(system))
+                     metadata_columns=tuple(system), personal_data_reasons=reasons)
 
 
 def read_unit_table(path: Path, *, id_column: str, sheet=None, study_file=None) -> pd.DataFrame:

@@ -35,6 +35,8 @@ Henseler, J., Ringle, C. M., & Sarstedt, M. (2015). A new criterion for assessin
 Roemer, E., Schuberth, F., & Henseler, J. (2021). HTMT2 - an improved criterion for assessing
     discriminant validity in structural equation modeling. Industrial Management & Data Systems,
     121, 2637-2650.
+Chen, F. F., Sousa, K. H., & West, S. G. (2005). Testing measurement invariance of second-order
+    factor models. Structural Equation Modeling, 12, 471-492.
 Chen, F. F. (2007). Sensitivity of goodness of fit indexes to lack of measurement invariance.
     Structural Equation Modeling, 14, 464-504.
 Byrne, B. M., Shavelson, R. J., & Muthen, B. (1989). Testing for the equivalence of factor
@@ -47,6 +49,7 @@ Saris, W. E., Satorra, A., & Sorbom, D. (1987). The detection and correction of 
 from __future__ import annotations
 
 import math
+import warnings as warnings_module
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -239,6 +242,10 @@ class CFAResult:
     modification_hints
         The largest modification indices (``mi >= 3.84``, at most 10), as
         ``{lhs, op, rhs, mi, epc, sepc_all}``.
+    modification_indices
+        The ten largest modification indices whatever their size (``modindices(fit, sort. =
+        TRUE)``, first ten rows), same keys: the report's local-fit table, which also shows that
+        nothing large is left.
     warnings
         Statistical caveats, one sentence each.
     """
@@ -257,7 +264,13 @@ class CFAResult:
     modification_hints: tuple[Mapping[str, Any], ...]
     warnings: tuple[str, ...]
     estimator: str = "ML"
+    missing: str = "listwise"
+    estimator_reason: str | None = None
+    se: str = "standard"
+    #: ordinal (WLSMV) fits: item -> its thresholds (lavaan's ``|`` parameters); else empty
+    thresholds: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     _model: Any = field(default=None, repr=False, compare=False)
+    modification_indices: tuple[Mapping[str, Any], ...] = ()
 
     # -- views ---------------------------------------------------------------------------------
     def _rows(self, op: str) -> pd.DataFrame:
@@ -280,7 +293,8 @@ class CFAResult:
         {estimate, se, std, std_se}}}, higher_order{<factor>{<construct>{...}}},
         residual_variances{<item>{estimate, se, std}}, factor_correlations{<f1>{<f2>: r}},
         composite_reliability{<factor>}, ave{<construct>}, htmt{<c1>{<c2>: v}},
-        modification_hints[{lhs, op, rhs, mi, epc, sepc_all}], warnings[]``.
+        modification_hints[{lhs, op, rhs, mi, epc, sepc_all}], modification_indices[{...}],
+        warnings[]``.
         """
         p = self.parameters
         loadings: dict[str, dict] = {c: {} for c in self.constructs}
@@ -296,6 +310,9 @@ class CFAResult:
                 resid[row.lhs] = {"estimate": row.estimate, "se": row.se, "std": row.std}
         out = {
             "estimator": self.estimator,
+            "missing": self.missing,
+            "estimator_reason": self.estimator_reason,
+            "se": self.se,
             "n": self.n,
             "n_dropped_listwise": self.n_dropped_listwise,
             "converged": self.converged,
@@ -308,17 +325,20 @@ class CFAResult:
             "ave": dict(self.ave),
             "htmt": {r: dict(self.htmt.loc[r]) for r in self.htmt.index},
             "modification_hints": [dict(h) for h in self.modification_hints],
+            "modification_indices": [dict(h) for h in self.modification_indices],
             "warnings": list(self.warnings),
         }
         if self.higher_order:
             out["higher_order"] = higher
+        if self.thresholds:
+            out["thresholds"] = {k: list(v) for k, v in self.thresholds.items()}
         return _num(out)
 
     def summary(self) -> str:
         """A short text summary in the order a reviewer reads."""
         f = self.fit
         lines = [
-            (f"CFA (ML, lavaan defaults): n = {self.n} complete rows "
+            (f"CFA ({self.estimator}, lavaan defaults): n = {self.n} complete rows "
              f"({self.n_dropped_listwise} dropped listwise); converged: {self.converged}"),
             (f"chi2({f.get('df')}) = {_fmt(f.get('chisq'), 2)}, p = {_fmt(f.get('pvalue'), 4)}; "
              f"CFI = {_fmt(f.get('cfi'))}, TLI = {_fmt(f.get('tli'))}, RMSEA = "
@@ -377,8 +397,16 @@ def _empty_result(constructs, higher, n, n_dropped, warnings) -> CFAResult:
 
 def fit_cfa(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
             higher_order: Mapping[str, Sequence[str]] | None = None, *,
-            moments=None) -> CFAResult:
+            moments=None, estimator: str = "ml", missing: str | None = None,
+            cluster: str | None = None) -> CFAResult:
     """Fit a confirmatory factor model by maximum likelihood, as ``lavaan::cfa(model, data)``.
+
+    ``estimator`` / ``missing`` / ``cluster`` as study.yaml's ``analysis.cfa`` (lavaan's
+    ``estimator =``, ``missing =``, ``cluster =``): the default ``"ml"`` with listwise deletion
+    is lavaan's default; ``"mlr"`` adds Huber-White (with ``cluster``: cluster-robust) SEs, the
+    Yuan-Bentler-Mplus scaled test and robust CFI/TLI/RMSEA; ``missing="fiml"`` uses every
+    row with an answer (:mod:`pipeline.measure.sem.fiml`); ``"auto"`` chooses by
+    :func:`choose_estimator`; ``"wlsmv"`` goes to :mod:`pipeline.measure.sem.ordinal`.
 
     Parameters
     ----------
@@ -432,8 +460,79 @@ def fit_cfa(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
     higher_order = {str(k): tuple(v) for k, v in (higher_order or {}).items()}
     constructs = {str(k): tuple(v) for k, v in constructs.items()}
     _check_model(data, constructs, higher_order)
+    if cluster and cluster not in data.columns:
+        raise StudyError(f"the cluster column '{cluster}' is not in the data; "
+                         + did_you_mean(str(cluster), [str(c) for c in data.columns]),
+                         key="analysis.cfa.cluster", column=str(cluster),
+                         fix="name the survey column that holds the clusters (school, village, "
+                             "interviewer...) as analysis.cfa.cluster, or remove cluster:")
+    estimator = (estimator or "ml").lower()
+    reason = None
+    if estimator == "auto":
+        estimator, auto_missing, reason = choose_estimator(data, constructs, cluster)
+        missing = missing or auto_missing
+    missing = missing or "listwise"
+    if cluster and estimator != "mlr":
+        raise StudyError(f"cluster: {cluster} needs estimator: mlr", key="analysis.cfa.cluster",
+                         fix="write analysis: {cfa: {estimator: mlr, cluster: ...}}")
+    if estimator == "wlsmv":
+        if missing == "fiml":
+            raise StudyError("missing: fiml cannot go with estimator: wlsmv",
+                             key="analysis.cfa.missing",
+                             fix="use estimator: mlr with missing: fiml, or missing: listwise")
+        from pipeline.measure.sem import ordinal  # noqa: PLC0415
+
+        result = _replace_result(ordinal.fit_ordinal_cfa(data, constructs, higher_order),
+                                 missing="listwise", se="robust.sem")
+        if reason:
+            result = _replace_result(result, estimator_reason=reason)
+        return result
     with _one_blas_thread():
-        return _fit_cfa(data, constructs, higher_order, moments)
+        if estimator == "ml" and missing == "listwise":
+            return _fit_cfa(data, constructs, higher_order, moments)
+        result = _fit_ml_family(data, constructs, higher_order, estimator, missing, cluster)
+    if reason:
+        result = _replace_result(result, estimator_reason=reason)
+    return result
+
+
+#: auto: items with at most this many distinct answers are treated as ordinal (WLSMV)
+ORDINAL_MAX_CATEGORIES = 7
+
+
+def choose_estimator(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
+                     cluster: str | None = None) -> tuple[str, str, str]:
+    """``analysis.cfa: {estimator: auto}``: (estimator, missing, reason).
+
+    WLSMV when every item has at most 7 distinct answers (Likert-type items are ordinal and
+    ML on them biases loadings and fit with few categories; Rhemtulla, Brosseau-Liard & Savalei,
+    2012, find ML/MLR acceptable from about 5-7 categories, so 7 is the conservative cut), else
+    MLR with FIML (robust to non-normality and keeps every respondent with an answer). With
+    ``cluster`` MLR is used whatever the items (cluster-robust SEs are MLR's here).
+    """
+    items = list(dict.fromkeys(i for its in constructs.values() for i in its))
+    counts = {i: int(pd.Series(data[i]).nunique(dropna=True)) for i in items}
+    most = max(counts.values()) if counts else 0
+    if cluster:
+        return ("mlr", "fiml", f"Estimator chosen automatically: MLR with FIML, because "
+                f"cluster-robust standard errors over '{cluster}' were asked for.")
+    if most <= ORDINAL_MAX_CATEGORIES:
+        return ("wlsmv", "listwise",
+                f"Estimator chosen automatically: WLSMV on polychoric correlations, because "
+                f"every item has at most {most} answer categories (ordinal; the cut is "
+                f"{ORDINAL_MAX_CATEGORIES}).")
+    wide = [i for i, c in counts.items() if c > ORDINAL_MAX_CATEGORIES]
+    return ("mlr", "fiml",
+            f"Estimator chosen automatically: MLR with FIML, because {len(wide)} item(s) "
+            f"have more than {ORDINAL_MAX_CATEGORIES} answer categories (e.g. '{wide[0]}'), "
+            "so the items are treated as continuous; robust SEs and test guard against "
+            "non-normality and FIML keeps every respondent with an answer.")
+
+
+def _replace_result(result: CFAResult, **changes) -> CFAResult:
+    import dataclasses  # noqa: PLC0415
+
+    return dataclasses.replace(result, **changes)
 
 
 def _complete_from_moments(moments, items):
@@ -509,6 +608,15 @@ def _fit_model(items, cons, hig, mean, cov, n, n_dropped, warnings) -> CFAResult
                         "with only two constructs) or the estimates have run off to a boundary.")
     # like lavaan, no fit measures for a model that did not converge
     fm = _idx.fit_measures(fit) if est.converged else _blank_fit()
+    return _finish(spec, fit, est, fm, items, cons, hig, mean, cov, n, n_dropped, warnings)
+
+
+def _finish(spec, fit, est, fm, items, cons, hig, mean, cov, n, n_dropped, warnings, *,
+            intercepts=None, hints=True, **extra) -> CFAResult:
+    """Everything computed from a fitted model: parameter table, factor correlations, Heywood
+    checks, CR/AVE/HTMT from ``cov`` (sample or EM moments), modification hints, the scoring
+    state."""
+    p = len(items)
     params = _parameter_table(fit)
     imp = _eng.matrices(spec, est.theta)
     lv = spec.lv
@@ -541,10 +649,11 @@ def _fit_model(items, cons, hig, mean, cov, n, n_dropped, warnings) -> CFAResult
                       / cov[np.ix_(idx_all, idx_all)].sum())
     htmt = _htmt(cov, items, cons)
 
-    hints = _modification_hints(fit)
+    mis = _modification_indices(fit) if hints else ()
+    hints = _modification_hints(mis)
     model = _CFAModel(
         items=items, latents=lv, lam=lam.copy(), phi=phi.copy(), sigma=imp.sigma[0].copy(),
-        intercepts=mean.copy(),
+        intercepts=(mean if intercepts is None else intercepts).copy(),
         latent_items=tuple(_latent_items(spec, j) for j in range(spec.m)), fitted=fit,
     )
     return CFAResult(
@@ -552,6 +661,7 @@ def _fit_model(items, cons, hig, mean, cov, n, n_dropped, warnings) -> CFAResult
         converged=bool(est.converged), fit=fm, parameters=params,
         factor_correlations=factor_cor, composite_reliability=cr, ave=ave, htmt=htmt,
         modification_hints=hints, warnings=tuple(warnings), _model=model,
+        modification_indices=mis, **extra,
     )
 
 
@@ -646,15 +756,19 @@ def _htmt(cov: np.ndarray, items: Sequence[str], cons: Mapping[str, Sequence[str
     return pd.DataFrame(out, index=names, columns=names)
 
 
-def _modification_hints(fit: _idx.Fitted) -> tuple[dict[str, Any], ...]:
+def _modification_indices(fit: _idx.Fitted, top: int = MAX_HINTS) -> tuple[dict[str, Any], ...]:
+    """The ``top`` largest modification indices, as ``modindices(fit, sort. = TRUE)``:
+    ``{lhs, op, rhs, mi, epc, sepc_all}`` (``sepc.all``: the EPC completely standardised with the
+    model-implied SDs -- of the item and the factor for a cross-loading, of the two residuals
+    for a residual covariance)."""
     spec = fit.spec
     if not (fit.identified and np.isfinite(fit.est.fmin)):
         return ()
     cand = _candidate_entries(spec)
     mi, epc = _idx.modification_indices(fit, cand)
     imp = _eng.matrices(spec, fit.theta)
-    order = [int(i) for i in np.argsort(-np.nan_to_num(mi, nan=-1.0)) if np.isfinite(mi[i])
-             and mi[i] >= MI_MIN][:MAX_HINTS]
+    order = [int(i) for i in np.argsort(-np.nan_to_num(mi, nan=-1.0), kind="stable")
+             if np.isfinite(mi[i])][:top]
     out = []
     sd_y = np.sqrt(np.diag(imp.sigma[0]))
     sd_e = np.sqrt(np.clip(np.diag(imp.phi[0]), 0, None))
@@ -673,6 +787,11 @@ def _modification_hints(fit: _idx.Fitted) -> tuple[dict[str, Any], ...]:
         out.append({"lhs": lhs, "op": op, "rhs": rhs, "mi": float(mi[i]), "epc": float(epc[i]),
                     "sepc_all": float(sepc)})
     return tuple(out)
+
+
+def _modification_hints(mis: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """The modification indices worth a look: mi >= 3.84 (p < .05 with 1 df), at most 10."""
+    return tuple(dict(h) for h in mis if h["mi"] >= MI_MIN)[:MAX_HINTS]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -782,7 +901,7 @@ def factor_scores(result: CFAResult, data: pd.DataFrame) -> pd.DataFrame:
     """
     model: _CFAModel | None = result._model
     names = list(result.constructs) + list(result.higher_order)
-    if model is None:
+    if not isinstance(model, _CFAModel):   # not fitted, or an ordinal (WLSMV) fit
         return pd.DataFrame(np.nan, index=data.index, columns=names)
     missing = [i for i in model.items if i not in data.columns]
     if missing:
@@ -794,6 +913,70 @@ def factor_scores(result: CFAResult, data: pd.DataFrame) -> pd.DataFrame:
         scores = _regression_scores(x, model.intercepts, model.lam, model.phi, model.sigma,
                                     model.latent_items)
     return pd.DataFrame(scores, index=data.index, columns=list(model.latents))
+
+
+def score_reliability(result: CFAResult, scoring: str = "factor") -> dict[str, dict[str, float]]:
+    """Reliability and error variance of each respondent-level construct score, under the CFA.
+
+    Parameters
+    ----------
+    result
+        A fitted :class:`CFAResult`.
+    scoring
+        ``"factor"`` (regression factor scores, :func:`factor_scores`) or ``"mean"`` (item means;
+        a higher-order score the mean of its constructs' means, :func:`pipeline.measure.scores.mean_scores`).
+
+    Returns
+    -------
+    dict
+        ``{latent: {"reliability": r, "error_variance": v, "score_variance": s}}``: for a score
+        ``a'y`` (item weights ``a``) of latent j, ``r = (a' Lambda Phi e_j)^2 / (a' Sigma a
+        Phi_jj)`` -- the squared correlation of score and latent -- ``s = a' Sigma a`` and the
+        error variance ``v = (1 - r) s``, all model-implied, in the score's units. Empty when the
+        CFA has no model.
+
+    Notes
+    -----
+    For regression scores ``a = Sigma^-1 Lambda Phi e_j`` and r is the factor determinacy
+    squared (``lavaan::lavPredict(fit, rel = TRUE)``'s reliability of the predicted scores).
+    Written as ``score = b eta_j + error``, the error is independent of eta_j and between
+    respondents, so a unit mean over n respondents carries error variance ``v / n`` -- what
+    regression calibration of unit scores needs (:mod:`pipeline.models.calibration`).
+
+    References
+    ----------
+    Grice, J. W. (2001). Computing and evaluating factor scores. *Psychological Methods*, 6(4),
+    430-450.
+    """
+    model: _CFAModel | None = result._model
+    if model is None:
+        return {}
+    lam, phi, sigma = model.lam, model.phi, model.sigma
+    p, m = lam.shape
+    index = {it: k for k, it in enumerate(model.items)}
+    weights = np.zeros((p, m))
+    if scoring == "factor":
+        weights = np.linalg.solve(sigma, lam @ phi)
+    else:
+        latents = list(model.latents)
+        for j, name in enumerate(latents):
+            if name in result.constructs:
+                its = [index[i] for i in result.constructs[name] if i in index]
+                weights[its, j] = 1.0 / len(its)
+        for j, name in enumerate(latents):
+            parts = [latents.index(c) for c in result.higher_order.get(name, ()) if c in latents]
+            if parts:
+                weights[:, j] = weights[:, parts].mean(axis=1)
+    out = {}
+    for j, name in enumerate(model.latents):
+        a = weights[:, j]
+        s = float(a @ sigma @ a)
+        cov = float(a @ lam @ phi[:, j])
+        if s <= 0 or phi[j, j] <= 0:
+            continue
+        r = cov**2 / (s * phi[j, j])
+        out[name] = {"reliability": r, "error_variance": (1 - r) * s, "score_variance": s}
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -853,6 +1036,19 @@ class InvarianceResult:
         ``group, construct, estimate, se, z, pvalue, ci_low, ci_high`` (empty below scalar).
     defensible_comparisons
         One sentence for the report.
+    constructs
+        The constructs and items of the invariance models (after dropping items constant in a
+        group).
+    model, higher_order
+        The model the levels were fitted on: ``"second-order"`` (the CFA's model with its
+        second-order factors, ``higher_order``: factor -> constructs) or ``"first-order"``
+        (correlated constructs; ``higher_order`` empty).
+    second_order_scalar
+        Second-order model only, once (partial) scalar invariance holds: the model that also
+        holds the constructs' intercepts equal (at 0) and frees the second-order means,
+        compared with the (partial) scalar model -- what comparing the second-order factor's
+        means needs (Chen, Sousa & West, 2005). When it holds, its second-order latent means
+        are added to ``latent_means``.
     """
 
     group: str
@@ -870,6 +1066,10 @@ class InvarianceResult:
     defensible_comparisons: str
     criteria: Mapping[str, float]
     warnings: tuple[str, ...]
+    model: str = "first-order"
+    higher_order: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    second_order_scalar: InvarianceLevel | None = None
+    constructs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def fit_table(self) -> pd.DataFrame:
@@ -878,7 +1078,7 @@ class InvarianceResult:
         chisq_diff, df_diff, p_diff, holds, freed``."""
         rows = []
         for lv in (self.configural, self.metric, self.scalar, self.partial_metric,
-                   self.partial_scalar):
+                   self.partial_scalar, self.second_order_scalar):
             if lv is None:
                 continue
             f = lv.fit
@@ -903,12 +1103,14 @@ class InvarianceResult:
     def to_dict(self) -> dict[str, Any]:
         """The ``invariance`` part of results.json.
 
-        Keys: ``group, groups[], n{<group>}, configural{chisq, df, pvalue, cfi, tli, rmsea,
+        Keys: ``group, groups[], n{<group>}, model, constructs{<construct>: [items]},
+        higher_order{<factor>: [constructs]},
+        configural{chisq, df, pvalue, cfi, tli, rmsea,
         rmsea_ci, srmr, aic, bic, converged, holds}, metric{... delta_cfi, delta_rmsea,
         chisq_diff, df_diff, p_diff}, scalar{...}, level_reached, partial{level_reached, metric,
-        scalar, suggestions[]}, latent_means{<group>{<construct>{estimate, se, z, p, ci_low,
-        ci_high}}}, comparable{relationships, means}, defensible_comparisons, criteria{},
-        warnings[]``.
+        scalar, suggestions[]}, second_order_scalar{...} | null,
+        latent_means{<group>{<construct>{estimate, se, z, p, ci_low, ci_high}}},
+        comparable{relationships, means}, defensible_comparisons, criteria{}, warnings[]``.
         """
         lm: dict[str, dict] = {}
         for row in self.latent_means.itertuples(index=False):
@@ -918,6 +1120,9 @@ class InvarianceResult:
         out = {
             "group": self.group,
             "groups": [str(g) for g in self.groups],
+            "model": self.model,
+            "constructs": {c: list(v) for c, v in self.constructs.items()},
+            "higher_order": {h: list(v) for h, v in self.higher_order.items()},
             "n": {str(g): v for g, v in self.n.items()},
             "configural": self.configural.to_dict() if self.configural else None,
             "metric": self.metric.to_dict() if self.metric else None,
@@ -929,6 +1134,8 @@ class InvarianceResult:
                 "scalar": self.partial_scalar.to_dict() if self.partial_scalar else None,
                 "suggestions": [dict(s) for s in self.suggestions],
             },
+            "second_order_scalar": (self.second_order_scalar.to_dict()
+                                    if self.second_order_scalar else None),
             "latent_means": lm or None,
             "comparable": {"relationships": self.relationships_comparable,
                            "means": self.means_comparable},
@@ -939,8 +1146,8 @@ class InvarianceResult:
         return _num(out)
 
 
-def _fit_groups(items, cons, mom, equal=(), partial=()):
-    spec = _eng.cfa_spec(items, cons, None, groups=mom.n.size, meanstructure=True,
+def _fit_groups(items, cons, mom, equal=(), partial=(), higher=None):
+    spec = _eng.cfa_spec(items, cons, higher or None, groups=mom.n.size, meanstructure=True,
                          equal=equal, partial=partial)
     est = _eng.estimate(spec, mom)
     fit = _idx.fitted(spec, mom, est)
@@ -962,11 +1169,14 @@ def _compare(name: str, fit, fm, base_fm, crit, freed=()) -> InvarianceLevel:
                            d_x2, int(d_df), p, holds)
 
 
-def _constraint_tests(fit: _idx.Fitted, kind: int) -> list[dict[str, Any]]:
-    """Univariate score tests of releasing each cross-group equality of one parameter kind."""
+def _constraint_tests(fit: _idx.Fitted, kind: int | Sequence[int]) -> list[dict[str, Any]]:
+    """Univariate score tests of releasing each cross-group equality of the parameter kind(s)
+    (``lavTestScore(fit)$uni``: one test per constraint ``.p(group 1). == .p(group g).``),
+    largest first."""
     spec = fit.spec
+    kinds = [kind] if isinstance(kind, (int, np.integer)) else list(kind)
     sets, meta = [], []
-    for par in np.unique(spec.par[spec.kind == kind]):
+    for par in np.unique(spec.par[np.isin(spec.kind, kinds)]):
         ents = np.flatnonzero(spec.par == par)
         if len(ents) < 2:
             continue
@@ -990,7 +1200,7 @@ def _constraint_tests(fit: _idx.Fitted, kind: int) -> list[dict[str, Any]]:
 def _freeable(kind: int, row: int, col: int, spec: _eng.ModelSpec,
               partial: set[tuple[int, int, int]]) -> bool:
     """Keep at least two invariant indicators per construct (Byrne et al., 1989)."""
-    if kind == _eng.LAMBDA:
+    if kind in (_eng.LAMBDA, _eng.BETA):
         inds = spec.indicators[col]
         still_equal = [i for i in inds[1:] if (kind, i, col) not in partial and i != row]
         return len(still_equal) >= 1          # + the marker = two invariant loadings
@@ -1002,15 +1212,20 @@ def _freeable(kind: int, row: int, col: int, spec: _eng.ModelSpec,
     return False
 
 
-def _partial_search(items, cons, mom, equal, kind, start_partial, base_fm, crit, name):
-    """Free the constraint with the largest score test until the level holds (or no more can)."""
+def _partial_search(items, cons, mom, equal, kind, start_partial, base_fm, crit, name,
+                    higher=None):
+    """Free the constraint with the largest score test until the level holds (or no more can).
+
+    ``kind``: the matrix kind(s) whose equalities may be released (loadings: LAMBDA and, in a
+    second-order model, BETA; intercepts: NU)."""
     partial = set(start_partial)
-    freed: list[str] = [_partial_label(items, cons, e) for e in sorted(partial)]
+    lv = list(cons) + list(higher or {})
+    freed: list[str] = [_partial_label(items, lv, e) for e in sorted(partial)]
     first_tests: list[dict[str, Any]] | None = None
     level = None
     max_steps = sum(len(v) for v in cons.values())
     for _ in range(max_steps):
-        fit, fm = _fit_groups(items, cons, mom, equal, sorted(partial))
+        fit, fm = _fit_groups(items, cons, mom, equal, sorted(partial), higher)
         level = _compare(name, fit, fm, base_fm, crit, freed)
         if level.holds or not fit.identified:
             break
@@ -1018,23 +1233,27 @@ def _partial_search(items, cons, mom, equal, kind, start_partial, base_fm, crit,
         if first_tests is None:
             first_tests = tests
         choice = next((t for t in tests if np.isfinite(t["chisq"]) and t["p"] < 0.05
-                       and _freeable(kind, t["row"], t["col"], fit.spec, partial)), None)
+                       and _freeable(t["kind"], t["row"], t["col"], fit.spec, partial)), None)
         if choice is None:
             break
-        partial.add((kind, choice["row"], choice["col"]))
+        partial.add((choice["kind"], choice["row"], choice["col"]))
         freed.append(choice["parameter"])
     return level, partial, first_tests or []
 
 
-def _partial_label(items, cons, entry) -> str:
+def _partial_label(items, lv, entry) -> str:
     kind, row, col = entry
     if kind == _eng.LAMBDA:
-        return f"{list(cons)[col]}=~{items[row]}"
+        return f"{lv[col]}=~{items[row]}"
+    if kind == _eng.BETA:
+        return f"{lv[col]}=~{lv[row]}"
     return f"{items[row]}~1"
 
 
 def _latent_means(fit: _idx.Fitted, groups: Sequence[Any], constructs: Sequence[str],
                   level: float = 0.95) -> pd.DataFrame:
+    """Latent mean differences from group 1 (``constructs``: the names of all latent variables,
+    first-order first)."""
     spec = fit.spec
     imp = _eng.matrices(spec, fit.theta)
     se = fit.se
@@ -1054,6 +1273,7 @@ def _latent_means(fit: _idx.Fitted, groups: Sequence[Any], constructs: Sequence[
 
 def measurement_invariance(
     data: pd.DataFrame, constructs: Mapping[str, Sequence[str]], group: str, *,
+    higher_order: Mapping[str, Sequence[str]] | None = None,
     cfi_min: float = 0.90, rmsea_max: float = 0.10,
     delta_cfi: float = 0.01, delta_rmsea: float = 0.015, partial: bool = True,
 ) -> InvarianceResult:
@@ -1067,6 +1287,11 @@ def measurement_invariance(
         Construct -> items (first item = marker).
     group
         Column holding the group (region, cluster) of each respondent.
+    higher_order
+        Second-order factors -> their constructs, as given to :func:`fit_cfa`: the invariance
+        levels are then tested on the second-order model the CFA reports (a second-order factor
+        needs at least three usable constructs to be identified in every group; with fewer it
+        is left out and the levels are those of the first-order model, with a warning).
     cfi_min, rmsea_max
         The configural model must fit at least this well (defaults CFI >= .90, RMSEA <= .10:
         "acceptable"/"mediocre" fit; a warning notes when the fit is below CFI .95 / RMSEA .08).
@@ -1094,31 +1319,65 @@ def measurement_invariance(
         cfa(model, data, group = "region", group.equal = "loadings")             # metric
         cfa(model, data, group = "region", group.equal = c("loadings", "intercepts"))  # scalar
 
+    With a second-order factor H the levels are those of lavaan's ``group.equal`` on the
+    second-order model: "loadings" constrains the first-order AND the second-order loadings
+    (``H =~ F``, lavaan labels both levels' ``=~`` alike), "intercepts" the item intercepts, and
+    in the scalar model the first-order factors' intercepts are free in groups 2..G while H's
+    mean is fixed at 0. lavaan's own scalar model also frees H's mean, which is not identified
+    (lavaan warns that vcov is not positive definite and its df is one too low per group);
+    fixing it is the identified equivalent, with the same chi-square::
+
+        cfa("...; H =~ F1 + F2 + F3; H ~ c(0, 0)*1", data, group = "region",
+            group.equal = c("loadings", "intercepts"))
+
     ``chisq = sum_g N_g F_g``; SRMR is the N_g-weighted mean of the groups' SRMR (mean residuals
     included); RMSEA is multiplied by sqrt(G) (lavaan's multi-group convention). The chi-square
     difference test is reported beside the CFI/RMSEA changes but does not decide (with
     thousands of respondents it rejects trivial differences).
 
     Partial invariance: when metric (or scalar) invariance fails, the equality constraint with
-    the largest univariate score test (``lavTestScore(fit)$uni``, 1 df per released constraint)
-    is released -- the parameter becomes group-specific in all groups, as lavaan's
-    ``group.partial`` -- and the model refitted, until the level holds against the previous one
-    or no significant (p < .05) constraint can be released while keeping at least two invariant
-    indicators per construct (Byrne, Shavelson & Muthen, 1989). Latent means (group 1 fixed at
-    0) come from the full or partial scalar model.
+    the largest univariate score test (``lavTestScore(fit)$uni``, 1 df per released constraint;
+    first- and second-order loadings for metric, item intercepts for scalar) is released --
+    the parameter becomes group-specific in all groups, as lavaan's ``group.partial`` -- and
+    the model refitted, until the level holds against the previous one or no significant
+    (p < .05) constraint can be released while keeping at least two invariant indicators per
+    factor (Byrne, Shavelson & Muthen, 1989). Latent means (group 1 fixed at 0) come from the
+    full or partial scalar model. With a second-order model, once (partial) scalar invariance
+    holds, the second-order scalar model (the constructs' intercepts held at 0 in every group,
+    the second-order means free: ``F ~ c(0, 0)*1; H ~ c(0, NA)*1``) is compared with it by the
+    same criteria (Chen, Sousa & West, 2005); when it holds, the second-order latent means are
+    added from it.
 
     Rows with a missing item or group are dropped (listwise); groups with no more complete rows
     than items are left out with a warning.
     """
     constructs = {str(k): tuple(v) for k, v in constructs.items()}
-    _check_model(data, constructs, None, extra_columns=[group])
+    higher_order = {str(k): tuple(v) for k, v in (higher_order or {}).items()}
+    _check_model(data, constructs, higher_order, extra_columns=[group])
     crit = {"cfi_min": cfi_min, "rmsea_max": rmsea_max, "delta_cfi": delta_cfi,
             "delta_rmsea": delta_rmsea}
     with _one_blas_thread():
-        return _measurement_invariance(data, constructs, group, crit, partial)
+        return _measurement_invariance(data, constructs, group, crit, partial, higher_order)
 
 
-def _measurement_invariance(data, constructs, group, crit, partial) -> InvarianceResult:
+def _invariance_higher(cons, higher, warnings) -> dict[str, tuple[str, ...]]:
+    """The second-order factors the invariance models can carry: those with >= 3 constructs."""
+    hig = {}
+    for h, members in higher.items():
+        kept = tuple(m for m in members if m in cons)
+        if len(kept) >= 3:
+            hig[h] = kept
+        else:
+            warnings.append(
+                f"Second-order factor '{h}' has {len(kept)} usable construct(s); with fewer than "
+                "three it is not identified in a multi-group model, so the invariance levels "
+                f"were tested on the first-order model (its constructs correlated) instead of "
+                "the CFA's second-order model.")
+    return hig
+
+
+def _measurement_invariance(data, constructs, group, crit, partial, higher=None
+                            ) -> InvarianceResult:
     warnings: list[str] = []
     all_items = tuple(dict.fromkeys(i for its in constructs.values() for i in its))
     x = _item_matrix(data, all_items)
@@ -1140,6 +1399,7 @@ def _measurement_invariance(data, constructs, group, crit, partial) -> Invarianc
                         "variance in at least one group and were left out of the invariance "
                         "models.")
     cons, _ = _prune(constructs, {}, const, warnings)
+    hig = _invariance_higher(cons, higher or {}, warnings)
     items = tuple(dict.fromkeys(i for its in cons.values() for i in its))
     p = len(items)
     used = []
@@ -1158,7 +1418,9 @@ def _measurement_invariance(data, constructs, group, crit, partial) -> Invarianc
             partial_metric=None, partial_scalar=None, suggestions=(),
             latent_means=_latent_means_empty(), defensible_comparisons=(
                 "Measurement invariance could not be tested, so no comparison of constructs "
-                "across groups is supported by it."), criteria=crit, warnings=tuple(warnings))
+                "across groups is supported by it."), criteria=crit, warnings=tuple(warnings),
+            model="second-order" if hig else "first-order", higher_order=hig,
+            constructs=cons)
 
     if not cons:
         return _empty("No construct has two usable items, so invariance was not tested.")
@@ -1180,17 +1442,19 @@ def _measurement_invariance(data, constructs, group, crit, partial) -> Invarianc
         return _empty("The item covariance matrix is singular in group(s) "
                       + ", ".join(f"'{b}'" for b in bad) + "; invariance was not tested.")
 
-    return _invariance_models(items, cons, mom, used, n_by, group, crit, partial, warnings)
+    return _invariance_models(items, cons, mom, used, n_by, group, crit, partial, warnings, hig)
 
 
-def _invariance_models(items, cons, mom, used, n_by, group, crit, partial, warnings
+def _invariance_models(items, cons, mom, used, n_by, group, crit, partial, warnings, hig=None
                        ) -> InvarianceResult:
     """Fit the configural, metric and scalar models and search for partial invariance."""
     cfi_min, rmsea_max = crit["cfi_min"], crit["rmsea_max"]
+    hig = dict(hig or {})
     LOAD, INT = ("loadings",), ("loadings", "intercepts")
-    fit_c, fm_c = _fit_groups(items, cons, mom)
-    fit_m, fm_m = _fit_groups(items, cons, mom, LOAD)
-    fit_s, fm_s = _fit_groups(items, cons, mom, INT)
+    LOADINGS = (_eng.LAMBDA, _eng.BETA)
+    fit_c, fm_c = _fit_groups(items, cons, mom, (), (), hig)
+    fit_m, fm_m = _fit_groups(items, cons, mom, LOAD, (), hig)
+    fit_s, fm_s = _fit_groups(items, cons, mom, INT, (), hig)
     configural_ok = bool(fit_c.est.converged and fm_c and fm_c["cfi"] >= cfi_min
                          and fm_c["rmsea"] <= rmsea_max)
     configural = InvarianceLevel("configural", fm_c, bool(fit_c.est.converged),
@@ -1209,6 +1473,11 @@ def _invariance_models(items, cons, mom, used, n_by, group, crit, partial, warni
             g, i = np.argwhere(th < 0)[0]
             warnings.append(f"Heywood case in the {name} model: item '{items[i]}' has a negative "
                             f"residual variance in group '{used[g]}'.")
+        ps_ = np.diagonal(imp.psi, axis1=1, axis2=2)
+        if np.any(ps_ < 0):
+            g, j = np.argwhere(ps_ < 0)[0]
+            warnings.append(f"Heywood case in the {name} model: factor '{fit.spec.lv[j]}' has a "
+                            f"negative (disturbance) variance in group '{used[g]}'.")
     if fm_c and configural_ok and (fm_c["cfi"] < 0.95 or fm_c["rmsea"] > 0.08):
         warnings.append(f"The configural model fits only moderately (CFI {fm_c['cfi']:.3f}, "
                         f"RMSEA {fm_c['rmsea']:.3f}); invariance tests rest on a mediocre "
@@ -1225,47 +1494,75 @@ def _invariance_models(items, cons, mom, used, n_by, group, crit, partial, warni
 
     partial_level = None
     partial_metric = partial_scalar = None
+    ps_set: set = set()
     suggestions: list[dict[str, Any]] = []
     means_fit = fit_s if level == "scalar" else None
     if not partial and level in ("configural", "metric"):
         failing = fit_m if level == "configural" else fit_s
-        suggestions = _constraint_tests(failing, _eng.LAMBDA if level == "configural"
+        suggestions = _constraint_tests(failing, LOADINGS if level == "configural"
                                         else _eng.NU)
     elif level == "configural":
         partial_metric, pm_set, tests = _partial_search(
-            items, cons, mom, LOAD, _eng.LAMBDA, (), fm_c, crit, "partial metric")
+            items, cons, mom, LOAD, LOADINGS, (), fm_c, crit, "partial metric", hig)
         suggestions = tests
         if partial_metric is not None and partial_metric.holds and partial_metric.freed:
             partial_level = "partial metric"
-            _, pm_fm = _fit_groups(items, cons, mom, LOAD, sorted(pm_set))
+            _, pm_fm = _fit_groups(items, cons, mom, LOAD, sorted(pm_set), hig)
             partial_scalar, ps_set, _ = _partial_search(
-                items, cons, mom, INT, _eng.NU, pm_set, pm_fm, crit, "partial scalar")
+                items, cons, mom, INT, _eng.NU, pm_set, pm_fm, crit, "partial scalar", hig)
             if partial_scalar is not None and partial_scalar.holds:
                 partial_level = "partial scalar"
-                means_fit = _fit_groups(items, cons, mom, INT, sorted(ps_set))[0]
+                means_fit = _fit_groups(items, cons, mom, INT, sorted(ps_set), hig)[0]
         else:
             partial_metric = partial_metric if (partial_metric and partial_metric.freed) else None
     elif level == "metric":
         partial_scalar, ps_set, tests = _partial_search(
-            items, cons, mom, INT, _eng.NU, (), fm_m, crit, "partial scalar")
+            items, cons, mom, INT, _eng.NU, (), fm_m, crit, "partial scalar", hig)
         suggestions = tests
         if partial_scalar is not None and partial_scalar.holds and partial_scalar.freed:
             partial_level = "partial scalar"
-            means_fit = _fit_groups(items, cons, mom, INT, sorted(ps_set))[0]
+            means_fit = _fit_groups(items, cons, mom, INT, sorted(ps_set), hig)[0]
         elif partial_scalar is not None and not partial_scalar.freed:
             partial_scalar = None
 
-    latent = _latent_means(means_fit, used, list(cons)) if means_fit is not None \
+    lv = list(cons) + list(hig)
+    latent = _latent_means(means_fit, used, lv) if means_fit is not None \
         else _latent_means_empty()
+    second = None
+    if hig and means_fit is not None:
+        # second-order scalar: the constructs' intercepts equal too (held at 0), the
+        # second-order means free -- what comparing the second-order factor's means needs
+        base = scalar if level == "scalar" else partial_scalar
+        keep = sorted(ps_set) if level != "scalar" else []
+        fit_h, fm_h = _fit_groups(items, cons, mom, INT + ("construct_intercepts",), keep, hig)
+        second = _compare("second-order scalar", fit_h, fm_h, base.fit, crit,
+                          base.freed if level != "scalar" else ())
+        if not fit_h.est.converged:
+            warnings.append("The second-order scalar model did not converge; its fit is "
+                            "unreliable.")
+        if second.holds:
+            h_means = _latent_means(fit_h, used, lv)
+            latent = pd.concat([latent, h_means[h_means["construct"].isin(list(hig))]],
+                               ignore_index=True)
     sugg = tuple({"parameter": t["parameter"], "group": str(used[t["group"]]),
                   "chisq": t["chisq"], "df": t["df"], "p": t["p"]} for t in suggestions[:5])
     sentence = _defensible_sentence(level, partial_level, partial_metric, partial_scalar, group)
+    if second is not None:
+        names = ", ".join(f"'{h}'" for h in hig)
+        sentence += (f" The second-order factor {names} can be compared too: its constructs' "
+                     "intercepts are invariant (second-order scalar invariance)."
+                     if second.holds else
+                     f" The means of the second-order factor {names} cannot be compared: its "
+                     "constructs' intercepts differ across groups (second-order scalar "
+                     "invariance fails); compare the constructs' means instead.")
     return InvarianceResult(
         group=group, groups=tuple(used), n={g: n_by[g] for g in used},
         configural=configural, metric=metric, scalar=scalar, level_reached=level,
         partial_level=partial_level, partial_metric=partial_metric,
         partial_scalar=partial_scalar, suggestions=sugg, latent_means=latent,
-        defensible_comparisons=sentence, criteria=crit, warnings=tuple(warnings))
+        defensible_comparisons=sentence, criteria=crit, warnings=tuple(warnings),
+        model="second-order" if hig else "first-order", higher_order=hig,
+        second_order_scalar=second, constructs=cons)
 
 
 def _latent_means_empty() -> pd.DataFrame:
@@ -1426,7 +1723,237 @@ def group_means(scores: pd.DataFrame, groups: pd.Series | Sequence[Any],
         if not comparable:
             warnings.append("Scalar invariance was not reached, so differences between these "
                             "group means cannot be read as differences in the constructs.")
+        elif invariance.second_order_scalar is not None and \
+                not invariance.second_order_scalar.holds:
+            names = ", ".join(f"'{h}'" for h in invariance.higher_order)
+            warnings.append(f"Second-order scalar invariance does not hold, so differences "
+                            f"between the group means of {names} cannot be read as differences "
+                            "in that factor; its constructs' means can be compared.")
     ref = order[0] if order else None
     return GroupMeansResult(table=table, latent_means=latent, reference_group=ref, basis=basis,
                             means_comparable=comparable, defensible_comparisons=sentence,
                             level=level, warnings=tuple(warnings))
+
+
+# ----------------------------------------------------------------------------------------------
+# MLR and FIML (analysis.cfa: {estimator: mlr, missing: fiml, cluster: ...})
+
+
+ROBUST_KEYS = ("chisq_scaled", "df_scaled", "pvalue_scaled", "scaling_factor",
+               "baseline_chisq_scaled", "baseline_scaling_factor", "cfi_robust", "tli_robust",
+               "rmsea_robust", "rmsea_robust_ci")
+
+
+def _fit_ml_family(data, constructs, higher_order, estimator: str, missing: str,
+                   cluster: str | None) -> CFAResult:
+    """ML/MLR with listwise deletion or FIML, as ``lavaan::cfa(..., estimator, missing,
+    cluster)``; see :mod:`pipeline.measure.sem.fiml` and :mod:`pipeline.measure.sem.robust`."""
+    from pipeline.measure.sem import fiml as _fiml  # noqa: PLC0415
+    from pipeline.measure.sem import robust as _rob  # noqa: PLC0415
+
+    warnings: list[str] = []
+    robust = estimator == "mlr"
+    est_name = "MLR" if robust else "ML"
+    se_name = (f"cluster:{cluster}" if cluster else "robust.huber.white") if robust \
+        else "standard"
+    all_items = tuple(dict.fromkeys(i for its in constructs.values() for i in its))
+    x_all = _item_matrix(data, all_items)
+    n_rows = len(data)
+    cl_all = data[cluster].to_numpy() if cluster else None
+    if missing == "fiml":
+        keep = ~np.isnan(x_all).all(axis=1)
+        if cl_all is not None:
+            keep &= ~pd.isna(cl_all)
+    else:
+        keep = ~np.isnan(x_all).any(axis=1)
+        if cl_all is not None:
+            keep &= ~pd.isna(cl_all)
+    with np.errstate(invalid="ignore"), warnings_module.catch_warnings():
+        warnings_module.simplefilter("ignore", RuntimeWarning)
+        used = x_all[keep] if not keep.all() else x_all
+        hi = np.nanmax(used, axis=0) if len(used) else np.full(len(all_items), np.nan)
+        lo = np.nanmin(used, axis=0) if len(used) else hi
+    # constant (or never answered) in the rows used
+    const = [it for it, a, b in zip(all_items, lo, hi)
+             if not (b - a > 1e-12 * max(1.0, abs(a) if np.isfinite(a) else 1.0))]
+    if const:
+        warnings.append("Item(s) " + ", ".join(f"'{c}'" for c in const) + " have no variance "
+                        "in the rows used and were left out of the CFA.")
+    cons, hig = _prune(constructs, higher_order, set(const), warnings)
+    items = tuple(dict.fromkeys(i for its in cons.values() for i in its))
+    extra = {"estimator": est_name, "missing": missing, "se": se_name}
+    idx = [all_items.index(i) for i in items]
+    x = x_all[:, idx]
+    if missing == "fiml":
+        keep = ~np.isnan(x).all(axis=1) & (~pd.isna(cl_all) if cl_all is not None else True)
+    x = x[keep]
+    cl = cl_all[keep] if cl_all is not None else None
+    n = int(keep.sum())
+    n_dropped = n_rows - n
+
+    def empty(msg):
+        warnings.append(msg)
+        r = _empty_result(cons, hig, n, n_dropped, warnings)
+        return _replace_result(r, **extra)
+
+    if not cons:
+        return empty("No construct has two usable items, so no CFA was fitted.")
+    if missing == "fiml" and n_dropped:
+        warnings.append(f"{n_dropped} respondent(s) answered none of the CFA items"
+                        + (f" or have no '{cluster}'" if cluster else "")
+                        + " and were left out (FIML needs at least one answer).")
+    elif missing == "listwise" and n_rows and n_dropped / n_rows >= 0.2:
+        warnings.append(f"Listwise deletion dropped {n_dropped} of {n_rows} respondents "
+                        f"({100 * n_dropped / n_rows:.0f}%) with a missing item; the CFA rests "
+                        "on complete rows only (missing: fiml would use every answer).")
+    p = len(items)
+    meanstructure = missing == "fiml" or cluster is not None
+    spec = _eng.cfa_spec(items, cons, hig, meanstructure=meanstructure)
+    n_moments = p * (p + 1) // 2 + (p if meanstructure else 0)
+    if spec.n_par > n_moments:
+        return empty(f"The model has {spec.n_par} free parameters but the {p} items give only "
+                     f"{n_moments} moments, so it is not identified; no CFA was fitted.")
+    if cl is not None:
+        n_cl = len(pd.unique(cl))
+        if n_cl < 2:
+            return empty(f"cluster: '{cluster}' has fewer than two clusters among the rows "
+                         "used, so no cluster-robust CFA was fitted.")
+        if n_cl <= spec.n_par:
+            warnings.append(f"Only {n_cl} clusters of '{cluster}' for {spec.n_par} free "
+                            "parameters: the cluster-robust covariance matrix of the estimates "
+                            "is singular and its SEs and scaled test are unreliable.")
+    if missing == "fiml":
+        pat = _fiml.missing_patterns(x)
+        h1 = _fiml.em_h1(pat)
+        if not h1.converged:
+            warnings.append(f"The EM estimate of the saturated model did not converge in "
+                            f"{h1.iterations} iterations; the chi-square is approximate.")
+        if not np.all(np.isfinite(h1.cov)) or np.linalg.eigvalsh(h1.cov)[0] <= 1e-10 * max(
+                float(np.max(np.diag(h1.cov))), 1e-300):
+            return empty("The EM covariance matrix of the items is singular (too few answers "
+                         "or linearly dependent items), so no CFA was fitted.")
+        mean_h1, cov_h1 = h1.mean, h1.cov
+        obj = _fiml.Objective(spec, pat, h1)
+        est = _fiml.minimise(obj, _fiml.start_values(spec, h1, n))
+
+        def info_of(theta):
+            return _fiml.observed_information(obj, theta)
+    else:
+        pat = None
+        mean_h1, cov_h1, n = _eng.complete_moments(x)
+        if n <= p or np.linalg.eigvalsh(cov_h1)[0] <= 1e-10 * np.max(np.diag(cov_h1)):
+            return empty(f"The covariance matrix of the {n} complete rows is singular, so no "
+                         "CFA was fitted.")
+        mom = _eng.Moments(cov_h1[None], mean_h1[None], np.array([n]))
+        est = _eng.estimate(spec, mom)
+
+        def info_of(theta):
+            return _rob.numeric_information(
+                lambda t: _eng.gradient_information(spec, mom, t, need_info=False)[0], theta)
+    mom_h1 = _eng.Moments(cov_h1[None], mean_h1[None], np.array([n]))
+    if not est.converged:
+        warnings.append("The CFA did not converge; its estimates and fit indices are "
+                        "unreliable.")
+    try:
+        info = info_of(est.theta) if np.all(np.isfinite(est.theta)) else None
+        evals = np.linalg.eigvalsh(info) if info is not None else np.array([np.nan])
+        identified = bool(np.all(np.isfinite(evals)) and evals[0] > 1e-10 * max(evals[-1],
+                                                                                1e-300))
+    except (np.linalg.LinAlgError, ValueError):
+        info, identified = None, False
+    if info is None:
+        info = np.full((spec.n_par, spec.n_par), np.nan)
+    vcov = np.linalg.inv(n * info) if identified else np.full_like(info, np.nan)
+    # fit measures
+    df = n_moments - spec.n_par
+    if missing == "fiml":
+        chisq = max(float(n * est.fmin), 0.0)
+        b2, base_mean, base_var = _fiml.baseline_minus2ll(pat)
+        x2_b = float(b2 - h1.minus2ll)
+        h1_ll = -0.5 * h1.minus2ll
+    else:
+        chisq = max(float(n * est.fmin), 0.0)
+        logdet = np.linalg.slogdet(cov_h1)[1]
+        x2_b = float(n * (np.log(np.diag(cov_h1)).sum() - logdet))
+        h1_ll = -0.5 * n * (p * _idx.LOG_2PI + logdet + p)
+        base_mean, base_var = mean_h1, np.diag(cov_h1)
+    df_b = p * (p - 1) // 2
+    rb = None
+    if robust and identified and est.converged:
+        rb = _rob.mlr(spec, est.theta, info, x, n, chisq, df, h1_mean=mean_h1, h1_cov=cov_h1,
+                      pat=pat, meanstructure=meanstructure, cluster=cl)
+        vcov = rb.vcov
+    fit = _idx.Fitted(spec, mom_h1, est, info, vcov, identified)
+    if not identified:
+        warnings.append("The information matrix is singular, so standard errors were not "
+                        "computed: the model may not be identified or the estimates have run "
+                        "off to a boundary.")
+    if est.converged:
+        fm = _ml_family_fit(spec, est, n, chisq, df, x2_b, df_b, h1_ll, mom_h1, rb, robust,
+                            pat, x, base_mean, base_var, cl)
+    else:
+        fm = _blank_fit()
+    intercepts = _eng.matrices(spec, est.theta).mu[0] if meanstructure else mean_h1
+    return _finish(spec, fit, est, fm, items, cons, hig, mean_h1, cov_h1, n, n_dropped,
+                   warnings, intercepts=intercepts, hints=missing != "fiml" and not robust,
+                   **extra)
+
+
+def _ml_family_fit(spec, est, n, chisq, df, x2_b, df_b, h1_ll, mom_h1, rb, robust, pat, x,
+                   base_mean, base_var, cl) -> dict[str, Any]:
+    from pipeline.measure.sem import robust as _rob  # noqa: PLC0415
+
+    npar = spec.n_par
+    pvalue = float(chdtrc(df, chisq)) if df > 0 else np.nan
+    lo, hi = _idx.rmsea_ci(chisq, df, n)
+    loglik = h1_ll - 0.5 * chisq
+    fm: dict[str, Any] = {
+        "chisq": chisq, "df": int(df), "pvalue": pvalue,
+        "cfi": _rob.cfi(chisq, df, x2_b, df_b), "tli": _rob.tli(chisq, df, x2_b, df_b),
+        "rmsea": _rob.rmsea(chisq, df, n), "rmsea_ci": [lo, hi],
+        "rmsea_pvalue": float(1.0 - _idx._pchisq_nc(chisq, df, n * df * 0.05 ** 2))
+        if df > 0 else np.nan,
+        "srmr": _idx.srmr(spec, mom_h1, est.theta),
+        "aic": float(-2 * loglik + 2 * npar), "bic": float(-2 * loglik + npar * np.log(n)),
+        "bic2": float(-2 * loglik + npar * np.log((n + 2.0) / 24.0)),
+        "loglik": float(loglik), "unrestricted_loglik": float(h1_ll),
+        "npar": int(npar), "ntotal": int(n),
+        "baseline_chisq": x2_b, "baseline_df": int(df_b),
+        "baseline_pvalue": float(chdtrc(df_b, x2_b)) if df_b > 0 else np.nan,
+    }
+    if robust:
+        fm.update(dict.fromkeys(ROBUST_KEYS))
+        fm["rmsea_robust_ci"] = [None, None]
+    if rb is None and not (pat is not None):
+        return fm
+    c_b = None
+    if rb is not None:
+        c = rb.scaling_factor
+        fm.update(chisq_scaled=rb.chisq_scaled, df_scaled=int(df), pvalue_scaled=rb.pvalue_scaled,
+                  scaling_factor=c)
+    if pat is None and rb is not None:
+        c_b = rb.c_null
+        fm.update(baseline_chisq_scaled=x2_b / c_b if c_b else None, baseline_scaling_factor=c_b,
+                  cfi_robust=_rob.cfi(chisq, df, x2_b, df_b, c, c_b),
+                  tli_robust=_rob.tli(chisq, df, x2_b, df_b, c, c_b),
+                  rmsea_robust=_rob.rmsea(chisq, df, n, c),
+                  rmsea_robust_ci=_rob.rmsea_ci(rb.chisq_scaled, df, n, c))
+    elif pat is not None and robust and rb is not None:
+        c_b = rb.c_null
+        fm.update(baseline_chisq_scaled=x2_b / c_b if c_b else None, baseline_scaling_factor=c_b)
+        fc = _rob.fiml_corrected(spec, est.theta, pat, x, mom_h1.mean[0], mom_h1.cov[0], n, df,
+                                 df_b, True, base_mean, base_var, cl, jm=rb.b1)
+        fm.update(cfi_robust=_rob.cfi(fc["XX3"], df, fc["XX3_null"], df_b, fc["c3"],
+                                      fc["c3_null"]),
+                  tli_robust=_rob.tli(fc["XX3"], df, fc["XX3_null"], df_b, fc["c3"],
+                                      fc["c3_null"]),
+                  rmsea_robust=_rob.rmsea(fc["XX3"], df, n, fc["c3"]),
+                  rmsea_robust_ci=_rob.rmsea_ci(fc["XX3_scaled"], df, n, fc["c3"]))
+    return fm
+# public names of the helpers the ordinal (WLSMV) CFA in pipeline.measure.sem.ordinal shares
+check_model = _check_model
+item_matrix = _item_matrix
+prune_constructs = _prune
+empty_result = _empty_result
+htmt_from_cov = _htmt
+one_blas_thread = _one_blas_thread

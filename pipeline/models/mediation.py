@@ -55,16 +55,26 @@ def block_size(n: int) -> int:
     return b
 
 
-def _ols(R: np.ndarray, y: np.ndarray):
-    """OLS with classical SEs: (coef, se, t, p, df)."""
+def _ols(R: np.ndarray, y: np.ndarray, clusters: np.ndarray | None = None):
+    """OLS with classical SEs, or cluster-robust CR1 SEs when ``clusters`` (codes 0..G-1) are
+    given (``sandwich::vcovCL(fit, cluster = ~g, type = "HC1")``, tested with the residual df as
+    ``lmtest::coeftest`` does): (coef, se, t, p, df)."""
     n, p = R.shape
     Q, Rr = np.linalg.qr(R)
     coef = np.linalg.solve(Rr, Q.T @ y)
     resid = y - R @ coef
     df = n - p
-    s2 = float(resid @ resid) / df
     Rinv = np.linalg.inv(Rr)
-    se = np.sqrt(np.sum(Rinv * Rinv, axis=1) * s2)
+    if clusters is None:
+        s2 = float(resid @ resid) / df
+        se = np.sqrt(np.sum(Rinv * Rinv, axis=1) * s2)
+    else:
+        G = int(clusters.max()) + 1
+        S = R * resid[:, None]
+        U = np.column_stack([np.bincount(clusters, weights=S[:, j], minlength=G) for j in range(p)])
+        B = Rinv @ Rinv.T
+        adj = G / (G - 1.0) * (n - 1.0) / df if G > 1 else float("nan")
+        se = np.sqrt(np.diag(adj * (B @ (U.T @ U) @ B)))
     t = coef / se
     pval = 2.0 * sp.stdtr(df, -np.abs(t))
     return coef, se, t, pval, df
@@ -109,6 +119,9 @@ class MediationResult:
     index_of_moderated_mediation: dict | None
     conditional_indirect: dict | None
     model: str
+    resampling: str = "rows"  # rows | clusters (what the bootstrap draws with replacement)
+    n_clusters: int | None = None
+    path_se: str = "classical"  # classical | CR1 (the a/b/c paths' standard errors)
     warnings: tuple[str, ...] = ()
     boot_draws: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -140,7 +153,8 @@ class MediationResult:
             "model": self.model, "x": self.x, "y": self.y, "m": list(self.m),
             "moderator": self.moderator, "covariates": list(self.covariates), "n": self.n,
             "n_dropped": self.n_dropped, "n_boot": self.n_boot, "n_boot_failed": self.n_boot_failed,
-            "seed": self.seed, "ci_level": self.ci_level, "paths": self.paths,
+            "seed": self.seed, "ci_level": self.ci_level, "resampling": self.resampling,
+            "clusters": self.n_clusters, "path_se": self.path_se, "paths": self.paths,
             "total_effect": self.total_effect, "direct_effect": self.direct_effect,
             "indirect": self.indirect,
             "index_of_moderated_mediation": self.index_of_moderated_mediation,
@@ -158,16 +172,25 @@ def _counts_block(seed: int, block: int, n: int) -> np.ndarray:
     return np.bincount(idx.ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
 
 
-def bootstrap_counts(seed: int, n: int, n_boot: int) -> np.ndarray:
-    """The multiplicity matrix (n_boot, n) of the bootstrap draws for ``seed`` (for tests)."""
-    blocks = -(-n_boot // block_size(n))
-    return np.vstack([_counts_block(seed, b, n) for b in range(blocks)])[:n_boot]
+def bootstrap_counts(seed: int, n: int, n_boot: int, clusters: np.ndarray | None = None) -> np.ndarray:
+    """The multiplicity matrix (n_boot, n) of the bootstrap draws for ``seed`` (for tests).
+
+    With ``clusters`` (codes 0..G-1 of the n rows) the draws resample whole clusters: G clusters
+    drawn with replacement, each row repeated as often as its cluster was drawn."""
+    if clusters is None:
+        blocks = -(-n_boot // block_size(n))
+        return np.vstack([_counts_block(seed, b, n) for b in range(blocks)])[:n_boot]
+    clusters = np.asarray(clusters, dtype=np.int64)
+    G = int(clusters.max()) + 1
+    blocks = -(-n_boot // block_size(G))
+    per_cluster = np.vstack([_counts_block(seed, b, G) for b in range(blocks)])[:n_boot]
+    return per_cluster[:, clusters]
 
 
 def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates: np.ndarray | None = None,
                       w: np.ndarray | None = None, names: dict | None = None, n_boot: int = 5000,
                       seed: int = 0, ci_level: float = 0.95, n_dropped: int = 0,
-                      batch_blocks: int = 8) -> MediationResult:
+                      batch_blocks: int = 8, clusters: np.ndarray | None = None) -> MediationResult:
     """Indirect effects with bootstrap CIs.
 
     Parameters
@@ -186,6 +209,11 @@ def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates
         Bootstrap draws, seed, confidence level.
     batch_blocks
         RNG blocks solved together (memory/speed only; results do not depend on it).
+    clusters
+        Cluster codes (0..G-1) of the rows, or None. With clusters the a- and b-path (and
+        total / direct effect) SEs are cluster-robust CR1 and the bootstrap resamples whole
+        clusters with replacement (G per draw; Field & Welsh 2007's cluster bootstrap), so
+        the indirect effects' intervals respect the clustering.
 
     Returns
     -------
@@ -194,7 +222,9 @@ def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates
     Notes
     -----
     R equivalent (model 4, one mediator): ``a <- coef(lm(m ~ x + cov))["x"]``,
-    ``b <- coef(lm(y ~ x + m + cov))["m"]``, indirect ``a * b``; the bootstrap resamples rows.
+    ``b <- coef(lm(y ~ x + m + cov))["m"]``, indirect ``a * b``; the bootstrap resamples rows
+    (with clusters: clusters). Path SEs with clusters: ``lmtest::coeftest(fit, vcov =
+    sandwich::vcovCL(fit, cluster = ~g, type = "HC1"))``.
     """
     names = names or {}
     n = len(y)
@@ -220,9 +250,12 @@ def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates
     it = [0, i_x] + i_c
 
     # point estimates with classical OLS inference
-    ca, sea, ta, pa, dfa = zip(*[_ols(V[:, ia], M[:, j]) for j in range(K)])
-    cb, seb, tb, pb, dfb = _ols(V[:, ib], y)
-    ct, sect, tt, pt, dft = _ols(V[:, it], y)
+    if clusters is not None:
+        clusters = np.unique(np.asarray(clusters), return_inverse=True)[1].reshape(-1)
+        n_clusters = int(clusters.max()) + 1 if n else 0
+    ca, sea, ta, pa, dfa = zip(*[_ols(V[:, ia], M[:, j], clusters) for j in range(K)])
+    cb, seb, tb, pb, dfb = _ols(V[:, ib], y, clusters)
+    ct, sect, tt, pt, dft = _ols(V[:, it], y, clusters)
     a1 = np.array([c[1] for c in ca])
     a3 = np.array([c[3] for c in ca]) if moderated else None
     b = cb[2:2 + K]
@@ -252,7 +285,12 @@ def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates
     Vs[:, 0] = 1.0
     iu, ju = np.triu_indices(q)
     P = np.ascontiguousarray(Vs[:, iu] * Vs[:, ju])
-    bsize = block_size(n)
+    units = n
+    if clusters is not None:  # a draw's moments are sums of whole clusters' moments
+        P = np.column_stack([np.bincount(clusters, weights=P[:, j], minlength=n_clusters)
+                             for j in range(P.shape[1])])
+        units = n_clusters
+    bsize = block_size(units)
     n_blocks = -(-n_boot // bsize)
     a1_b = np.empty((n_blocks * bsize, K))
     a3_b = np.empty((n_blocks * bsize, K)) if moderated else None
@@ -265,7 +303,7 @@ def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates
         blocks = range(start, min(start + batch, n_blocks))
         mom_list = []
         for bl in blocks:
-            cnt = _counts_block(seed, bl, n)
+            cnt = _counts_block(seed, bl, units)
             mom_list.append(cnt @ P)
         mom = np.vstack(mom_list)
         nb = mom.shape[0]
@@ -292,6 +330,10 @@ def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates
     if n_failed:
         warnings.append(f"{n_failed} of {n_boot} bootstrap resamples had a singular design (a variable "
                         "constant in the resample) and were left out of the bootstrap intervals.")
+    if clusters is not None and n_clusters < 20:
+        warnings.append(f"The mediation bootstrap resamples {n_clusters} clusters; with fewer than "
+                        "about 20 clusters cluster-bootstrap intervals tend to be too narrow, so "
+                        "read them as approximate.")
 
     indirect: dict = {}
     boot_draws: dict = {}
@@ -333,6 +375,9 @@ def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates
         n_boot_failed=n_failed, seed=seed, ci_level=ci_level, paths=paths, total_effect=total,
         direct_effect=direct, indirect=indirect, index_of_moderated_mediation=index,
         conditional_indirect=conditional, model="PROCESS model 7" if moderated else "PROCESS model 4",
+        resampling="clusters" if clusters is not None else "rows",
+        n_clusters=n_clusters if clusters is not None else None,
+        path_se="CR1" if clusters is not None else "classical",
         warnings=tuple(warnings), boot_draws=boot_draws)
 
 

@@ -34,9 +34,16 @@ REFERENCES: dict[str, str] = {
     "https://doi.org/10.1207/S15327906MBR3601_05",
     "Burt 1992": "Burt, R. S. (1992). Structural holes: The social structure of competition. "
     "Harvard University Press.",
+    "Byrne, Shavelson & Muthen 1989": "Byrne, B. M., Shavelson, R. J., & Muthen, B. (1989). "
+    "Testing for the equivalence of factor covariance and mean structures: The issue of partial "
+    "measurement invariance. Psychological Bulletin, 105(3), 456-466. "
+    "https://doi.org/10.1037/0033-2909.105.3.456",
     "Cameron & Miller 2015": "Cameron, A. C., & Miller, D. L. (2015). A practitioner's guide to "
     "cluster-robust inference. Journal of Human Resources, 50(2), 317-372. "
     "https://doi.org/10.3368/jhr.50.2.317",
+    "Chen, Sousa & West 2005": "Chen, F. F., Sousa, K. H., & West, S. G. (2005). Testing "
+    "measurement invariance of second-order factor models. Structural Equation Modeling, 12(3), "
+    "471-492. https://doi.org/10.1207/s15328007sem1203_7",
     "Chen 2007": "Chen, F. F. (2007). Sensitivity of goodness of fit indexes to lack of "
     "measurement invariance. Structural Equation Modeling, 14(3), 464-504. "
     "https://doi.org/10.1080/10705510701301834",
@@ -98,13 +105,18 @@ REFERENCES: dict[str, str] = {
     "Breusch & Pagan 1979": "Breusch, T. S., & Pagan, A. R. (1979). A simple test for heteroscedasticity and random coefficient variation. Econometrica, 47(5), 1287-1294. https://doi.org/10.2307/1911963",
     "Brosseau-Liard & Savalei 2014": "Brosseau-Liard, P. E., & Savalei, V. (2014). Adjusting incremental fit indices for nonnormality. Multivariate Behavioral Research, 49(5), 460-470. https://doi.org/10.1080/00273171.2014.933697",
     "Cameron, Gelbach & Miller 2008": "Cameron, A. C., Gelbach, J. B., & Miller, D. L. (2008). Bootstrap-based improvements for inference with clustered errors. The Review of Economics and Statistics, 90(3), 414-427. https://doi.org/10.1162/rest.90.3.414",
+    "Croon & van Veldhoven 2007": "Croon, M. A., & van Veldhoven, M. J. P. M. (2007). Predicting group-level outcome variables from variables measured at the individual level: A latent variable multilevel model. Psychological Methods, 12(1), 45-57. https://doi.org/10.1037/1082-989X.12.1.45",
+    "Lüdtke et al. 2008": "Lüdtke, O., Marsh, H. W., Robitzsch, A., Trautwein, U., Asparouhov, T., & Muthén, B. (2008). The multilevel latent covariate model: A new, more reliable approach to group-level effects in contextual studies. Psychological Methods, 13(3), 203-229. https://doi.org/10.1037/a0012869",
+    "Carroll et al. 2006": "Carroll, R. J., Ruppert, D., Stefanski, L. A., & Crainiceanu, C. M. (2006). Measurement error in nonlinear models: A modern perspective (2nd ed.). Chapman & Hall/CRC. https://doi.org/10.1201/9781420010138",
     "Cohen 1988": "Cohen, J. (1988). Statistical power analysis for the behavioral sciences (2nd ed.). Lawrence Erlbaum.",
     "Enders 2010": "Enders, C. K. (2010). Applied missing data analysis. Guilford Press.",
     "Friedrich 1982": "Friedrich, R. J. (1982). In defense of multiplicative terms in multiple regression equations. American Journal of Political Science, 26(4), 797-833. https://doi.org/10.2307/2110973",
     "Holm 1979": "Holm, S. (1979). A simple sequentially rejective multiple test procedure. Scandinavian Journal of Statistics, 6(2), 65-70.",
+    "Kline & Santos 2012": "Kline, P., & Santos, A. (2012). A score based approach to wild bootstrap inference. Journal of Econometric Methods, 1(1), 23-41.",
     "Kenward & Roger 1997": "Kenward, M. G., & Roger, J. H. (1997). Small sample inference for fixed effects from restricted maximum likelihood. Biometrics, 53(3), 983-997. https://doi.org/10.2307/2533558",
     "Kline 2016": "Kline, R. B. (2016). Principles and practice of structural equation modeling (4th ed.). Guilford Press.",
     "Koenker 1981": "Koenker, R. (1981). A note on studentizing a test for heteroscedasticity. Journal of Econometrics, 17(1), 107-112. https://doi.org/10.1016/0304-4076(81)90062-2",
+    "Savalei 2021": "Savalei, V. (2021). Improving fit indices in structural equation modeling with categorical data. Multivariate Behavioral Research, 56(3), 390-407. https://doi.org/10.1080/00273171.2020.1717922",
     "Muthén, du Toit & Spisic 1997": "Muthén, B. O., du Toit, S. H. C., & Spisic, D. (1997). Robust inference using weighted least squares and quadratic estimating equations in latent variable modeling with categorical and continuous outcomes [Unpublished manuscript].",
     "Pustejovsky & Tipton 2018": "Pustejovsky, J. E., & Tipton, E. (2018). Small-sample methods for cluster-robust variance estimation and hypothesis testing in fixed effects models. Journal of Business & Economic Statistics, 36(4), 672-683. https://doi.org/10.1080/07350015.2016.1247004",
     "Satterthwaite 1946": "Satterthwaite, F. E. (1946). An approximate distribution of estimates of variance components. Biometrics Bulletin, 2(6), 110-114. https://doi.org/10.2307/3002019",
@@ -177,6 +189,32 @@ class _Cites:
         self(key)
         authors, year = key.rsplit(" ", 1)
         return f"{authors.replace(' & ', ' and ')} ({year})"
+
+
+def _model_sentence(inv: dict, cite) -> str:
+    from pipeline.report.tables import invariance_model_sentence  # noqa: PLC0415
+
+    text = invariance_model_sentence(inv)
+    if "Chen, Sousa & West 2005" in text:
+        text = text.replace("(Chen, Sousa & West 2005)", cite("Chen, Sousa & West 2005"))
+    return text
+
+
+def _partial_text(inv: dict, cite) -> str:
+    """'Partial scalar invariance was reached by freeing ... ' when the search freed anything."""
+    partial = inv.get("partial") or {}
+    parts = []
+    for name in ("metric", "scalar"):
+        lv = partial.get(name) or {}
+        if lv.get("freed"):
+            parts.append(f"{', '.join(lv['freed'])} for partial {name} invariance"
+                         + ("" if lv.get("holds") else " (which still failed)"))
+    if not parts:
+        return ""
+    return ("Where a level failed, the equality constraint with the largest univariate score "
+            "test (lavaan's lavTestScore) was released and the model refitted until the level "
+            "held, keeping at least two invariant indicators per factor "
+            f"{cite('Byrne, Shavelson & Muthen 1989')}; freed: " + "; ".join(parts) + ". ")
 
 
 def _and(words: list[str]) -> str:
@@ -342,7 +380,10 @@ def methods(results: dict, other_texts=()) -> Methods:
                 + ("The number of factors was judged from " + _and(crit) + "; " if crit else "")
                 + (f"{efa.get('n_factors')} factors were" if efa.get("n_factors") != 1 else
                    "one factor was")
-                + f" extracted by {method} from the pairwise-complete item correlations")
+                + f" extracted by {method} from the "
+                + ("polychoric correlations of the ordered items (pairwise-complete tables)"
+                   if efa.get("correlation") == "polychoric" else
+                   "pairwise-complete item correlations"))
         if efa.get("n_factors") == 1:
             pass  # nothing to rotate
         elif rot_cite:
@@ -368,6 +409,9 @@ def methods(results: dict, other_texts=()) -> Methods:
                              f"{cite('Muthén, du Toit & Spisic 1997')}"}.get(est, est)
         miss_text = (f"full-information maximum likelihood on every respondent with an answer "
                      f"{cite('Enders 2010')}" if missing == "fiml" else
+                     f"pairwise-complete data (thresholds from each item's answers, "
+                     f"polychorics from each pair's; n = {_n(cfa.get('n'))})"
+                     if missing == "pairwise" else
                      f"listwise-complete data (n = {_n(cfa.get('n'))}"
                      + (f"; {_n(cfa.get('n_dropped_listwise'))} respondents with a missing "
                         "item dropped" if cfa.get("n_dropped_listwise") else "") + ")")
@@ -382,16 +426,15 @@ def methods(results: dict, other_texts=()) -> Methods:
                 f"lavaan {REFERENCE_VERSIONS['lavaan']} in socap's test suite (lavaan did not "
                 "run here; reports/reproduce.R refits the model with lavaan::cfa). Standard "
                 "errors are "
-                + {"standard": "the inverse of the expected information matrix",
-                   "robust.huber.white": "robust (Huber-White sandwich)",
-                   "robust.sem": "robust (sandwich with the expected information)"}.get(
-                    cfa.get("se") or "standard", str(cfa.get("se")))
+                + _cfa_se_text(cfa)
                 + "; loadings are tested by z = estimate / SE against the standard normal "
                 "distribution, and model fit by the "
                 + ("scaled chi-square test" if est in ("MLR", "WLSMV") else
                    "likelihood-ratio chi-square test")
                 + f" with df = {_n((cfa.get('fit') or {}).get('df'))}"
-                + (f" and robust fit indices {cite('Brosseau-Liard & Savalei 2014')}"
+                + (f" and robust fit indices {cite('Savalei 2021')}" if est == "WLSMV" and
+                   (cfa.get("fit") or {}).get("cfi_robust") is not None else
+                   f" and robust fit indices {cite('Brosseau-Liard & Savalei 2014')}"
                    if (cfa.get("fit") or {}).get("cfi_robust") is not None else "")
                 + f". Fit was judged against the cutoffs of "
                 f"{cite.narrative('Hu & Bentler 1999')}: CFI and TLI at least .95, RMSEA at most "
@@ -419,8 +462,10 @@ def methods(results: dict, other_texts=()) -> Methods:
                 "configural (same structure), metric (equal loadings) and scalar (equal loadings "
                 "and intercepts) models, each level holding when CFI fell by at most "
                 f"{crit.get('delta_cfi', 0.01)} and RMSEA rose by at most "
-                f"{crit.get('delta_rmsea', 0.015)} {cite('Chen 2007')}. Invariance reached: "
-                f"{inv.get('level_reached')}. {inv.get('defensible_comparisons') or ''}")
+                f"{crit.get('delta_rmsea', 0.015)} {cite('Chen 2007')}. "
+                f"{_model_sentence(inv, cite)} Invariance reached: "
+                f"{inv.get('level_reached')}. {_partial_text(inv, cite)}"
+                f"{inv.get('defensible_comparisons') or ''}")
         paras.append(("Measurement invariance", text.strip()))
 
     # ---- aggregation
@@ -473,10 +518,16 @@ def methods(results: dict, other_texts=()) -> Methods:
         text += ". " + inference_sentence(m, spec, cite)
         wb = m.get("wild_bootstrap") or {}
         if wb:
-            text += (f" The test of {wb.get('term')} was repeated with a wild cluster bootstrap "
-                     f"(restricted, {wb.get('weights', 'Rademacher')} weights, "
-                     f"{_n(wb.get('draws'))} draws, seed {wb.get('seed')}) "
-                     f"{cite('Cameron, Gelbach & Miller 2008', 'Webb 2023')}")
+            score = "score" in str(wb.get("method") or "")
+            draws = (f"all {_n(wb.get('draws'))} sign vectors of the {wb.get('clusters')} clusters"
+                     if wb.get("enumerated") else
+                     f"{_n(wb.get('draws'))} draws, seed {wb.get('seed')}")
+            text += (f" The test of {wb.get('term')} was repeated with a "
+                     + ("score " if score else "") + "wild cluster bootstrap "
+                     f"(restricted, {wb.get('weights', 'Rademacher')} weights, {draws}; the CI "
+                     "inverts the bootstrap test) "
+                     + (cite('Cameron, Gelbach & Miller 2008', 'Kline & Santos 2012', 'Webb 2023') if score
+                        else cite('Cameron, Gelbach & Miller 2008', 'Webb 2023')))
         es = m.get("effect_sizes") or {}
         if es:
             parts = []
@@ -498,6 +549,26 @@ def methods(results: dict, other_texts=()) -> Methods:
                    "fdr": ("Benjamini & Hochberg 1995",)}.get(str(how).lower())
             text += (f". p-values corrected for multiple tests"
                      + (f" ({how}) {cite(*ref)}" if ref else f" ({how})" if how else ""))
+        scc = m.get("score_correction") or {}
+        if scc:
+            cols = list(scc.get("scores") or {})
+            rel = [f"{c}: mean reliability of the unit means "
+                   f"{_n((scc['scores'][c] or {}).get('reliability_mean'))}" for c in cols]
+            what = ("the unit's latent mean over all its potential respondents, so within-unit "
+                    f"sampling error counts as error {cite('Lüdtke et al. 2008')}"
+                    if scc.get("method") == "latent" else
+                    "the mean of its respondents' true scores, so only the items' measurement "
+                    "error (from the CFA) counts as error")
+            text += (f". Because the unit scores of {_and(cols)} are means of few respondents, "
+                     f"the model was also fitted on regression-calibrated unit scores "
+                     f"{cite('Croon & van Veldhoven 2007', 'Carroll et al. 2006')}: each unit "
+                     f"mean replaced by its best linear prediction of the unit's construct -- "
+                     f"{what} -- given the model's other unit-level predictors ("
+                     + "; ".join(rel) + "). The "
+                     + ("corrected estimates are the model's reported coefficients, the "
+                        "uncorrected ones reported beside them" if scc.get("headline") else
+                        "uncorrected estimates are the model's reported coefficients, the "
+                        "corrected ones reported beside them"))
         scaled = [v for v in spec.get("standardize") or []]
         centred = [v for v in spec.get("center") or []]
         text += "."
@@ -521,11 +592,28 @@ def methods(results: dict, other_texts=()) -> Methods:
         if med:
             text += (f" The indirect effect of {med.get('x')} on {med.get('y')} through "
                      f"{', '.join(med.get('m') or [])} ({med.get('model')}) was tested with "
-                     f"{_n(med.get('n_boot'))} bootstrap resamples (percentile and "
-                     f"bias-corrected intervals) {cite('Hayes 2018')}.")
+                     f"{_n(med.get('n_boot'))} bootstrap resamples"
+                     + (f" of whole clusters ({_n(med.get('clusters'))} clusters drawn with "
+                        "replacement per resample; paths with cluster-robust CR1 standard errors)"
+                        if med.get("resampling") == "clusters" else "")
+                     + f" (percentile and bias-corrected intervals) {cite('Hayes 2018')}.")
         paras.append((f"Model '{name}'", text))
 
     for k in cited_keys([t for _, t in paras] + list(other_texts)):
         cite.add(k)
     refs = tuple(sorted((REFERENCES[k] for k in cite.used), key=str.lower))
     return Methods(paragraphs=tuple(paras), references=refs)
+
+
+def _cfa_se_text(cfa: dict) -> str:
+    """How the CFA's SEs were computed, in words (FIML's standard SEs come from the observed
+    information, lavaan's default for missing = "ml"; MLR's sandwich too)."""
+    se = str(cfa.get("se") or "standard")
+    if se.startswith("cluster:"):
+        return (f"cluster-robust over the clusters of '{se.split(':', 1)[1]}' (sandwich with "
+                "the observed information and the scores summed within clusters)")
+    if se == "standard":
+        return ("the inverse of the observed information matrix" if cfa.get("missing") == "fiml"
+                else "the inverse of the expected information matrix")
+    return {"robust.huber.white": "robust (Huber-White sandwich with the observed information)",
+            "robust.sem": "robust (sandwich with the expected information)"}.get(se, se)

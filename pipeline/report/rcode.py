@@ -5,7 +5,10 @@ the rows and columns of ``data/processed/responses.parquet`` and ``units.parquet
 script needs -- unit and group ids, items, scores, the models' columns; no respondent ids or
 free text) and recomputes, with the R packages socap is tested against, the key numbers of
 the report: Cronbach's alpha (``psych::alpha``), the EFA (``psych::fa``), the CFA
-(``lavaan::cfa`` with the estimator and missing-data treatment the run used), ICC(1)/ICC(2)
+(``lavaan::cfa`` with the estimator and missing-data treatment the run used; for ML with
+listwise deletion also its largest residual correlation and modification index), the
+invariance levels (``lavaan::cfa(group =, group.equal =, group.partial =)`` on the model the run
+tested, the partial and second-order scalar models included), ICC(1)/ICC(2)
 (``multilevel::ICC1``/``ICC2``) and each model (``glm``/``lm`` with the SEs the run used:
 ``sandwich::vcovCL``/``vcovHC`` or ``clubSandwich::vcovCR``). Each number is printed beside
 the report's value with the difference and the tolerance socap's tests hold it to.
@@ -77,11 +80,16 @@ def companion_frames(results: dict, artefacts: dict) -> dict[str, pd.DataFrame]:
         items = [i for i in (results.get("items") or {}) if i in resp.columns]
         scores = [c for c in ((results.get("scores") or {}).get("columns") or [])
                   if c in resp.columns]
-        ids = [c for c in (survey.get("unit"), survey.get("group")) if c and c in resp.columns]
+        inv_group = (results.get("invariance") or {}).get("group")
+        ids = [c for c in (survey.get("unit"), survey.get("group"), inv_group)
+               if c and c in resp.columns]
         respondent_models = [c for name, m in (results.get("models") or {}).items()
                              if m.get("level") == "respondent"
                              for c in _model_columns(m, _spec(cfg, name), resp.columns)]
-        cols = list(dict.fromkeys(ids + items + scores + respondent_models))
+        se = str((results.get("cfa") or {}).get("se") or "")
+        cfa_cluster = [se.split(":", 1)[1]] if se.startswith("cluster:") and \
+            se.split(":", 1)[1] in resp.columns else []
+        cols = list(dict.fromkeys(ids + items + scores + respondent_models + cfa_cluster))
         out["responses"] = resp[cols]
     units = artefacts.get("units")
     if isinstance(units, pd.DataFrame):
@@ -114,22 +122,41 @@ def write_companions(results: dict, artefacts: dict, folder: Path) -> list[Path]
     paths = []
     if not frames:
         return paths
-    import pyarrow as pa  # noqa: PLC0415
-    import pyarrow.csv as pacsv  # noqa: PLC0415
+    from pipeline.csvtext import write_csv  # noqa: PLC0415
 
     folder.mkdir(parents=True, exist_ok=True)
-    options = pacsv.WriteOptions(null_string="NA")
     for name, frame in frames.items():
         path = folder / f"{name}.csv"
         # arrow's writer: shortest round-trip decimals (read back exactly), ~10x faster than
-        # DataFrame.to_csv(float_format="%.17g") -- it matters at 10^6 respondents
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        table = table.cast(pa.schema([
-            pa.field(f.name, pa.large_string()) if pa.types.is_dictionary(f.type) else f
-            for f in table.schema]))
-        pacsv.write_csv(table, path, options)
+        # DataFrame.to_csv(float_format="%.17g") -- it matters at 10^6 respondents; text that
+        # a spreadsheet would run as a formula gets a leading ' (read_table below removes it)
+        write_csv(frame, path, null_string="NA")
         paths.append(path)
     return paths
+
+
+#: reproduce.R's reader: the csv copy (text cells that csvtext neutralised against formula
+#: injection get their leading ' removed, then the column is typed as read.csv types it), or
+#: the parquet file for tables without a copy
+R_READ_TABLE = [
+    "unquote <- function(d) {  # socap wrote text starting with = + - @ tab CR as '...",
+    "  for (k in seq_along(d)) if (is.character(d[[k]])) {",
+    "    x <- d[[k]]",
+    "    hit <- !is.na(x) & grepl(\"^'+[-=+@\\t\\r]\", x)",
+    "    if (any(hit)) {",
+    "      x[hit] <- substring(x[hit], 2)",
+    "      d[[k]] <- type.convert(x, as.is = TRUE, na.strings = character())",
+    "    }",
+    "  }",
+    "  d",
+    "}",
+    "read_table <- function(name) {  # the csv copy; large studies have none: the parquet",
+    "  csv <- here(paste0(name, '.csv'))",
+    "  if (file.exists(csv)) return(unquote(read.csv(csv, check.names = FALSE,",
+    "                                               stringsAsFactors = FALSE)))",
+    "  as.data.frame(arrow::read_parquet(file.path('data', 'processed', paste0(name, '.parquet'))))",
+    "}",
+]
 
 
 def reproduce_r(results: dict) -> str:
@@ -155,11 +182,7 @@ def reproduce_r(results: dict) -> str:
         "  library(psych); library(lavaan); library(multilevel); library(sandwich); library(lmtest)",
         "})",
         "here <- function(...) file.path('reports', 'reproduce', ...)",
-        "read_table <- function(name) {  # the csv copy; large studies have none: the parquet",
-        "  csv <- here(paste0(name, '.csv'))",
-        "  if (file.exists(csv)) return(read.csv(csv, check.names = FALSE, stringsAsFactors = FALSE))",
-        "  as.data.frame(arrow::read_parquet(file.path('data', 'processed', paste0(name, '.parquet'))))",
-        "}",
+        *R_READ_TABLE,
         "responses <- read_table('responses')",
         "checks <- data.frame(quantity = character(), R = numeric(), report = numeric(),",
         "                     tolerance = numeric())",
@@ -207,8 +230,16 @@ def reproduce_r(results: dict) -> str:
         se = cfa.get("se")
         if se and se.startswith("cluster:"):
             extra += f", cluster = {r_string(se.split(':', 1)[1])}"
-        fit = cfa.get("fit") or {}
+        fit = dict(cfa.get("fit") or {})
         keys = ["chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr"]
+        # MLR: the scaled test and the robust indices under lavaan's fitMeasures() names
+        for ours, theirs in (("chisq_scaled", "chisq.scaled"),
+                             ("scaling_factor", "chisq.scaling.factor"),
+                             ("cfi_robust", "cfi.robust"), ("tli_robust", "tli.robust"),
+                             ("rmsea_robust", "rmsea.robust")):
+            if fit.get(ours) is not None:
+                fit[theirs] = fit[ours]
+                keys.append(theirs)
         out += ["# ---- CFA: lavaan::cfa with the estimator and missing-data treatment of the run",
                 "model <- '",
                 lavaan_syntax(cfa),
@@ -220,8 +251,8 @@ def reproduce_r(results: dict) -> str:
                 f"fm <- lavaan::fitMeasures(cfa_fit, c({', '.join(r_string(k) for k in keys)}))"]
         for k in keys:
             if fit.get(k) is not None:
-                tol = 1e-6 if k == "df" else TOLERANCE["fit"] * (max(1.0, abs(fit[k])) if k == "chisq"
-                                                                 else 1.0)
+                tol = 1e-6 if k == "df" else TOLERANCE["fit"] * (
+                    max(1.0, abs(fit[k])) if k in ("chisq", "chisq.scaled") else 1.0)
                 out.append(f"check({r_string('CFA ' + k)}, fm[[{r_string(k)}]], "
                            f"{_r_number(fit[k])}, {tol!r})")
         out.append("pe <- lavaan::standardizedSolution(cfa_fit)")
@@ -231,7 +262,19 @@ def reproduce_r(results: dict) -> str:
                            f"pe$est.std[pe$lhs == {r_string(c)} & pe$op == '=~' & "
                            f"pe$rhs == {r_string(item)}], {_r_number(v.get('std'))}, "
                            f"{TOLERANCE['loading']})")
+        pe_se = "lavaan::parameterEstimates(cfa_fit)"
+        for c, its in list(cfa["loadings"].items())[:1]:
+            for item, v in list(its.items())[1:2]:   # the SE type of the run (robust, cluster)
+                if v.get("se") is not None:
+                    out.append(f"pse <- {pe_se}")
+                    out.append(f"check({r_string(f'CFA SE {c} =~ {item}')}, "
+                               f"pse$se[pse$lhs == {r_string(c)} & pse$op == '=~' & "
+                               f"pse$rhs == {r_string(item)}], {_r_number(v.get('se'))}, "
+                               f"{TOLERANCE['loading']})")
+        if est == "ML" and missing == "listwise":
+            out += _local_fit_code(cfa)
         out.append("")
+    out += _invariance_code(results.get("invariance") or {})
     agg = results.get("aggregation") or {}
     unit = survey.get("unit")
     if agg and unit:
@@ -264,6 +307,99 @@ def reproduce_r(results: dict) -> str:
             "cat(sprintf('%d of %d numbers within tolerance\\n', sum(checks$verdict == 'ok'), nrow(checks)))",
             "invisible(checks)", ""]
     return "\n".join(out)
+
+
+def _local_fit_code(cfa: dict) -> list[str]:
+    """Checks of the CFA's local fit: the largest residual correlation and the largest MI."""
+    out = []
+    top = (cfa.get("largest_residuals") or [None])[0]
+    if top and top.get("residual") is not None:
+        a, b = r_string(top["lhs"]), r_string(top["rhs"])
+        label = r_string(f"CFA residual correlation {top['lhs']} ~~ {top['rhs']}")
+        out += ["rc <- lavaan::residuals(cfa_fit, type = 'cor')$cov",
+                f"check({label}, rc[{a}, {b}], {_r_number(top['residual'])}, 1e-3)"]
+    mi = (cfa.get("modification_indices") or [None])[0]
+    if mi and mi.get("mi") is not None:
+        lhs, op, rhs = (r_string(mi[k]) for k in ("lhs", "op", "rhs"))
+        label = r_string(f"CFA largest MI {mi['lhs']} {mi['op']} {mi['rhs']}")
+        out += ["mi <- lavaan::modindices(cfa_fit, sort. = TRUE)",
+                f"k <- which(mi$op == {op} & ((mi$lhs == {lhs} & mi$rhs == {rhs}) | "
+                f"(mi$op == '~~' & mi$lhs == {rhs} & mi$rhs == {lhs})))",
+                f"check({label}, mi$mi[k[1]], {_r_number(mi['mi'])}, "
+                f"1e-3 * max(1, abs(mi$mi[k[1]])))"]
+    return out
+
+
+def _invariance_syntax(constructs: dict, higher: dict, n_groups: int, means: str = "") -> str:
+    """lavaan syntax of the invariance model; ``means``: "" (configural, metric), "scalar" (the
+    second-order means fixed at 0) or "second" (the constructs' intercepts at 0, the
+    second-order means free)."""
+    lines = [f"{c} =~ " + " + ".join(items) for c, items in constructs.items() if items]
+    lines += [f"{h} =~ " + " + ".join(parts) for h, parts in higher.items() if parts]
+    zeros = "c(" + ", ".join(["0"] * n_groups) + ")"
+    free = "c(" + ", ".join(["0"] + ["NA"] * (n_groups - 1)) + ")"
+    if means == "scalar":
+        lines += [f"{h} ~ {zeros}*1" for h in higher]
+    elif means == "second":
+        lines += [f"{c} ~ {zeros}*1" for parts in higher.values() for c in parts]
+        lines += [f"{h} ~ {free}*1" for h in higher]
+    return "\n".join(lines)
+
+
+def _invariance_code(inv: dict) -> list[str]:
+    """The invariance levels the report shows, refitted with lavaan::cfa(group =, group.equal =,
+    group.partial =) on the same listwise-complete rows of the same groups."""
+    cons = inv.get("constructs") or {}
+    groups = inv.get("groups") or []
+    group = inv.get("group")
+    if not cons or len(groups) < 2 or not group or not inv.get("configural"):
+        return []
+    higher = inv.get("higher_order") or {}
+    items = [i for its in cons.values() for i in its]
+    G = len(groups)
+    out = ["# ---- measurement invariance: lavaan::cfa(group =, group.equal =, group.partial =) on "
+           f"the {_comment(inv.get('model') or 'first-order')} model",
+           f"inv_items <- c({', '.join(r_string(i) for i in items)})",
+           f"inv_data <- responses[, c(inv_items, {r_string(group)})]",
+           "inv_data <- inv_data[complete.cases(inv_data) & as.character(inv_data[["
+           f"{r_string(group)}]]) %in% c({', '.join(r_string(g) for g in groups)}), ]"]
+    variants = {"": _invariance_syntax(cons, higher, G),
+                "scalar": _invariance_syntax(cons, higher, G, "scalar"),
+                "second": _invariance_syntax(cons, higher, G, "second")}
+    for key, name in (("", "inv_model"), ("scalar", "inv_model_scalar"),
+                      ("second", "inv_model_second")):
+        if key == "second" and not inv.get("second_order_scalar"):
+            continue
+        out += [f"{name} <- '", variants[key], "'"]
+    partial = inv.get("partial") or {}
+    fits = [("configural", inv.get("configural"), "inv_model", None),
+            ("metric", inv.get("metric"), "inv_model", '"loadings"'),
+            ("scalar", inv.get("scalar"), "inv_model_scalar", 'c("loadings", "intercepts")'),
+            ("partial metric", partial.get("metric"), "inv_model", '"loadings"'),
+            ("partial scalar", partial.get("scalar"), "inv_model_scalar",
+             'c("loadings", "intercepts")'),
+            ("second-order scalar", inv.get("second_order_scalar"), "inv_model_second",
+             'c("loadings", "intercepts")')]
+    keys = ["chisq", "df", "cfi", "rmsea"]
+    for name, lv, model, equal in fits:
+        if not lv or lv.get("chisq") is None:
+            continue
+        args = f"{model}, data = inv_data, group = {r_string(group)}"
+        if equal:
+            args += f", group.equal = {equal}"
+        if lv.get("freed"):
+            args += f", group.partial = c({', '.join(r_string(f) for f in lv['freed'])})"
+        out += [f"f <- lavaan::cfa({args})",
+                f"fm <- lavaan::fitMeasures(f, c({', '.join(r_string(k) for k in keys)}))"]
+        for k in keys:
+            if lv.get(k) is None:
+                continue
+            tol = 1e-6 if k == "df" else TOLERANCE["fit"] * (max(1.0, abs(lv[k]))
+                                                             if k == "chisq" else 1.0)
+            out.append(f"check({r_string(f'invariance {name} {k}')}, fm[[{r_string(k)}]], "
+                       f"{_r_number(lv[k])}, {tol!r})")
+    out.append("")
+    return out
 
 
 def _model_code(name: str, m: dict, spec: dict) -> list[str]:

@@ -449,10 +449,13 @@ def cfa_method(cfa: dict) -> str:
     missing = cfa.get("missing") or "listwise"
     se = cfa.get("se") or "standard"
     se_text = (f"cluster-robust over {se.split(':', 1)[1]}" if se.startswith("cluster:")
-               else SE_NAMES.get(se, se))
+               else "standard (inverse observed information)"
+               if se == "standard" and missing == "fiml" else SE_NAMES.get(se, se))
     n, dropped = cfa.get("n"), cfa.get("n_dropped_listwise")
     miss_text = ("full-information ML (FIML) on every row with an answer"
                  if missing == "fiml" else
+                 f"pairwise deletion (thresholds from each item's answers, polychorics from each "
+                 f"pair's; n = {_count(n)} rows)" if missing == "pairwise" else
                  f"listwise deletion (n = {_count(n)} complete rows"
                  + (f", {_count(dropped)} dropped" if dropped else "") + ")")
     test = ("scaled chi-square test" if est in ("MLR", "WLSMV") else "likelihood-ratio "
@@ -621,12 +624,20 @@ def _cfa_tables(results: dict, out: list) -> None:
             flag_below={n: -RESIDUAL_COR_MAX for n in names}))
     largest = cfa.get("largest_residuals") or []
     if largest:
-        rows = [{"pair": f"{r.get('lhs')} ~~ {r.get('rhs')}", "residual": r.get("residual")}
+        cut = _cut(RESIDUAL_COR_MAX)
+        rows = [{"pair": f"{r.get('lhs')} ~~ {r.get('rhs')}", "residual": r.get("residual"),
+                 "local misfit": (f"|r| > {cut}" if r.get("residual") is not None
+                                  and abs(r["residual"]) > RESIDUAL_COR_MAX else "")}
                 for r in largest]
         out.append(ReportTable(
             "cfa_largest_residuals", "Largest Residual Correlations", pd.DataFrame(rows), "cfa",
             "The indicator pairs the model reproduces worst (observed minus implied "
-            "correlation).", decimals={"residual": 3}, bounded=("residual",)))
+            "correlation, lavaan residuals(fit, type = \"cor\")), largest absolute value first; "
+            f"values above {_cut(RESIDUAL_COR_MAX)} in absolute value are marked as local misfit "
+            "(Kline 2016).", decimals={"residual": 3}, bounded=("residual",),
+            flag_above={"residual": RESIDUAL_COR_MAX},
+            flag_below={"residual": -RESIDUAL_COR_MAX},
+            cuts={"residual": (RESIDUAL_COR_MAX, True)}, flag_column="local misfit"))
     mis = cfa.get("modification_indices")
     hints = mis if mis else (cfa.get("modification_hints") or [])
     if hints:
@@ -660,6 +671,59 @@ def _cfa_tables(results: dict, out: list) -> None:
 # ---- invariance ----------------------------------------------------------------------------
 
 
+def invariance_model_sentence(inv: dict) -> str:
+    """Which model the invariance levels were fitted on, in one sentence (table note, methods)."""
+    higher = inv.get("higher_order") or {}
+    if inv.get("model") == "second-order" and higher:
+        names = "; ".join(f"{h} over {', '.join(cs)}" for h, cs in higher.items())
+        return ("The levels were tested on the second-order model the CFA reports "
+                f"({names}): metric equality constrains the first- and the second-order "
+                "loadings, and the scalar model frees the constructs' intercepts in the "
+                "groups after the first while the second-order means stay at 0 (lavaan's "
+                "group.equal on the second-order model, identified)."
+                + (" Second-order scalar also holds the constructs' intercepts equal and frees "
+                   "the second-order means, against the (partial) scalar model: comparing the "
+                   "second-order factor's means needs it (Chen, Sousa & West 2005)."
+                   if inv.get("second_order_scalar") else ""))
+    if inv.get("model") == "first-order":
+        return ("The levels were tested on the first-order model (correlated constructs"
+                + ("; the CFA's second-order factor could not be carried, see the warnings)."
+                   if any("first-order model" in str(w) for w in inv.get("warnings") or [])
+                   else ")."))
+    return ""
+
+
+def _second_order_means_note(inv: dict, lm: dict) -> str:
+    """How the latent means of a second-order model were obtained (latent-means table note)."""
+    higher = list(inv.get("higher_order") or {})
+    if inv.get("model") != "second-order" or not higher:
+        return ""
+    shown = [h for h in higher if any(h in cons for cons in lm.values())]
+    names = ", ".join(higher)
+    if shown:
+        return (" Second-order model: the constructs' differences are their intercepts in the "
+                f"(partial) scalar model; {names}'s come from the second-order scalar model, "
+                "which holds.")
+    return (" Second-order model: the constructs' differences are their intercepts in the "
+            f"(partial) scalar model; {names}'s means are not compared (fixed at 0 there; "
+            "second-order scalar invariance does not hold).")
+
+
+def _freed_sentence(partial: dict) -> str:
+    """The parameters the partial-invariance search freed, level by level."""
+    parts = []
+    for name in ("metric", "scalar"):
+        lv = partial.get(name) or {}
+        freed = lv.get("freed") or []
+        if freed:
+            verdict = "holds" if lv.get("holds") else "still fails"
+            parts.append(f"partial {name} ({verdict}) frees {', '.join(freed)}")
+    if not parts:
+        return ""
+    return ("Freed across groups, one at a time by the largest univariate score test "
+            "(lavaan::lavTestScore) until the level held: " + "; ".join(parts) + ".")
+
+
 def _invariance_tables(results: dict, out: list) -> None:
     inv = results.get("invariance") or {}
     if not inv:
@@ -671,6 +735,8 @@ def _invariance_tables(results: dict, out: list) -> None:
     for name in ("metric", "scalar"):
         if partial.get(name):
             levels.append((f"partial {name}", partial[name]))
+    if inv.get("second_order_scalar"):
+        levels.append(("second-order scalar", inv["second_order_scalar"]))
     for name, lv in levels:
         if not lv:
             continue
@@ -687,7 +753,8 @@ def _invariance_tables(results: dict, out: list) -> None:
     crit = inv.get("criteria") or {}
     note = (f"Multi-group CFA across {inv.get('group')} (ML on each group's listwise-complete "
             "rows, SEs from the expected information; equality constraints as lavaan's "
-            "group.equal); the chi-square difference test has \u0394df df. A level holds when")
+            "group.equal). " + invariance_model_sentence(inv) + " The chi-square difference "
+            "test has \u0394df df. A level holds when")
     if crit:
         note += (f" CFI drops by at most {crit.get('delta_cfi')} and RMSEA rises by at most "
                  f"{crit.get('delta_rmsea')} against the previous level (Chen 2007)")
@@ -696,11 +763,18 @@ def _invariance_tables(results: dict, out: list) -> None:
                      f"{crit.get('rmsea_max')}")
     note += ". The chi-square difference test is shown for completeness; it rejects trivial "
     note += "differences in large samples."
+    freed_txt = _freed_sentence(partial)
+    if freed_txt:
+        note += " " + freed_txt
     frame = pd.DataFrame(rows)
     if "freed" in frame and not frame["freed"].astype(bool).any():
         frame = frame.drop(columns="freed")
+    title = "Measurement Invariance: Configural, Metric and Scalar Models"
+    model_title = {"first-order": "First-Order", "second-order": "Second-Order"}
+    if inv.get("model") in model_title:
+        title += f" ({model_title[inv['model']]} Model)"
     out.append(ReportTable(
-        "invariance_fit", "Measurement Invariance: Configural, Metric and Scalar Models", frame,
+        "invariance_fit", title, frame,
         "invariance", note,
         decimals=_dec(("\u03c7\u00b2", "CFI", "RMSEA", "RMSEA CI low", "RMSEA CI high", "SRMR",
                        "\u0394CFI", "\u0394RMSEA", "\u0394\u03c7\u00b2")),
@@ -740,7 +814,8 @@ def _invariance_tables(results: dict, out: list) -> None:
             pd.DataFrame(rows), "invariance",
             f"Latent mean differences from the (partial) scalar model, in the latent variable's "
             f"units; {ref}'s latent means are fixed at 0. z = difference / SE against the "
-            "standard normal distribution; Wald 95% CIs.",
+            "standard normal distribution; Wald 95% CIs."
+            + _second_order_means_note(inv, lm),
             decimals=_dec(("difference", "SE", "CI low", "CI high", "z")), p_columns=("p",),
             ci_pairs=(("95% CI", "CI low", "CI high"),)))
 
@@ -894,6 +969,7 @@ def _model_tables(results: dict, out: list) -> None:
             p_columns=("p",), ci_pairs=(("95% CI", "95% CI low", "95% CI high"),), group=name,
             int_cols=("df",)))
         _inference_tables(name, m, out)
+        _score_correction_table(name, m, out)
         _model_fit_table(name, m, out)
         ss = m.get("simple_slopes") or []
         if ss:
@@ -903,7 +979,9 @@ def _model_tables(results: dict, out: list) -> None:
                      **({"moderator (raw)": s.get("moderator_value_raw")}
                         if any("moderator_value_raw" in x for x in ss) else {}),
                      "slope": s.get("slope"), "SE": s.get("se"), "CI low": s.get("ci_low"),
-                     "CI high": s.get("ci_high"), test: s.get("z_or_t"), "p": s.get("p")}
+                     "CI high": s.get("ci_high"), test: s.get("z_or_t"),
+                     **({"df": s.get("df")} if any(x.get("df") is not None for x in ss) else {}),
+                     "p": s.get("p")}
                     for s in ss]
             out.append(ReportTable(
                 f"slopes_{name}", f"Simple Slopes of {m.get('focal')} in Model '{name}'",
@@ -913,7 +991,8 @@ def _model_tables(results: dict, out: list) -> None:
                 "value on the model's scale; raw = before centring or standardising).",
                 decimals=_dec(("moderator value", "moderator (raw)", "slope", "SE", "CI low",
                                "CI high", test)),
-                p_columns=("p",), ci_pairs=(("95% CI", "CI low", "CI high"),), group=name))
+                p_columns=("p",), ci_pairs=(("95% CI", "CI low", "CI high"),), group=name,
+                int_cols=("df",)))
         jn = m.get("johnson_neyman")
         if jn:
             rows = []
@@ -1059,6 +1138,49 @@ def _inference_tables(name: str, m: dict, out: list) -> None:
                 p_columns=("p", "p corrected"), group=name))
 
 
+def _score_correction_table(name: str, m: dict, out: list) -> None:
+    """The model on regression-calibrated unit scores beside the uncorrected model."""
+    sc = m.get("score_correction") or {}
+    cor, unc = sc.get("coefficients") or {}, sc.get("uncorrected") or {}
+    if not cor:
+        return
+    rows = []
+    for term, c in cor.items():
+        u = unc.get(term) or {}
+        rows.append({"term": term, "B uncorrected": u.get("estimate"), "SE uncorrected": u.get("se"),
+                     "p uncorrected": u.get("p"), "B corrected": c.get("estimate"),
+                     "SE corrected": c.get("se"), "CI low": c.get("ci_low"),
+                     "CI high": c.get("ci_high"), "p corrected": c.get("p")})
+    scores = sc.get("scores") or {}
+    rel = "; ".join(
+        f"{col}: reliability of the unit means {_num3(st.get('reliability_mean'))} on average "
+        f"(from {_num3(st.get('reliability_min'))} to {_num3(st.get('reliability_max'))}), "
+        f"true between-unit variance {_num3(st.get('var_true'))} of the observed "
+        f"{_num3(st.get('var_observed'))}" for col, st in scores.items())
+    what = ("latent: the unit's construct is its latent mean, within-unit sampling error is "
+            "error (Croon & van Veldhoven 2007; Lüdtke et al. 2008)"
+            if sc.get("method") == "latent" else
+            "measurement: the unit's construct is its respondents' mean true score, the CFA's "
+            "measurement error is error")
+    out.append(ReportTable(
+        f"scorecorr_{name}", f"Model '{name}' on Calibrated Unit Scores",
+        pd.DataFrame(rows), "models",
+        f"The model refitted with each unit's aggregated score replaced by its regression-"
+        f"calibrated value ({what}), given the model's other unit-level predictors "
+        f"({', '.join(sc.get('covariates') or []) or 'none'}). {rel}. "
+        + ("The corrected estimates are the model's headline coefficients. " if sc.get("headline")
+           else "The uncorrected estimates are the model's headline coefficients. ")
+        + "Corrected standard errors treat the calibrated scores as known.",
+        decimals=_dec(("B uncorrected", "SE uncorrected", "B corrected", "SE corrected",
+                       "CI low", "CI high")),
+        p_columns=("p uncorrected", "p corrected"), ci_pairs=(("95% CI corrected", "CI low", "CI high"),),
+        group=name))
+
+
+def _num3(v) -> str:
+    return "n/a" if not isinstance(v, (int, float)) else f"{v:.3f}"
+
+
 def _outcome(m: dict) -> str:
     f = m.get("formula") or ""
     return f.split("~", 1)[0].strip() if "~" in f else "y"
@@ -1149,8 +1271,12 @@ def _mediation_table(name: str, med: dict, out: list) -> None:
     out.append(ReportTable(
         f"mediation_{name}", f"Mediation in Model '{name}' ({med.get('model')})", pd.DataFrame(rows),
         "models",
-        f"n = {med.get('n')}; paths by OLS with Wald CIs; indirect effects with "
-        f"{med.get('n_boot')} bootstrap resamples (seed {med.get('seed')}, "
+        f"n = {med.get('n')}; paths by OLS with Wald CIs"
+        + (f" and cluster-robust CR1 SEs over {med.get('clusters')} clusters (sandwich::vcovCL, "
+           "HC1)" if med.get("path_se") == "CR1" else "")
+        + f"; indirect effects with {med.get('n_boot')} bootstrap resamples "
+        + ("of whole clusters, drawn with replacement " if med.get("resampling") == "clusters" else "")
+        + f"(seed {med.get('seed')}, "
         f"{level * 100:.0f}% CIs; SE = bootstrap SD)"
         + (f", {med.get('n_boot_failed')} resamples failed" if med.get("n_boot_failed") else "")
         + (f"; covariates: {', '.join(med.get('covariates'))}" if med.get("covariates") else "")

@@ -209,7 +209,8 @@ def cfa_spec(
     factors that are not indicators of a higher-order factor, and the higher-order factors),
     disturbance variances free for the others. With several groups and ``meanstructure``:
     intercepts free in every group, latent means fixed at 0, unless ``"intercepts"`` is in
-    ``equal``, in which case latent means are free in groups 2..G (group 1 is the reference).
+    ``equal``, in which case the first-order factors' means (intercepts) are free in groups 2..G
+    (group 1 is the reference) and second-order factors' means stay at 0 (identification).
 
     Parameters
     ----------
@@ -222,7 +223,10 @@ def cfa_spec(
     groups, meanstructure
         Number of groups; whether to model means.
     equal
-        Parameter kinds held equal across groups: ``"loadings"``, ``"intercepts"``.
+        Parameter kinds held equal across groups: ``"loadings"`` (first- and second-order, as
+        lavaan's group.equal), ``"intercepts"`` (of the items); with ``"intercepts"``,
+        ``"construct_intercepts"`` also holds the intercepts of the first-order factors under a
+        second-order factor at 0 in every group, freeing the second-order means.
     partial
         ``(kind, row, col)`` entries exempted from the equality constraints (lavaan's
         ``group.partial``): they get a parameter per group.
@@ -273,7 +277,17 @@ def cfa_spec(
             for i in range(p):
                 entries.append((NU, g, i, 0))
             if "intercepts" in equal and g > 0:
-                for j in range(m):
+                # latent means free in groups 2..G -- for the first-order factors only: with a
+                # second-order factor H, lavaan's group.equal = c("loadings", "intercepts") also
+                # frees H's mean, which is not identified (the item means see only the sums
+                # alpha_F + gamma_F alpha_H); fixing alpha_H = 0 is the identified equivalent
+                # (lavaan syntax "H ~ c(0, 0)*1": the same chi-square, df one higher per group)
+                # With "construct_intercepts" too (second-order scalar invariance) the
+                # first-order factors under a second-order factor keep their intercepts at 0 in
+                # every group and the second-order means are free instead
+                # ("F ~ c(0, 0)*1; H ~ c(0, NA)*1"): only the exogenous latent means are free.
+                free_means = exogenous if "construct_intercepts" in equal else range(n_first)
+                for j in free_means:
                     entries.append((ALPHA, g, j, 0))
 
     shared_kinds = set()

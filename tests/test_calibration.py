@@ -1,0 +1,200 @@
+"""Regression calibration of aggregated unit scores (pipeline/models/calibration.py).
+
+Reference: tests/reference/calibration_lmer.R -- with equal respondents per unit the latent
+calibration of a unit mean is lme4's empirical-Bayes prediction of score ~ 1 + (1 | unit)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.models import fit_model
+from pipeline.models.calibration import calibrate_unit_scores, corrected_model
+
+REF = Path(__file__).parent / "reference"
+
+
+def _units(resp: pd.DataFrame, y=None) -> pd.DataFrame:
+    t = resp.groupby("unit", sort=True)["score"].mean().rename("score").reset_index()
+    t["y"] = np.arange(len(t), dtype=float) if y is None else y
+    return t
+
+
+def test_latent_calibration_is_lmer_empirical_bayes_prediction():
+    ref = json.loads((REF / "calibration_lmer.json").read_text())
+    resp = pd.read_csv(REF / "data" / "calibration_units.csv")
+    table = _units(resp)
+    cal = calibrate_unit_scores(table, resp, unit="unit", scores=["score"], formula="y ~ score")
+    got = cal.table.set_index("unit")["score"].reindex(ref["units"]).to_numpy()
+    np.testing.assert_allclose(got, ref["calibrated"], atol=1e-6)
+    st = cal.scores["score"]
+    assert st["var_true"] == pytest.approx(ref["tau2"], rel=1e-6)
+    assert st["within_variance"] == pytest.approx(ref["sigma2"], rel=1e-6)
+    lam = ref["tau2"] / (ref["tau2"] + ref["sigma2"] / 3)
+    assert st["reliability_mean"] == pytest.approx(lam, rel=1e-6)
+    # the unit means themselves are untouched elsewhere; the observed means are the input
+    np.testing.assert_allclose(table.set_index("unit")["score"].reindex(ref["units"]), ref["means"],
+                               atol=1e-9)
+
+
+def test_calibration_with_a_covariate_is_the_conditional_shrinkage():
+    """E[T | xbar, z] = a + b z + lam_z (xbar - a - b z), lam_z = V(T|z) / (V(T|z) + W/n_j): the
+    same prediction written through the regression on z (an independent formula), with unequal
+    respondents per unit."""
+    rng = np.random.default_rng(4)
+    k = 60
+    n = rng.integers(1, 6, k)
+    z = rng.normal(size=k)
+    t = 0.6 * z + rng.normal(0, 0.5, k)
+    unit = np.repeat([f"u{i}" for i in range(k)], n)
+    resp = pd.DataFrame({"unit": unit, "score": np.repeat(t, n) + rng.normal(0, 0.9, n.sum())})
+    table = _units(resp)
+    table["z"] = z[table["unit"].str[1:].astype(int)]
+    cal = calibrate_unit_scores(table, resp, unit="unit", scores=["score"], formula="y ~ score + z")
+    x = table["score"].to_numpy()
+    nj = resp.groupby("unit", sort=True).size().to_numpy()
+    dev = resp["score"] - resp.groupby("unit")["score"].transform("mean")
+    w = (dev**2).sum() / (len(resp) - k)
+    sxx, szz = np.var(x, ddof=1), np.var(table["z"], ddof=1)
+    sxz = np.cov(x, table["z"])[0, 1]
+    vt = sxx - np.mean(w / nj)
+    b = sxz / szz
+    a = x.mean() - b * table["z"].mean()
+    vt_z = vt - sxz**2 / szz
+    lam = vt_z / (vt_z + w / nj)
+    expect = a + b * table["z"] + lam * (x - a - b * table["z"])
+    np.testing.assert_allclose(cal.table["score"], expect, atol=1e-10)
+    assert cal.covariates == ("z",)
+
+
+def test_measurement_calibration_uses_the_respondent_error_variance():
+    resp = pd.read_csv(REF / "data" / "calibration_units.csv")
+    table = _units(resp)
+    v = 0.3
+    cal = calibrate_unit_scores(table, resp, unit="unit", scores=["score"], formula="y ~ score",
+                                method="measurement",
+                                reliabilities={"score": {"error_variance": v, "reliability": 0.7}})
+    x = table["score"].to_numpy()
+    vt = np.var(x, ddof=1) - v / 3
+    np.testing.assert_allclose(cal.table["score"], x.mean() + vt / (vt + v / 3) * (x - x.mean()),
+                               atol=1e-10)
+    assert cal.scores["score"]["respondent_reliability"] == 0.7
+    missing = calibrate_unit_scores(table, resp, unit="unit", scores=["score"],
+                                    formula="y ~ score", method="measurement", reliabilities={})
+    assert missing.table is None and "reliability" in missing.warnings[0]
+
+
+def test_no_between_unit_variance_leaves_scores_uncorrected_with_a_warning():
+    rng = np.random.default_rng(1)
+    resp = pd.DataFrame({"unit": np.repeat([f"u{i}" for i in range(30)], 2),
+                         "score": rng.normal(size=60)})
+    # unit means forced equal: between-unit variance 0 < W / n
+    resp["score"] -= resp.groupby("unit")["score"].transform("mean")
+    cal = calibrate_unit_scores(_units(resp), resp, unit="unit", scores=["score"],
+                                formula="y ~ score")
+    assert cal.table is None and "no true between-unit" in cal.warnings[0]
+
+
+def test_corrected_estimator_removes_the_attenuation_of_few_respondents():
+    """Units' true value T; two respondents each with within-unit SD 1 (reliability of the mean
+    ~ .33): the uncorrected slope is attenuated to ~ .33 b, the corrected one recovers b, also
+    for the interaction with an error-free moderator and the standardised scale."""
+    rng = np.random.default_rng(20)
+    k = 4000
+    t = rng.normal(0, 0.5, k)
+    d = 0.5 * t + rng.normal(size=k)          # error-free predictor correlated with T
+    unit = np.repeat([f"u{i:04d}" for i in range(k)], 2)
+    resp = pd.DataFrame({"unit": unit, "score": np.repeat(t, 2) + rng.normal(0, 1, 2 * k)})
+    table = resp.groupby("unit", sort=True)["score"].mean().reset_index()
+    table["d"] = d
+    zt, zd = t / t.std(ddof=1), (d - d.mean()) / d.std(ddof=1)
+    table["y"] = 1 + 0.4 * zt + 0.3 * zd + 0.2 * zt * zd + rng.normal(0, 0.5, k)
+    kw = dict(name="m", formula="y ~ d * score", standardize=["d", "score"])
+    unc = fit_model(table, **kw)
+    out, fitted, warns = corrected_model(table, resp, unc, kw, unit="unit", scores=["score"])
+    assert warns == []
+    sc = out["score_correction"]
+    assert out["coefficients"]["score"]["estimate"] < 0.3        # attenuated, headline unchanged
+    assert sc["uncorrected"]["score"]["estimate"] == out["coefficients"]["score"]["estimate"]
+    assert sc["coefficients"]["score"]["estimate"] == pytest.approx(0.4, abs=0.04)
+    assert sc["coefficients"]["d:score"]["estimate"] == pytest.approx(0.2, abs=0.04)
+    assert sc["coefficients"]["d"]["estimate"] == pytest.approx(0.3, abs=0.04)
+    assert abs(unc.coefficients["d"]["estimate"] - 0.3) > 0.05  # confounded through T
+    assert sc["scores"]["score"]["reliability_mean"] == pytest.approx(0.25 / (0.25 + 0.5), abs=0.03)
+    # headline: the corrected fit becomes the model's coefficients, the uncorrected stay beside
+    out_h, fitted_h, _ = corrected_model(table, resp, unc, kw, unit="unit", scores=["score"],
+                                         headline=True)
+    assert out_h["coefficients"]["score"]["estimate"] == sc["coefficients"]["score"]["estimate"]
+    assert out_h["score_correction"]["headline"] is True
+    assert fitted_h is not unc
+
+
+def _run(folder: Path, edit=None) -> tuple[dict, str]:
+    from pipeline.cli import main
+
+    if edit:
+        y = folder / "study.yaml"
+        y.write_text(edit(y.read_text(encoding="utf-8")), encoding="utf-8")
+    assert main(["run", str(folder), "--quiet"]) == 0
+    return (json.loads((folder / "reports" / "results.json").read_text(encoding="utf-8")),
+            (folder / "reports" / "report.html").read_text(encoding="utf-8"))
+
+
+def test_run_reports_the_corrected_model_beside_the_uncorrected(study_copy):
+    """By default the unit-level model is also fitted on calibrated scores: results.json's
+    score_correction (schema-valid), a report table with both, the methods paragraph; the headline
+    coefficients stay the uncorrected ones."""
+    from test_report import Page, shown, table
+
+    res, html = _run(study_copy)
+    m = res["models"]["catalytic"]
+    sc = m["score_correction"]
+    assert sc["method"] == "latent" and sc["headline"] is False
+    assert set(sc["scores"]) == {"social_capital"} and sc["covariates"] == ["degree", "log_employees"]
+    assert sc["uncorrected"]["degree:social_capital"]["estimate"] == m["coefficients"][
+        "degree:social_capital"]["estimate"]
+    st = sc["scores"]["social_capital"]
+    assert 0 < st["reliability_min"] <= st["reliability_mean"] <= st["reliability_max"] < 1
+    # the latent ICC(1) from the within variance is close to levels' ANOVA ICC(1)
+    assert st["icc1"] == pytest.approx(res["aggregation"]["social_capital"]["icc1"], abs=0.05)
+    # the corrected main effect of social capital is larger (attenuation removed)
+    assert abs(sc["coefficients"]["social_capital"]["estimate"]) > abs(
+        m["coefficients"]["social_capital"]["estimate"])
+    jsonschema = pytest.importorskip("jsonschema")
+    from pipeline.report.schema import schema
+
+    assert list(jsonschema.Draft202012Validator(schema()).iter_errors(res)) == []
+    page = Page()
+    page.feed(html)
+    rows = {r["term"]: r for r in table(page, "scorecorr_catalytic")}
+    for term, c in sc["coefficients"].items():
+        shown(rows[term]["B corrected"], c["estimate"], term)
+        shown(rows[term]["B uncorrected"], sc["uncorrected"][term]["estimate"], term)
+    assert "regression-calibrated unit scores" in html and "Croon" in html
+
+
+def test_score_correction_headline_and_off(study_copy, tmp_path):
+    import shutil
+
+    other = tmp_path / "off"
+    shutil.copytree(study_copy, other)
+    res, _ = _run(study_copy, lambda y: y.replace(
+        "standardize: [degree, social_capital]",
+        "standardize: [degree, social_capital]\n      score_correction: {method: measurement, headline: true}"))
+    m = res["models"]["catalytic"]
+    sc = m["score_correction"]
+    assert sc["headline"] is True and sc["method"] == "measurement"
+    assert m["coefficients"]["social_capital"]["estimate"] == sc["coefficients"]["social_capital"]["estimate"]
+    assert m["coefficients"]["social_capital"]["estimate"] != sc["uncorrected"]["social_capital"]["estimate"]
+    # measurement error only: a smaller correction than the latent one, reliability from the CFA
+    assert sc["scores"]["social_capital"]["reliability_mean"] > 0.7
+    assert 0 < sc["scores"]["social_capital"]["respondent_reliability"] < 1
+    res_off, html = _run(other, lambda y: y.replace(
+        "standardize: [degree, social_capital]",
+        "standardize: [degree, social_capital]\n      score_correction: false"))
+    assert "score_correction" not in res_off["models"]["catalytic"]
+    assert "t-scorecorr_catalytic" not in html
