@@ -414,6 +414,15 @@ def fit_negbin(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None,
             converged = True
             break
         ll_old = ll
+    if not np.isfinite(theta) or theta <= 0:
+        # theta.ml diverges when the data show no overdispersion at all (a constant outcome):
+        # the negative binomial's limit theta -> inf is the Poisson model, which glm.nb's
+        # estimates approach too ("iteration limit reached"); NaN estimates would follow instead
+        pois.family = "negbin"
+        pois.theta, pois.theta_se = math.inf, None
+        pois.theta_iterations, pois.theta_converged = it, False
+        pois.n_params = pois.n_params + 1
+        return pois
     fit = fit_glm(X, y, "negbin", w, off, intercept, theta=theta, eta0=eta)
     fit.theta_se = se
     fit.theta_iterations = it
