@@ -752,7 +752,9 @@ def _htmt(cov: np.ndarray, items: Sequence[str], cons: Mapping[str, Sequence[str
     for a in range(len(names)):
         for b in range(len(names)):
             between = float(np.exp(logr[np.ix_(idx[a], idx[b])].mean())) if a != b else within[a]
-            out[a, b] = between / math.sqrt(within[a] * within[b])
+            denom = within[a] * within[b]
+            # a zero within-construct correlation (log 0 = -inf) leaves HTMT undefined
+            out[a, b] = between / math.sqrt(denom) if denom > 0 else np.nan
     return pd.DataFrame(out, index=names, columns=names)
 
 
