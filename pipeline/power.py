@@ -419,7 +419,8 @@ def fit_replication(scenario: Scenario, table: pd.DataFrame, entropy: int):
     return fit_model(table, name=m.name, formula=m.formula, family=m.family, se=m.se,
                      cluster=m.cluster, focal=m.focal, moderator=m.moderator, random=m.random,
                      center=list(m.center), standardize=list(m.standardize), weight=m.weight,
-                     level="unit", seed=entropy, config_key=m.config_key)
+                     level="unit", seed=entropy, config_key=m.config_key,
+                     wild_draws=0)  # power counts the coefficient test; no bootstrap per study
 
 
 def replicate(scenario: Scenario, design: Design, entropy: int, rep: int) -> dict:

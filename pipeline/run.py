@@ -451,9 +451,15 @@ def models_stage(study: Study, units: pd.DataFrame | None, responses: pd.DataFra
         if sc and m.level == "unit" and unit and scores:
             from pipeline.models.calibration import corrected_model  # noqa: PLC0415
 
-            out, res, cal_warnings = corrected_model(
-                table, responses, res, kwargs, unit=unit, scores=scores, method=sc.method,
-                headline=sc.headline, reliabilities=score_reliability)
+            try:
+                out, res, cal_warnings = corrected_model(
+                    table, responses, res, kwargs, unit=unit, scores=scores, method=sc.method,
+                    headline=sc.headline, reliabilities=score_reliability)
+            except (np.linalg.LinAlgError, FloatingPointError, ValueError, StudyError) as exc:
+                # the model itself was fitted: a corrected refit that fails is a caveat
+                why = exc.problems[0].message if isinstance(exc, StudyError) else str(exc)
+                cal_warnings = [f"The model on calibrated unit scores (score_correction) could "
+                                f"not be fitted ({why}); only the uncorrected model is reported."]
             warned += _tagged(f"model: {m.name}", cal_warnings)
         models[m.name] = out
         fitted[m.name] = res

@@ -270,7 +270,7 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
         Bootstrap seed and draws for mediation; ``seed`` also seeds the wild cluster bootstrap.
     wild_draws
         Draws of the wild cluster bootstrap when there are more than 12 clusters (with 12 or
-        fewer, all 2^G Rademacher sign vectors are enumerated).
+        fewer, all 2^G Rademacher sign vectors are enumerated); 0: no wild bootstrap.
     config_key
         Where this model sits in study.yaml, for error messages.
     ddf
@@ -865,7 +865,7 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
                              + " exp(B) with 95% CIs exp(CI bounds of B), from the model's covariance and df.")
 
     # ---- wild cluster bootstrap of the focal interaction -------------------------------------
-    if cluster_info.get("wild"):
+    if cluster_info.get("wild") and wild_draws:  # wild_draws=0: not wanted (socap power)
         if inter_k is not None:
             from pipeline.models.wild import wild_cluster_bootstrap  # noqa: PLC0415
 
