@@ -66,7 +66,7 @@ from pipeline.errors import StudyError
 from pipeline.simulate import THRESHOLDS
 
 #: bump when a replication's numbers change for the same seed (the cache is keyed by it)
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: se: cluster tests with CR2 + Satterthwaite df below 50 clusters
 #: replications per task sent to a worker
 CHUNK = 20
 DESIGN_KEYS = ("clusters", "firms_per_cluster", "respondents_per_firm", "effect", "icc",
@@ -966,10 +966,16 @@ def power_study(folder, overrides: dict | None = None, *, jobs: int | None = Non
             warnings.append(f"{Design(**row['design']).label()}: only "
                             f"{row['share_converged']:.0%} of the fits converged "
                             f"({'; '.join(row['fit_problems'])}).")
-    if scenario.model.se == "cluster" and min(cfg.clusters) < 20:
-        warnings.append("Cluster-robust (CR1) standard errors are biased downwards with fewer than "
-                        "about 20 clusters, so power (and the type I error) is overstated for "
-                        "designs with few clusters.")
+    if scenario.model.se in ("cluster", "cr1") and min(cfg.clusters) < 50:
+        if scenario.model.se == "cr1":
+            warnings.append("CR1 standard errors are biased downwards with fewer than about 50 "
+                            "clusters, so power (and the type I error) is overstated for designs "
+                            "with few clusters; se: cluster would test with CR2 and "
+                            "Satterthwaite df.")
+        elif min(cfg.clusters) < 12:
+            warnings.append("Designs with fewer than 12 clusters: even CR2 with Satterthwaite df "
+                            "(what se: cluster uses below 50 clusters) can be unreliable with so "
+                            "few clusters, so read their power with caution.")
     if scenario.model.focal not in (None, "degree") or scenario.model.moderator not in (
             None, "social_capital"):
         warnings.append(f"The simulated catalytic effect is degree x social_capital; the model's "
