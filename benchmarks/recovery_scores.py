@@ -51,6 +51,8 @@ MODELS_YAML = """\
       family: poisson
       se: cluster
       cluster: cluster
+      focal: degree
+      moderator: social_capital
       standardize: [degree, social_capital]
       score_correction: {method: latent}
     - name: meas
@@ -59,6 +61,8 @@ MODELS_YAML = """\
       family: poisson
       se: cluster
       cluster: cluster
+      focal: degree
+      moderator: social_capital
       standardize: [degree, social_capital]
       score_correction: {method: measurement}
 """
@@ -91,12 +95,17 @@ def replicate(seed: int, truth: str, rpf: float) -> dict:
         folder = Path(tmp) / "s"
         write_study(sim, folder)
         y = folder / "study.yaml"
-        y.write_text(_models_block(y.read_text(encoding="utf-8")), encoding="utf-8")
+        text = _models_block(y.read_text(encoding="utf-8"))
+        # the EFA (parallel analysis) and the invariance models do not change the models: skipped
+        text = re.sub(r"^  efa: .*$", "  efa: false", text, flags=re.M)
+        text = re.sub(r"^  invariance: .*$", "  invariance: false", text, flags=re.M)
+        y.write_text(text, encoding="utf-8")
         results, _ = analyse(read_inputs(read_study(folder)), Stages())
     lat, meas = results["models"]["latent"], results["models"]["meas"]
     oracle = fit_model(sim.latent.merge(sim.firms, on="firm_id"), name="oracle", formula=FORMULA,
-                       family="poisson", se="cluster", cluster="cluster",
-                       standardize=["degree", "social_capital"]).to_dict()
+                       family="poisson", se="cluster", cluster="cluster", focal="degree",
+                       moderator="social_capital", standardize=["degree", "social_capital"],
+                       seed=seed).to_dict()
     out = {"seed": seed, "truth": truth, "rpf": rpf, "sec": time.perf_counter() - t0,
            "se_type": lat.get("se_type"), "df_method": lat.get("df_method")}
     fits = {"oracle": (oracle["coefficients"], oracle.get("wild_bootstrap")),

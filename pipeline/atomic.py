@@ -6,12 +6,18 @@ swaps them into place with renames driven by a small journal file, ``.socap-swap
 
 1. the staged set is complete (every file written and closed);
 2. the journal is written (to ``.socap-swap.json.tmp-PID``, then renamed onto
-   ``.socap-swap.json``: its rename is the commit point -- from here on the new set wins);
-3. for ``data/processed`` then ``reports``: the old folder is renamed to
-   ``.socap-run-XXXX/old/<name>`` and the staged one renamed into its place;
+   ``.socap-swap.json``: its rename is the commit point -- from here on the new set wins); it
+   names the staging folder and the (device, inode) of each staged folder, so that recovery
+   knows the new folders wherever they are;
+3. for ``data/processed`` then ``reports``: the staged folder and the old one are exchanged in
+   one step (Linux ``renameat2(RENAME_EXCHANGE)``: neither path is ever missing), or where the
+   system cannot, the old folder is renamed to ``.socap-run-XXXX/old/<name>`` and the staged
+   one renamed into its place;
 4. the journal is deleted, then the staging folder (holding the old set) is deleted.
 
-A kill at any moment leaves either no journal (the old set is untouched: the staging folder is
+Nothing is fsynced: the protocol is safe against a kill at any instruction (SIGKILL, Ctrl-C,
+a crash), not against a power cut before the page cache reaches the disk (fsyncing every output
+and folder would cost more than the swap itself). A kill at any moment leaves either no journal (the old set is untouched: the staging folder is
 debris) or a journal (the new set is complete in the staging folder or already in place).
 :func:`recover`, run at the start of ``socap run`` and ``socap validate`` under the study's lock,
 completes a journalled swap (each step checks what is already done, so a kill during recovery is
@@ -25,7 +31,8 @@ refuse (exit 2) naming the other run; a lock file left by a killed run is taken 
 Test hooks: ``SOCAP_TEST_HOOK="step=action,..."`` makes :func:`hook` act at named steps: ``exit``
 (``os._exit(86)``, as a kill would), ``pause:PATH`` (create ``PATH.paused``, then wait until
 ``PATH`` exists) or an errno name (``ENOSPC``, ``EROFS``, ``EACCES``: raise that OSError). Unset,
-each hook costs one dictionary lookup.
+each hook costs one dictionary lookup. ``SOCAP_TEST_RENAME_ONLY=1`` makes the swap use two
+renames, as on systems without the exchange.
 """
 
 from __future__ import annotations
@@ -49,6 +56,9 @@ JOURNAL = ".socap-swap.json"
 LOCK = ".socap.lock"
 #: the output folders, relative to the study folder, in the order they are swapped
 OUTPUT_FOLDERS = ("data/processed", "reports")
+#: what other commands write into reports/ (socap power's results and its resumable cache): a
+#: run's new reports/ keeps them, linked (or copied) from the old one before the swap
+KEPT_IN_REPORTS = ("power.json", "power.html", ".power-cache")
 #: seconds a second run waits for the first before it refuses (SOCAP_LOCK_WAIT overrides)
 LOCK_WAIT = 10.0
 
@@ -85,13 +95,41 @@ def hook(step: str, path: Path | str | None = None) -> None:
 # ---- OS errors while writing --------------------------------------------------------------------
 
 
+#: OS errors that are the machine's state, not socap's bug: a full disk or quota, a read-only
+#: or forbidden folder, a failing device, too long a path, too many open files
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", -1), errno.EROFS, errno.EACCES,
+                      errno.EPERM, errno.EIO, errno.EFBIG, errno.ENAMETOOLONG, errno.EMFILE,
+                      errno.ENFILE}
+
+
+def environmental(exc: OSError) -> bool:
+    """Whether an OSError met while writing is the user's to fix (exit 2) rather than a bug."""
+    return exc.errno in ENVIRONMENT_ERRNOS
+
+
 def output_error(exc: OSError, folder: Path) -> StudyError:
     """The StudyError (exit 2) for an OSError met while writing a study's outputs: the folder
     and the operating system's reason, and that the earlier outputs are unchanged."""
-    where = Path(exc.filename) if exc.filename else Path(folder)
-    target = where if where.is_dir() or not where.suffix else where.parent
-    reason = exc.strerror or str(exc)
+    folder = Path(folder)
+    target, writing = folder, ""
+    if exc.filename:
+        where = Path(exc.filename)
+        try:
+            parts = where.relative_to(folder).parts
+        except ValueError:
+            parts = ()
+            target = where if where.is_dir() else where.parent
+        if parts and parts[0].startswith(STAGING_PREFIX):
+            parts = parts[1:]  # the staged copy of an output: name the output
+        if parts:
+            writing = "/".join(parts)
+    # the system's words for the errno ("No space left on device"): pyarrow's strerror wraps
+    # them in its own ("Error writing bytes to file. Detail: [errno 28] ...")
+    reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
     code = errno.errorcode.get(exc.errno, "") if exc.errno else ""
+    if writing:
+        code = f"{code}, " if code else ""
+        code += f"writing {writing}"
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         fix = "free space on that disk (or run the study from another disk), then run again"
     elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
@@ -128,21 +166,6 @@ def new_staging(folder: Path) -> Path:
     return staging
 
 
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _old(staging: Path, rel: str) -> Path:
     return staging / "old" / rel.replace("/", "_")
 
@@ -153,6 +176,7 @@ def commit(staging: Path, folder: Path) -> None:
     folder = Path(folder)
     for rel in OUTPUT_FOLDERS:
         (staging / rel / ".gitkeep").touch()
+    _keep_other_outputs(folder / "reports", staging / "reports")
     (folder / "data").mkdir(exist_ok=True)
     (staging / "old").mkdir(exist_ok=True)
     hook("staged", staging)
@@ -160,19 +184,23 @@ def commit(staging: Path, folder: Path) -> None:
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump({"staging": staging.name, "folders": list(OUTPUT_FOLDERS),
+                       # which folder is the new one, wherever it is: its (device, inode)
+                       "ids": {rel: _ident(staging / rel) for rel in OUTPUT_FOLDERS},
                        "pid": os.getpid(),
                        "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
         hook("journal-tmp", tmp)
         os.replace(tmp, folder / JOURNAL)  # the commit point
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(folder)
     hook("journal", folder)
     try:
-        _roll_forward(staging, folder, step="")
+        try:
+            _roll_forward(staging, folder, _journal_ids(folder), step="")
+        except KeyboardInterrupt:
+            # Ctrl-C after the commit point: the run is done but for a few renames; finish
+            # them rather than leave the two folders of different runs until the next command
+            recover(folder)
     except OSError as exc:
         # past the commit point the new set wins: finish now if possible, else the next run's
         # recover() does (the staging folder is kept while the journal names it)
@@ -189,6 +217,25 @@ def commit(staging: Path, folder: Path) -> None:
             from None
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)  # the same file: nothing copied, a later append reaches both names
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _keep_other_outputs(old: Path, new: Path) -> None:
+    """Carry :data:`KEPT_IN_REPORTS` from the current reports/ into the staged one."""
+    for name in KEPT_IN_REPORTS:
+        src, dst = old / name, new / name
+        if dst.exists() or dst.is_symlink() or not (src.exists() or src.is_symlink()):
+            continue
+        if src.is_dir() and not src.is_symlink():
+            shutil.copytree(src, dst, copy_function=_link_or_copy, symlinks=True)
+        else:
+            _link_or_copy(str(src), str(dst))
+
+
 def journalled(folder: Path, staging: Path) -> bool:
     """Whether the swap journal in ``folder`` names ``staging`` (then it must be kept)."""
     try:
@@ -198,22 +245,76 @@ def journalled(folder: Path, staging: Path) -> bool:
         return False
 
 
-def _roll_forward(staging: Path, folder: Path, step: str) -> None:
+def _ident(path: Path) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return [st.st_dev, st.st_ino]
+
+
+def _journal_ids(folder: Path) -> dict:
+    try:
+        ids = json.loads((folder / JOURNAL).read_text(encoding="utf-8")).get("ids")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return ids if isinstance(ids, dict) else {}
+
+
+_RENAMEAT2 = []
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step (Linux renameat2 RENAME_EXCHANGE), so that neither
+    is ever missing; False where the system or the file system cannot (then two renames do)."""
+    if os.environ.get("SOCAP_TEST_RENAME_ONLY") or not sys.platform.startswith("linux"):
+        return False
+    if not _RENAMEAT2:
+        try:
+            import ctypes  # noqa: PLC0415
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            fn = libc.renameat2
+            fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                           ctypes.c_uint]
+            fn.restype = ctypes.c_int
+            _RENAMEAT2.append((fn, ctypes))
+        except (OSError, AttributeError, ImportError):  # no glibc 2.28, musl without it ...
+            _RENAMEAT2.append(None)
+    if _RENAMEAT2[0] is None:
+        return False
+    fn, ctypes = _RENAMEAT2[0]
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, getattr(errno, "ENOTSUP", -1),
+                getattr(errno, "EOPNOTSUPP", -1)):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _roll_forward(staging: Path, folder: Path, ids: dict, step: str) -> None:
+    """Put each new folder (known by its (device, inode) in ``ids``) in place: exchanged with
+    the old one in one step where the system can, else the old renamed aside into the staging
+    folder and the new renamed in. Each step checks what is done already (idempotent)."""
     for rel in OUTPUT_FOLDERS:
-        new, final, old = staging / rel, folder / rel, _old(staging, rel)
-        if not new.exists():
+        staged, final, old = staging / rel, folder / rel, _old(staging, rel)
+        new_id = ids.get(rel)
+        short = rel.split("/")[-1]
+        if new_id is not None and _ident(final) == new_id:
             continue  # placed already
-        if final.exists() and not old.exists():
-            final.rename(old)
-        hook(f"{step}aside-{rel.split('/')[-1]}", final)
-        if final.exists():  # cannot happen in the protocol; never lose a folder for it
-            final.rename(old.with_name(old.name + f"-{os.getpid()}"))
-        new.rename(final)
-        hook(f"{step}placed-{rel.split('/')[-1]}", final)
-    _fsync_dir(folder)
-    _fsync_dir(folder / "data")
+        if new_id is not None and _ident(staged) != new_id:
+            continue  # not where the journal says (moved by hand): leave both alone
+        if final.exists() and _exchange(staged, final):
+            hook(f"{step}placed-{short}", final)  # the old set is now at staged
+            continue
+        if final.exists():
+            final.rename(old if not old.exists() else old.with_name(f"{old.name}-{os.getpid()}"))
+        hook(f"{step}aside-{short}", final)
+        staged.rename(final)
+        hook(f"{step}placed-{short}", final)
     (folder / JOURNAL).unlink(missing_ok=True)
-    _fsync_dir(folder)
     hook(f"{step}committed", folder)
     shutil.rmtree(staging, ignore_errors=True)
     hook(f"{step}cleaned", folder)
@@ -235,7 +336,7 @@ def recover(folder: Path | str, note: Callable[[str], None] | None = None) -> li
         staging = folder / name if isinstance(name, str) and name.startswith(STAGING_PREFIX) \
             and "/" not in name and "\\" not in name else None
         if staging is not None and staging.is_dir():
-            _roll_forward(staging, folder, step="recover-")
+            _roll_forward(staging, folder, _journal_ids(folder), step="recover-")
             done.append("completed the output swap of an interrupted run (its outputs are now "
                         "in place)")
         else:
@@ -299,12 +400,24 @@ class StudyLock:
         self.release()
 
 
+#: Windows locks a byte range, which others then cannot read: the lock is on a byte past the
+#: holder's pid and start time
+_WINDOWS_LOCK_OFFSET = 1 << 20
+#: errors of a file system that has no locks (some network shares): run without one, saying so
+_NO_LOCKS = {errno.ENOLCK, errno.EINVAL, getattr(errno, "ENOTSUP", -1),
+             getattr(errno, "EOPNOTSUPP", -1), getattr(errno, "ENOSYS", -1)}
+
+
+class LocksUnsupported(Exception):
+    """The study folder's file system cannot lock files."""
+
+
 def _try_lock(fd: int) -> bool:
     if os.name == "nt":  # pragma: no cover
         import msvcrt  # noqa: PLC0415
 
         try:
-            os.lseek(fd, 0, os.SEEK_SET)
+            os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
             return True
         except OSError:
@@ -316,6 +429,10 @@ def _try_lock(fd: int) -> bool:
         return True
     except BlockingIOError:
         return False
+    except OSError as exc:
+        if exc.errno in _NO_LOCKS:
+            raise LocksUnsupported(os.strerror(exc.errno)) from None
+        raise
 
 
 def _unlock(fd: int) -> None:
@@ -323,7 +440,7 @@ def _unlock(fd: int) -> None:
         if os.name == "nt":  # pragma: no cover
             import msvcrt  # noqa: PLC0415
 
-            os.lseek(fd, 0, os.SEEK_SET)
+            os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
             msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
         else:
             import fcntl  # noqa: PLC0415
@@ -363,7 +480,17 @@ def lock_study(folder: Path | str, *, wait: float | None = None,
     told = False
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        if _try_lock(fd):
+        try:
+            locked = _try_lock(fd)
+        except LocksUnsupported as exc:
+            if note is not None:
+                note(f"The study folder's file system cannot lock files ({exc}): socap cannot "
+                     "stop a second run of this study from starting meanwhile.")
+            break
+        except BaseException:
+            os.close(fd)
+            raise
+        if locked:
             try:
                 same = os.path.samestat(os.fstat(fd), os.stat(path))
             except FileNotFoundError:

@@ -4,7 +4,8 @@ refuses exactly what run would refuse (issue 17: it passed studies that run then
 
 :func:`prefit_checks` runs them all: enough respondents for the items; the EFA's items and
 number of factors (``analysis.efa: false`` switches it off); every column a model names exists
-at its level, and a logit model's outcome is binary as written; the invariance column; every
+at its level, a logit model's outcome is binary as written, and the columns a formula reads hold
+no 'nan'/'inf' cells (named with file, row and column); the invariance column; every
 node of the tie list is a unit or an institution; every survey unit is in the unit table. It
 returns the caveats that are warnings, not errors (constructs of fewer than three items, tie
 nodes that are neither units nor institutions).
@@ -57,6 +58,7 @@ def prefit_checks(inputs: "Inputs", cleaned) -> PrefitReport:
     check_efa(study, len(items))
     check_model_columns(study, model_columns(inputs, cleaned))
     check_model_outcomes(study, inputs, cleaned)
+    check_model_values(study, inputs, cleaned)
     if cfg.analysis.invariance is not False:
         invariance_column(cfg, cleaned, responses, study)
     cfa_cluster_column(cfg, cleaned, responses, study)
@@ -170,6 +172,73 @@ def check_model_outcomes(study: Study, inputs: "Inputs", cleaned) -> None:
     problems.raise_if_any("Model outcomes do not fit their family:")
 
 
+#: cells among numbers that are not numbers a model can use: nan/inf as Python, R or a
+#: spreadsheet write them, and Excel's error values (a formula that failed)
+_NOT_FINITE = r"[+-]?(?:nan|inf|infinity)|#(?:div/0!|n/a|value!|ref!|name\?|num!|null!)"
+
+
+def check_model_values(study: Study, inputs: "Inputs", cleaned) -> None:
+    """The columns a model's formula reads from the unit table or the survey hold numbers it
+    can use: a cell 'nan', 'NaN', 'inf', '-Infinity' or an Excel error ('#DIV/0!') among
+    numbers (or an infinite number) is
+    named with its file, row and column -- instead of the column becoming categorical ('nan' is
+    text) or the fit failing. Raises StudyError listing each column's first such cell."""
+    from pipeline.models import parse_formula  # noqa: PLC0415
+    from pipeline.models.formula import FormulaSyntaxError  # noqa: PLC0415
+
+    problems = ProblemList()
+    for i, m in enumerate(study.config.analysis.models):
+        try:
+            form = parse_formula(m.formula)
+        except FormulaSyntaxError:
+            continue  # check_model_columns reported it
+        role = {c: "outcome" for c in (form.response.columns if form.response else ())}
+        for col in form.columns:
+            role.setdefault(col, "predictor")
+        for col, what in role.items():
+            if m.level == "unit" and inputs.unit_table is not None and col in inputs.unit_table:
+                table = inputs.unit_table
+                source = table.attrs.get("source_file") or str(study.path(study.config.units.file))
+                files = np.full(len(table), source, dtype=object)
+                rows = np.asarray(table.attrs.get("source_rows", np.arange(len(table)) + 2))
+            elif m.level == "respondent" and col in cleaned.responses:
+                table = cleaned.responses
+                if "source_file" not in table or "source_row" not in table:
+                    continue
+                files = table["source_file"].to_numpy(dtype=object)
+                rows = table["source_row"].to_numpy()
+            else:
+                continue
+            s = table[col]
+            if pd.api.types.is_bool_dtype(s):
+                continue
+            if pd.api.types.is_numeric_dtype(s):
+                v = s.to_numpy(dtype=float, na_value=np.nan)
+                bad = np.isinf(v)
+                shown = v
+            else:
+                text = s.astype("string").str.strip()
+                filled = text.notna() & (text != "")
+                token = (text.str.fullmatch(_NOT_FINITE, case=False) == True).to_numpy()  # noqa: E712
+                if not token.any():
+                    continue
+                rest = filled.to_numpy() & ~token
+                if pd.to_numeric(text[rest], errors="coerce").isna().any():
+                    continue  # a column of text, not of numbers with a stray 'nan'
+                bad = token
+                shown = text.to_numpy(dtype=object)
+            if not bad.any():
+                continue
+            j = int(np.flatnonzero(bad)[0])
+            more = int(bad.sum()) - 1
+            problems.add(
+                f"'{shown[j]}' is not a number model '{m.name}' can use as its {what} "
+                f"'{col}'" + (f" ({more} more such cells in the column)" if more else ""),
+                file=str(files[j]), row=int(rows[j]), column=col,
+                fix="leave the cell empty for a missing value, or enter the number")
+    problems.raise_if_any("Model columns hold values that are not finite numbers:")
+
+
 def logit_outcome_problem(values: pd.Series, col: str, as_factor: bool, formula: str):
     """(message, fix) when a logit outcome is not binary as written, else None."""
     v = values.dropna()
@@ -240,8 +309,8 @@ def model_names(m, formula=None) -> list[tuple[str, str]]:
 
 def kept_columns(cfg, level: str) -> list[str]:
     """The columns data/processed/ and reports/ hold at ``level`` ('respondent' or 'unit')
-    beyond ids, items and scores: those the models of that level name, the invariance column
-    (respondent level) and ``survey.keep``. Everything else of the export and the unit table is
+    beyond ids, items and scores: those the models of that level name, the invariance column and
+    the CFA's cluster column (respondent level) and ``survey.keep``. Everything else of the export and the unit table is
     left out (data minimisation)."""
     out: list[str] = []
     for m in cfg.analysis.models:
@@ -250,6 +319,9 @@ def kept_columns(cfg, level: str) -> list[str]:
     inv = cfg.analysis.invariance
     if level == "respondent" and isinstance(inv, str):
         out.append(inv)
+    opts = getattr(cfg.analysis, "cfa_settings", None)
+    if level == "respondent" and opts is not None and opts.cluster:
+        out.append(opts.cluster)  # the CFA's cluster-robust SEs (reproduce.R refits them)
     out += list(cfg.survey.keep)
     return list(dict.fromkeys(out))
 
@@ -285,9 +357,8 @@ def check_kept_columns(study: Study, raw, unit_table) -> tuple[str, ...]:
         found = judge(col, values)
         if found is not None:
             warned.append(f"survey.keep keeps column '{col}', which looks like personal data "
-                          f"({found.reason()}); it is written to data/processed/ and reports/ "
-                          "-- remove it from survey: keep: unless the study needs it and may "
-                          "hold it.")
+                          f"({found.reason()}); it is written to data/processed/ -- remove "
+                          "it from survey: keep: unless the study needs it and may hold it.")
     problems.raise_if_any("survey.keep names columns socap cannot find:")
     return tuple(warned)
 

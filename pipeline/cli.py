@@ -101,8 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         "report the share in which the interaction is significant. The grid comes from the "
         "power: section of study.yaml; the options below override it. Writes "
         "reports/power.json and reports/power.html; finished replications are kept in "
-        "reports/.power-cache/, so an interrupted run continues where it stopped.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "reports/.power-cache/, so an interrupted run continues where it stopped.")
     pw.add_argument("study", nargs="?", default=None, metavar="STUDY",
                     help="study folder (default: current folder)")
     grid = pw.add_argument_group("design grid (comma-separated values)")
@@ -120,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     pw.add_argument("--alpha", type=float, help="significance level (default 0.05)")
     pw.add_argument("--model", help="the model of analysis.models to plan for (default: the first)")
     pw.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
-                    help="local worker processes (default: one per core; 1: no extra process)")
+                    help="local worker processes (default and 0: one per core; 1: none, all in "
+                    "this process)")
     pw.add_argument("--scheduler", metavar="ADDRESS",
                     help="run on an existing Dask distributed cluster, e.g. tcp://10.0.0.5:8786 "
                     "(needs pip install \"socap[dask]\")")
@@ -219,11 +219,22 @@ def _write_crash_log(args) -> Path:
         log = reports / "socap-error.log"
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(f"--- {datetime.now(timezone.utc).isoformat()} socap {' '.join(sys.argv[1:])}\n")
-            fh.write(traceback.format_exc())
+            fh.write(_redacted(traceback.format_exc()))
         return log
     except OSError:
         traceback.print_exc()
         return Path("(stderr)")
+
+
+def _redacted(text: str) -> str:
+    """The traceback without e-mail addresses, IP addresses or phone numbers a message may
+    quote from the data (reports/ never holds personal data)."""
+    try:
+        from pipeline.ingest.personal import redact  # noqa: PLC0415
+
+        return redact(text)
+    except Exception:  # noqa: BLE001 -- the log is written whatever happens
+        return text
 
 
 def _run(args) -> int:

@@ -246,9 +246,12 @@ class Scenario:
 
     def hash(self) -> str:
         """What makes two replications with the same seed and design the same numbers."""
+        from pipeline.simulate import SimulationSpec  # noqa: PLC0415
+
         inst = self.instrument
         payload = {
             "version": GENERATOR_VERSION, "kind": self.kind, "model": self.model.to_dict(),
+            "defaults": asdict(SimulationSpec()), "thresholds": list(THRESHOLDS),
             "min_valid_share": self.min_valid_share, "simulation": self.simulation,
             "network": list(self.network_columns), "aliases": [list(a) for a in self.aliases],
             "outcome": self.outcome,
@@ -263,7 +266,9 @@ class Scenario:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _spec_for(design: Design, simulation: dict):
+def simulation_spec(design: Design, simulation: dict):
+    """The :class:`pipeline.simulate.SimulationSpec` of a design (one region; no careless
+    responses; ``simulation:`` values on top)."""
     from pipeline.simulate import SimulationSpec  # noqa: PLC0415
 
     share = float(simulation.get("cluster_share", 0.25))
@@ -293,21 +298,30 @@ def construct_loadings(instrument, reliability: float, thresholds) -> dict[str, 
 
 def study_table(scenario: Scenario, design: Design, rng: np.random.Generator) -> pd.DataFrame:
     """One simulated study's unit table (one row per firm), as the model sees it."""
-    from pipeline.measure.scores import mean_scores  # noqa: PLC0415
     from pipeline.simulate import draw_study  # noqa: PLC0415
 
     sim = scenario.simulation
-    spec = _spec_for(design, sim)
+    spec = simulation_spec(design, sim)
     inst = scenario.instrument
     loadings = construct_loadings(inst, design.reliability, spec.thresholds)
-    family = scenario.model.family
     extra = [c for c in scenario.network_columns if c not in CHEAP_NETWORK]
-    d = draw_study(spec, inst, rng, loadings=loadings, outcome=family,
+    d = draw_study(spec, inst, rng, loadings=loadings, outcome=scenario.model.family,
                    outcome_sd=float(sim.get("outcome_sd", 1.0)), theta=float(sim.get("theta", 2.0)),
                    ties_table=bool(extra))
+    return draw_unit_table(scenario, d, rng, spec.missing_share)
+
+
+def draw_unit_table(scenario: Scenario, d, rng: np.random.Generator,
+                    missing_share: float) -> pd.DataFrame:
+    """The unit table of a drawn study (:class:`pipeline.simulate.StudyDraw`): answers missing
+    completely at random with ``missing_share``, mean scores, firm means, degree (and the
+    other network measures the model names), the firm table's columns."""
+    from pipeline.measure.scores import mean_scores  # noqa: PLC0415
+
+    inst = scenario.instrument
     codes = d.codes.copy()
-    if spec.missing_share > 0:
-        codes[rng.random(codes.shape) < spec.missing_share] = np.nan
+    if missing_share > 0:
+        codes[rng.random(codes.shape) < missing_share] = np.nan
     scores = mean_scores(pd.DataFrame(codes, columns=d.items), inst,
                          min_valid_share=scenario.min_valid_share)
     n_f = d.firm_ids.size
@@ -321,6 +335,7 @@ def study_table(scenario: Scenario, design: Design, rng: np.random.Generator) ->
             table[col] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
     table["n_respondents"] = d.n_resp_firm
     table["degree"] = d.degree.astype(int)
+    extra = [c for c in scenario.network_columns if c not in CHEAP_NETWORK]
     if extra:
         from pipeline.network import network_measures  # noqa: PLC0415
 
@@ -596,7 +611,8 @@ class Progress:
         if not self.enabled or self.done == 0:
             return
         now = time.perf_counter()
-        if now - self._last < 0.5 and self.done < self.total:
+        every = 0.5 if sys.stderr.isatty() else 10.0  # a log file gets a line per 10 s
+        if now - self._last < every and self.done < self.total:
             return
         self._last = now
         rate = self.done / max(now - self.started, 1e-9)
@@ -635,6 +651,7 @@ def _execute(tasks: list[tuple[Design, list[int]]], scenario: Scenario, entropy:
                                  "address, e.g. --scheduler tcp://10.0.0.5:8786") from None
         try:
             workers = len(client.scheduler_info().get("workers", {}))
+            check_workers(client, scheduler)
             sc = client.scatter(scenario, broadcast=True)
             futures = {}
             for design, reps in tasks:
@@ -657,6 +674,31 @@ def _execute(tasks: list[tuple[Design, list[int]]], scenario: Scenario, entropy:
     for design, records in par(calls):
         on_done(design, records)
     return {"name": "local", "backend": "joblib/loky processes", "workers": n}
+
+
+def worker_versions() -> tuple[str, int]:
+    """socap's version and the generator's on a worker (it must match this process's)."""
+    from pipeline import __version__  # noqa: PLC0415
+
+    return __version__, GENERATOR_VERSION
+
+
+def check_workers(client, address: str) -> None:
+    """Every worker runs the same socap: otherwise it could not unpickle the tasks, or would
+    draw other numbers for the same seeds."""
+    fix = ("install the same socap in the workers' environment (pip install socap==VERSION, or "
+           "the same checkout with pip install -e .) and restart them")
+    try:
+        found = client.run(worker_versions)
+    except (ImportError, AttributeError) as exc:
+        raise StudyError(f"the Dask workers at {address} cannot run socap: {exc}", fix=fix) from None
+    mine = worker_versions()
+    other = {w: tuple(v) for w, v in found.items() if tuple(v) != mine}
+    if other:
+        w, v = next(iter(other.items()))
+        raise StudyError(f"the Dask worker {w} runs socap {v[0]} (generator {v[1]}), this "
+                         f"process socap {mine[0]} (generator {mine[1]}); results would differ",
+                         fix=fix)
 
 
 def _reachable(address: str) -> None:

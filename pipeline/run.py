@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline import __version__
-from pipeline.atomic import (check_output_places, commit, hook, journalled, lock_study,
-                             new_staging, output_error, recover)
+from pipeline.atomic import (check_output_places, commit, environmental, hook, journalled,
+                             lock_study, new_staging, output_error, recover)
 from pipeline.errors import StudyError
 from pipeline.config.instrument import Instrument, read_instrument
 from pipeline.jsonvalues import number as _num
@@ -267,14 +267,26 @@ def reliability_stage(responses: pd.DataFrame, items: list[str],
     return Measured(moments=moments, reliability=reliability, warnings=tuple(warned))
 
 
-def efa_stage(moments, cfg):
+def efa_stage(moments, cfg, responses: pd.DataFrame | None = None):
     """Sampling adequacy, the number of factors and the rotated solution (an EFAResult); None
-    with ``analysis: efa: false``."""
+    with ``analysis: efa: false``. With ``correlation: polychoric`` everything is computed from
+    the polychoric correlations of ``responses`` (``psych::fa(cor = "poly")``)."""
     from pipeline.measure.factors import efa as fit_efa  # noqa: PLC0415
 
     e = cfg.analysis.efa
     if e is False:
         return None
+    if getattr(e, "correlation", "pearson") == "polychoric" and responses is not None:
+        from pipeline.measure.factors import polychoric_moments  # noqa: PLC0415
+
+        import dataclasses  # noqa: PLC0415
+
+        res = fit_efa(polychoric_moments(moments, responses), n_factors=e.n_factors,
+                      method=e.method, rotation=e.rotation, seed=cfg.seed)
+        return dataclasses.replace(res, correlation="polychoric",
+                                   n_factors_reason=res.n_factors_reason.replace(
+                                       "pairwise correlation matrix",
+                                       "polychoric correlation matrix"))
     return fit_efa(moments, n_factors=e.n_factors, method=e.method, rotation=e.rotation,
                    seed=cfg.seed)
 
@@ -330,18 +342,28 @@ def scores_stage(responses: pd.DataFrame, items: list[str], moments, instrument:
 
 
 def invariance_stage(responses: pd.DataFrame, scores: pd.DataFrame, cleaned, items, instrument,
-                     study: Study) -> tuple[dict | None, Warned]:
+                     study: Study, estimator: str | None = None) -> tuple[dict | None, Warned]:
     """Configural, metric and scalar invariance across the groups study.yaml names, and the
-    groups' means (None when not asked for)."""
+    groups' means (None when not asked for). With an ordinal CFA (``analysis.cfa: {estimator:
+    wlsmv}``, or ``auto`` when it chose WLSMV: ``estimator`` is the CFA's ``"WLSMV"``) the
+    levels are the multi-group WLSMV ones of Wu & Estabrook (2016), with a threshold level."""
     cfg = study.config
     if cfg.analysis.invariance is False:
         return None, ()
     from pipeline.measure.cfa import group_means, measurement_invariance  # noqa: PLC0415
 
     inv_col = invariance_column(cfg, cleaned, responses, study)
-    # the model the CFA reports: its second-order factors too
-    inv = measurement_invariance(responses[items + [inv_col]], instrument.construct_items(),
+    opts = cfg.analysis.cfa_settings
+    ordinal = estimator == "WLSMV" or (opts is not None and opts.estimator == "wlsmv")
+    if ordinal:
+        from pipeline.measure.sem.ordinal_groups import ordinal_invariance  # noqa: PLC0415
+
+        inv = ordinal_invariance(responses[items + [inv_col]], instrument.construct_items(),
                                  inv_col, higher_order=dict(instrument.higher_order) or None)
+    else:
+        # the model the CFA reports: its second-order factors too
+        inv = measurement_invariance(responses[items + [inv_col]], instrument.construct_items(),
+                                     inv_col, higher_order=dict(instrument.higher_order) or None)
     invariance = inv.to_dict()
     gm = group_means(scores, responses[inv_col], inv)
     invariance["group_means"] = gm.to_dict()
@@ -421,7 +443,7 @@ def models_stage(study: Study, units: pd.DataFrame | None, responses: pd.DataFra
                       mediation=m.mediation.model_dump() if m.mediation else None,
                       level=m.level, seed=cfg.seed,
                       n_boot=m.mediation.n_boot if m.mediation else 5000,
-                      config_key=f"analysis.models[{i}]")
+                      config_key=f"analysis.models[{i}]", ddf=m.ddf)
         res = fit_model(table, **kwargs)
         out = res.to_dict()
         warned += _tagged(f"model: {m.name}", res.warnings)
@@ -461,7 +483,7 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
         f"{c} alpha {_fmt(r.get('alpha'))}" for c, r in measured.reliability.items()))
 
     t0 = stages.start("Exploratory factor analysis")
-    efa_result = efa_stage(measured.moments, cfg)
+    efa_result = efa_stage(measured.moments, cfg, responses[items])
     efa = efa_result.to_dict() if efa_result is not None else None
     stages.done("efa", t0, f"{efa.get('n_factors')} factors ({efa.get('n_factors_reason', '')})"
                 if efa else "skipped (analysis: efa: false)")
@@ -476,12 +498,16 @@ def analyse(inputs: Inputs, stages: Stages, outputs: "Outputs | None" = None) ->
                                                     cfg), cleaned.exclusions)
     cfa = scored.cfa_dict
     fit = (cfa or {}).get("fit", {})
-    stages.done("cfa", t0, f"CFI {_fmt(fit.get('cfi'))}, RMSEA {_fmt(fit.get('rmsea'))}, "
+    rob = "_robust" if (cfa or {}).get("estimator") == "WLSMV" else ""
+    stages.done("cfa", t0, f"{(cfa or {}).get('estimator', 'ML')}: "
+                f"CFI{' (robust)' if rob else ''} {_fmt(fit.get('cfi' + rob))}, "
+                f"RMSEA {_fmt(fit.get('rmsea' + rob))}, "
                 f"SRMR {_fmt(fit.get('srmr'))}; {scored.method} scores" if cfa
                 else f"{scored.method} scores")
 
     invariance, inv_warned = invariance_stage(responses, scored.scores, cleaned, items,
-                                              instrument, study)
+                                              instrument, study,
+                                              estimator=(cfa or {}).get("estimator"))
 
     t0 = stages.start("Units: aggregation and network measures")
     level = units_stage(inputs, responses, cleaned, scored.scores, clean.prefit.network_notes)
@@ -629,8 +655,9 @@ def _catalytic_line(name: str, res: dict, cfg) -> str:
     if term is None:
         return f"{name}: n = {res.get('n')}"
     c = res["coefficients"][term]
-    return (f"{name}: {term} = {c['estimate']:.3f} [95% CI {c['ci_low']:.3f}, {c['ci_high']:.3f}],"
-            f" p = {c['p']:.3g}")
+    p = "n/a" if c.get("p") is None else f"{c['p']:.3g}"  # undefined: e.g. a constant outcome
+    return (f"{name}: {term} = {_fmt(c.get('estimate'))} [95% CI {_fmt(c.get('ci_low'))}, "
+            f"{_fmt(c.get('ci_high'))}], p = {p}")
 
 
 def _interaction_term(coefficients: dict, focal: str, moderator: str) -> str | None:
@@ -762,6 +789,8 @@ def write_outputs(study: Study, results: dict, artefacts: dict, instrument: Inst
             outputs.wait()  # always wait for the writer before leaving
         commit(outputs.tmp, study.folder)
     except OSError as exc:  # a full disk, a read-only folder: the user's to fix (exit 2)
+        if not environmental(exc):
+            raise
         raise output_error(exc, study.folder) from None
     finally:
         if own:
@@ -842,11 +871,15 @@ def run_study(folder: Path | str | None = None, *, progress: Progress | None = N
     try:
         lock = lock_study(study.folder, note=lambda msg: print(msg, file=sys.stderr, flush=True))
     except OSError as exc:
+        if not environmental(exc):
+            raise
         raise output_error(exc, study.folder) from None
     try:
         try:
             recover(study.folder, note=progress)
         except OSError as exc:
+            if not environmental(exc):
+                raise
             raise output_error(exc, study.folder) from None
         hook("locked", study.folder)
         inputs = read_inputs(study)
@@ -855,6 +888,8 @@ def run_study(folder: Path | str | None = None, *, progress: Progress | None = N
         try:
             outputs = Outputs(study.folder)
         except OSError as exc:
+            if not environmental(exc):
+                raise
             raise output_error(exc, study.folder) from None
         try:
             analysis, artefacts = analyse(inputs, stages, outputs=outputs)
@@ -875,6 +910,11 @@ def summary_lines(results: dict, study: Study) -> list[str]:
              f"({s['excluded']} excluded)"
              + (f", {s['units']} units" if s.get("units") else "")
              + (f", {s['groups']} groups" if s.get("groups") else "") + "."]
+    if s.get("personal_data_dropped"):
+        why = s.get("personal_data_reasons") or {}
+        lines.append("Personal data dropped at ingest (never written): " + ", ".join(
+            f"{c} (by {why[c]['by']}: {why[c]['what']})" if c in why else c
+            for c in s["personal_data_dropped"]) + ".")
     flags = [f"{c} (alpha {r['alpha']:.2f})" for c, r in results["reliability"].items()
              if r.get("alpha") is not None and r["alpha"] < 0.70]
     lines.append("Reliability: " + ("all constructs alpha >= .70." if not flags else

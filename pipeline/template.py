@@ -35,7 +35,7 @@ INIT_FIELDS = {
                "  #     level: unit\n"
                "  #     formula: \"new_products ~ degree * social_capital + log_employees\"\n"
                "  #     family: poisson           # gaussian | poisson | negbin | logit\n"
-               "  #     se: cluster               # classical | hc3 | cluster\n"
+               "  #     se: cluster               # classical | hc3 | cluster (CR2 below 50 clusters) | cr1 | cr2 | wild\n"
                "  #     cluster: cluster\n"
                "  #     focal: degree\n"
                "  #     moderator: social_capital\n"

@@ -124,12 +124,29 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
         out.append(f"  {note}")
     if cfg.analysis.efa is False:
         out.append("EFA: skipped (analysis: efa: false)")
+    elif getattr(cfg.analysis.efa, "correlation", "pearson") == "polychoric":
+        out.append("EFA: on polychoric correlations (analysis: efa: correlation: polychoric)")
+    if cfg.analysis.cfa is False and cfg.scoring.method != "factor":
+        out.append("CFA: skipped (analysis: cfa: false)")
+    elif getattr(cfg.analysis.cfa, "estimator", "ml") == "wlsmv":
+        out.append("CFA: WLSMV on the ordered items (polychorics, DWLS, scaled-shifted test; "
+                   "lavaan's estimator = \"WLSMV\")")
     for m in cfg.analysis.models:
         out.append(f"Model '{m.name}' ({m.level} level, {m.family}): {m.formula} -- every column "
                    "found")
     for note in list(inputs.raw.notes) + list(cleaned.warnings) + list(
             report.instrument_warnings):
         out.append(f"Note: {note}")
+    if cfg.power is not None:
+        pw = cfg.power
+        n = 1
+        for values in (pw.clusters, pw.firms_per_cluster, pw.respondents_per_firm, pw.effect,
+                       pw.icc, pw.reliability):
+            n *= len(values)
+        model = pw.model or (cfg.analysis.models[0].name if cfg.analysis.models else "(none)")
+        out.append(f"Power plan (socap power): {n} design{'s' if n != 1 else ''} x "
+                   f"{pw.replications} replications of model '{model}', target {pw.target:g}, "
+                   f"alpha {pw.alpha:g}")
     out.append("No problems found: `socap run` can proceed.")
     return out
 

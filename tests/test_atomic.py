@@ -110,11 +110,12 @@ def state(sets, folder: Path) -> str:
 
 
 def socap(folder: Path, *args, hook: str | None = None, wait: float | None = None,
-          **popen) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.pop("SOCAP_TEST_HOOK", None)
+          rename_only: bool = False, **popen) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCAP_TEST")}
     if hook:
         env["SOCAP_TEST_HOOK"] = hook
+    if rename_only:  # two renames per folder, as where renameat2's exchange is not available
+        env["SOCAP_TEST_RENAME_ONLY"] = "1"
     if wait is not None:
         env["SOCAP_LOCK_WAIT"] = str(wait)
     quiet = ["--quiet"] if args[0] == "run" else []
@@ -131,23 +132,42 @@ def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
 #: steps of the run and the swap, and which set a kill there leaves
 STEPS = [("locked", "old"), ("write-responses", "old"), ("write-report", "old"),
          ("staged", "old"), ("journal-tmp", "old"), ("journal", "new"),
-         ("aside-processed", "new"), ("placed-processed", "new"), ("aside-reports", "new"),
-         ("placed-reports", "new"), ("committed", "new"), ("cleaned", "new")]
+         ("placed-processed", "new"), ("placed-reports", "new"), ("committed", "new"),
+         ("cleaned", "new")]
+#: the steps of the two-rename swap (no renameat2 exchange: macOS, Windows, NFS)
+RENAME_STEPS = [("aside-processed", "new"), ("placed-processed", "new"),
+                ("aside-reports", "new"), ("placed-reports", "new")]
 
 
 @pytest.mark.parametrize("step,expected", STEPS, ids=[s for s, _ in STEPS])
 def test_a_kill_at_each_step_leaves_one_complete_set(sets, study, step, expected):
     code, err = finish(socap(study, "run", hook=f"{step}=exit"))
     assert code == 86, err  # the hook ended it there
+    if sys.platform.startswith("linux"):
+        # folders are exchanged in one step: even before recovery, each folder is a complete
+        # set (the two may be of different runs until recovery)
+        for rel in DIRS:
+            which(sets, study, rel)
     assert state(sets, study) == expected
 
 
-def test_a_kill_during_recovery_is_recovered_by_the_next_command(sets, study):
-    code, _ = finish(socap(study, "run", hook="aside-reports=exit"))
+@pytest.mark.parametrize("step,expected", RENAME_STEPS, ids=[s for s, _ in RENAME_STEPS])
+def test_a_kill_during_the_two_rename_swap_is_recovered(sets, study, step, expected):
+    code, err = finish(socap(study, "run", hook=f"{step}=exit", rename_only=True))
+    assert code == 86, err
+    assert state(sets, study) == expected
+
+
+@pytest.mark.parametrize("rename_only", [False, True], ids=["exchange", "renames"])
+def test_a_kill_during_recovery_is_recovered_by_the_next_command(sets, study, rename_only):
+    code, _ = finish(socap(study, "run", hook="placed-processed=exit", rename_only=rename_only))
     assert code == 86
-    assert (study / JOURNAL).exists() and not (study / "reports").exists()
+    assert (study / JOURNAL).exists()
+    assert which(sets, study, "data/processed") == "new"
+    assert snapshot(study, "reports") == sets["old"]["reports"]  # the mix recovery ends
     # socap validate recovers first; killed in the middle of it
-    code, err = finish(socap(study, "validate", hook="recover-placed-reports=exit"))
+    code, err = finish(socap(study, "validate", hook="recover-placed-reports=exit",
+                             rename_only=rename_only))
     assert code == 86, err
     assert (study / JOURNAL).exists()
     code, err = finish(socap(study, "validate"))
@@ -158,7 +178,6 @@ def test_a_kill_during_recovery_is_recovered_by_the_next_command(sets, study):
 
 def test_random_kills_then_a_run_leaves_no_debris(sets, study):
     rng = random.Random(18)
-    seen = set()
     for _ in range(5):
         shutil.rmtree(study)
         shutil.copytree(sets["folder"], study)
@@ -166,7 +185,7 @@ def test_random_kills_then_a_run_leaves_no_debris(sets, study):
         time.sleep(rng.uniform(0.2, 4.0))
         proc.send_signal(signal.SIGKILL)
         finish(proc)
-        seen.add(state(sets, study))
+        state(sets, study)  # old or new, both folders from the same run
     # the next run cleans up whatever the kill left and writes the new set
     code, _ = finish(socap(study, "run", hook="journal-tmp=exit"))
     assert code == 86
@@ -197,6 +216,12 @@ def test_a_second_run_refuses_or_waits_while_one_is_running(sets, study, tmp_pat
     assert "Traceback" not in err
     assert snapshot(study, "reports") == sets["old"]["reports"]
     assert snapshot(study, "data/processed") == sets["old"]["data/processed"]
+    # socap validate meanwhile leaves the running one's staging folder alone
+    staged = list(study.glob(STAGING_PREFIX + "*"))
+    assert len(staged) == 1
+    code, err = finish(socap(study, "validate"))
+    assert code == 0, err
+    assert list(study.glob(STAGING_PREFIX + "*")) == staged
     # a patient one waits, says so, and runs once the first is done
     waiter = socap(study, "run", wait=300)
     deadline = time.monotonic() + 300
@@ -228,6 +253,22 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(sets, study, capsys):
     assert which(sets, study, "reports") == "new"
 
 
+def test_a_file_system_without_locks_runs_with_a_note(sets, study, capsys, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    capsys.readouterr()
+    assert main(["run", str(study), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "cannot lock files (No locks available)" in err, err
+    assert which(sets, study, "reports") == "new"
+    assert not (study / LOCK).exists()
+
+
 # ---- full disk, read-only folder ----------------------------------------------------------------
 
 
@@ -257,12 +298,56 @@ def test_a_full_or_read_only_disk_is_a_message_and_changes_nothing(sets, study, 
     capsys.readouterr()
     assert main(["run", str(study), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert reason in err and "cannot write the outputs in" in err, err
-    assert str(study) in err
+    assert f"cannot write the outputs in {study}: {reason}" in err, err
+    if step == "write-responses":
+        assert "writing data/processed/responses.parquet" in err
     assert "internal error" not in err and "Traceback" not in err
     for rel in DIRS:
         assert snapshot(study, rel) == sets["old"][rel]
     assert not [p for p in study.iterdir() if p.name.startswith((STAGING_PREFIX, JOURNAL, LOCK))]
+
+
+def test_an_os_error_that_is_a_bug_stays_an_internal_error(sets, study, capsys, monkeypatch):
+    """Only the machine's state (full, read-only, forbidden ...) is the user's to fix; a missing
+    file while writing is socap's bug: exit 1, and still nothing changed."""
+    monkeypatch.setenv("SOCAP_TEST_HOOK", "write-report=ENOENT")
+    capsys.readouterr()
+    assert main(["run", str(study), "--quiet"]) == 1
+    assert "internal error" in capsys.readouterr().err
+    for rel in DIRS:
+        now = snapshot(study, rel)
+        now.pop("socap-error.log", None)  # the crash log for the bug report
+        assert now == sets["old"][rel]
+    assert not [p for p in study.iterdir() if p.name.startswith((STAGING_PREFIX, JOURNAL, LOCK))]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("output", ["data/processed/responses.parquet",
+                                    "data/processed/exclusions.csv", "reports/tables.xlsx",
+                                    "reports/report.html", "reports/results.json"])
+def test_a_real_full_disk_through_each_writer(sets, study, capsys, monkeypatch, output):
+    """A real ENOSPC from the kernel: the staged output is a link to /dev/full, so pyarrow,
+    pandas, zipfile and plain writes meet a full device as they would a full disk."""
+    import pipeline.run as run
+
+    real = run.new_staging
+
+    def staging(folder):
+        path = real(folder)
+        (path / output).parent.mkdir(parents=True, exist_ok=True)
+        (path / output).symlink_to("/dev/full")
+        return path
+
+    monkeypatch.setattr(run, "new_staging", staging)
+    capsys.readouterr()
+    assert main(["run", str(study), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write the outputs in {study}: No space left on device" in err, err
+    assert "internal error" not in err and "Traceback" not in err
+    for rel in DIRS:
+        assert snapshot(study, rel) == sets["old"][rel]
+    assert not [p for p in study.iterdir() if p.name.startswith((STAGING_PREFIX, JOURNAL, LOCK))]
+    assert Path("/dev/full").is_char_device()
 
 
 @pytest.mark.parametrize("where", ["reports", "data/processed"])
@@ -279,3 +364,36 @@ def test_a_file_where_an_output_folder_goes_is_refused(sets, study, capsys, wher
     for rel, snap in keep.items():
         assert snapshot(study, rel) == snap
     assert not list(study.glob(STAGING_PREFIX + "*"))
+
+
+def test_socap_powers_outputs_survive_a_run(sets, study, capsys):
+    """reports/power.json, power.html and the resumable .power-cache/ are socap power's: a
+    run replaces reports/ with its own files and keeps those."""
+    kept = {"power.json": b'{"designs": []}\n', "power.html": b"<html></html>\n",
+            ".power-cache/replications.jsonl": b'{"r": 1}\n{"r": 2}\n'}
+    for name, data in kept.items():
+        (study / "reports" / name).parent.mkdir(parents=True, exist_ok=True)
+        (study / "reports" / name).write_bytes(data)
+    (study / "reports" / "figures" / "stale.svg").write_text("<svg/>")  # not kept
+    assert main(["run", str(study), "--quiet"]) == 0, capsys.readouterr().err
+    for name, data in kept.items():
+        assert (study / "reports" / name).read_bytes() == data, name
+    assert not (study / "reports" / "figures" / "stale.svg").exists()
+    snap = snapshot(study, "reports")
+    for name in kept:
+        del snap[name]
+    assert sorted(snap) == sorted(sets["new"]["reports"])
+
+
+def test_folders_set_aside_by_earlier_versions_are_put_back_or_removed(sets, study):
+    """socap before this protocol renamed the old folders aside (.reports.old-PID,
+    data/.processed.old-PID) and could be killed before putting them back."""
+    shutil.move(study / "reports", study / ".reports.old-4242")  # killed mid-swap: no reports/
+    shutil.copytree(study / "data/processed", study / "data/.processed.old-4242")  # a leftover
+    with lock_study(study, wait=0):
+        done = recover(study)
+    assert any("restored reports/" in line for line in done), done
+    assert snapshot(study, "reports") == sets["old"]["reports"]
+    assert snapshot(study, "data/processed") == sets["old"]["data/processed"]
+    assert not list(study.glob("**/.*.old-*"))
+

@@ -198,3 +198,44 @@ def test_score_correction_headline_and_off(study_copy, tmp_path):
         "standardize: [degree, social_capital]\n      score_correction: false"))
     assert "score_correction" not in res_off["models"]["catalytic"]
     assert "t-scorecorr_catalytic" not in html
+
+
+def test_clustered_corrected_model_uses_the_cluster_jackknife_of_both_steps():
+    """With few clusters the corrected coefficients' SE is the delete-one-cluster jackknife of
+    calibration + fit: recomputed here with numpy least squares on each jackknife sample's
+    calibrated scores (calibration itself is tested against lme4 above)."""
+    rng = np.random.default_rng(12)
+    G, per = 8, 25
+    k = G * per
+    cl = np.repeat([f"c{g}" for g in range(G)], per)
+    t = rng.normal(0, 0.5, k) + np.repeat(rng.normal(0, 0.2, G), per)
+    d = 0.4 * t + rng.normal(size=k)
+    unit = np.repeat([f"u{i:03d}" for i in range(k)], 3)
+    resp = pd.DataFrame({"unit": unit, "score": np.repeat(t, 3) + rng.normal(0, 0.8, 3 * k)})
+    table = resp.groupby("unit", sort=True)["score"].mean().reset_index()
+    table["d"], table["cluster"] = d, cl
+    table["y"] = 0.5 * t + 0.3 * d + rng.normal(0, 0.5, k)
+    kw = dict(name="m", formula="y ~ d + score", se="cluster", cluster="cluster")
+    unc = fit_model(table, **kw)
+    out, _, warns = corrected_model(table, resp, unc, kw, unit="unit", scores=["score"])
+    sc = out["score_correction"]
+    assert sc["jackknife_clusters"] == G and "jackknife" in sc["inference"]
+    est = []
+    for g in range(G):
+        sub = table[table["cluster"] != f"c{g}"]
+        cal = calibrate_unit_scores(sub, resp, unit="unit", scores=["score"], formula="y ~ d + score")
+        X = np.column_stack([np.ones(len(sub)), cal.table["d"], cal.table["score"]])
+        est.append(np.linalg.lstsq(X, cal.table["y"], rcond=None)[0])
+    est = np.array(est)
+    se = np.sqrt((G - 1) / G * ((est - est.mean(0)) ** 2).sum(0))
+    for j, term in enumerate(["(Intercept)", "d", "score"]):
+        c = sc["coefficients"][term]
+        assert c["se"] == pytest.approx(se[j], rel=1e-8)
+        assert c["df"] == G - 1
+        assert c["se_fit"] != c["se"]
+    # without clusters: the fit's own SEs, no jackknife
+    kw2 = dict(name="m", formula="y ~ d + score")
+    out2, _, _ = corrected_model(table, resp, fit_model(table, **kw2), kw2, unit="unit",
+                                 scores=["score"])
+    assert out2["score_correction"]["jackknife_clusters"] is None
+    assert "se_fit" not in out2["score_correction"]["coefficients"]["score"]

@@ -341,3 +341,20 @@ def test_internal_error_is_exit_1_with_a_log(study, capsys, monkeypatch):
     after = outputs(study)
     after.pop("reports/socap-error.log")
     assert after == before  # only the log was added
+
+
+def test_internal_error_log_quotes_no_personal_data(study, capsys, monkeypatch):
+    import pipeline.run
+
+    def boom(*a, **k):
+        raise ValueError("could not convert 'jo.doe@example.org' (from 192.0.2.17, "
+                         "tel +49 30 1234 5678) to float at row 12")
+
+    monkeypatch.setattr(pipeline.run, "analyse", boom)
+    code, err = run(study, capsys)
+    assert code == 1
+    log = (study / "reports" / "socap-error.log").read_text()
+    assert "ValueError: could not convert '<e-mail>' (from <IP address>, tel <phone>) to float " \
+           "at row 12" in log
+    for secret in ("jo.doe", "example.org", "192.0.2.17", "1234 5678"):
+        assert secret not in log and secret not in err

@@ -39,7 +39,9 @@ def _close(got, want, rel, what, absolute=0.0):
 
 def _fit(case, se):
     a = case["args"]
-    return fit_model(_table(case), name=case["id"], formula=a["formula"], family=a["family"], se=se,
+    # the R fixtures hold sandwich::vcovCL (CR1); se: cluster would pick CR2 below 50 clusters
+    return fit_model(_table(case), name=case["id"], formula=a["formula"], family=a["family"],
+                     se="cr1" if se == "cluster" else se,
                      cluster=a.get("cluster") if se == "cluster" else None, focal=a.get("focal"),
                      moderator=a.get("moderator"), weight=a.get("weight"), center=a.get("center") or (),
                      random=a.get("random"))

@@ -63,6 +63,9 @@ def _text(*values):
     (_text("call me on +49 30 1234 5678", "no thanks"), "phone numbers"),
     (_text("03-1234-5678", "-"), "phone numbers"),
     (_text("(555) 123-4567",), "phone numbers"),
+    (_text("Tokyo office +81 3-1234-5678",), "phone numbers"),
+    (_text("030 1234 5678",), "phone numbers"),
+    (_text("portable 06.12.34.56.78",), "phone numbers"),
     (_text("sent from 192.168.10.21 at work",), "IP addresses"),
     (_text("2001:db8:85a3::8a2e:370:7334",), "IP addresses"),
     (_text("35.6812 139.7671 40.0 5.0", "35.6813 139.7672 41 4.5"), "coordinates"),  # geopoints
@@ -87,6 +90,7 @@ def test_personal_data_by_content(values, kind):
     _text("1 2 3 4", "2 3"),  # a KoBo select_multiple of numbered choices
     _text("1.5, 2.5", "2.5 3.5"),  # not coordinates: too few decimals
     _text("Sales", "R&D", "turnover 12 500 000 EUR", "1,234,567"),
+    _text("in 2019 2020 2021 we grew", "scores 5 10 15 20 25 30", "ISO 9001:2015 and 14001"),
 ])
 def test_items_codes_ids_and_years_are_never_flagged(values):
     assert content_kind(values) is None
@@ -118,6 +122,53 @@ def test_kobo_geopoint_question_is_dropped_by_content(tmp_path):
     # the platform's time stamps and UUIDs are not phone numbers, items never personal data
     assert not {"start", "end", "_uuid", "_submission_time"} & set(raw.personal_data_dropped)
     assert not set(inst.item_ids) & set(raw.personal_data_dropped)
+
+
+def test_qualtrics_export_in_spanish_and_german_loses_its_personal_columns(tmp_path):
+    from ingest_writers import qualtrics_rows
+
+    from pipeline.config.study import read_study
+    from pipeline.ingest.survey import read_survey
+
+    frame, inst = base_survey()
+    rows = qualtrics_rows(frame, inst)
+    extra = {"Teléfono": lambda i: f"+34 91 123 45{i:02d}", "Nachname": lambda i: f"Muster{i}",
+             "Comentarios": lambda i: f"escribir a ana{i}@correo.example" if i == 2 else "nada",
+             "Abteilung": lambda i: "Vertrieb", "Jahr": lambda i: 2020 + i % 3}
+    for name, make in extra.items():
+        rows[0].append(name)
+        rows[1].append(name)
+        rows[2].append(json.dumps({"ImportId": name}))
+        for k, r in enumerate(rows[3:]):
+            r.append(make(k))
+    folder = study(tmp_path / "q", ["q.csv"])
+    write(folder / "data/raw/q.csv", rows)
+    raw = read_survey(read_study(folder))
+    why = raw.personal_data_reasons
+    assert why["Teléfono"] == {"by": "name", "what": "phone number"}
+    assert why["Nachname"] == {"by": "name", "what": "person's name"}
+    assert why["Comentarios"] == {"by": "content", "what": "e-mail addresses"}
+    assert why["RecipientFirstName"] == {"by": "name", "what": "person's name"}
+    assert why["LocationLatitude"] == {"by": "name", "what": "location"}
+    assert {"Abteilung", "Jahr", "StartDate", "EndDate", "RecordedDate", "Status"} <= set(raw.data)
+    assert not set(why) & {"Abteilung", "Jahr", *inst.item_ids}
+
+
+def test_a_column_found_personal_in_one_export_is_dropped_from_every_export(tmp_path):
+    from pipeline.config.study import read_study
+    from pipeline.ingest.survey import read_survey
+
+    frame, inst = base_survey()
+    a, b = frame.iloc[:15].copy(), frame.iloc[15:].copy()
+    a["remarks"] = ["call me: 030 1234 5678" if i == 3 else "fine" for i in range(len(a))]
+    b["remarks"] = "nothing to add"
+    folder = study(tmp_path / "s", ["a.csv", "b.csv"])
+    a.to_csv(folder / "data/raw/a.csv", index=False)
+    b.to_csv(folder / "data/raw/b.csv", index=False)
+    raw = read_survey(read_study(folder))
+    assert raw.personal_data_reasons["remarks"] == {"by": "content", "what": "phone numbers"}
+    assert "remarks" not in raw.data.columns and "remarks" not in set(raw.columns["column"])
+    assert len(raw.data) == len(frame)
 
 
 # --- a whole run: nothing but the minimum is written -----------------------------------------
@@ -230,18 +281,20 @@ def test_dropped_columns_are_reported_with_the_reason_only(minimal_run):
     assert "Nombre (by name: person&#39;s name)" in html or "Nombre (by name: person's name)" in html
 
 
-def test_validate_names_dropped_columns_and_why_without_values(minimal_run, capsys):
+def test_validate_and_run_name_dropped_columns_and_why_without_values(minimal_run, capsys):
     folder, _ = minimal_run
-    assert main(["validate", str(folder)]) == 0
-    out = capsys.readouterr()
-    text = out.out + out.err
-    line = next(l for l in text.splitlines() if "personal data columns dropped" in l)
-    for part in ("Nombre (by name: person's name)", "comments (by content: phone numbers)",
-                 "contact (by content: e-mail addresses)", "site (by content: coordinates)",
-                 "IPAddress (by name: IP address or device id)"):
-        assert part in line
-    for s in SECRETS:
-        assert s not in text
+    for command, marker in (("validate", "personal data columns dropped"),
+                            ("run", "Personal data dropped at ingest")):
+        assert main([command, str(folder)]) == 0
+        out = capsys.readouterr()
+        text = out.out + out.err
+        line = next(l for l in text.splitlines() if marker in l)
+        for part in ("Nombre (by name: person's name)", "comments (by content: phone numbers)",
+                     "contact (by content: e-mail addresses)", "site (by content: coordinates)",
+                     "IPAddress (by name: IP address or device id)"):
+            assert part in line, (command, part)
+        for s in SECRETS:
+            assert s not in text, (command, s)
 
 
 def test_survey_keep_writes_the_column_and_warns_for_personal_data(example_study, tmp_path):
@@ -257,6 +310,8 @@ def test_survey_keep_writes_the_column_and_warns_for_personal_data(example_study
     assert "contact_person" not in units.columns
     r = json.loads((folder / "reports/results.json").read_text())
     assert r["config"]["survey"]["keep"] == ["department", "Nombre", "firm_notes"]
+    html = (folder / "reports/report.html").read_text(encoding="utf-8")
+    assert re.search(r"keep:\s*- department\s*- Nombre\s*- firm_notes", html)  # the config echo
     warned = [w["message"] for w in r["warnings"]]
     assert any("survey.keep keeps column 'Nombre', which looks like personal data "
                "(by name: person's name)" in w for w in warned)
@@ -291,3 +346,25 @@ def test_survey_keep_takes_one_name_or_a_list(tmp_path):
 
     with pytest.raises(StudyError, match=re.escape("keep")):
         read_study(folder)
+
+
+def test_kept_columns_are_those_the_analysis_names(example_study, tmp_path):
+    from pipeline.checks import kept_columns
+    from pipeline.config.study import read_study
+
+    folder = tmp_path / "study"
+    shutil.copytree(example_study, folder)
+    text = (folder / "study.yaml").read_text()
+    text = text.replace("  unit: firm_id\n", "  unit: firm_id\n  keep: [sector]\n")
+    text = text.replace("  cfa: true\n", "  cfa: {estimator: mlr, cluster: school}\n")
+    text = re.sub(r"  invariance: \S+\n", "  invariance: region\n", text)
+    text = text.replace("  models:\n", "  models:\n    - name: resp\n      level: respondent\n"
+                        "      formula: \"trust ~ tenure + log(age)\"\n      weight: w\n"
+                        "      se: cluster\n      cluster: firm_id\n")
+    (folder / "study.yaml").write_text(text)
+    cfg = read_study(folder).config
+    assert kept_columns(cfg, "respondent") == ["trust", "tenure", "age", "firm_id", "w",
+                                               "region", "school", "sector"]
+    unit = kept_columns(cfg, "unit")
+    assert {"new_products", "degree", "social_capital", "log_employees", "cluster"} <= set(unit)
+    assert not {"tenure", "age", "region", "school"} & set(unit) and unit[-1] == "sector"

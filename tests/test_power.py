@@ -28,7 +28,7 @@ power:
   firms_per_cluster: 8
   respondents_per_firm: 3
   effect: 0.3
-  replications: 30
+  replications: 24
 """
 
 
@@ -203,9 +203,9 @@ def test_unit_table_scores_are_the_aggregated_mean_scores(tmp_path):
     design = Design(3, 6, 3.0, 0.2, 0.4, 0.8)
     table = replication_table(scenario, design, 1, 0)
     # the same draw, laid out as respondents
-    from pipeline.power import _spec_for, construct_loadings
+    from pipeline.power import simulation_spec, construct_loadings
 
-    spec = _spec_for(design, {})
+    spec = simulation_spec(design, {})
     rng = np.random.default_rng(np.random.SeedSequence(1, spawn_key=(design.key, 0)))
     inst = scenario.instrument
     d = draw_study(spec, inst, rng, loadings=construct_loadings(inst, 0.8, THRESHOLDS),
@@ -303,14 +303,14 @@ def test_interrupted_run_resumes_to_the_same_result(serial, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         power_study(folder, jobs=1, progress=False, after_chunk=stop)
     assert not (folder / "reports" / "power.json").exists()
-    sizes = [len(range(30)[i:i + CHUNK]) for i in range(0, 30, CHUNK)] * 2  # tasks, 2 designs
+    sizes = [len(range(24)[i:i + CHUNK]) for i in range(0, 24, CHUNK)] * 2  # tasks, 2 designs
     first_two = sum(sizes[:2])
     assert len(_records(folder)) == first_two
     with open(cache_path(folder / "reports"), "a") as fh:  # a line cut short by the interruption
         fh.write('{"h": "abc", "s": 20')
     out = power_study(folder, jobs=1, progress=False)
     assert out["cache"]["reused"] == first_two
-    assert out["cache"]["computed"] == 2 * 30 - first_two
+    assert out["cache"]["computed"] == 2 * 24 - first_two
     _same(fresh, out)
     again = power_study(folder, {"alpha": 0.10}, jobs=1, progress=False)
     assert again["cache"]["computed"] == 0 and again["alpha"] == 0.10
@@ -391,6 +391,8 @@ def test_design_grid_is_every_combination():
     ("power:\n  alpha: 0\n", ["key 'power.alpha'", "probability"]),
     ("power:\n  model: nope\n", ["key 'power.model'", "catalytic"]),
     ("power:\n  simulation: {b_sx: 1}\n", ["power.simulation", "b_sc"]),
+    ("power:\n  simulation: {cluster_share: 1.5}\n", ["power.simulation", "between 0 and 1"]),
+    ("power:\n  clusters: 8, x\n", ["power.clusters", "line"]),
 ])
 def test_bad_power_section_exits_2(tmp_path, capsys, power, expected):
     folder = make_study(tmp_path / "bad", "\n" + power)
@@ -452,3 +454,72 @@ def test_init_template_power_section_is_valid_when_uncommented(tmp_path):
     (tmp_path / "new" / "study.yaml").write_text(text.replace(block, uncommented))
     cfg = read_study(tmp_path / "new").config.power
     assert len(design_grid(cfg)) == 3 * 2 * 2 * 2 and cfg.replications == 500
+
+
+def test_dask_workers_with_another_socap_are_refused():
+    from pipeline.errors import StudyError
+    from pipeline.power import check_workers, worker_versions
+
+    class Client:
+        def __init__(self, versions):
+            self.versions = versions
+
+        def run(self, func):
+            assert func is worker_versions
+            return self.versions
+
+    check_workers(Client({"tcp://a:1": worker_versions()}), "tcp://s:8786")
+    with pytest.raises(StudyError, match="runs socap 0.0.1"):
+        check_workers(Client({"tcp://a:1": worker_versions(), "tcp://b:1": ("0.0.1", 1)}),
+                       "tcp://s:8786")
+
+
+def test_replication_fit_is_the_pipelines_fit_of_the_same_study(tmp_path):
+    """End to end: a study drawn by the generator, written as an export and run through
+    `socap run` (scoring: mean) gives the unit scores, degrees and interaction estimate that
+    socap power's in-memory unit table gives for the same draw."""
+    import pandas as pd
+
+    from pipeline.config.study import PowerConfig, read_study
+    from pipeline.power import draw_unit_table, fit_replication
+    from pipeline.simulate import simulate_study, write_study
+
+    spec = SimulationSpec(seed=11, regions=1, clusters_per_region=4, firms_per_cluster=12,
+                          respondents_per_firm=3, missing_share=0.0, straightliners_share=0.0,
+                          speeders_share=0.0, incomplete_share=0.0, survey_format="csv")
+    folder = tmp_path / "e2e"
+    write_study(simulate_study(spec), folder)
+    text = (folder / "study.yaml").read_text()
+    text = text.replace("scoring: factor", "scoring: mean").replace("  cfa: true", "  cfa: false")
+    text = text.replace("  efa: {n_factors: auto, method: ml, rotation: oblimin}", "  efa: false")
+    text = text.replace("  speeders: 0.5", "  speeders: false")
+    (folder / "study.yaml").write_text(text)
+    assert main(["run", str(folder), "--quiet"]) == 0
+    units = pd.read_parquet(folder / "data" / "processed" / "units.parquet")
+    units.index = units.index.astype(str) if units.index.name else units.index
+    if "firm_id" in units.columns:
+        units = units.set_index("firm_id")
+    results = json.loads((folder / "reports" / "results.json").read_text())
+
+    study = read_study(folder)
+    scenario = study_scenario(study, PowerConfig())
+    inst = scenario.instrument
+    d = draw_study(spec, inst, np.random.default_rng(spec.seed))
+    table = draw_unit_table(scenario, d, np.random.default_rng(0), 0.0)
+    assert (table["n_respondents"].to_numpy() == units.loc[table["firm_id"], "n_respondents"]
+            .to_numpy()).all()
+    for col in ("social_capital", "trust", "degree"):
+        np.testing.assert_allclose(table[col].to_numpy(float),
+                                   units.loc[table["firm_id"], col].to_numpy(float), rtol=1e-12)
+    ours = fit_replication(scenario, table, 0).coefficients["degree:social_capital"]
+    theirs = results["models"]["catalytic"]["coefficients"]["degree:social_capital"]
+    assert ours["estimate"] == pytest.approx(theirs["estimate"], rel=1e-8)
+    assert ours["p"] == pytest.approx(theirs["p"], rel=1e-6)
+
+
+def test_validate_tells_the_power_plan(study_copy, capsys):
+    text = (study_copy / "study.yaml").read_text()
+    (study_copy / "study.yaml").write_text(text + "\npower:\n  clusters: [8, 12]\n  icc: [0.3, 0.4]\n")
+    assert main(["validate", str(study_copy)]) == 0
+    assert ("Power plan (socap power): 4 designs x 500 replications of model 'catalytic'"
+            in capsys.readouterr().out)

@@ -267,7 +267,11 @@ def test_model_tables_equal_results_json(page, results, html):
               f"JN raw bound {i + 1}")
     shown(rows[f"observed {m['moderator']}: minimum"]["value"], jn["range"][0], "JN range low")
     shown(rows[f"observed {m['moderator']}: maximum"]["value"], jn["range"][1], "JN range high")
-    shown(rows["critical value (normal)"]["value"], jn["critical_value"], "JN critical value")
+    shown(rows[f"critical value ({jn['distribution']})"]["value"], jn["critical_value"], "JN critical value")
+    # a cluster-robust model with few clusters: t on fractional (Satterthwaite) df, shown per slope
+    for r, s in zip(slopes, m["simple_slopes"], strict=True):
+        if s.get("df") is not None:
+            shown(r["df"], s["df"], "slope df")
     # fit and diagnostics
     rows = {r["statistic"]: r["value"] for r in table(
         page, [k[2:] for k in page.tables if k.startswith("t-fit_")][0])}

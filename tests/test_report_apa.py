@@ -185,9 +185,12 @@ def test_estimator_missing_se_and_df_are_stated_where_used(page, results):
     assert "SEs: standard (inverse expected information)" in text
     assert "model test: likelihood-ratio chi-square test" in text
     m = next(iter(results["models"].values()))
-    assert m["se_type"] == "cluster" and m["test"] == "z"
-    assert "Standard errors are cluster-robust CR1 over cluster" in text
-    assert "coefficients are tested with z tests (normal distribution)" in text
+    # fewer than 50 clusters: se: cluster chose CR2 with Satterthwaite df, and says why
+    assert m["se_type"] == "CR2" and m["test"] == "t" and m["df_method"] == "Satterthwaite"
+    assert "Standard errors are cluster-robust CR2 (bias-reduced linearisation) over cluster" in text
+    assert "coefficients are tested with t tests with Satterthwaite df" in text
+    assert f"because there are only {m['wild_bootstrap']['clusters']} clusters" in text
+    assert "Wild Cluster Bootstrap of Model" in text
     assert "F test of between-unit differences with df1 = units - 1" in text
     assert "Feldt 95% confidence interval from the F distribution with n - 1" in text
 
@@ -241,7 +244,11 @@ def test_reproduce_r_is_written_with_the_lavaan_syntax(ran, results):
     text = (ran / "reports" / "reproduce.R").read_text(encoding="utf-8")
     assert "lavaan::cfa(model, data = responses[, c(cfa_items)], estimator = \"ML\", " \
            "missing = \"listwise\")" in text
-    assert "sandwich::vcovCL(fit, cluster = d[[\"cluster\"]], type = 'HC1')" in text
+    assert "clubSandwich::vcovCR(fit, cluster = d[[\"cluster\"]], type = 'CR2')" in text
+    m = next(iter(results["models"].values()))
+    # the Satterthwaite df are checked in R too (clubSandwich::coef_test), one per coefficient
+    assert "clubSandwich::coef_test(fit, vcov = V, test = 'Satterthwaite')" in text
+    assert text.count("Satterthwaite df\", cs[") == len(m["coefficients"])
     assert "multilevel::ICC2" in text and "psych::alpha" in text and "psych::fa" in text
     import pandas as pd
 

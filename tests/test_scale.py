@@ -9,8 +9,6 @@ mixed encodings) -- and require identical frames, dtypes and codes.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -233,12 +231,13 @@ def test_yaml_c_loader_gives_the_same_data_and_lines(tmp_path):
     texts = [f.read_text(encoding="utf-8-sig") for f in files]
     texts += ["a: [1, 2, {b: c}]\nd: 'x: y'\ne: |\n  two\n  lines\nf: null\ng: 1.5e3\n",
               "- 1\n- {x: 2}\n-\n  - nested\n"]
+    here = tmp_path / "x.yaml"
     for text in texts:
         data = yaml.safe_load(text)
-        where = Path("study.yaml")
-        lines = yamlfile._walk(yaml.compose(text, Loader=yaml.SafeLoader), where, "study file")
-        assert yamlfile._compose_and_construct_c(text, where, "study file") == (data, lines)
-    assert yamlfile._compose_and_construct_c("a: [1, 2\n", Path("x.yaml"), "x") is None
+        lines = yamlfile._walk(yaml.compose(text, Loader=yaml.SafeLoader), here, "file")
+        assert yamlfile._compose_and_construct_c(text, here, "file") == (data, lines)
+    # errors: the general path explains them
+    assert yamlfile._compose_and_construct_c("a: [1, 2\n", here, "file") is None
 
 
 def test_parquet_text_columns_clean_as_object_columns(tmp_path):

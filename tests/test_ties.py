@@ -171,5 +171,5 @@ def test_type_slug():
 def test_corrupt_workbook_is_study_error(tmp_path):
     p = tmp_path / "ties.xlsx"
     p.write_bytes(b"this is not a zip file")
-    with pytest.raises(StudyError, match="cannot read the workbook"):
+    with pytest.raises(StudyError, match="the tie list is not a valid .xlsx file"):
         read_ties(p, directed=False)

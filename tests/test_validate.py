@@ -169,3 +169,13 @@ def test_efa_false_and_small_constructs(tmp_path):
     res = json.loads((folder / "reports/results.json").read_text())
     assert res["efa"] is None and res["config"]["analysis"]["efa"] is False
     assert any("Construct 'trust' has 2 items" in w["message"] for w in res["warnings"])
+
+
+def test_validate_names_wlsmv_and_polychoric_efa(tmp_path):
+    folder = _example(tmp_path)
+    _edit(folder, "  efa: {n_factors: auto, method: ml, rotation: oblimin}",
+          "  efa: {n_factors: auto, method: ml, rotation: oblimin, correlation: polychoric}")
+    _edit(folder, "  cfa: true", "  cfa: {estimator: wlsmv}")
+    lines = validate_study(folder)
+    assert any(x.startswith("CFA: WLSMV") for x in lines)
+    assert "EFA: on polychoric correlations (analysis: efa: correlation: polychoric)" in lines

@@ -157,6 +157,8 @@ class EFAConfig(_Strict):
     method: Literal["ml", "minres"] = "ml"
     rotation: Literal["oblimin", "promax", "varimax", "geomin", "none"] = "oblimin"
     parallel_iterations: int = Field(20, ge=1)
+    # polychoric: EFA and parallel analysis on polychoric correlations (psych cor = "poly")
+    correlation: Literal["pearson", "polychoric"] = "pearson"
 
     @field_validator("n_factors")
     @classmethod
@@ -251,7 +253,7 @@ class ModelConfig(_Strict):
     formula: str
     level: Literal["unit", "respondent"] = "unit"
     family: Literal["gaussian", "poisson", "negbin", "logit"] = "gaussian"
-    se: Literal["classical", "hc3", "cluster"] = "classical"
+    se: Literal["classical", "hc3", "cluster", "cr1", "cr2", "wild"] = "classical"
     cluster: str | None = None
     focal: str | None = None
     moderator: str | None = None
@@ -260,6 +262,7 @@ class ModelConfig(_Strict):
     standardize: list[str] = Field(default_factory=list)
     weight: str | None = None
     mediation: MediationConfig | None = None
+    ddf: Literal["satterthwaite", "kenward-roger"] = "satterthwaite"  # random-intercept lmer t tests
     score_correction: ScoreCorrectionConfig | Literal[False] = Field(
         default_factory=ScoreCorrectionConfig)
 
@@ -291,8 +294,8 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ModelConfig":
-        if self.se == "cluster" and not self.cluster:
-            raise ValueError("se: cluster needs 'cluster:' naming the column that defines the "
+        if self.se in ("cluster", "cr1", "cr2", "wild") and not self.cluster:
+            raise ValueError(f"se: {self.se} needs 'cluster:' naming the column that defines the "
                              "clusters (e.g. cluster: cluster)")
         if (self.focal is None) != (self.moderator is None):
             raise ValueError("give both 'focal' and 'moderator' (for simple slopes and "
@@ -353,6 +356,18 @@ POWER_SIMULATION_KEYS = ("b0", "b_degree", "b_sc", "b_size", "ties_within", "tie
                          "delta_sc_ties", "p_service", "p_university", "p_government",
                          "weight_mean", "employees_log_mean", "employees_log_sd",
                          "missing_share", "cluster_share", "outcome_sd", "theta")
+
+
+_SIMULATION_RANGES = {
+    "cluster_share": (0, 1, "between 0 and 1"),
+    "missing_share": (0, 1, "at least 0 and below 1"),
+    "p_service": (0, 1, "at least 0 and below 1"),
+    "p_university": (0, 1, "at least 0 and below 1"),
+    "p_government": (0, 1, "at least 0 and below 1"),
+    "outcome_sd": (0, None, "above 0"), "theta": (0, None, "above 0"),
+    "weight_mean": (0, None, "at least 0"), "employees_log_sd": (0, None, "above 0"),
+    "ties_within": (0, None, "at least 0"), "ties_across": (0, None, "at least 0"),
+}
 
 
 def _as_list(v: Any) -> Any:
@@ -455,12 +470,18 @@ class PowerConfig(_Strict):
         if not isinstance(v, dict):
             raise ValueError("write a mapping of simulation parameters, e.g. "
                              "simulation: {b_degree: 0.3, b_sc: 0.2}")
-        for key in v:
+        for key, value in v.items():
             if key not in POWER_SIMULATION_KEYS:
                 hint = did_you_mean(str(key), POWER_SIMULATION_KEYS)
                 hint = f" ({hint})" if hint.startswith("did") else ""
                 raise ValueError(f"unknown simulation parameter '{key}'{hint}; valid: "
                                  + ", ".join(POWER_SIMULATION_KEYS))
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"simulation: {key} must be a number, not {value!r}")
+            low, high, what = _SIMULATION_RANGES.get(key, (None, None, ""))
+            if (low is not None and value < low) or (high is not None and value > high) or (
+                    what.endswith("below 1") and value >= 1) or (what == "above 0" and value <= 0):
+                raise ValueError(f"simulation: {key} must be {what}, not {value}")
         return v
 
 

@@ -26,9 +26,10 @@ By name (compared case- and accent-insensitively, ignoring spaces, ``_ - . / : (
   (``latitud``, ``Breitengrad``, ``緯度``).
 
 By content, in text columns that are not platform metadata: any cell holding an e-mail address,
-a phone number (9-15 digits written in groups, or starting with ``+``; dates, times and UUIDs
-are not phone numbers) or an IP address (v4 or v6), inside free text too ("call me on +49 30
-1234 5678"); and columns most of whose cells are coordinates -- KoBo/ODK geopoints
+a phone number (9-15 digits written as phone numbers are: ``+49 30 1234 5678``, ``(555)
+123-4567``, ``03-1234-5678``, ``06.12.34.56.78``, ``030 1234 5678``; dates, times, UUIDs, IPv4
+addresses and numbers in prose are not) or an IP address (v4 or v6), inside free text too ("call me on +49 30 1234 5678") -- the
+distinct values of a Categorical column, the first 20,000 filled cells of others; and columns most of whose cells are coordinates -- KoBo/ODK geopoints
 (``lat lon alt acc``), geotraces (geopoints separated by ``;``) or latitude/longitude pairs
 with at least three decimals (``35.6812, 139.7671``). Numeric columns are never judged by
 content: a 1-5 answer, an id such as 0012, a firm id or a year is not personal data.
@@ -148,10 +149,13 @@ _IPV4 = re.compile(rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?!\.?\d)")
 _H = r"[0-9A-Fa-f]{1,4}"
 _IPV6 = re.compile(rf"(?<![0-9A-Fa-f:])(?:(?:{_H}:){{7}}{_H}|(?:{_H}:){{1,6}}:(?:{_H}:){{0,5}}{_H})"
                    r"(?![0-9A-Fa-f:])")
-# dates, times, UUIDs and ISO time stamps look like digit groups: removed before the phone test
+# dates, times, UUIDs, ISO time stamps and IPv4 addresses look like digit groups: removed before
+# the phone test
 _NOT_PHONE = re.compile(
-    r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
-    r"|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+    r"(?<![\d.\-/])\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?![-/.]\d)"
+    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
+    r"|(?<![\d.\-/])\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}(?![-/.]\d)"
+    r"|\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?|(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)"
     r"|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 _PHONE = re.compile(r"(?<![\w+])\+?(?:\(\d{1,5}\)|\d{1,5})(?:[ .\-/]?(?:\(\d{1,5}\)|\d{1,5})){1,7}"
                     r"(?![\w])")
@@ -161,17 +165,38 @@ _LATLON = re.compile(r"^\s*\(?\s*([+-]?\d{1,2}\.\d{3,})\s*[,;]?\s+([+-]?\d{1,3}\
                      r"|^\s*\(?\s*([+-]?\d{1,2}\.\d{3,})\s*[,;]\s*([+-]?\d{1,3}\.\d{3,})\s*\)?\s*$")
 
 
+#: the cells that may hold a phone number (RE2, no lookarounds): the forms _has_phone accepts
+_PHONE_RE2 = (r"\+\s?\(?\d(?:[ ().\-/]{0,2}\d){8}"  # +49 30 1234 5678
+              r"|\(\d{1,5}\)\s?[.\-/]?\s?\d"  # (555) 123-4567
+              r"|\d{2,5}[.\-/]\d{3,5}[.\-/]\d{3,5}|\d{1,5}(?:[.\-/]\d{2,5}){3}"  # 03-1234-5678
+              r"|(?:^|[^\w+])0\d{1,4} \d{2,5} \d{2,5}")  # 030 1234 5678
+
+
 def _has_phone(text: str) -> bool:
-    if sum(ch.isdigit() for ch in text) < 9:
+    """A phone number in the text: 9-15 digits in 2-6 groups, written as phone numbers are --
+    starting with ``+`` (international) or with an area code in parentheses, or in groups
+    joined by ``-``, ``.`` or ``/`` (three groups of 2+, 3+, 3+ digits: 03-1234-5678,
+    555.123.4567; or four or more of 2+ after the first: 06-12-34-56-78), or by spaces after
+    a trunk prefix 0 (030 1234 5678). Dates, times and UUIDs are removed first; numbers
+    in prose (2019 2020 2021, 5 10 15 20) are not phone numbers."""
+    if len(re.findall(r"\d", text)) < 9:
         return False
     text = _NOT_PHONE.sub(" ", text)
     for m in _PHONE.finditer(text):
         s = m.group()
-        digits = sum(ch.isdigit() for ch in s)
-        if not 9 <= digits <= 15:
+        groups = re.findall(r"\d+", s)
+        digits = sum(len(g) for g in groups)
+        if not 9 <= digits <= 15 or not 2 <= len(groups) <= 6:
             continue
-        groups = len(re.findall(r"\d+", s))
-        if s.startswith("+") or "(" in s or groups >= 3:
+        if s.startswith("+") or "(" in s:
+            return True
+        if any(len(g) < 2 for g in groups[1:]):
+            continue
+        seps = set(re.findall(r"[ .\-/]", s))
+        if seps and " " not in seps and (len(groups) >= 4 or (
+                len(groups) == 3 and len(groups[0]) >= 2 and min(map(len, groups[1:])) >= 3)):
+            return True
+        if len(groups) >= 3 and seps == {" "} and s.startswith("0") and 2 <= len(groups[0]) <= 5:
             return True
     return False
 
@@ -213,6 +238,29 @@ def _text_sample(values: pd.Series, limit: int = 20_000) -> list[str]:
     return [v for v in dict.fromkeys(filled.to_numpy(dtype=object)) if isinstance(v, str)]
 
 
+def redact(text: str) -> str:
+    """``text`` with e-mail addresses, IP addresses and phone numbers replaced by ``<e-mail>``,
+    ``<IP address>``, ``<phone>`` -- for text socap writes that may quote a cell, such as the
+    traceback of an internal error in reports/socap-error.log."""
+    text = _EMAIL_IN.sub("<e-mail>", text)
+    text = _IPV4.sub("<IP address>", text)
+    text = _IPV6.sub(lambda m: "<IP address>" if m.group().count(":") >= 3 else m.group(), text)
+    return _PHONE.sub(lambda m: "<phone>" if _has_phone(m.group()) else m.group(), text)
+
+
+def _picked(arr, text: list[str], prefilter: str) -> list[str]:
+    """The cells of ``text`` (``arr``: the same as an arrow array) that the RE2 pattern
+    ``prefilter`` finds something in."""
+    import numpy as np  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    hit = pc.match_substring_regex(arr, prefilter).to_numpy(zero_copy_only=False)
+    return [text[i] for i in np.flatnonzero(hit)]
+
+
+_COORD_RE2 = r"^\s*\(?\s*[+-]?\d{1,3}(?:\.\d+)?[\s,;]+[+-]?\d{1,3}\.\d"
+
+
 def content_kind(values: pd.Series) -> str | None:
     """What the cells of a text column reveal: ``'e-mail addresses'``, ``'phone numbers'``,
     ``'IP addresses'`` (any cell holding one, also inside free text) or ``'coordinates'`` (most
@@ -223,15 +271,20 @@ def content_kind(values: pd.Series) -> str | None:
     text = _text_sample(values)
     if not text:
         return None
-    if any("@" in t and _EMAIL_IN.search(t) for t in text):
+    import pyarrow as pa  # noqa: PLC0415
+
+    # arrow's RE2 picks the cells that might hold one (linear time, C++), Python's exact
+    # patterns (lookarounds, digit counts, ranges) judge only those
+    arr = pa.array(text, pa.large_string())
+    if any(_EMAIL_IN.search(t) for t in _picked(arr, text, r"@[A-Za-z0-9\-]+\.")):
         return "e-mail addresses"
-    if any(_has_phone(t) for t in text):
+    if any(_has_phone(t) for t in _picked(arr, text, _PHONE_RE2)):
         return "phone numbers"
-    if any(("." in t and _IPV4.search(t)) or (t.count(":") >= 2 and _IPV6.search(t))
-           for t in text):
+    ip = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|::|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]"
+    if any(_IPV4.search(t) or _IPV6.search(t) for t in _picked(arr, text, ip)):
         return "IP addresses"
-    coords = sum(_is_coordinate(t) for t in text)
-    if coords and coords >= 0.5 * len(text):
+    coords = _picked(arr, text, _COORD_RE2)
+    if len(coords) >= 0.5 * len(text) and sum(map(_is_coordinate, coords)) >= 0.5 * len(text):
         return "coordinates"
     return None
 

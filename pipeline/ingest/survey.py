@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline.errors import StudyError, did_you_mean
@@ -176,6 +177,11 @@ def read_survey(study, instrument=None) -> RawSurvey:
                       if c not in system)
     data = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
     columns = pd.concat(metas, ignore_index=True)
+    if len(frames) > 1 and pii:  # a column found personal in one export goes from all of them
+        again = [c for c in pii if c in data.columns]
+        if again:
+            data = data.drop(columns=again)
+            columns = columns.loc[~columns["column"].isin(again)].reset_index(drop=True)
     return RawSurvey(data=data, columns=columns, files=tuple(infos),
                      personal_data_dropped=tuple(pii), notes=tuple(notes),
                      metadata_columns=tuple(system), personal_data_reasons=reasons)
@@ -213,7 +219,11 @@ def read_unit_table(path: Path, *, id_column: str, sheet=None, study_file=None) 
     problems.raise_if_any(f"The unit table {path} has problems:")
     frame = frame.copy()
     frame[id_column] = ids.astype(object)
-    return numeric_where_possible(frame, keep_text=[id_column])
+    out = numeric_where_possible(frame, keep_text=[id_column])
+    # where each row is in the file, for messages about a cell (pipeline.checks)
+    out.attrs["source_file"] = str(path)
+    out.attrs["source_rows"] = np.asarray(table.rows)
+    return out
 
 
 def numeric_where_possible(frame: pd.DataFrame, keep_text=()) -> pd.DataFrame:

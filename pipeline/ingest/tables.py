@@ -172,7 +172,58 @@ def read_grid(path: Path, *, sheet=None, what: str = "file") -> Grid:
     return grid
 
 
-def _xlsx_cells(path: Path, sheet, what: str) -> tuple[pd.DataFrame, str]:
+#: the first bytes of an OLE2 compound file (Excel 97-2003 .xls; an encrypted .xlsx)
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _ole2_has_stream(raw: bytes, name: str) -> bool:
+    """Whether an OLE2 compound file holds a stream called ``name``: a directory entry (128
+    bytes, at a multiple of 128 from the file's start, as sectors are 512 or 4096 bytes) that
+    begins with the UTF-16LE name, gives its length with the terminator and is a stream."""
+    want = name.encode("utf-16-le") + b"\0\0"
+    size = len(want).to_bytes(2, "little")
+    at = raw.find(want)
+    while at != -1:
+        if at % 128 == 0 and raw[at + 64:at + 66] == size and raw[at + 66:at + 67] == b"\x02":
+            return True
+        at = raw.find(want, at + 1)
+    return False
+
+
+def refuse_ole2(path: Path, what: str) -> None:
+    """An .xlsx that is an OLE2 compound file: password-protected (Excel wraps an encrypted
+    workbook in one, with EncryptionInfo and EncryptedPackage streams -- MS-OFFCRYPTO 2.3.4) or
+    an Excel 97-2003 workbook renamed; either way a clear message instead of 'not a zip'."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if head != OLE2_MAGIC:
+            return
+        raw = head + fh.read()
+    if _ole2_has_stream(raw, "EncryptionInfo") or _ole2_has_stream(raw, "EncryptedPackage"):
+        raise StudyError(
+            f"the {what} is password-protected: save it without a password (socap cannot "
+            "read an encrypted workbook)",
+            file=path,
+            fix="open it in Excel (File > Info > Protect Workbook > Encrypt with Password: clear "
+            "the password) or LibreOffice (Save As, untick 'Save with password'), save, run "
+            "again; or export csv")
+    raise StudyError(
+        f"the {what} is an Excel 97-2003 workbook (or another OLE2 document) named "
+        f"'{path.suffix}', not an .xlsx workbook",
+        file=path, fix="open it in Excel/LibreOffice and save it as .xlsx, or export csv")
+
+
+def open_workbook(path: Path, what: str):
+    """The python-calamine workbook of an .xlsx/.xlsm file, after the checks every reader of a
+    workbook makes: not encrypted or an old .xls (:func:`refuse_ole2`), a zip archive that does
+    not expand beyond :data:`MAX_XLSX_UNCOMPRESSED`, readable by calamine, at least one sheet.
+
+    Raises
+    ------
+    StudyError
+        Each of those, with the fix.
+    """
+    refuse_ole2(path, what)
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
@@ -196,9 +247,30 @@ def _xlsx_cells(path: Path, sheet, what: str) -> tuple[pd.DataFrame, str]:
 
     try:
         wb = python_calamine.CalamineWorkbook.from_path(str(path))
+    except python_calamine.PasswordError:
+        raise StudyError(f"the {what} is password-protected: save it without a password",
+                         file=path, fix="save it again without a password, or export csv") \
+            from None
     except Exception as exc:  # calamine raises its own error types
-        raise StudyError(f"the {what} cannot be read as an .xlsx workbook ({exc})", file=path,
+        raise StudyError(f"the {what} cannot be read as an .xlsx workbook (corrupt: {exc})",
+                         file=path,
                          fix="open it in Excel/LibreOffice and save it again as .xlsx") from None
+    if not list(wb.sheet_names):
+        with zipfile.ZipFile(path) as zf:
+            parts = {n.lower() for n in zf.namelist()}
+        if not any(n.endswith("workbook.xml") for n in parts):
+            raise StudyError(
+                f"the {what} cannot be read as an .xlsx workbook (corrupt: the archive holds no "
+                "workbook part, xl/workbook.xml; another kind of zip file renamed?)", file=path,
+                fix="open it in Excel/LibreOffice and save it again as .xlsx, or export csv")
+        raise StudyError(f"the {what} is a workbook without any sheet", file=path,
+                         fix="open it in Excel/LibreOffice, check it holds the data, save it "
+                         "again as .xlsx (or export csv)")
+    return wb
+
+
+def _xlsx_cells(path: Path, sheet, what: str) -> tuple[pd.DataFrame, str]:
+    wb = open_workbook(path, what)
     names = list(wb.sheet_names)
     sheet_name = pick_sheet(names, sheet, path)
     try:

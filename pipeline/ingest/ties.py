@@ -112,8 +112,10 @@ def _read_table(path: Path) -> tuple[list[str], pd.DataFrame, int, str | None]:
     if suffix in {".xlsx", ".xlsm"}:
         import python_calamine
 
+        from pipeline.ingest.tables import open_workbook
+
+        book = open_workbook(path, "tie list")
         try:
-            book = python_calamine.CalamineWorkbook.from_path(str(path))
             sheet = book.get_sheet_by_index(0)
             rows = sheet.to_python(skip_empty_area=False)
         except (OSError, ValueError, python_calamine.CalamineError) as exc:  # corrupt, encrypted

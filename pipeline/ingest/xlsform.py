@@ -72,11 +72,19 @@ def _sheets(path: Path) -> dict[str, list[dict]]:
     download -- with python-calamine directly, which reads both."""
     import python_calamine
 
-    from pipeline.ingest.tables import read_grid
+    from pipeline.ingest.tables import open_workbook, read_grid
 
     try:
-        wb = python_calamine.CalamineWorkbook.from_path(str(path))
+        if path.suffix.lower() != ".xls":  # encrypted, renamed, corrupt, no sheets: one message
+            wb = open_workbook(path, "instrument workbook")
+        else:
+            wb = python_calamine.CalamineWorkbook.from_path(str(path))
         names = list(wb.sheet_names)
+    except StudyError:
+        raise
+    except python_calamine.PasswordError:
+        raise StudyError("the instrument workbook is password-protected: save it without a "
+                         "password", file=path, fix="save it again without a password") from None
     except Exception as exc:
         raise StudyError(f"the instrument workbook cannot be read ({exc})", file=path,
                          fix="save it again as .xlsx from Excel or LibreOffice") from None

@@ -904,7 +904,7 @@ def factor_scores(result: CFAResult, data: pd.DataFrame) -> pd.DataFrame:
     """
     model: _CFAModel | None = result._model
     names = list(result.constructs) + list(result.higher_order)
-    if model is None:
+    if not isinstance(model, _CFAModel):   # not fitted, or an ordinal (WLSMV) fit
         return pd.DataFrame(np.nan, index=data.index, columns=names)
     missing = [i for i in model.items if i not in data.columns]
     if missing:

@@ -50,6 +50,7 @@ __all__ = [
     "FactorCount",
     "efa",
     "factor_count",
+    "polychoric_moments",
     "sampling_adequacy",
 ]
 
@@ -557,6 +558,8 @@ class EFAResult:
     fit: dict = field(default_factory=dict)
     extraction: dict = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    #: "pearson" (psych::fa's default) or "polychoric" (cor = "poly", see polychoric_moments)
+    correlation: str = "pearson"
 
     def loadings_frame(self):
         """Tidy table: one row per item, columns ``item, F1..Fk, communality, uniqueness``."""
@@ -608,6 +611,8 @@ class EFAResult:
             "converged": self.converged,
             "warnings": list(self.warnings),
         }
+        if self.correlation != "pearson":
+            out["correlation"] = self.correlation
         return _clean(out)
 
 
@@ -645,6 +650,33 @@ def _usable(moments: ItemMoments, items: Sequence[str] | None) -> tuple[ItemMome
     if len(idx) != len(keep):
         moments = moments.subset([moments.items[i] for i in idx])
     return moments, warns
+
+
+def polychoric_moments(moments: ItemMoments, data) -> ItemMoments:
+    """``moments`` with its pairwise correlation matrix replaced by the polychoric one of the same
+    items in ``data`` (pairwise-complete tables, thresholds from each item's answers; lavaan's
+    two-step ML estimates, which are ``psych::polychoric(x)$rho`` up to psych's ``optimize``
+    tolerance). Every EFA function then works on polychorics, as ``psych::fa(x, cor = "poly")``
+    and ``psych::fa.parallel(x, cor = "poly")`` (observed polychoric eigenvalues against those
+    of simulated normal data, psych's default ``sim = TRUE``). A constant item keeps its NaN
+    row, as in the Pearson matrix, and is left out by the usual check."""
+    import dataclasses  # noqa: PLC0415
+
+    from pipeline.measure.sem.ordinal import codes_from_frame, ordinal_stats_from_codes  # noqa: PLC0415
+
+    items = list(moments.items)
+    codes, levels = codes_from_frame(data, items)
+    ok = [i for i, lev in enumerate(levels) if len(lev) >= 2]
+    r = np.full((len(items), len(items)), np.nan)
+    if len(ok) >= 2:
+        st = ordinal_stats_from_codes(np.asfortranarray(codes[:, ok]), [levels[i] for i in ok],
+                                      [items[i] for i in ok], nacov=False)
+        sub = st.cor.copy()
+        for (a, b), tab in zip(st.pairs, st.tables):
+            if tab.sum() == 0:          # never answered together: undefined, as in Pearson
+                sub[a, b] = sub[b, a] = np.nan
+        r[np.ix_(ok, ok)] = sub
+    return dataclasses.replace(moments, cor_pairwise=r)
 
 
 def _check_size(moments: ItemMoments, need: int = 3) -> None:

@@ -6,6 +6,8 @@ Modules
 -------
 formula     R formulas -> design matrices (hand-written: patsy/formulaic cost 0.5-0.85 s to import)
 estimation  lm (QR), glm (IRLS), glm.nb (ML theta), HC3 and CR1 sandwich covariances
+clustered   CR2 (clubSandwich) with Satterthwaite df, vectorised over clusters
+wild        restricted wild cluster bootstrap (WCR; score bootstrap for GLMs), CI by test inversion
 mixed       random-intercept REML (lme4::lmer) from group sufficient statistics
 moderation  simple slopes, Johnson-Neyman bounds, average marginal effects
 mediation   PROCESS models 4 and 7 with a vectorised bootstrap

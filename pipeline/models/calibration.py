@@ -281,7 +281,7 @@ def calibrate_unit_scores(table: pd.DataFrame, responses: pd.DataFrame, *, unit:
     return Calibration(method, out, stats, tuple(znames), tuple(std), tuple(warnings))
 
 
-COEF_KEYS = ("estimate", "se", "z_or_t", "p", "ci_low", "ci_high", "df")
+COEF_KEYS = ("estimate", "se", "z_or_t", "p", "ci_low", "ci_high", "df", "se_fit")
 
 
 def _coefs(d: dict) -> dict:
@@ -337,20 +337,100 @@ def corrected_model(table: pd.DataFrame, responses: pd.DataFrame, uncorrected, f
         warnings.append(f"The score-corrected model could not be fitted: {exc}")
         return base, uncorrected, warnings
     corrected = fitted.to_dict()
+    jack = _cluster_jackknife(table, responses, corrected, fit_kwargs, kw, unit=unit,
+                              scores=scores, method=method, reliabilities=reliabilities,
+                              extra_columns=[c for c in extra if c])
+    if jack is not None:
+        for term, j in jack["coefficients"].items():
+            c = corrected["coefficients"].get(term)
+            if c is not None:
+                c["se_fit"] = c.get("se")
+                c.update(j)
     zs = [c for c, st in cal.scores.items() if st["standardized"]]
     note = (f"Unit scores {', '.join(cal.scores)} replaced by their regression-calibrated "
             f"values ({method}: {REFERENCES[method]}), conditioning on "
             + (", ".join(cal.covariates) if cal.covariates else "no other predictor")
             + (f"; {', '.join(zs)} z-scored with the SD of the true unit values "
                "(sqrt(var_true))" if zs else "")
-            + ". Standard errors treat the calibrated scores as known.")
+            + (f". Standard errors, df and CIs of the corrected coefficients are the cluster "
+               f"jackknife of the whole two-step estimator (calibration and fit repeated "
+               f"without each of the {jack['clusters']} clusters; t with G - 1 df), so the "
+               "uncertainty of the calibration is included; se_fit is the fit's own SE."
+               if jack is not None else
+               ". Standard errors treat the calibrated scores as known."))
     block = {"method": method, "headline": bool(headline), "reference": REFERENCES[method],
              "scores": {c: dict(v) for c, v in cal.scores.items()},
              "covariates": list(cal.covariates),
-             "coefficients": _coefs(corrected), "uncorrected": _coefs(base), "note": note}
+             "coefficients": _coefs(corrected), "uncorrected": _coefs(base), "note": note,
+             "se_type": corrected.get("se_type"), "df_method": corrected.get("df_method"),
+             "wild_bootstrap": corrected.get("wild_bootstrap"),
+             "inference": ("cluster jackknife of the two-step estimator, t(G - 1)"
+                           if jack is not None else "the corrected fit's own (calibrated scores "
+                           "treated as known)"),
+             "jackknife_clusters": jack["clusters"] if jack is not None else None}
     if headline:
         corrected["score_correction"] = block
         corrected.setdefault("notes", [])
         return corrected, fitted, warnings
     base["score_correction"] = block
     return base, uncorrected, warnings
+
+
+JACKKNIFE_MAX_CLUSTERS = 50  # few clusters: where the calibration's own uncertainty matters
+
+
+def _cluster_jackknife(table, responses, corrected: dict, fit_kwargs: dict, kw: dict, *, unit,
+                       scores, method, reliabilities, extra_columns) -> dict | None:
+    """Delete-one-cluster jackknife of the two-step estimator (calibration + fit), for models
+    clustered by at most ``JACKKNIFE_MAX_CLUSTERS`` clusters: ``V = (G - 1) / G sum_g (b_(g) -
+    b_bar)^2``, tested with t(G - 1) (Carroll et al. 2006, sec. 4.6 recommend resampling for
+    regression-calibration SEs). None when the model is not clustered or has more clusters."""
+    from scipy import special as sp  # noqa: PLC0415
+
+    from pipeline.errors import StudyError  # noqa: PLC0415
+    from pipeline.models.fit import CLUSTER_SE, fit_model  # noqa: PLC0415
+
+    cl = fit_kwargs.get("cluster") if fit_kwargs.get("se") in CLUSTER_SE else fit_kwargs.get("random")
+    if not cl or cl not in table.columns:
+        return None
+    groups = pd.unique(table[cl].dropna())
+    G = len(groups)
+    if G < 3 or G > JACKKNIFE_MAX_CLUSTERS:
+        return None
+    light = dict(kw)
+    light.update(se="classical", cluster=None, focal=None, moderator=None, mediation=None)
+    if light.get("random") is None:
+        light.pop("ddf", None)
+    terms = list(corrected["coefficients"])
+    est = np.full((G, len(terms)), np.nan)
+    for g, name in enumerate(groups):
+        keep = (table[cl] != name).to_numpy()
+        sub = table.loc[keep]
+        if light.get("random") is not None:
+            light["random"] = None if light["random"] == cl else light["random"]
+        cal = calibrate_unit_scores(sub, responses, unit=unit, scores=scores,
+                                    formula=fit_kwargs["formula"], method=method,
+                                    reliabilities=reliabilities,
+                                    standardize=fit_kwargs.get("standardize") or (),
+                                    extra_columns=extra_columns)
+        if cal.table is None:
+            return None
+        try:
+            res = fit_model(cal.table, **light)
+        except StudyError:
+            return None
+        est[g] = [res.coefficients.get(t, {}).get("estimate", np.nan) for t in terms]
+    if not np.isfinite(est).all():
+        return None
+    var = (G - 1) / G * ((est - est.mean(axis=0)) ** 2).sum(axis=0)
+    df = G - 1
+    q = float(sp.stdtrit(df, 0.975))
+    out = {}
+    for k, t in enumerate(terms):
+        b = float(corrected["coefficients"][t]["estimate"])
+        se = float(np.sqrt(var[k]))
+        stat = b / se if se > 0 else float("nan")
+        out[t] = {"se": se, "df": float(df), "z_or_t": stat,
+                  "p": float(2 * sp.stdtr(df, -abs(stat))) if se > 0 else None,
+                  "ci_low": b - q * se, "ci_high": b + q * se}
+    return {"clusters": G, "coefficients": out}

@@ -223,7 +223,9 @@ def fit_lm(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None,
     df = n - p
     sigma2 = rss / df if df > 0 else float("nan")
     # R's logLik.lm with weights
-    loglik = 0.5 * (float(np.sum(np.log(w))) - n * (math.log(2 * math.pi) + 1.0 - math.log(n) + math.log(rss)))
+    # a perfect fit (a constant outcome) has rss 0 and an infinite likelihood, as R's logLik
+    log_rss = math.log(rss) if rss > 0 else -math.inf
+    loglik = 0.5 * (float(np.sum(np.log(w))) - n * (math.log(2 * math.pi) + 1.0 - math.log(n) + log_rss))
     fit = Fit("gaussian", coef, _inv_from_r(R), sigma2, eta, eta, y, w, w, n, p, df, rss,
               float("nan"), loglik, p + 1)
     fit.extra["Q"] = Q
@@ -412,6 +414,15 @@ def fit_negbin(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None,
             converged = True
             break
         ll_old = ll
+    if not np.isfinite(theta) or theta <= 0:
+        # theta.ml diverges when the data show no overdispersion at all (a constant outcome):
+        # the negative binomial's limit theta -> inf is the Poisson model, which glm.nb's
+        # estimates approach too ("iteration limit reached"); NaN estimates would follow instead
+        pois.family = "negbin"
+        pois.theta, pois.theta_se = math.inf, None
+        pois.theta_iterations, pois.theta_converged = it, False
+        pois.n_params = pois.n_params + 1
+        return pois
     fit = fit_glm(X, y, "negbin", w, off, intercept, theta=theta, eta0=eta)
     fit.theta_se = se
     fit.theta_iterations = it

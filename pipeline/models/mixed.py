@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MixedFit", "fit_lmer"]
+__all__ = ["LmerDdf", "MixedFit", "fit_lmer", "lmer_ddf"]
 
 
 @dataclass
@@ -357,3 +357,125 @@ def _num_hessian(grad, x: np.ndarray) -> np.ndarray:
         else:
             H[:, i] = (grad(xp) - grad(xm)) / (2 * h)
     return 0.5 * (H + H.T)
+
+
+# ----------------------------------------------------------------------------------------------
+# Denominator degrees of freedom of a random-intercept lmer: Satterthwaite and Kenward-Roger
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LmerDdf:
+    """Per-coefficient df of a random-intercept lmer (see :func:`lmer_ddf`)."""
+
+    satterthwaite: np.ndarray   # (p,) df
+    kenward_roger: np.ndarray   # (p,) df
+    vcov_kr: np.ndarray         # (p, p) Kenward-Roger adjusted covariance (pbkrtest::vcovAdj)
+
+
+def lmer_ddf(X: np.ndarray, y: np.ndarray, groups: np.ndarray, fit: MixedFit) -> LmerDdf:
+    """Satterthwaite and Kenward-Roger denominator df of each fixed effect of a REML
+    random-intercept model (``fit`` from :func:`fit_lmer` on the same data).
+
+    Notes
+    -----
+    With ``Sigma = tau2 Z Z' + sigma2 I`` (G_1 = ZZ', G_2 = I), Phi = (X' Sigma^-1 X)^-1 and
+    P_i = -X' Sigma^-1 G_i Sigma^-1 X, everything is a sum over groups of closed forms in
+    ``d_j = 1 / (sigma2 + n_j tau2)``, the group means of X and the within-group
+    cross-products (so 10^6 rows cost one pass):
+
+    * Satterthwaite (``lmerTest::summary(fit, ddf = "Satterthwaite")``): for coefficient k,
+      ``df = 2 Phi_kk^2 / (g' A g)`` with ``g_i = d Phi_kk / d phi_i = -(Phi P_i Phi)_kk`` and
+      ``A = 2 H^-1``, H the Hessian of the REML deviance in phi = (tau2, sigma2): the observed
+      information ``-1/2 tr(P G_i P G_j) + y' P G_i P G_j P y`` (P the REML projection), times
+      2. At an interior optimum this equals lmerTest's numerical Hessian in (theta, sigma).
+    * Kenward-Roger (``pbkrtest::vcovAdj`` and ``lmerTest``'s one-df KR): W = 2 IE^-1 with the
+      expected information ``IE_ij = tr(Sigma^-1 G_i Sigma^-1 G_j) - 2 tr(Phi Q_ij) +
+      tr(Phi P_i Phi P_j)``, ``Q_ij = X' Sigma^-1 G_i Sigma^-1 G_j Sigma^-1 X``; the adjusted
+      covariance ``Phi_A = Phi + 2 Phi U Phi``, ``U = sum_ij W_ij (Q_ij - P_i Phi P_j)``; for
+      L = e_k, ``Theta = L L' / Phi_kk``, A1 = sum_ij W_ij tr(Theta Phi P_i Phi) tr(Theta Phi
+      P_j Phi), A2 = sum_ij W_ij tr(Theta Phi P_i Phi Theta Phi P_j Phi), and Kenward & Roger's
+      df for q = 1: ``4 + 3 / (rho - 1)``.
+
+    References
+    ----------
+    Kenward, M. G., & Roger, J. H. (1997). Small sample inference for fixed effects from
+    restricted maximum likelihood. *Biometrics*, 53(3), 983-997.
+    Kuznetsova, A., Brockhoff, P. B., & Christensen, R. H. B. (2017). lmerTest package: Tests
+    in linear mixed effects models. *Journal of Statistical Software*, 82(13), 1-26.
+    """
+    n, p = X.shape
+    J = int(groups.max()) + 1
+    nj = np.bincount(groups, minlength=J).astype(float)
+    tau2, s2 = float(fit.tau2), float(fit.sigma2)
+    beta = fit.coef
+    sums = np.column_stack([np.bincount(groups, weights=X[:, k], minlength=J) for k in range(p)])
+    xbar = sums / nj[:, None]
+    r = y - X @ beta
+    R = np.bincount(groups, weights=r, minlength=J)                 # group sums of residuals
+    Dx = X - xbar[groups]
+    Dr = r - (R / nj)[groups]
+    Wxx = Dx.T @ Dx
+    Wxr = Dx.T @ Dr
+    Wrr = float(Dr @ Dr)
+    d = 1.0 / (s2 + nj * tau2)
+
+    def S(w):  # sum_j w_j xbar_j xbar_j'
+        return (xbar * w[:, None]).T @ xbar
+
+    Phi = np.linalg.inv(Wxx / s2 + S(nj * d))
+    P = [-S(nj**2 * d**2), -(Wxx / s2**2 + S(nj * d**2))]
+    Q = {(0, 0): S(nj**3 * d**3), (0, 1): S(nj**2 * d**3), (1, 0): S(nj**2 * d**3),
+         (1, 1): Wxx / s2**3 + S(nj * d**3)}
+    K = np.array([[np.sum(nj**2 * d**2), np.sum(nj * d**2)],
+                  [np.sum(nj * d**2), np.sum((nj - 1) / s2**2 + d**2)]])
+    IE = np.empty((2, 2))
+    for i in range(2):
+        for j in range(2):
+            IE[i, j] = (K[i, j] - 2.0 * np.sum(Phi * Q[i, j])
+                        + np.trace(Phi @ P[i] @ Phi @ P[j]))
+    # observed information: -1/2 tr(P G_i P G_j) + u_i' P u_j with u_i = G_i Sigma^-1 r
+    a = d * R                                                       # (G_1 e)_j, constant in group j
+    uu = np.array([[np.sum(a * a * nj * d), np.sum(a * a * d)],
+                   [np.sum(a * a * d), Wrr / s2**3 + np.sum(d**3 * R**2 / nj)]])
+    xu = [(sums * (a * d)[:, None]).sum(axis=0),
+          Wxr / s2**2 + (sums * (d**2 * R / nj)[:, None]).sum(axis=0)]
+    I_obs = np.empty((2, 2))
+    for i in range(2):
+        for j in range(2):
+            I_obs[i, j] = -0.5 * IE[i, j] + uu[i, j] - xu[i] @ Phi @ xu[j]
+    nan = np.full(p, np.nan)
+    # Satterthwaite
+    try:
+        A = np.linalg.inv(I_obs)                                    # = 2 H^-1 (H = 2 I_obs)
+        grads = np.stack([-(Phi @ P[i] @ Phi).diagonal() for i in range(2)], axis=1)   # (p, 2)
+        denom = np.einsum("ki,ij,kj->k", grads, A, grads)
+        satt = 2.0 * Phi.diagonal() ** 2 / denom
+    except np.linalg.LinAlgError:
+        satt = nan
+    # Kenward-Roger
+    try:
+        W = 2.0 * np.linalg.inv(IE)
+    except np.linalg.LinAlgError:
+        W = 2.0 * np.linalg.pinv(IE)
+    U = np.zeros((p, p))
+    for i in range(2):
+        for j in range(2):
+            U += W[i, j] * (Q[i, j] - P[i] @ Phi @ P[j])
+    PhiA = Phi + 2.0 * Phi @ U @ Phi
+    kr = np.empty(p)
+    for k in range(p):
+        theta_phi = np.eye(p)[:, [k]] @ Phi[[k], :] / Phi[k, k]      # Theta Phi, Theta = e_k e_k' / Phi_kk
+        ui = [theta_phi @ P[i] @ Phi for i in range(2)]
+        A1 = sum(W[i, j] * np.trace(ui[i]) * np.trace(ui[j]) for i in range(2) for j in range(2))
+        A2 = sum(W[i, j] * np.sum(ui[i] * ui[j].T) for i in range(2) for j in range(2))
+        B = (A1 + 6.0 * A2) / 2.0
+        g = (2.0 * A1 - 5.0 * A2) / (3.0 * A2)
+        den = 3.0 + 2.0 * (1.0 - g)
+        c1, c2, c3 = g / den, (1.0 - g) / den, (3.0 - g) / den
+        V0, V1, V2 = 1.0 + c1 * B, 1.0 - c2 * B, 1.0 - c3 * B
+        V0 = 0.0 if abs(V0) < 1e-10 else V0
+        ratio = (1.0 - A2) / V1 if V1 != 0 else 0.0
+        rho = ratio**2 * V0 / V2
+        kr[k] = 4.0 + 3.0 / (rho - 1.0)
+    return LmerDdf(satterthwaite=satt, kenward_roger=kr, vcov_kr=PhiA)

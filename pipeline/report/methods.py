@@ -112,13 +112,17 @@ REFERENCES: dict[str, str] = {
     "Enders 2010": "Enders, C. K. (2010). Applied missing data analysis. Guilford Press.",
     "Friedrich 1982": "Friedrich, R. J. (1982). In defense of multiplicative terms in multiple regression equations. American Journal of Political Science, 26(4), 797-833. https://doi.org/10.2307/2110973",
     "Holm 1979": "Holm, S. (1979). A simple sequentially rejective multiple test procedure. Scandinavian Journal of Statistics, 6(2), 65-70.",
+    "Kline & Santos 2012": "Kline, P., & Santos, A. (2012). A score based approach to wild bootstrap inference. Journal of Econometric Methods, 1(1), 23-41.",
     "Kenward & Roger 1997": "Kenward, M. G., & Roger, J. H. (1997). Small sample inference for fixed effects from restricted maximum likelihood. Biometrics, 53(3), 983-997. https://doi.org/10.2307/2533558",
     "Kline 2016": "Kline, R. B. (2016). Principles and practice of structural equation modeling (4th ed.). Guilford Press.",
     "Koenker 1981": "Koenker, R. (1981). A note on studentizing a test for heteroscedasticity. Journal of Econometrics, 17(1), 107-112. https://doi.org/10.1016/0304-4076(81)90062-2",
+    "Savalei 2021": "Savalei, V. (2021). Improving fit indices in structural equation modeling with categorical data. Multivariate Behavioral Research, 56(3), 390-407. https://doi.org/10.1080/00273171.2020.1717922",
     "Muthén, du Toit & Spisic 1997": "Muthén, B. O., du Toit, S. H. C., & Spisic, D. (1997). Robust inference using weighted least squares and quadratic estimating equations in latent variable modeling with categorical and continuous outcomes [Unpublished manuscript].",
     "Pustejovsky & Tipton 2018": "Pustejovsky, J. E., & Tipton, E. (2018). Small-sample methods for cluster-robust variance estimation and hypothesis testing in fixed effects models. Journal of Business & Economic Statistics, 36(4), 672-683. https://doi.org/10.1080/07350015.2016.1247004",
     "Satterthwaite 1946": "Satterthwaite, F. E. (1946). An approximate distribution of estimates of variance components. Biometrics Bulletin, 2(6), 110-114. https://doi.org/10.2307/3002019",
     "Webb 2023": "Webb, M. D. (2023). Reworking wild bootstrap-based inference for clustered errors. Canadian Journal of Economics, 56(3), 839-858. https://doi.org/10.1111/caje.12661",
+    "Satorra 2000": "Satorra, A. (2000). Scaled and adjusted restricted tests in multi-sample analysis of moment structures. In R. D. H. Heijmans, D. S. G. Pollock, & A. Satorra (Eds.), Innovations in multivariate statistical analysis (pp. 233-247). Kluwer Academic. https://doi.org/10.1007/978-1-4615-4603-0_17",
+    "Wu & Estabrook 2016": "Wu, H., & Estabrook, R. (2016). Identification of confirmatory factor analysis models of different levels of invariance for ordered categorical outcomes. Psychometrika, 81(4), 1014-1045. https://doi.org/10.1007/s11336-016-9506-0",
     "Yuan & Bentler 2000": "Yuan, K.-H., & Bentler, P. M. (2000). Three likelihood-based methods for mean and covariance structure analysis with nonnormal missing data. Sociological Methodology, 30(1), 165-200. https://doi.org/10.1111/0081-1750.00078",
     "Velicer 1976": "Velicer, W. F. (1976). Determining the number of components from the "
     "matrix of partial correlations. Psychometrika, 41(3), 321-327. "
@@ -378,7 +382,10 @@ def methods(results: dict, other_texts=()) -> Methods:
                 + ("The number of factors was judged from " + _and(crit) + "; " if crit else "")
                 + (f"{efa.get('n_factors')} factors were" if efa.get("n_factors") != 1 else
                    "one factor was")
-                + f" extracted by {method} from the pairwise-complete item correlations")
+                + f" extracted by {method} from the "
+                + ("polychoric correlations of the ordered items (pairwise-complete tables)"
+                   if efa.get("correlation") == "polychoric" else
+                   "pairwise-complete item correlations"))
         if efa.get("n_factors") == 1:
             pass  # nothing to rotate
         elif rot_cite:
@@ -404,6 +411,9 @@ def methods(results: dict, other_texts=()) -> Methods:
                              f"{cite('Muthén, du Toit & Spisic 1997')}"}.get(est, est)
         miss_text = (f"full-information maximum likelihood on every respondent with an answer "
                      f"{cite('Enders 2010')}" if missing == "fiml" else
+                     f"pairwise-complete data (thresholds from each item's answers, "
+                     f"polychorics from each pair's; n = {_n(cfa.get('n'))})"
+                     if missing == "pairwise" else
                      f"listwise-complete data (n = {_n(cfa.get('n'))}"
                      + (f"; {_n(cfa.get('n_dropped_listwise'))} respondents with a missing "
                         "item dropped" if cfa.get("n_dropped_listwise") else "") + ")")
@@ -424,7 +434,9 @@ def methods(results: dict, other_texts=()) -> Methods:
                 + ("scaled chi-square test" if est in ("MLR", "WLSMV") else
                    "likelihood-ratio chi-square test")
                 + f" with df = {_n((cfa.get('fit') or {}).get('df'))}"
-                + (f" and robust fit indices {cite('Brosseau-Liard & Savalei 2014')}"
+                + (f" and robust fit indices {cite('Savalei 2021')}" if est == "WLSMV" and
+                   (cfa.get("fit") or {}).get("cfi_robust") is not None else
+                   f" and robust fit indices {cite('Brosseau-Liard & Savalei 2014')}"
                    if (cfa.get("fit") or {}).get("cfi_robust") is not None else "")
                 + f". Fit was judged against the cutoffs of "
                 f"{cite.narrative('Hu & Bentler 1999')}: CFI and TLI at least .95, RMSEA at most "
@@ -445,7 +457,26 @@ def methods(results: dict, other_texts=()) -> Methods:
 
     # ---- invariance
     inv = results.get("invariance") or {}
-    if inv:
+    if inv and inv.get("estimator") == "WLSMV":
+        crit = inv.get("criteria") or {}
+        text = (f"Measurement invariance of the ordered items across {inv.get('group')} "
+                f"({len(inv.get('groups') or [])} groups) was tested with multi-group CFA "
+                "by WLSMV (diagonally weighted least squares on each group's polychoric "
+                "correlations and thresholds, delta parameterisation), with the identification "
+                f"of ordered-categorical invariance models of {cite('Wu & Estabrook 2016')}: "
+                "configural (same structure, group-specific thresholds and loadings), "
+                "threshold invariance (equal thresholds, item intercepts and latent-response "
+                "scales free), metric (thresholds and loadings equal) and scalar (thresholds, "
+                "loadings and intercepts equal). Each level holds when the scaled CFI fell by "
+                f"at most {crit.get('delta_cfi', 0.01)} and the scaled RMSEA rose by at most "
+                f"{crit.get('delta_rmsea', 0.015)} {cite('Chen 2007')} against the previous "
+                "level; the scaled-shifted chi-square difference test "
+                f"{cite('Satorra 2000')} is reported beside them. The levels were tested on the "
+                "first-order model (correlated constructs). Invariance reached: "
+                f"{inv.get('level_reached')}. Partial invariance was not searched for. "
+                f"{inv.get('defensible_comparisons') or ''}")
+        paras.append(("Measurement invariance", text.strip()))
+    elif inv:
         crit = inv.get("criteria") or {}
         text = (f"Measurement invariance across {inv.get('group')} "
                 f"({len(inv.get('groups') or [])} groups) was tested with multi-group CFA: "
@@ -508,10 +539,16 @@ def methods(results: dict, other_texts=()) -> Methods:
         text += ". " + inference_sentence(m, spec, cite)
         wb = m.get("wild_bootstrap") or {}
         if wb:
-            text += (f" The test of {wb.get('term')} was repeated with a wild cluster bootstrap "
-                     f"(restricted, {wb.get('weights', 'Rademacher')} weights, "
-                     f"{_n(wb.get('draws'))} draws, seed {wb.get('seed')}) "
-                     f"{cite('Cameron, Gelbach & Miller 2008', 'Webb 2023')}")
+            score = "score" in str(wb.get("method") or "")
+            draws = (f"all {_n(wb.get('draws'))} sign vectors of the {wb.get('clusters')} clusters"
+                     if wb.get("enumerated") else
+                     f"{_n(wb.get('draws'))} draws, seed {wb.get('seed')}")
+            text += (f" The test of {wb.get('term')} was repeated with a "
+                     + ("score " if score else "") + "wild cluster bootstrap "
+                     f"(restricted, {wb.get('weights', 'Rademacher')} weights, {draws}; the CI "
+                     "inverts the bootstrap test) "
+                     + (cite('Cameron, Gelbach & Miller 2008', 'Kline & Santos 2012', 'Webb 2023') if score
+                        else cite('Cameron, Gelbach & Miller 2008', 'Webb 2023')))
         es = m.get("effect_sizes") or {}
         if es:
             parts = []

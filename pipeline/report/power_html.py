@@ -58,7 +58,8 @@ def power_figure(out: dict) -> Canvas:
              yticks=([0, 0.2, 0.4, 0.6, 0.8, 1.0], 1), xticks=nice_ticks(*ax.xlim))
     target = out["target"]
     c.line(ax.left, ax.y(target), ax.right, ax.y(target), PALETTE[5], 1.2, dash=(5, 3))
-    c.text(ax.right - 4, ax.y(target) - 5, f"target {_p(target)}", 9, "end", "#a8470a")
+    c.text(ax.right - 4, ax.y(target) - 5, f"target {f'{target:.2f}'.lstrip('0')}", 9, "end",
+           "#a8470a")
     entries = []
     for i, key in enumerate(keys):
         color = PALETTE[i % len(PALETTE)]
@@ -71,6 +72,9 @@ def power_figure(out: dict) -> Canvas:
         c.segments(bars, color, 1.2, opacity=0.7)
         c.polyline(ax.xy(pts), color, 1.8)
         c.markers(ax.xy(pts), marker, 7, color)
+        for r in groups[key]:  # the number of clusters beside each point
+            c.text(ax.x(r["firms"]) + 6, ax.y(r["power"]) + 11, str(r["design"]["clusters"]), 8.5,
+                   "start", MUTED)
         entries.append({"label": _series_label(key, varying), "color": color, "marker": marker,
                         "width": 1.8})
     shown = entries[:16]
@@ -80,6 +84,7 @@ def power_figure(out: dict) -> Canvas:
         c.text(456, y, f"... and {len(entries) - len(shown)} more (table)", 9, "start", MUTED)
         y += 14
     c.text(456, y, "bars: 95% Monte Carlo interval", 9, "start", MUTED)
+    c.text(456, y + 14, "numbers: clusters", 9, "start", MUTED)
     return c
 
 

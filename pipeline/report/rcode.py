@@ -28,7 +28,7 @@ import pandas as pd
 
 #: tolerances of socap's tests against R (DEVELOPERS.md), by kind of number
 TOLERANCE = {"alpha": 1e-3, "fit": 2e-3, "loading": 1e-2, "estimate": 1e-4, "se": 1e-3,
-             "icc": 1e-3}
+             "icc": 1e-3, "df": 1e-3}
 
 
 def r_string(text) -> str:
@@ -371,6 +371,8 @@ def _invariance_code(inv: dict) -> list[str]:
         if key == "second" and not inv.get("second_order_scalar"):
             continue
         out += [f"{name} <- '", variants[key], "'"]
+    if inv.get("estimator") == "WLSMV":
+        return out[:4] + _ordinal_invariance_code(inv, cons, group)
     partial = inv.get("partial") or {}
     fits = [("configural", inv.get("configural"), "inv_model", None),
             ("metric", inv.get("metric"), "inv_model", '"loadings"'),
@@ -398,6 +400,54 @@ def _invariance_code(inv: dict) -> list[str]:
                                                              if k == "chisq" else 1.0)
             out.append(f"check({r_string(f'invariance {name} {k}')}, fm[[{r_string(k)}]], "
                        f"{_r_number(lv[k])}, {tol!r})")
+    out.append("")
+    return out
+
+
+def _ordinal_invariance_code(inv: dict, cons: dict, group: str) -> list[str]:
+    """The WLSMV levels (ordered items, Wu & Estabrook 2016) with semTools::measEq.syntax and
+    the Satorra (2000) difference tests with lavaan::lavTestLRT."""
+    out = ["# ordered items: WLSMV with Wu & Estabrook (2016) identification (semTools)"]
+    for item, merged in (inv.get("collapsed") or {}).items():
+        for m in merged:    # the categories socap merged (a group never used them)
+            out.append(f"inv_data[[{r_string(item)}]][inv_data[[{r_string(item)}]] == "
+                       f"{_r_number(m.get('value'))}] <- {_r_number(m.get('merged_with'))}")
+    out += ["inv_model <- '",
+            "\n".join(f"{c} =~ " + " + ".join(items) for c, items in cons.items() if items),
+            "'",
+            "inv_fit <- list()"]
+    equal = {"configural": '""', "thresholds": '"thresholds"',
+             "metric": 'c("thresholds", "loadings")',
+             "scalar": 'c("thresholds", "loadings", "intercepts")'}
+    keys = ["chisq", "df", "chisq.scaled", "cfi.scaled", "rmsea.scaled"]
+    prev = None
+    for name, ge in equal.items():
+        lv = inv.get(name)
+        if not lv or lv.get("chisq") is None:
+            break
+        out += [f"syn <- semTools::measEq.syntax(inv_model, data = inv_data, ordered = inv_items, "
+                f"group = {r_string(group)}, ID.fac = \"std.lv\", ID.cat = "
+                f"\"Wu.Estabrook.2016\", parameterization = \"delta\", group.equal = {ge})",
+                f"inv_fit[[{r_string(name)}]] <- lavaan::cfa(as.character(syn), data = inv_data, "
+                f"ordered = inv_items, group = {r_string(group)}, estimator = \"WLSMV\", "
+                "parameterization = \"delta\")",
+                f"fm <- lavaan::fitMeasures(inv_fit[[{r_string(name)}]], "
+                f"c({', '.join(r_string(k) for k in keys)}))"]
+        for k in keys:
+            v = lv.get(k.replace(".", "_"))
+            if v is None:
+                continue
+            tol = 1e-6 if k == "df" else TOLERANCE["fit"] * (max(1.0, abs(v))
+                                                             if k.startswith("chisq") else 1.0)
+            out.append(f"check({r_string(f'invariance {name} {k}')}, fm[[{r_string(k)}]], "
+                       f"{_r_number(v)}, {tol!r})")
+        if prev is not None and lv.get("chisq_diff") is not None:
+            out += [f"lrt <- lavaan::lavTestLRT(inv_fit[[{r_string(prev)}]], "
+                    f"inv_fit[[{r_string(name)}]], method = \"satorra.2000\")",
+                    f"check({r_string(f'invariance {name} chisq_diff')}, "
+                    f"lrt[[\"Chisq diff\"]][2], {_r_number(lv['chisq_diff'])}, "
+                    f"{TOLERANCE['fit'] * max(1.0, abs(lv['chisq_diff']))!r})"]
+        prev = name
     out.append("")
     return out
 
@@ -437,5 +487,11 @@ def _model_code(name: str, m: dict, spec: dict) -> list[str]:
                      f"{_r_number(c.get('estimate'))}, {TOLERANCE['estimate']})")
         lines.append(f"check({r_string(f'{name}: {term} SE')}, ct[{r_string(term)}, 2], "
                      f"{_r_number(c.get('se'))}, {TOLERANCE['se']})")
+    if se == "CR2" and cluster and m.get("df_method") == "Satterthwaite":
+        lines.append("cs <- clubSandwich::coef_test(fit, vcov = V, test = 'Satterthwaite')")
+        for term, c in (m.get("coefficients") or {}).items():
+            if c.get("df") is not None:
+                lines.append(f"check({r_string(f'{name}: {term} Satterthwaite df')}, "
+                             f"cs[{r_string(term)}, 'df_Satt'], {_r_number(c.get('df'))}, {TOLERANCE['df']})")
     lines.append("")
     return lines

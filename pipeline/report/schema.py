@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SCHEMA_VERSION = "2.1.0"  # 2.1.0: models.<name>.score_correction; 2.0.0: socap 0.2.0 (renamed keys, see README); 1.x: unversioned
+SCHEMA_VERSION = "2.1.0"  # 2.1.0: new keys only (CFA estimators, local fit, invariance model, CR2/wild bootstrap/effect sizes, score_correction, ddf); 2.0.0: socap 0.2.0 (renamed keys, see README); 1.x: unversioned
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 SCHEMA_NAME = "results.schema.json"
 

@@ -724,9 +724,64 @@ def _freed_sentence(partial: dict) -> str:
             "(lavaan::lavTestScore) until the level held: " + "; ".join(parts) + ".")
 
 
+def _ordinal_invariance_table(inv: dict, out: list) -> None:
+    """The WLSMV (ordered items, Wu & Estabrook 2016) levels: configural, thresholds, metric,
+    scalar, with the scaled-shifted statistics and the Satorra (2000) difference tests."""
+    rows = []
+    for name in ("configural", "thresholds", "metric", "scalar"):
+        lv = inv.get(name)
+        if not lv:
+            continue
+        holds = lv.get("holds")
+        rows.append({"model": name, "\u03c7\u00b2": lv.get("chisq"), "df": lv.get("df"),
+                     "scaled \u03c7\u00b2": lv.get("chisq_scaled"),
+                     "p (scaled)": lv.get("pvalue_scaled"), "CFI": lv.get("cfi_scaled"),
+                     "TLI": lv.get("tli_scaled"), "RMSEA": lv.get("rmsea_scaled"),
+                     "SRMR": lv.get("srmr"), "\u0394CFI": lv.get("delta_cfi"),
+                     "\u0394RMSEA": lv.get("delta_rmsea"),
+                     "\u0394\u03c7\u00b2": lv.get("chisq_diff"), "\u0394df": lv.get("df_diff"),
+                     "p (\u0394\u03c7\u00b2)": lv.get("p_diff"),
+                     "holds": "yes" if holds else ("no" if holds is False else "")})
+    crit = inv.get("criteria") or {}
+    note = (f"Multi-group CFA of the ordered items across {inv.get('group')} by WLSMV (DWLS on "
+            "each group's polychoric correlations and thresholds, listwise-complete rows, "
+            "delta parameterisation), identified as Wu & Estabrook (2016) propose "
+            "(semTools::measEq.syntax, ID.cat = \"Wu.Estabrook.2016\"): configural; "
+            "thresholds equal (item intercepts and scales free); + loadings equal (metric); + "
+            "intercepts equal (scalar). \u03c7\u00b2 is the DWLS statistic, scaled "
+            "\u03c7\u00b2 the mean-and-variance adjusted (scaled-shifted) one; CFI, TLI and "
+            "RMSEA are the scaled versions. \u0394\u03c7\u00b2 is the scaled-shifted "
+            "difference test of Satorra (2000) against the previous level "
+            "(lavaan::lavTestLRT). A level holds when")
+    if crit:
+        note += (f" the scaled CFI drops by at most {crit.get('delta_cfi')} and the scaled "
+                 f"RMSEA rises by at most {crit.get('delta_rmsea')} against the previous level "
+                 f"(Chen 2007), that level holding; configural fit needs CFI >= "
+                 f"{crit.get('cfi_min')} and RMSEA <= {crit.get('rmsea_max')}")
+    note += (". No partial invariance was searched for ordered items: a level that fails is "
+             "reported as failing.")
+    if inv.get("collapsed"):
+        note += (" Answer categories a group never used were merged with their neighbour in "
+                 "every group: " + "; ".join(
+                     f"{it} ({', '.join(str(m.get('value')) for m in ms)})"
+                     for it, ms in inv["collapsed"].items()) + ".")
+    out.append(ReportTable(
+        "invariance_fit", "Measurement Invariance of Ordered Items (WLSMV): Configural, "
+        "Threshold, Metric and Scalar Models", pd.DataFrame(rows), "invariance", note,
+        decimals=_dec(("\u03c7\u00b2", "scaled \u03c7\u00b2", "CFI", "TLI", "RMSEA", "SRMR",
+                       "\u0394CFI", "\u0394RMSEA", "\u0394\u03c7\u00b2")),
+        bounded=("CFI", "RMSEA", "SRMR", "\u0394CFI", "\u0394RMSEA"),
+        p_columns=("p (scaled)", "p (\u0394\u03c7\u00b2)"), flag_column="holds",
+        flag_values=("no",)))
+
+
 def _invariance_tables(results: dict, out: list) -> None:
     inv = results.get("invariance") or {}
     if not inv:
+        return
+    if inv.get("estimator") == "WLSMV":
+        _ordinal_invariance_table(inv, out)
+        _invariance_extra_tables(inv, out, inv.get("partial") or {})
         return
     rows = []
     levels = [("configural", inv.get("configural")), ("metric", inv.get("metric")),
@@ -782,6 +837,10 @@ def _invariance_tables(results: dict, out: list) -> None:
                  "\u0394RMSEA"),
         p_columns=("p", "p (\u0394\u03c7\u00b2)"), flag_column="holds", flag_values=("no",),
         ci_pairs=(("RMSEA 90% CI", "RMSEA CI low", "RMSEA CI high"),)))
+    _invariance_extra_tables(inv, out, partial)
+
+
+def _invariance_extra_tables(inv: dict, out: list, partial: dict) -> None:
     n = inv.get("n") or {}
     if n:
         out.append(ReportTable("invariance_groups", f"Groups Compared ({inv.get('group')})",
@@ -979,7 +1038,9 @@ def _model_tables(results: dict, out: list) -> None:
                      **({"moderator (raw)": s.get("moderator_value_raw")}
                         if any("moderator_value_raw" in x for x in ss) else {}),
                      "slope": s.get("slope"), "SE": s.get("se"), "CI low": s.get("ci_low"),
-                     "CI high": s.get("ci_high"), test: s.get("z_or_t"), "p": s.get("p")}
+                     "CI high": s.get("ci_high"), test: s.get("z_or_t"),
+                     **({"df": s.get("df")} if any(x.get("df") is not None for x in ss) else {}),
+                     "p": s.get("p")}
                     for s in ss]
             out.append(ReportTable(
                 f"slopes_{name}", f"Simple Slopes of {m.get('focal')} in Model '{name}'",
@@ -989,7 +1050,8 @@ def _model_tables(results: dict, out: list) -> None:
                 "value on the model's scale; raw = before centring or standardising).",
                 decimals=_dec(("moderator value", "moderator (raw)", "slope", "SE", "CI low",
                                "CI high", test)),
-                p_columns=("p",), ci_pairs=(("95% CI", "CI low", "CI high"),), group=name))
+                p_columns=("p",), ci_pairs=(("95% CI", "CI low", "CI high"),), group=name,
+                int_cols=("df",)))
         jn = m.get("johnson_neyman")
         if jn:
             rows = []
@@ -1067,8 +1129,13 @@ def _inference_tables(name: str, m: dict, out: list) -> None:
         out.append(ReportTable(
             f"wild_{name}", f"Wild Cluster Bootstrap of Model '{name}'", pd.DataFrame(rows),
             "models",
-            "Restricted wild cluster bootstrap (null imposed) of the term's test, with "
-            f"{wb.get('weights')} weights (Cameron, Gelbach & Miller 2008; Webb 2023); the "
+            ("Restricted score wild cluster bootstrap (Kline & Santos 2012)"
+             if "score" in str(wb.get("method") or "") else "Restricted wild cluster bootstrap")
+            + " (null imposed) of the term's test, with "
+            f"{wb.get('weights')} weights"
+            + (f", all {wb.get('draws'):,} sign vectors of the {wb.get('clusters')} clusters (exact)"
+               if wb.get("enumerated") and isinstance(wb.get("draws"), int) else "")
+            + " (Cameron, Gelbach & Miller 2008; Webb 2023); the "
             "interval inverts the bootstrap test. Use it beside the cluster-robust test when "
             "clusters are few.",
             decimals=_dec(("CI low", "CI high")), p_columns=("p",),
@@ -1167,7 +1234,10 @@ def _score_correction_table(name: str, m: dict, out: list) -> None:
         f"({', '.join(sc.get('covariates') or []) or 'none'}). {rel}. "
         + ("The corrected estimates are the model's headline coefficients. " if sc.get("headline")
            else "The uncorrected estimates are the model's headline coefficients. ")
-        + "Corrected standard errors treat the calibrated scores as known.",
+        + (f"Corrected SEs, CIs and p-values: delete-one-cluster jackknife of the whole two-step "
+           f"estimator ({sc.get('jackknife_clusters')} clusters; t with G - 1 df), so the "
+           "calibration's own uncertainty is included." if sc.get("jackknife_clusters") else
+           "Corrected standard errors treat the calibrated scores as known."),
         decimals=_dec(("B uncorrected", "SE uncorrected", "B corrected", "SE corrected",
                        "CI low", "CI high")),
         p_columns=("p uncorrected", "p corrected"), ci_pairs=(("95% CI corrected", "CI low", "CI high"),),

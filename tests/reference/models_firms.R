@@ -51,7 +51,8 @@ vf <- var(drop(model.matrix(mm) %*% b))
 cases[[length(cases) + 1]] <- list(id = "firms_lmer", data = file,
   args = list(formula = "growth ~ degree * social_capital + log_employees", family = "gaussian",
               random = "cluster", focal = "degree", moderator = "social_capital"),
-  coefficients = list(classical = coef_table(b, V, Inf)),
+  # t tests with lmerTest's Satterthwaite df (socap's default ddf for lmer)
+  coefficients = list(classical = coef_table(b, V, summary(lmerTest::as_lmerModLmerTest(mm))$coefficients[, "df"])),
   probe = list(classical = probe(b, V, "degree", "degree:social_capital", ms(dm$social_capital), Inf)),
   random = list(tau2 = vc$vcov[1], sigma2 = vc$vcov[2], reml_criterion = unname(REMLcrit(mm)),
                 singular = isSingular(mm), icc = vc$vcov[1] / sum(vc$vcov), n_groups = unname(ngrps(mm)),

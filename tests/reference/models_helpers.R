@@ -8,14 +8,16 @@ suppressPackageStartupMessages({
   library(lme4); library(numDeriv)
 })
 
+# df: one value, or one per coefficient (lmerTest's Satterthwaite df); Inf = normal
 coef_table <- function(b, V, df = Inf) {
   se <- sqrt(diag(V))
   stat <- b / se
-  p <- if (is.finite(df)) 2 * pt(-abs(stat), df) else 2 * pnorm(-abs(stat))
-  q <- if (is.finite(df)) qt(0.975, df) else qnorm(0.975)
+  df <- rep_len(df, length(b))
+  p <- 2 * pt(-abs(stat), df)
+  q <- qt(0.975, df)
   out <- list()
   for (k in seq_along(b)) out[[names(b)[k]]] <- list(estimate = unname(b[k]), se = unname(se[k]),
-    stat = unname(stat[k]), p = unname(p[k]), ci_low = unname(b[k] - q * se[k]), ci_high = unname(b[k] + q * se[k]))
+    stat = unname(stat[k]), p = unname(p[k]), ci_low = unname(b[k] - q[k] * se[k]), ci_high = unname(b[k] + q[k] * se[k]))
   out
 }
 
@@ -82,10 +84,12 @@ lm_case <- function(id, file, data, formula, focal = NULL, mod = NULL, weights =
                deviance = deviance(fit)))
   res$coefficients <- list(); res$probe <- list()
   for (s in intersect(ses, names(Vs))) {
-    ct <- coeftest(fit, vcov. = Vs[[s]])               # t with the residual df, as socap
-    stopifnot(isTRUE(all.equal(unname(ct[, 4]), unname(2 * pt(-abs(coef(fit) / sqrt(diag(Vs[[s]]))), df)))))
-    res$coefficients[[s]] <- coef_table(coef(fit), Vs[[s]], df)
-    if (!is.null(focal)) res$probe[[s]] <- probe(coef(fit), Vs[[s]], focal, paste0(focal, ":", mod), ms(d[[mod]]), df)
+    # t with the residual df, as socap; CR1 (se: cr1) with G - 1 df (lmtest::coeftest(df = G - 1))
+    dfs <- if (s == "cluster") length(unique(d[[cluster]])) - 1 else df
+    ct <- coeftest(fit, vcov. = Vs[[s]], df = dfs)
+    stopifnot(isTRUE(all.equal(unname(ct[, 4]), unname(2 * pt(-abs(coef(fit) / sqrt(diag(Vs[[s]]))), dfs)))))
+    res$coefficients[[s]] <- coef_table(coef(fit), Vs[[s]], dfs)
+    if (!is.null(focal)) res$probe[[s]] <- probe(coef(fit), Vs[[s]], focal, paste0(focal, ":", mod), ms(d[[mod]]), dfs)
   }
   if (is.null(weights)) {
     vf <- suppressMessages(vif(fit))
@@ -123,12 +127,12 @@ glm_case <- function(id, file, data, formula, family, focal = NULL, mod = NULL, 
   res$coefficients <- list(); res$probe <- list(); res$ame <- list()
   linkinv <- family(fit)$linkinv
   for (s in intersect(ses, names(Vs))) {
-    ct <- coeftest(fit, vcov. = Vs[[s]])               # z for glm, as socap
-    stopifnot(isTRUE(all.equal(unname(ct[, 4]), unname(2 * pnorm(-abs(coef(fit) / sqrt(diag(Vs[[s]]))))))))
-    res$coefficients[[s]] <- coef_table(coef(fit), Vs[[s]], Inf)
+    # z for glm, as socap; CR1 (se: cr1) with t(G - 1)
+    dfs <- if (s == "cluster") length(unique(d[[cluster]])) - 1 else Inf
+    res$coefficients[[s]] <- coef_table(coef(fit), Vs[[s]], dfs)
     if (!is.null(focal)) {
       wv <- ms(d[[mod]])
-      res$probe[[s]] <- probe(coef(fit), Vs[[s]], focal, paste0(focal, ":", mod), wv, Inf)
+      res$probe[[s]] <- probe(coef(fit), Vs[[s]], focal, paste0(focal, ":", mod), wv, dfs)
       res$ame[[s]] <- lapply(wv, function(at) ame_fd(fit, d, focal, mod, at, Vs[[s]], linkinv,
                                                      if (is.null(weights)) NULL else d$.w))
       res$ame[[s]] <- unname(res$ame[[s]])

@@ -35,7 +35,8 @@ b <- fixef(mm); V <- as.matrix(vcov(mm))
 vf <- var(drop(model.matrix(mm) %*% b))
 lmer_case <- list(id = "grunfeld_lmer", data = "models_grunfeld.csv",
   args = list(formula = "invest ~ value * capital", family = "gaussian", random = "firm", focal = "value", moderator = "capital"),
-  coefficients = list(classical = coef_table(b, V, Inf)),
+  # t tests with lmerTest's Satterthwaite df (socap's default ddf for lmer)
+  coefficients = list(classical = coef_table(b, V, summary(lmerTest::as_lmerModLmerTest(mm))$coefficients[, "df"])),
   probe = list(classical = probe(b, V, "value", "value:capital", ms(grunfeld$capital), Inf)),
   random = list(tau2 = vc$vcov[1], sigma2 = vc$vcov[2], reml_criterion = unname(REMLcrit(mm)),
                 singular = isSingular(mm), icc = vc$vcov[1] / sum(vc$vcov), n_groups = unname(ngrps(mm)),

@@ -61,7 +61,8 @@ from scipy.special import chdtrc, ndtr, ndtri
 from pipeline.measure.sem import engine as _eng
 from pipeline.measure.sem import indices as _idx
 
-__all__ = ["OrdinalStats", "bvn_cdf", "fit_ordinal_cfa", "ordinal_stats", "polychoric"]
+__all__ = ["OrdinalModel", "OrdinalStats", "bvn_cdf", "codes_from_frame", "fit_ordinal_cfa", "ordinal_stats",
+           "ordinal_stats_from_codes", "polychoric"]
 
 SQRT_EPS = math.sqrt(np.finfo(float).eps)
 RHO_BOUND = 0.999
@@ -166,7 +167,9 @@ def _bvn_pdf(h, k, r):
     fin = np.isfinite(h) & np.isfinite(k)
     hh, kk, rr = h[fin], k[fin], r[fin]
     q = 1 - rr * rr
-    out[fin] = np.exp(-(hh * hh - 2 * rr * hh * kk + kk * kk) / (2 * q)) / (TWO_PI * np.sqrt(q))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        val = np.exp(-(hh * hh - 2 * rr * hh * kk + kk * kk) / (2 * q)) / (TWO_PI * np.sqrt(q))
+    out[fin] = np.where(q > 0, val, 0.0)     # |r| = 1: degenerate, no density off the line
     return out
 
 
@@ -438,6 +441,13 @@ def codes_from_frame(data: pd.DataFrame, items: Sequence[str]
     return codes, levels
 
 
+def ordinal_stats_from_codes(codes: np.ndarray, levels: list[np.ndarray],
+                             items: Sequence[str], *, nacov: bool = True,
+                             chunk: int = 1 << 14) -> OrdinalStats:
+    """:func:`ordinal_stats` from :func:`codes_from_frame`'s codes (pairwise-complete)."""
+    return _stats_from_codes(codes, levels, items, nacov=nacov, chunk=chunk)
+
+
 def _stats_from_codes(codes: np.ndarray, levels: list[np.ndarray], items: Sequence[str], *,
                       nacov: bool = True, chunk: int = 1 << 14) -> OrdinalStats:
     warn: list[str] = []
@@ -468,7 +478,12 @@ def _stats_from_codes(codes: np.ndarray, levels: list[np.ndarray], items: Sequen
         for e in np.flatnonzero(empty):
             zero_pairs.append((items[pairs[e, 1]], items[pairs[e, 0]]))
         # 2 x 2 tables: lavaan's special cases (zero.add = 0.5 for one empty cell)
-        two = (K[pairs[:, 0]] == 2) & (K[pairs[:, 1]] == 2)
+        never = freq.sum(axis=(1, 2)) == 0
+        for e in np.flatnonzero(never):
+            fixed[e] = True
+            warn.append(f"Items '{items[pairs[e, 1]]}' and '{items[pairs[e, 0]]}' were never "
+                        "answered together, so their polychoric correlation is undefined.")
+        two = (K[pairs[:, 0]] == 2) & (K[pairs[:, 1]] == 2) & ~never
         for e in np.flatnonzero(two):
             f = freq[e, :2, :2]
             zeros = np.argwhere(f == 0)
@@ -922,6 +937,12 @@ def _fit(_cfa, data, cons0, higher, missing):
     codes_all, levels_all = codes_from_frame(data, all_items)
     n_rows = codes_all.shape[0]
     complete = (codes_all >= 0).all(axis=1)
+    if missing == "listwise" and complete.sum() < 2:
+        warnings.append(f"Only {int(complete.sum())} of {n_rows} respondents answered every item "
+                        "of the model, so no ordinal CFA was fitted on complete rows; with much "
+                        "missing data use missing: pairwise.")
+        return _empty(_cfa, cons0, higher, int(complete.sum()), n_rows - int(complete.sum()),
+                      warnings)
     if missing == "listwise" and not complete.all():
         codes_all, levels_all = _drop_rows(codes_all, levels_all, complete)
     # items with fewer than two categories cannot be modelled
@@ -1102,8 +1123,32 @@ def _fit(_cfa, data, cons0, higher, missing):
         constructs=cons, higher_order=hig, n=n, n_dropped_listwise=n_dropped,
         converged=bool(converged), fit=fit, parameters=params, factor_correlations=factor_cor,
         composite_reliability=cr, ave=ave, htmt=htmt, modification_hints=(),
-        warnings=tuple(warnings), estimator="WLSMV", thresholds=thresholds, _model=None,
+        warnings=tuple(warnings), estimator="WLSMV", thresholds=thresholds,
+        _model=OrdinalModel(items=items, sigma=S_imp, polychoric=R, thresholds=st.thresholds,
+                            lam=imp.lam[0].copy(), phi=phi.copy()),
     )
+
+
+@dataclass
+class OrdinalModel:
+    """What the report needs from an ordinal fit: the items, the model-implied correlations of
+    the latent responses (``sigma``, unit diagonal) and the polychoric correlations they fit
+    (``polychoric``; the report's residual correlations are ``polychoric - sigma``, lavaan's
+    ``residuals(fit, type = "cor")``). ``fitted.mom.cov[0]`` is the polychoric matrix too, the
+    shape :mod:`pipeline.report.derived` reads for an ML fit."""
+
+    items: tuple[str, ...]
+    sigma: np.ndarray
+    polychoric: np.ndarray
+    thresholds: tuple[np.ndarray, ...]
+    lam: np.ndarray
+    phi: np.ndarray
+
+    @property
+    def fitted(self):
+        from types import SimpleNamespace  # noqa: PLC0415
+
+        return SimpleNamespace(mom=SimpleNamespace(cov=self.polychoric[None]))
 
 
 def _empty(_cfa, cons, hig, n, n_dropped, warnings, st=None):
