@@ -131,6 +131,10 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
     elif getattr(cfg.analysis.cfa, "estimator", "ml") == "wlsmv":
         out.append("CFA: WLSMV on the ordered items (polychorics, DWLS, scaled-shifted test; "
                    "lavaan's estimator = \"WLSMV\")")
+    else:
+        line = _cfa_line(cfg, inst, cleaned)
+        if line:
+            out.append(line)
     for m in cfg.analysis.models:
         out.append(f"Model '{m.name}' ({m.level} level, {m.family}): {m.formula} -- every column "
                    "found")
@@ -149,6 +153,31 @@ def validate_study(folder: Path | str | None = None) -> list[str]:
                    f"alpha {pw.alpha:g}")
     out.append("No problems found: `socap run` can proceed.")
     return out
+
+
+def _cfa_line(cfg, inst, cleaned) -> str | None:
+    """What analysis.cfa asks for, when it is not the default ML + listwise (for auto: the
+    estimator it will choose on these data, and why)."""
+    opts = cfg.analysis.cfa_settings
+    if opts is None:
+        return None
+    estimator, missing, reason = opts.estimator, opts.resolved_missing, None
+    if estimator == "auto":
+        from pipeline.measure.cfa import choose_estimator  # noqa: PLC0415
+
+        cons = {c: [i for i in its if i in cleaned.responses.columns]
+                for c, its in inst.construct_items().items()}
+        estimator, auto_missing, reason = choose_estimator(cleaned.responses, cons, opts.cluster)
+        missing = missing or auto_missing
+    if estimator == "ml" and missing == "listwise":
+        return None
+    name = {"ml": "ML", "mlr": "MLR (Huber-White SEs, Yuan-Bentler scaled test, robust "
+            "CFI/TLI/RMSEA)", "wlsmv": "WLSMV"}[estimator]
+    text = f"CFA: {name}; missing data: " + ("FIML (lavaan's missing = \"ml\")"
+                                             if missing == "fiml" else "listwise")
+    if opts.cluster:
+        text += f"; cluster-robust SEs over '{opts.cluster}'"
+    return text + (f". {reason}" if reason else "")
 
 
 def _delim(d: str) -> str:

@@ -266,3 +266,22 @@ def test_modification_indices_match_lavaan(ref, name):
         assert key in got, key
         assert got[key]["mi"] == pytest.approx(w["mi"], abs=0.01, rel=1e-3), key
         assert got[key]["epc"] == pytest.approx(w["epc"], abs=1e-3), key
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("{estimator: mlr, missing: fiml, cluster: cluster}",
+     ["CFA: MLR", "FIML (lavaan's missing = \"ml\")", "cluster-robust SEs over 'cluster'"]),
+    ("{estimator: auto}", ["CFA: WLSMV", "Estimator chosen automatically", "at most 5"]),
+])
+def test_validate_says_what_the_cfa_will_do(study_copy, capsys, setting, words):
+    import re
+
+    from pipeline.cli import main
+
+    yaml = (study_copy / "study.yaml").read_text(encoding="utf-8")
+    (study_copy / "study.yaml").write_text(
+        re.sub(r"(?m)^  cfa: true.*$", f"  cfa: {setting}", yaml), encoding="utf-8")
+    assert main(["validate", str(study_copy)]) == 0
+    out = capsys.readouterr().out
+    for w in words:
+        assert w in out, (w, out)
