@@ -365,6 +365,7 @@ def invariance_stage(responses: pd.DataFrame, scores: pd.DataFrame, cleaned, ite
         inv = measurement_invariance(responses[items + [inv_col]], instrument.construct_items(),
                                      inv_col, higher_order=dict(instrument.higher_order) or None)
     invariance = inv.to_dict()
+    invariance.setdefault("estimator", "ML")
     gm = group_means(scores, responses[inv_col], inv)
     invariance["group_means"] = gm.to_dict()
     return invariance, _tagged("invariance", list(inv.warnings) + list(gm.warnings))
