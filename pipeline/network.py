@@ -740,7 +740,15 @@ def network_measures(
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
         if g_s.ecount() > 0:
-            eig = np.asarray(g_s.eigenvector_centrality(weights=None), dtype=float)
+            # ARPACK starts from igraph's random vector: seeded, so that two runs of the same
+            # study write the same units.parquet (the last digit differed before)
+            import random as _random  # noqa: PLC0415
+
+            igraph.set_random_number_generator(_random.Random(seed))
+            try:
+                eig = np.asarray(g_s.eigenvector_centrality(weights=None), dtype=float)
+            finally:
+                igraph.set_random_number_generator(_random)
         else:
             eig = np.zeros(n)
     # Triangles once, vectorised: clustering, constraint and effective size from them, for every

@@ -300,3 +300,20 @@ def test_import_cost_rules():
                          env={**__import__("os").environ, "PYTHONPATH": str(root)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_eigenvector_centrality_is_the_same_in_every_run():
+    """igraph's ARPACK starts from a random vector; socap seeds it, so that two runs of a study
+    write the same units.parquet (unseeded, the last digits differed from call to call). Same
+    process and machine: exact equality is the promise here."""
+    rng = np.random.default_rng(5)
+    n = 400
+    src, dst = rng.integers(0, n, 3000), rng.integers(0, n, 3000)
+    keep = src != dst
+    ties = pd.DataFrame({"source": [f"f{i}" for i in src[keep]],
+                         "target": [f"f{i}" for i in dst[keep]]})
+    units = [f"f{i}" for i in range(n)]
+    runs = [network_measures(ties, directed=False, units=units, seed=3).unit_measures["eigenvector"]
+            for _ in range(4)]
+    for other in runs[1:]:
+        assert np.array_equal(runs[0].to_numpy(), other.to_numpy())
