@@ -491,6 +491,15 @@ EXAMPLE_MODELS = """\
       standardize: [degree, social_capital]"""
 
 
+#: a study simulated with ``truth: sample`` defines a firm's social capital as its sampled
+#: respondents' mean: the correction that matches it counts only the items' measurement error
+#: (benchmarks/recovery_scores.py: the default ``latent`` over-corrects such a study)
+_SAMPLE_TRUTH_CORRECTION = """
+      # simulated with --truth sample: firm social capital is the mean of the respondents
+      # sampled, so the score correction counts only the items' measurement error
+      score_correction: {method: measurement}"""
+
+
 def study_yaml(spec: SimulationSpec, title: str, survey_file: str) -> str:
     """The simulated study's study.yaml, from the same template as `socap init`."""
     from pipeline.template import render_study_yaml  # noqa: PLC0415
@@ -506,7 +515,7 @@ def study_yaml(spec: SimulationSpec, title: str, survey_file: str) -> str:
         scoring="factor",
         units="units:\n  file: data/raw/firms.csv\n  id: firm_id",
         network="network:\n  edges: data/raw/ties.csv\n  directed: false",
-        models=EXAMPLE_MODELS,
+        models=EXAMPLE_MODELS + (_SAMPLE_TRUTH_CORRECTION if spec.truth == "sample" else ""),
         invariance="region" if spec.regions > 1 else "false",
         seed=str(spec.seed),
     )
