@@ -134,7 +134,7 @@ def _all_estimates(frame, cons, group):
 
     codes, levels = o.codes_from_frame(frame, items)
     keep = (codes >= 0).all(axis=1)
-    codes, levels = o._drop_rows(codes, levels, keep)
+    codes, levels = o.drop_rows(codes, levels, keep)
     gv = frame[group].to_numpy()[keep]
     groups = list(pd.unique(frame[group]))
     gidx = np.array([groups.index(g) for g in gv])

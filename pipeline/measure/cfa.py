@@ -1920,7 +1920,7 @@ def _ml_family_fit(spec, est, n, chisq, df, x2_b, df_b, h1_ll, mom_h1, rb, robus
         "chisq": chisq, "df": int(df), "pvalue": pvalue,
         "cfi": _rob.cfi(chisq, df, x2_b, df_b), "tli": _rob.tli(chisq, df, x2_b, df_b),
         "rmsea": _rob.rmsea(chisq, df, n), "rmsea_ci": [lo, hi],
-        "rmsea_pvalue": float(1.0 - _idx._pchisq_nc(chisq, df, n * df * 0.05 ** 2))
+        "rmsea_pvalue": float(1.0 - _idx.pchisq_noncentral(chisq, df, n * df * 0.05 ** 2))
         if df > 0 else np.nan,
         "srmr": _idx.srmr(spec, mom_h1, est.theta),
         "aic": float(-2 * loglik + 2 * npar), "bic": float(-2 * loglik + npar * np.log(n)),

@@ -105,7 +105,7 @@ def _model_rows(form: fm.Formula, table: pd.DataFrame, extra: Sequence[str]) -> 
             ok &= v[0] >= 0
         else:
             ok &= np.isfinite(v)
-    y = fm._evaluate_atom(form.response, table)
+    y = fm.evaluate_atom(form.response, table)
     ok &= (y[0] >= 0) if isinstance(y, tuple) else np.isfinite(y)
     return ok
 

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special as sp
 
-from pipeline.models.estimation import Fit, _mu_eta, family_variance
+from pipeline.models.estimation import Fit, mu_eta, family_variance
 
 __all__ = ["CR2", "DENSE_MAX", "cr1", "cr2"]
 

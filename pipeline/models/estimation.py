@@ -82,7 +82,7 @@ class Fit:
         """r_i with estfun_i = r_i x_i (sandwich::estfun): w (y - mu) mu'(eta) / V(mu)."""
         if self.family == "gaussian":
             return self.prior_weights * (self.y - self.mu)
-        return self.working_weights * (self.y - self.mu) / _mu_eta(self.family, self.eta)
+        return self.working_weights * (self.y - self.mu) / mu_eta(self.family, self.eta)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -100,7 +100,7 @@ def _linkinv(family: str, eta: np.ndarray) -> np.ndarray:
     return eta
 
 
-def _mu_eta(family: str, eta: np.ndarray) -> np.ndarray:
+def mu_eta(family: str, eta: np.ndarray) -> np.ndarray:
     if family == "logit":
         ex = np.exp(-np.abs(eta))
         out = ex / (1.0 + ex) ** 2
@@ -269,7 +269,7 @@ def _irls(X, y, w, off, family, theta, eta0=None, tol=1e-10, maxit=100, check_ra
     converged = False
     it = 0
     for it in range(1, maxit + 1):
-        d = _mu_eta(family, eta)
+        d = mu_eta(family, eta)
         var = family_variance(family, mu, theta)
         z = eta - off + (y - mu) / d
         W = w * d * d / var
@@ -294,7 +294,7 @@ def _irls(X, y, w, off, family, theta, eta0=None, tol=1e-10, maxit=100, check_ra
             dev_old = dev
             break
         dev_old = dev
-    d = _mu_eta(family, eta)
+    d = mu_eta(family, eta)
     W = w * d * d / family_variance(family, mu, theta)
     if not final_qr:
         return coef, eta, mu, W, None, None, dev_old, it, converged

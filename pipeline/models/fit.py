@@ -414,8 +414,8 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
     # ---- evaluate, listwise deletion -------------------------------------------------------
     try:
         values = fm.atom_values(form, table)
-        yraw = fm._evaluate_atom(form.response, table)
-        offs = [fm._evaluate_atom(o, table) for o in form.offsets]
+        yraw = fm.evaluate_atom(form.response, table)
+        offs = [fm.evaluate_atom(o, table) for o in form.offsets]
     except fm.FormulaSyntaxError as exc:
         raise StudyError(f"in the formula '{formula}': {exc}", key=f"{key}.formula",
                          fix="recode the column as numbers in the unit table, or use it as a plain (categorical) term") from None

@@ -505,7 +505,7 @@ def atom_values(formula: Formula, frame: pd.DataFrame, which: Sequence[int] | No
     out = {}
     idx = range(len(formula.atoms)) if which is None else which
     for i in idx:
-        out[i] = _evaluate_atom(formula.atoms[i], frame)
+        out[i] = evaluate_atom(formula.atoms[i], frame)
     return out
 
 
@@ -515,7 +515,7 @@ def is_categorical_column(series: pd.Series) -> bool:
             or pd.api.types.is_bool_dtype(dt))
 
 
-def _evaluate_atom(atom: Atom, frame: pd.DataFrame):
+def evaluate_atom(atom: Atom, frame: pd.DataFrame):
     node = atom.node
     if isinstance(node, _Name) and (atom.force_factor or is_categorical_column(frame[node.name])):
         return _categorical(frame[node.name])

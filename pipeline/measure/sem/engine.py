@@ -419,7 +419,7 @@ def free_entries(spec: ModelSpec) -> Entries:
     return Entries(spec.kind, spec.group, spec.row, spec.col)
 
 
-def _entry_vectors(spec: ModelSpec, imp: Implied, ent: Entries, g: int, idx: np.ndarray):
+def entry_vectors(spec: ModelSpec, imp: Implied, ent: Entries, g: int, idx: np.ndarray):
     """For the entries ``idx`` (all in group g): dSigma = s (a b' + b a'), dmu."""
     p = spec.p
     kind, row, col = ent.kind[idx], ent.row[idx], ent.col[idx]
@@ -486,7 +486,7 @@ def entry_gradient_information(spec: ModelSpec, mom: Moments, imp: Implied, ent:
             sd = S
             gmu = np.zeros(spec.p)
         W = K - K @ sd @ K
-        a, b, s, dmu = _entry_vectors(spec, imp, ent, g, idx)
+        a, b, s, dmu = entry_vectors(spec, imp, ent, g, idx)
         grad[idx] = w[g] * (2.0 * s * np.einsum("ei,ij,ej->e", a, W, b) + dmu @ gmu)
         if need_info:
             aK = a @ K

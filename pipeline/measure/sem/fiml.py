@@ -177,7 +177,7 @@ def _missing_groups(mask: np.ndarray):
     return groups
 
 
-def _embedded_inverse(sigma: np.ndarray, mask: np.ndarray):
+def embedded_inverse(sigma: np.ndarray, mask: np.ndarray):
     """(K_k, logdet_k) for every pattern: Sigma_oo^-1 embedded in p x p zeros, log|Sigma_oo|.
 
     From P = Sigma^-1 by the Schur complement, as lavaan's
@@ -402,7 +402,7 @@ def _param_gradient(spec: _eng.ModelSpec, imp: _eng.Implied, W: np.ndarray, gmu:
                     ) -> np.ndarray:
     ent = _eng.free_entries(spec)
     idx = np.arange(len(ent))
-    a, b, s, dmu = _eng._entry_vectors(spec, imp, ent, 0, idx)
+    a, b, s, dmu = _eng.entry_vectors(spec, imp, ent, 0, idx)
     g_e = 2.0 * s * np.einsum("ei,ij,ej->e", a, W, b) + dmu @ gmu
     return np.bincount(spec.par, weights=g_e, minlength=spec.n_par)
 
@@ -514,7 +514,7 @@ def observed_information(obj: Objective, theta: np.ndarray, h: float = 1e-6) -> 
     spec, pat = obj.spec, obj.pat
     imp = _eng.matrices(spec, theta)
     mu, sigma = imp.mu[0], imp.sigma[0]
-    out = _embedded_inverse(sigma, pat.mask)
+    out = embedded_inverse(sigma, pat.mask)
     if out is None:
         return _numeric_observed_information(obj, theta, h)
     inv, _ = out
@@ -535,7 +535,7 @@ def observed_information(obj: Objective, theta: np.ndarray, h: float = 1e-6) -> 
     t_mk = t_mk.reshape(p, p, p, p)
     v = v.reshape(p, p, p)
     ent = _eng.free_entries(spec)
-    a, b, s, dmu = _eng._entry_vectors(spec, imp, ent, 0, np.arange(len(ent)))
+    a, b, s, dmu = _eng.entry_vectors(spec, imp, ent, 0, np.arange(len(ent)))
     p2 = p * p
 
     def es(x_e, y_f, t, z_f, u_e):
@@ -589,7 +589,7 @@ def modification_indices(obj: Objective, theta: np.ndarray, candidates: _eng.Ent
         return np.zeros(0), np.zeros(0)
     imp = _eng.matrices(spec, theta)
     out = _pattern_terms(pat, imp.mu[0], imp.sigma[0], need_grad=True)
-    emb = _embedded_inverse(imp.sigma[0], pat.mask)
+    emb = embedded_inverse(imp.sigma[0], pat.mask)
     if out is None or emb is None:
         n = len(candidates)
         return np.full(n, np.nan), np.full(n, np.nan)
@@ -606,7 +606,7 @@ def modification_indices(obj: Objective, theta: np.ndarray, candidates: _eng.Ent
                           np.concatenate([free.group, candidates.group]),
                           np.concatenate([free.row, candidates.row]),
                           np.concatenate([free.col, candidates.col]))
-    a, b, s, dmu = _eng._entry_vectors(spec, imp, allent, 0, np.arange(len(allent)))
+    a, b, s, dmu = _eng.entry_vectors(spec, imp, allent, 0, np.arange(len(allent)))
     grad = 2.0 * s * np.einsum("ei,ij,ej->e", a, W, b) + dmu @ gmu
 
     def es(x_e, y_f, t, z_f, u_e):

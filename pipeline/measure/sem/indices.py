@@ -75,7 +75,7 @@ def fitted(spec: ModelSpec, mom: Moments, est: Estimate) -> Fitted:
 # fit measures
 
 
-def _pchisq_nc(x: float, df: float, ncp: float) -> float:
+def pchisq_noncentral(x: float, df: float, ncp: float) -> float:
     return float(chndtr(x, df, ncp)) if ncp > 0 else float(1.0 - chdtrc(df, x))
 
 
@@ -104,10 +104,10 @@ def rmsea_ci(x2: float, df: float, n: int, groups: int = 1, level: float = 0.90
     scale = np.sqrt(groups)
 
     def lower_f(lam):
-        return _pchisq_nc(x2, df, lam) - upper_p
+        return pchisq_noncentral(x2, df, lam) - upper_p
 
     def upper_f(lam):
-        return _pchisq_nc(x2, df, lam) - lower_p
+        return pchisq_noncentral(x2, df, lam) - lower_p
 
     if lower_f(0.0) < 0:
         lo = 0.0
@@ -180,7 +180,7 @@ def fit_measures(fit: Fitted) -> dict[str, float | list[float]]:
     tli = 1.0 - tt1 / tt2 if (df > 0 and abs(tt2) > 0) else 1.0
     rmsea = float(np.sqrt(max(x2 / N / df - 1.0 / N, 0.0)) * np.sqrt(G)) if df > 0 else 0.0
     lo, hi = rmsea_ci(x2, df, N, G)
-    rmsea_p = float(1.0 - _pchisq_nc(x2, df, N * df * 0.05 ** 2 / G)) if df > 0 else np.nan
+    rmsea_p = float(1.0 - pchisq_noncentral(x2, df, N * df * 0.05 ** 2 / G)) if df > 0 else np.nan
     h1 = -0.5 * float(mom.n @ (p * LOG_2PI + logdet_s + p))
     loglik = h1 - 0.5 * x2
     aic = -2.0 * loglik + 2.0 * npar

@@ -263,7 +263,7 @@ class OrdinalStats:
         return int(sum(len(t) for t in self.thresholds))
 
 
-def _lavaan_pairs(p: int) -> np.ndarray:
+def lavaan_pairs(p: int) -> np.ndarray:
     """(i, j) with i > j in lavaan's vech order: column j = 0, 1, ...; rows i = j+1 .. p-1."""
     return np.array([(i, j) for j in range(p) for i in range(j + 1, p)], dtype=int).reshape(-1, 2)
 
@@ -391,10 +391,10 @@ def ordinal_stats(x: np.ndarray, items: Sequence[str], *, nacov: bool = True,
     if missing == "listwise":
         x = x[~np.isnan(x).any(axis=1)]
     codes, levels = _code_items(x)
-    return _stats_from_codes(codes, levels, items, nacov=nacov, chunk=chunk)
+    return stats_from_codes(codes, levels, items, nacov=nacov, chunk=chunk)
 
 
-def _drop_rows(codes: np.ndarray, levels: list[np.ndarray], keep: np.ndarray
+def drop_rows(codes: np.ndarray, levels: list[np.ndarray], keep: np.ndarray
                ) -> tuple[np.ndarray, list[np.ndarray]]:
     """The rows ``keep`` of the codes, recoded so that categories nobody in them chose vanish."""
     codes = np.asfortranarray(codes[keep])
@@ -445,16 +445,16 @@ def ordinal_stats_from_codes(codes: np.ndarray, levels: list[np.ndarray],
                              items: Sequence[str], *, nacov: bool = True,
                              chunk: int = 1 << 14) -> OrdinalStats:
     """:func:`ordinal_stats` from :func:`codes_from_frame`'s codes (pairwise-complete)."""
-    return _stats_from_codes(codes, levels, items, nacov=nacov, chunk=chunk)
+    return stats_from_codes(codes, levels, items, nacov=nacov, chunk=chunk)
 
 
-def _stats_from_codes(codes: np.ndarray, levels: list[np.ndarray], items: Sequence[str], *,
+def stats_from_codes(codes: np.ndarray, levels: list[np.ndarray], items: Sequence[str], *,
                       nacov: bool = True, chunk: int = 1 << 14) -> OrdinalStats:
     warn: list[str] = []
     n, p = codes.shape
     K = np.array([len(v) for v in levels])
     KM = int(K.max()) if p else 1
-    pairs = _lavaan_pairs(p)
+    pairs = lavaan_pairs(p)
     uni, freq = _tables(codes, K, pairs)
     n_i = uni.sum(axis=1)
     thresholds = []
@@ -766,7 +766,7 @@ def _dwls(model: _Model, r: np.ndarray, w: np.ndarray, x0: np.ndarray, max_iter:
 # fit measures
 
 
-def _scaled_shifted(U: np.ndarray, G: np.ndarray, T: float, df: float) -> dict[str, float]:
+def scaled_shifted_test(U: np.ndarray, G: np.ndarray, T: float, df: float) -> dict[str, float]:
     """lavaan's scaled.shifted test from U and Gamma (lav_test_satorra_bentler)."""
     UG = U @ G
     tr1 = float(np.trace(UG))
@@ -778,7 +778,7 @@ def _scaled_shifted(U: np.ndarray, G: np.ndarray, T: float, df: float) -> dict[s
     return {"stat": T * a + shift, "a": a, "shift": shift, "tr1": tr1, "tr2": tr2}
 
 
-def _cfi(x2, df, x2n, dfn, c=1.0, cn=1.0, robust=False):
+def cfi_index(x2, df, x2n, dfn, c=1.0, cn=1.0, robust=False):
     vals = (x2, df, x2n, dfn, c, cn)
     if any(v is None or not np.isfinite(v) for v in vals):
         return np.nan
@@ -793,7 +793,7 @@ def _cfi(x2, df, x2n, dfn, c=1.0, cn=1.0, robust=False):
     return 1.0 - t1 / t2
 
 
-def _tli(x2, df, x2n, dfn, c=1.0, cn=1.0, robust=False):
+def tli_index(x2, df, x2n, dfn, c=1.0, cn=1.0, robust=False):
     vals = (x2, df, x2n, dfn, c, cn)
     if any(v is None or not np.isfinite(v) for v in vals):
         return np.nan
@@ -808,7 +808,7 @@ def _tli(x2, df, x2n, dfn, c=1.0, cn=1.0, robust=False):
     return 1.0
 
 
-def _rmsea(x2, df, n, c=1.0):
+def rmsea_index(x2, df, n, c=1.0):
     if not (np.isfinite(x2) and np.isfinite(df)):
         return np.nan
     if df <= 0:
@@ -944,7 +944,7 @@ def _fit(_cfa, data, cons0, higher, missing):
         return _empty(_cfa, cons0, higher, int(complete.sum()), n_rows - int(complete.sum()),
                       warnings)
     if missing == "listwise" and not complete.all():
-        codes_all, levels_all = _drop_rows(codes_all, levels_all, complete)
+        codes_all, levels_all = drop_rows(codes_all, levels_all, complete)
     # items with fewer than two categories cannot be modelled
     dropped = {it for it, lev in zip(all_items, levels_all) if len(lev) < 2}
     if dropped:
@@ -963,7 +963,7 @@ def _fit(_cfa, data, cons0, higher, missing):
         if missing == "listwise":
             complete = (codes >= 0).all(axis=1)
             if not complete.all():
-                codes, levels = _drop_rows(codes, levels, complete)
+                codes, levels = drop_rows(codes, levels, complete)
     n = int(codes.shape[0])
     n_dropped = n_rows - n
     if missing == "listwise" and n_rows and n_dropped / n_rows >= 0.2:
@@ -975,7 +975,7 @@ def _fit(_cfa, data, cons0, higher, missing):
         warnings.append(f"Only {n} rows for {p} ordered items: too few to estimate thresholds, "
                         "polychoric correlations and their weight matrix; no CFA was fitted.")
         return _empty(_cfa, cons, hig, n, n_dropped, warnings)
-    st = _stats_from_codes(codes, levels, items)
+    st = stats_from_codes(codes, levels, items)
     warnings.extend(st.warnings)
     for it, lev in zip(items, st.levels):
         if np.all(lev == np.round(lev)) and lev.size >= 2:
@@ -1052,12 +1052,12 @@ def _fit(_cfa, data, cons0, higher, missing):
     n1 = n - 1
     T = n1 * fmin
     U = np.diag(w_all) - WD @ Einv @ WD.T
-    ss = _scaled_shifted(U, G, T, df)
+    ss = scaled_shifted_test(U, G, T, df)
     Tb = n1 * float(np.sum(w * r * r))
     dfb = P
     Ub = np.zeros((q, q))
     Ub[nth:, nth:] = np.diag(w)
-    ssb = _scaled_shifted(Ub, G, Tb, dfb)
+    ssb = scaled_shifted_test(Ub, G, Tb, dfb)
     fit: dict[str, Any] = {}
     fit["chisq"] = T
     fit["df"] = df
@@ -1072,20 +1072,20 @@ def _fit(_cfa, data, cons0, higher, missing):
     fit["baseline_df"] = dfb
     fit["baseline_pvalue"] = float(chdtrc(dfb, Tb))
     fit["baseline_chisq_scaled"] = ssb["stat"]
-    fit["cfi"] = _cfi(T, df, Tb, dfb)
-    fit["tli"] = _tli(T, df, Tb, dfb)
-    fit["cfi_scaled"] = _cfi(ss["stat"], df, ssb["stat"], dfb)
-    fit["tli_scaled"] = _tli(ss["stat"], df, ssb["stat"], dfb)
-    fit["rmsea"] = _rmsea(T, df, n1)
+    fit["cfi"] = cfi_index(T, df, Tb, dfb)
+    fit["tli"] = tli_index(T, df, Tb, dfb)
+    fit["cfi_scaled"] = cfi_index(ss["stat"], df, ssb["stat"], dfb)
+    fit["tli_scaled"] = tli_index(ss["stat"], df, ssb["stat"], dfb)
+    fit["rmsea"] = rmsea_index(T, df, n1)
     lo, hi = _idx.rmsea_ci(T, df, n1)
     fit["rmsea_ci"] = [lo, hi]
-    fit["rmsea_scaled"] = _rmsea(ss["stat"], df, n1)
+    fit["rmsea_scaled"] = rmsea_index(ss["stat"], df, n1)
     S_imp = imp.sigma[0].copy()
     np.fill_diagonal(S_imp, 1.0)
     cm = _catml(R, S_imp, n, df, pairs, G[nth:, nth:], np.diag(w), D[nth:], Einv)
-    fit["cfi_robust"] = _cfi(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"], cm["c3_null"], True)
-    fit["tli_robust"] = _tli(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"], cm["c3_null"], True)
-    fit["rmsea_robust"] = (_rmsea(cm["XX3"], df, n1, cm["c3"]) if np.isfinite(cm["c3"])
+    fit["cfi_robust"] = cfi_index(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"], cm["c3_null"], True)
+    fit["tli_robust"] = tli_index(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"], cm["c3_null"], True)
+    fit["rmsea_robust"] = (rmsea_index(cm["XX3"], df, n1, cm["c3"]) if np.isfinite(cm["c3"])
                            else np.nan)
     fit["rmsea_robust_ci"] = (_rmsea_ci_robust(cm["XX3"] / cm["c3"], df, n1, cm["c3"])
                               if np.isfinite(cm["c3"]) and df > 0 else [np.nan, np.nan])

@@ -81,7 +81,7 @@ def group_stats(codes: np.ndarray, levels: Sequence[np.ndarray], gidx: np.ndarra
     sts, ns = [], []
     for g in range(len(groups)):
         c = np.asfortranarray(codes[gidx == g])
-        st = _ord._stats_from_codes(c, list(levels), items)
+        st = _ord.stats_from_codes(c, list(levels), items)
         sts.append(st)
         ns.append(int(c.shape[0]))
     K = np.array([len(v) for v in levels])
@@ -169,7 +169,7 @@ def _layout(level: str, items, lv, pattern, K, G) -> _Layout:
             for h in range(j + 1, m):
                 e = new(f"{lv[j]}~~{lv[h]}.g{g + 1}", "psi")
                 idx["psi"][g, j, h] = idx["psi"][g, h, j] = e
-    return _Layout(p, m, G, th_item, pattern, _ord._lavaan_pairs(p), idx, fixed, labels, kinds)
+    return _Layout(p, m, G, th_item, pattern, _ord.lavaan_pairs(p), idx, fixed, labels, kinds)
 
 
 def _values(L: _Layout, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -469,11 +469,11 @@ def fit_level(level: str, gs: OrdinalGroupStats, lv: Sequence[str], pattern: np.
         "scaling_factor": 1.0 / ss["a"] if np.isfinite(ss["a"]) else np.nan,
         "shift_parameter": ss["shift"],
         "baseline_chisq": Tb, "baseline_df": dfb, "baseline_chisq_scaled": Tb_s,
-        "cfi": _ord._cfi(T, df, Tb, dfb), "tli": _ord._tli(T, df, Tb, dfb),
-        "cfi_scaled": _ord._cfi(ss["stat"], df, Tb_s, dfb),
-        "tli_scaled": _ord._tli(ss["stat"], df, Tb_s, dfb),
-        "rmsea": _ord._rmsea(T, df, n_rm) * math.sqrt(G),
-        "rmsea_scaled": _ord._rmsea(ss["stat"], df, n_rm) * math.sqrt(G),
+        "cfi": _ord.cfi_index(T, df, Tb, dfb), "tli": _ord.tli_index(T, df, Tb, dfb),
+        "cfi_scaled": _ord.cfi_index(ss["stat"], df, Tb_s, dfb),
+        "tli_scaled": _ord.tli_index(ss["stat"], df, Tb_s, dfb),
+        "rmsea": _ord.rmsea_index(T, df, n_rm) * math.sqrt(G),
+        "rmsea_scaled": _ord.rmsea_index(ss["stat"], df, n_rm) * math.sqrt(G),
     }
     lo, hi = _idx.rmsea_ci(T, df, n_rm)
     fit["rmsea_ci"] = [lo * math.sqrt(G), hi * math.sqrt(G)]
@@ -489,11 +489,11 @@ def fit_level(level: str, gs: OrdinalGroupStats, lv: Sequence[str], pattern: np.
     if level == "configural":
         cm = _catml_groups(gs, mom, D, W, Gam, fg, Einv, df)
         if cm is not None:
-            fit["cfi_robust"] = _ord._cfi(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"],
+            fit["cfi_robust"] = _ord.cfi_index(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"],
                                           cm["c3_null"], True)
-            fit["tli_robust"] = _ord._tli(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"],
+            fit["tli_robust"] = _ord.tli_index(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"],
                                           cm["c3_null"], True)
-            fit["rmsea_robust"] = _ord._rmsea(cm["XX3"], df, n_rm, cm["c3"]) * math.sqrt(G)
+            fit["rmsea_robust"] = _ord.rmsea_index(cm["XX3"], df, n_rm, cm["c3"]) * math.sqrt(G)
     fit["npar"] = L.k
     fit["ntotal"] = N
     fit["aic"] = fit["bic"] = None
@@ -855,7 +855,7 @@ def _run(data, constructs, group, crit, higher):
     gcol = data[group]
     codes, levels = _ord.codes_from_frame(data, all_items)
     keep = (codes >= 0).all(axis=1) & gcol.notna().to_numpy()
-    codes, levels = _ord._drop_rows(codes, levels, keep)
+    codes, levels = _ord.drop_rows(codes, levels, keep)
     gv = gcol.to_numpy()[keep]
     labels = list(pd.unique(gcol.dropna()))
     n_by = {g: int(np.sum(gv == g)) for g in labels}
@@ -884,7 +884,7 @@ def _run(data, constructs, group, crit, higher):
         return empty(f"Invariance needs at least two groups with enough complete rows in column "
                      f"'{group}'; found {len(used)}.")
     sel = np.isin(gv, used)
-    codes, levels = _ord._drop_rows(codes, levels, sel)
+    codes, levels = _ord.drop_rows(codes, levels, sel)
     gv = gv[sel]
     gidx = np.array([used.index(g) for g in gv])
     G = len(used)

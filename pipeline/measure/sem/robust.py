@@ -69,7 +69,7 @@ def score_crossprod(x: np.ndarray, mu: np.ndarray, sigma: np.ndarray, meanstruct
     cols = np.arange(q_all) if columns is None else np.asarray(columns)
     q = len(cols)
     inverse, masks = _fiml.pattern_codes(x)
-    inv_all = _fiml._embedded_inverse(sigma, masks)
+    inv_all = _fiml.embedded_inverse(sigma, masks)
     if inv_all is None:
         return np.full((q, q), np.nan)
     kinv = inv_all[0]
@@ -122,7 +122,7 @@ def delta(spec: _eng.ModelSpec, theta: np.ndarray, meanstructure: bool) -> np.nd
     """d(mu, vech Sigma)/d theta, (q, P)."""
     imp = _eng.matrices(spec, theta)
     ent = _eng.free_entries(spec)
-    a, b, s, dmu = _eng._entry_vectors(spec, imp, ent, 0, np.arange(len(ent)))
+    a, b, s, dmu = _eng.entry_vectors(spec, imp, ent, 0, np.arange(len(ent)))
     vr, vc = vech_index(spec.p)
     dsig = s[:, None] * (a[:, vr] * b[:, vc] + b[:, vr] * a[:, vc])       # (E, q_s)
     d_e = np.concatenate([dmu, dsig], axis=1) if meanstructure else dsig
@@ -168,7 +168,7 @@ def observed_h1_missing(pat: _fiml.Patterns, mu: np.ndarray, sigma: np.ndarray
     p = pat.p
     vr, vc = vech_index(p)
     qs = len(vr)
-    kinv, _ = _fiml._embedded_inverse(sigma, pat.mask)
+    kinv, _ = _fiml.embedded_inverse(sigma, pat.mask)
     d = np.where(pat.mask, pat.mean - mu, 0.0)
     t21 = np.einsum("kij,kj->ki", kinv, d)
     wt = pat.cov + d[:, :, None] * d[:, None, :]
