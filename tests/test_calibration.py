@@ -144,13 +144,23 @@ def _run(folder: Path, edit=None) -> tuple[dict, str]:
             (folder / "reports" / "report.html").read_text(encoding="utf-8"))
 
 
+def _default_correction(text: str) -> str:
+    """The example's study.yaml without its score_correction line (the default then applies)."""
+    out = "".join(line for line in text.splitlines(keepends=True)
+                  if not line.lstrip().startswith("score_correction:"))
+    assert out != text
+    return out
+
+
 def test_run_reports_the_corrected_model_beside_the_uncorrected(study_copy):
     """By default the unit-level model is also fitted on calibrated scores: results.json's
     score_correction (schema-valid), a report table with both, the methods paragraph; the headline
     coefficients stay the uncorrected ones."""
     from test_report import Page, shown, table
 
-    res, html = _run(study_copy)
+    # the example (simulated with --truth sample) asks for method: measurement; without that line
+    # the default applies
+    res, html = _run(study_copy, _default_correction)
     m = res["models"]["catalytic"]
     sc = m["score_correction"]
     assert sc["method"] == "latent" and sc["headline"] is False
@@ -182,7 +192,7 @@ def test_score_correction_headline_and_off(study_copy, tmp_path):
 
     other = tmp_path / "off"
     shutil.copytree(study_copy, other)
-    res, _ = _run(study_copy, lambda y: y.replace(
+    res, _ = _run(study_copy, lambda y: _default_correction(y).replace(
         "standardize: [degree, social_capital]",
         "standardize: [degree, social_capital]\n      score_correction: {method: measurement, headline: true}"))
     m = res["models"]["catalytic"]
@@ -193,7 +203,7 @@ def test_score_correction_headline_and_off(study_copy, tmp_path):
     # measurement error only: a smaller correction than the latent one, reliability from the CFA
     assert sc["scores"]["social_capital"]["reliability_mean"] > 0.7
     assert 0 < sc["scores"]["social_capital"]["respondent_reliability"] < 1
-    res_off, html = _run(other, lambda y: y.replace(
+    res_off, html = _run(other, lambda y: _default_correction(y).replace(
         "standardize: [degree, social_capital]",
         "standardize: [degree, social_capital]\n      score_correction: false"))
     assert "score_correction" not in res_off["models"]["catalytic"]

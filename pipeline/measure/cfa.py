@@ -952,7 +952,7 @@ def score_reliability(result: CFAResult, scoring: str = "factor") -> dict[str, d
     430-450.
     """
     model: _CFAModel | None = result._model
-    if model is None:
+    if not isinstance(model, _CFAModel):  # no fit, or an ordinal (WLSMV) fit: no linear scores
         return {}
     lam, phi, sigma = model.lam, model.phi, model.sigma
     p, m = lam.shape
