@@ -28,3 +28,23 @@ def study_copy(example_study, tmp_path) -> Path:
     target = tmp_path / "study"
     shutil.copytree(example_study, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def ran_study(tmp_path_factory, example_study) -> Path:
+    """The small simulated study after one successful `socap run` (its outputs in place), run
+    once per session; copy it (``ran_study_copy``) before modifying."""
+    from pipeline.cli import main
+
+    folder = tmp_path_factory.mktemp("ran") / "study"
+    shutil.copytree(example_study, folder)
+    assert main(["run", str(folder), "--quiet"]) == 0
+    return folder
+
+
+@pytest.fixture()
+def ran_study_copy(ran_study, tmp_path) -> Path:
+    """A private copy of the study with earlier outputs, for runs that must leave them intact."""
+    target = tmp_path / "study"
+    shutil.copytree(ran_study, target)
+    return target

@@ -15,28 +15,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from outputs import output_bytes
 from pipeline.cli import main
 from pipeline.config.instrument import read_instrument
 
 
-@pytest.fixture(scope="module")
-def ran_study(tmp_path_factory, example_study) -> Path:
-    folder = tmp_path_factory.mktemp("ran") / "study"
-    shutil.copytree(example_study, folder)
-    assert main(["run", str(folder), "--quiet"]) == 0
-    return folder
-
-
 @pytest.fixture()
-def study(ran_study, tmp_path) -> Path:
-    target = tmp_path / "study"
-    shutil.copytree(ran_study, target)
-    return target
-
-
-def outputs(folder: Path) -> dict:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for d in ("reports", "data/processed") for p in (folder / d).rglob("*") if p.is_file()}
+def study(ran_study_copy) -> Path:
+    """A copy of the study after a successful run (conftest.ran_study)."""
+    return ran_study_copy
 
 
 def run(folder: Path, capsys, *args) -> tuple[int, str]:
@@ -47,13 +34,13 @@ def run(folder: Path, capsys, *args) -> tuple[int, str]:
 
 
 def expect_error(study: Path, capsys, *fragments: str) -> str:
-    before = outputs(study)
+    before = output_bytes(study)
     code, err = run(study, capsys)
     assert code == 2, err
     assert "Traceback" not in err
     for f in fragments:
         assert f in err, f"{f!r} not in:\n{err}"
-    assert outputs(study) == before, "a failed run changed earlier outputs"
+    assert output_bytes(study) == before, "a failed run changed earlier outputs"
     assert not list(study.glob(".socap-run-*"))
     return err
 
@@ -332,13 +319,13 @@ def test_internal_error_is_exit_1_with_a_log(study, capsys, monkeypatch):
         raise ZeroDivisionError("simulated bug")
 
     monkeypatch.setattr(pipeline.run, "analyse", boom)
-    before = outputs(study)
+    before = output_bytes(study)
     code, err = run(study, capsys)
     assert code == 1
     assert "bug" in err and "socap-error.log" in err and "Traceback" not in err
     log = (study / "reports" / "socap-error.log").read_text()
     assert "ZeroDivisionError: simulated bug" in log
-    after = outputs(study)
+    after = output_bytes(study)
     after.pop("reports/socap-error.log")
     assert after == before  # only the log was added
 

@@ -15,33 +15,20 @@ from pathlib import Path
 
 import pytest
 
+from outputs import output_bytes
 from pipeline.cli import main
 
 ENCRYPTED = Path(__file__).parent / "reference" / "data" / "encrypted.xlsx"
 
 
-def outputs(folder: Path) -> dict:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for d in ("reports", "data/processed") for p in (folder / d).rglob("*") if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def ran_study(tmp_path_factory, example_study) -> Path:
-    folder = tmp_path_factory.mktemp("workbooks") / "study"
-    shutil.copytree(example_study, folder)
-    assert main(["run", str(folder), "--quiet"]) == 0
-    return folder
-
-
 @pytest.fixture()
-def study(ran_study, tmp_path) -> Path:
-    target = tmp_path / "study"
-    shutil.copytree(ran_study, target)
-    return target
+def study(ran_study_copy) -> Path:
+    """A copy of the study after a successful run (conftest.ran_study)."""
+    return ran_study_copy
 
 
 def expect_error(study: Path, capsys, *fragments: str) -> str:
-    before = outputs(study)
+    before = output_bytes(study)
     capsys.readouterr()
     code = main(["run", str(study), "--quiet"])
     err = capsys.readouterr().err
@@ -49,7 +36,7 @@ def expect_error(study: Path, capsys, *fragments: str) -> str:
     assert "Traceback" not in err and "internal error" not in err, err
     for f in fragments:
         assert f in err, f"{f!r} not in:\n{err}"
-    assert outputs(study) == before, "a failed run changed earlier outputs"
+    assert output_bytes(study) == before, "a failed run changed earlier outputs"
     return err
 
 

@@ -8,37 +8,23 @@ against the hang it used to be, not a timing test."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from outputs import output_bytes
 from pipeline.cli import main
 
 BOMB = ('lol0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
         + "".join(f"lol{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10)))
 
 
-def outputs(folder: Path) -> dict:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for d in ("reports", "data/processed") for p in (folder / d).rglob("*") if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def ran_study(tmp_path_factory, example_study) -> Path:
-    folder = tmp_path_factory.mktemp("yaml") / "study"
-    shutil.copytree(example_study, folder)
-    assert main(["run", str(folder), "--quiet"]) == 0
-    return folder
-
-
 @pytest.fixture()
-def study(ran_study, tmp_path) -> Path:
-    target = tmp_path / "study"
-    shutil.copytree(ran_study, target)
-    return target
+def study(ran_study_copy) -> Path:
+    """A copy of the study after a successful run (conftest.ran_study)."""
+    return ran_study_copy
 
 
 FILES = {"study": "study.yaml", "instrument": "instruments/social_capital.yaml"}
@@ -61,12 +47,12 @@ def test_a_billion_laughs_file_is_refused_without_hanging(study, which):
     text = path.read_text() + "\n" + BOMB
     assert len(BOMB) < 1024
     path.write_text(text)
-    before = outputs(study)
+    before = output_bytes(study)
     code, err = socap_run(study)
     assert code == 2, err
     assert str(path) in err and "aliases" in err and "billion laughs" in err, err
     assert "line" in err and "Traceback" not in err
-    assert outputs(study) == before
+    assert output_bytes(study) == before
 
 
 @pytest.mark.parametrize("which", FILES)
@@ -81,7 +67,7 @@ def test_deep_nesting_is_refused_with_its_line(study, capsys, which, shape):
     else:  # within every parser's limits, beyond socap's
         deep = "deep: " + "[" * 60 + "]" * 60 + "\n"
     path.write_text(text + "\n" + deep)
-    before = outputs(study)
+    before = output_bytes(study)
     capsys.readouterr()
     assert main(["run", str(study), "--quiet"]) == 2
     err = capsys.readouterr().err
@@ -89,7 +75,7 @@ def test_deep_nesting_is_refused_with_its_line(study, capsys, which, shape):
     line = int(err.split(f"{path}, line ")[1].split(":")[0])
     assert line >= line_of(path.read_text(), "deep:")
     assert "internal error" not in err and "Traceback" not in err
-    assert outputs(study) == before
+    assert output_bytes(study) == before
 
 
 @pytest.mark.parametrize("which,key,value", [("study", "seed", "8"),
@@ -101,13 +87,13 @@ def test_a_repeated_key_names_the_key_and_both_lines(study, capsys, which, key, 
     text = text.rstrip("\n") + f"\n{key}: {value}\n"
     path.write_text(text)
     second = len(text.splitlines())
-    before = outputs(study)
+    before = output_bytes(study)
     capsys.readouterr()
     assert main(["run", str(study), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert f"key '{key}' appears twice" in err, err
     assert f"lines {first} and {second}" in err and str(path) in err
-    assert outputs(study) == before
+    assert output_bytes(study) == before
 
 
 def test_a_key_overriding_a_merged_one_is_not_a_repeat(tmp_path):
