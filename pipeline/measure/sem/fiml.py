@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.measure.sem import engine as _eng
+from pipeline.measure.sem.indices import mi_from_information
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -618,20 +619,9 @@ def modification_indices(obj: Objective, theta: np.ndarray, candidates: _eng.Ent
     tr_kk = 2.0 * (es(a, a, t_kk, b, b) + es(a, b, t_kk, a, b))
     info = 0.5 * np.outer(s, s) * tr_kk + dmu @ kbar @ dmu.T
     nf = len(free)
-    i_pp = _eng.to_parameters(spec, info[:nf, :nf])
-    i_xp = _eng.to_parameters(spec, info[nf:, :nf], axes=(1,))
-    i_xx = np.diag(info[nf:, nf:])
-    try:
-        solved = np.linalg.solve(i_pp, i_xp.T)
-    except np.linalg.LinAlgError:
-        solved = np.linalg.pinv(i_pp) @ i_xp.T
-    v = i_xx - np.einsum("xp,px->x", i_xp, solved)
-    score = -0.5 * grad[nf:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        v = np.where(v < np.finfo(float).eps ** (1 / 3), np.nan, v)
-        mi = pat.n_total * score ** 2 / v
-        epc = score / v
-    return mi, epc
+    return mi_from_information(_eng.to_parameters(spec, info[:nf, :nf]),
+                               _eng.to_parameters(spec, info[nf:, :nf], axes=(1,)),
+                               np.diag(info[nf:, nf:]), -0.5 * grad[nf:], pat.n_total)
 
 
 def _numeric_observed_information(obj: Objective, theta: np.ndarray, h: float = 1e-6

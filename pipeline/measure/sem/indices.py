@@ -286,18 +286,24 @@ def modification_indices(fit: Fitted, candidates: Entries) -> tuple[np.ndarray, 
     if len(candidates) == 0:
         return np.zeros(0), np.zeros(0)
     grad, info, nf = _extended_information(fit, candidates)
-    i_pp = fit.info
-    i_xp = to_parameters(spec, info[nf:, :nf], axes=(1,))
-    i_xx = np.diag(info[nf:, nf:])
+    return mi_from_information(fit.info, to_parameters(spec, info[nf:, :nf], axes=(1,)),
+                               np.diag(info[nf:, nf:]), -0.5 * grad[nf:], fit.mom.n_total)
+
+
+def mi_from_information(i_pp: np.ndarray, i_xp: np.ndarray, i_xx: np.ndarray,
+                        score: np.ndarray, n_total: float) -> tuple[np.ndarray, np.ndarray]:
+    """Modification indices and expected parameter changes of candidate parameters, as
+    lavaan's ``modindices()``: from the (unit) information of the free parameters ``i_pp``, its
+    cross block with the candidates ``i_xp`` and their own diagonal ``i_xx``, and the
+    candidates' score; an information left below eps^(1/3) gives NaN."""
     try:
         solved = np.linalg.solve(i_pp, i_xp.T)
     except np.linalg.LinAlgError:
         solved = np.linalg.pinv(i_pp) @ i_xp.T
     v = i_xx - np.einsum("xp,px->x", i_xp, solved)
-    score = -0.5 * grad[nf:]
     with np.errstate(invalid="ignore", divide="ignore"):
         v = np.where(v < np.finfo(float).eps ** (1 / 3), np.nan, v)
-        mi = fit.mom.n_total * score ** 2 / v
+        mi = n_total * score ** 2 / v
         epc = score / v
     return mi, epc
 
