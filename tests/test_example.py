@@ -10,7 +10,7 @@ import pandas as pd
 from pipeline.ingest.tables import read_table
 from pipeline.config.instrument import default_instrument_path
 from pipeline.simulate import SimulationSpec, simulate_study, study_yaml
-from tests.numbers import assert_tree_close
+from tests.tolerance import assert_tree_close
 
 ROOT = Path(__file__).resolve().parents[1]
 

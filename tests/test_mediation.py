@@ -20,7 +20,7 @@ import pytest
 from pipeline.errors import StudyError
 from pipeline.models import fit_model, mediation_effects
 from pipeline.models.mediation import _ci, bootstrap_counts
-from tests.numbers import assert_tree_close
+from tests.tolerance import assert_tree_close
 
 REF = Path(__file__).parent / "reference"
 FIRMS = json.loads((REF / "models_firms.json").read_text())

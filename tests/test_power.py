@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,6 @@ from pipeline.power import (CHUNK, Design, cache_path, design_grid, likert_alpha
 from pipeline.simulate import THRESHOLDS, SimulationSpec, draw_study
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = Path(__file__).resolve().parent
 
 SMALL_POWER = """
 power:
@@ -276,15 +274,8 @@ def test_dask_local_cluster_gives_the_local_results(serial, tmp_path):
     distributed = pytest.importorskip("distributed")
     folder, one = serial
     dask_folder = make_study(tmp_path / "dask")
-    # spawned workers inherit sys.path: without tests/ on it, or tests/numbers.py would shadow
-    # the standard library's numbers module in them
-    saved = list(sys.path)
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != TESTS]
-    try:
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
-    finally:
-        sys.path[:] = saved
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
     with cluster:
         out = power_study(dask_folder, scheduler=cluster.scheduler_address, progress=False)
     assert out["engine"]["name"] == "dask" and out["engine"]["workers"] == 2
