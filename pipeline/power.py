@@ -940,7 +940,6 @@ def power_study(folder, overrides: dict | None = None, *, jobs: int | None = Non
     """``socap power``: run the grid of a study and write reports/power.json and power.html.
 
     Returns power.json's content."""
-    from pipeline import __version__  # noqa: PLC0415
     from pipeline.config.study import read_study  # noqa: PLC0415
 
     study = read_study(folder)
@@ -950,6 +949,24 @@ def power_study(folder, overrides: dict | None = None, *, jobs: int | None = Non
     for d in designs:  # every reliability reachable, before any work
         construct_loadings(scenario.instrument, d.reliability, THRESHOLDS)
     reports = study.reports_dir
+    # the study's lock, as `socap run` takes it: a run swaps reports/ (where the cache and
+    # power's pages live), so the two never write the study at the same time
+    from pipeline.atomic import lock_study, recover  # noqa: PLC0415
+
+    lock = lock_study(study.folder, note=lambda msg: print(msg, file=sys.stderr, flush=True))
+    try:
+        recover(study.folder)
+        return _power_locked(study, cfg, scenario, designs, reports, jobs=jobs,
+                             scheduler=scheduler, progress=progress, after_chunk=after_chunk)
+    finally:
+        lock.release()
+
+
+def _power_locked(study, cfg, scenario, designs, reports, *, jobs, scheduler, progress,
+                  after_chunk) -> dict:
+    """power_study's work once it holds the study's lock."""
+    from pipeline import __version__  # noqa: PLC0415
+
     result = run_power(scenario, designs, replications=cfg.replications, alpha=cfg.alpha,
                        target=cfg.target, entropy=int(study.config.seed),
                        cache=cache_path(reports), jobs=jobs, scheduler=scheduler,

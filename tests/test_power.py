@@ -514,3 +514,31 @@ def test_validate_tells_the_power_plan(study_copy, capsys):
     assert main(["validate", str(study_copy)]) == 0
     assert ("Power plan (socap power): 4 designs x 500 replications of model 'catalytic'"
             in capsys.readouterr().out)
+
+
+def test_power_takes_the_study_lock_a_run_takes(tmp_path, capsys, monkeypatch):
+    """`socap power` writes reports/ (its cache and pages), which a run swaps: while another
+    socap command holds the study's lock, power waits and then refuses (exit 2, naming it)."""
+    import subprocess
+    import sys as _sys
+
+    folder = make_study(tmp_path / "locked")
+    holder = subprocess.Popen(
+        [_sys.executable, "-c",
+         "import sys, time; from pipeline.atomic import lock_study; "
+         f"l = lock_study({str(folder)!r}); print('held', flush=True); time.sleep(60)"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setenv("SOCAP_LOCK_WAIT", "0.5")
+        capsys.readouterr()
+        assert main(["power", str(folder), "-j", "1", "-q"]) == 2
+        err = capsys.readouterr().err
+        assert str(holder.pid) in err
+        assert not (folder / "reports" / "power.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    monkeypatch.setenv("SOCAP_LOCK_WAIT", "10")
+    assert main(["power", str(folder), "-j", "1", "-q"]) == 0  # the lock is free again
+    assert (folder / "reports" / "power.json").exists()
