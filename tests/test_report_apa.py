@@ -295,3 +295,12 @@ def test_large_tables_get_no_csv_copy_and_reproduce_r_reads_the_parquet(tmp_path
     code = rcode.reproduce_r(results)
     assert "arrow::read_parquet(file.path('data', 'processed'" in code
     assert "responses <- read_table('responses')" in code
+
+
+def test_methods_paragraphs_print_no_raw_floats(html):
+    """Every number in the Methods prose is formatted (a raw float such as 0.8804393056424048,
+    the calibration's mean reliability, was printed once)."""
+    section = html[html.index('<section id="methods">'):html.index('<section id="sample">')]
+    text = re.sub(r"<[^>]+>", " ", section)
+    assert "regression-calibrated" in text  # the study has a score-corrected model
+    assert re.findall(r"\d\.\d{5,}", text) == []

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.report.apa import fmt_number
+
 #: APA-style entries, keyed by citation label.
 REFERENCES: dict[str, str] = {
     "Aiken & West 1991": "Aiken, L. S., & West, S. G. (1991). Multiple regression: Testing and "
@@ -574,7 +576,8 @@ def methods(results: dict, other_texts=()) -> Methods:
         if scc:
             cols = list(scc.get("scores") or {})
             rel = [f"{c}: mean reliability of the unit means "
-                   f"{_n((scc['scores'][c] or {}).get('reliability_mean'))}" for c in cols]
+                   f"{fmt_number((scc['scores'][c] or {}).get('reliability_mean'), 2, bounded=True)}"
+                   for c in cols]
             what = ("the unit's latent mean over all its potential respondents, so within-unit "
                     f"sampling error counts as error {cite('Lüdtke et al. 2008')}"
                     if scc.get("method") == "latent" else
