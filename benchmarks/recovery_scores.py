@@ -43,29 +43,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 TERM = "degree:social_capital"
 MAIN = "social_capital"
 FORMULA = "new_products ~ degree * social_capital + log_employees"
-MODELS_YAML = """\
-  models:
-    - name: latent
-      level: unit
-      formula: "new_products ~ degree * social_capital + log_employees"
-      family: poisson
-      se: cluster
-      cluster: cluster
-      focal: degree
-      moderator: social_capital
-      standardize: [degree, social_capital]
-      score_correction: {method: latent}
-    - name: meas
-      level: unit
-      formula: "new_products ~ degree * social_capital + log_employees"
-      family: poisson
-      se: cluster
-      cluster: cluster
-      focal: degree
-      moderator: social_capital
-      standardize: [degree, social_capital]
-      score_correction: {method: measurement}
-"""
+def _two_models() -> str:
+    """analysis.models: the bundled example's catalytic model twice, under the names the table
+    uses, one per score_correction method."""
+    from pipeline.simulate import EXAMPLE_MODELS  # noqa: PLC0415
+
+    item = EXAMPLE_MODELS.split("\n", 1)[1]  # "    - name: catalytic ..."
+    return "  models:\n" + "".join(
+        item.replace("name: catalytic", f"name: {name}")
+        + f"\n      score_correction: {{method: {method}}}\n"
+        for name, method in (("latent", "latent"), ("meas", "measurement")))
+
+
+MODELS_YAML = _two_models()
 
 
 def _models_block(yaml_text: str) -> str:
