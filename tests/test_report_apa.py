@@ -304,3 +304,16 @@ def test_methods_paragraphs_print_no_raw_floats(html):
     text = re.sub(r"<[^>]+>", " ", section)
     assert "regression-calibrated" in text  # the study has a score-corrected model
     assert re.findall(r"\d\.\d{5,}", text) == []
+
+
+def test_effect_size_note_names_only_what_the_table_shows(html):
+    """A GLM's effect-size table has no Delta R2, so its note does not explain one (it did)."""
+    from pipeline.report.tables import _effects_note
+
+    glm = {"lr_test": {"chisq": 11.9, "df": 1, "p": 0.001}, "exp_coef": {"degree": {}},
+           "standardized_interaction": {"estimate": 0.14}}
+    assert "\u0394R" not in _effects_note(glm) and "likelihood-ratio" in _effects_note(glm)
+    assert "\u0394R" in _effects_note({"delta_r2": 0.02, "f2": 0.03})
+    start = html.index("Effect Sizes of Model")
+    note = html[start:html.index("</figure>", start)] if "</figure>" in html[start:] else html[start:start + 3000]
+    assert "likelihood-ratio" in note and "\u0394R" not in note

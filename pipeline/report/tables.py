@@ -144,6 +144,24 @@ def _numbered_triangle(matrix: dict, names: list[str], label: str) -> pd.DataFra
     return pd.DataFrame(rows, columns=[label] + names[:-1])
 
 
+def _effects_note(es: dict) -> str:
+    """The effect-size table's note: only the statistics the table shows."""
+    parts = []
+    if es.get("delta_r2") is not None:
+        parts.append("\u0394R\u00b2 and f\u00b2 = \u0394R\u00b2 / (1 - R\u00b2) compare the "
+                     "model with and without the interaction (Cohen 1988)")
+    if es.get("lr_test"):
+        parts.append("the likelihood-ratio test compares the model with and without the "
+                     "interaction")
+    if es.get("exp_coef"):
+        parts.append("exponentiated coefficients with their 95% CIs (exp of the CI bounds)")
+    if es.get("standardized_interaction") is not None:
+        parts.append("the standardised interaction is its beta (the model refitted on z-scored "
+                     "variables, the outcome too for gaussian models), with its CI scaled alike")
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "." if text else ""
+
+
 def _stat_frame(rows: list[dict]) -> pd.DataFrame:
     """A statistic/value table: object columns, so counts stay integers beside decimals."""
     return pd.DataFrame(rows, dtype=object)
@@ -1173,9 +1191,7 @@ def _inference_tables(name: str, m: dict, out: list) -> None:
             out.append(ReportTable(
                 f"effects_{name}", f"Effect Sizes of Model '{name}'", _stat_frame(rows),
                 "models",
-                "\u0394R\u00b2 and f\u00b2 = \u0394R\u00b2 / (1 - R\u00b2) compare the model "
-                "with and without the interaction (Cohen 1988); exponentiated coefficients with "
-                "their 95% CIs (exp of the CI bounds).",
+                _effects_note(es),
                 decimals={"value": 3, "CI low": 3, "CI high": 3},
                 ci_pairs=(("95% CI", "CI low", "CI high"),), group=name,
                 p_rows=("likelihood-ratio test: p",), int_rows=("likelihood-ratio test: df",),
