@@ -60,6 +60,7 @@ from scipy.special import chdtrc, ndtr, ndtri
 
 from pipeline.measure.sem import engine as _eng
 from pipeline.measure.sem import indices as _idx
+from pipeline.measure.sem import robust as _rob  # lavaan's CFI/TLI/RMSEA formulas, shared with MLR
 
 __all__ = ["OrdinalModel", "OrdinalStats", "bvn_cdf", "codes_from_frame", "fit_ordinal_cfa", "ordinal_stats",
            "ordinal_stats_from_codes", "polychoric"]
@@ -718,19 +719,30 @@ class _Model:
 
 def _dwls(model: _Model, r: np.ndarray, w: np.ndarray, x0: np.ndarray, max_iter: int = 500
           ) -> tuple[np.ndarray, bool, float]:
-    """Minimise sum w (r - sigma(x))^2 by Gauss-Newton with Levenberg damping."""
+    """Minimise sum w (r - sigma(x))^2 (one group's DWLS)."""
+    return least_squares_gn(model.implied, model.jacobian, r, w, x0, max_iter=max_iter)
+
+
+def least_squares_gn(implied, jacobian, r: np.ndarray, w: np.ndarray, x0: np.ndarray, *,
+                     max_iter: int = 500, grad_tol: float = 1e-12, stop_tol: float = 1e-7,
+                     drop_tol: float = 1e-16) -> tuple[np.ndarray, bool, float]:
+    """Minimise ``sum w (r - sigma(x))^2`` by Gauss-Newton with Levenberg damping.
+
+    ``implied(x)`` returns ``(sigma, state)`` and ``jacobian(state)`` d sigma / d x; converged
+    when the gradient is below ``grad_tol`` (relative to the largest curvature), or below
+    ``stop_tol`` once steps or decreases (``drop_tol``) vanish. Returns (x, converged, f)."""
     x = x0.copy()
-    sig, imp = model.implied(x)
+    sig, imp = implied(x)
     f = float(np.sum(w * (r - sig) ** 2))
     lam = 1e-6
     converged = False
     for _ in range(max_iter):
-        J = model.jacobian(imp)
+        J = jacobian(imp)
         res = r - sig
         g = J.T @ (w * res)
         H = J.T @ (w[:, None] * J)
-        scale = max(1.0, np.abs(np.diag(H)).max())
-        if np.max(np.abs(g)) < 1e-12 * scale:
+        scale = max(1.0, float(np.abs(np.diag(H)).max()))
+        if np.max(np.abs(g)) < grad_tol * scale:
             converged = True
             break
         improved = False
@@ -741,25 +753,25 @@ def _dwls(model: _Model, r: np.ndarray, w: np.ndarray, x0: np.ndarray, max_iter:
                 lam *= 10
                 continue
             x_new = x + step
-            sig_new, imp_new = model.implied(x_new)
+            sig_new, imp_new = implied(x_new)
             f_new = float(np.sum(w * (r - sig_new) ** 2))
             if np.isfinite(f_new) and f_new <= f:
                 improved = True
                 break
             lam *= 10
         if not improved:
-            converged = np.max(np.abs(g)) < 1e-7 * scale
+            converged = bool(np.max(np.abs(g)) < stop_tol * scale)
             break
         small = np.max(np.abs(step)) < 1e-12 * max(1.0, np.max(np.abs(x)))
         x, sig, imp, f_old, f = x_new, sig_new, imp_new, f, f_new
         lam = max(lam / 10, 1e-12)
-        if small or (f_old - f) <= 1e-16 * max(f, 1e-300):
-            J = model.jacobian(imp)
+        if small or (f_old - f) <= drop_tol * max(f, 1e-300):
+            J = jacobian(imp)
             g = J.T @ (w * (r - sig))
-            converged = np.max(np.abs(g)) < 1e-7 * scale
+            converged = bool(np.max(np.abs(g)) < stop_tol * scale)
             if converged:
                 break
-    return x, converged, f
+    return x, bool(converged), f
 
 
 # ----------------------------------------------------------------------------------------------
@@ -776,44 +788,6 @@ def scaled_shifted_test(U: np.ndarray, G: np.ndarray, T: float, df: float) -> di
     a = math.sqrt(df / tr2)
     shift = df - a * tr1
     return {"stat": T * a + shift, "a": a, "shift": shift, "tr1": tr1, "tr2": tr2}
-
-
-def cfi_index(x2, df, x2n, dfn, c=1.0, cn=1.0, robust=False):
-    vals = (x2, df, x2n, dfn, c, cn)
-    if any(v is None or not np.isfinite(v) for v in vals):
-        return np.nan
-    if robust and df > 0 and c != 1 and cn != 1:
-        t1 = max(x2 - c * df, 0.0)
-        t2 = max(x2 - c * df, x2n - cn * dfn, 0.0)
-    else:
-        t1 = max(x2 - df, 0.0)
-        t2 = max(x2 - df, x2n - dfn, 0.0)
-    if math.isclose(t1, 0.0, abs_tol=1.5e-8) and math.isclose(t2, 0.0, abs_tol=1.5e-8):
-        return 1.0
-    return 1.0 - t1 / t2
-
-
-def tli_index(x2, df, x2n, dfn, c=1.0, cn=1.0, robust=False):
-    vals = (x2, df, x2n, dfn, c, cn)
-    if any(v is None or not np.isfinite(v) for v in vals):
-        return np.nan
-    if robust and df > 0 and c != 1 and cn != 1:
-        t1 = (x2 - c * df) * dfn
-        t2 = (x2n - cn * dfn) * df
-    else:
-        t1 = (x2 - df) * dfn
-        t2 = (x2n - dfn) * df
-    if df > 0 and abs(t2) > 0:
-        return 1.0 - t1 / t2
-    return 1.0
-
-
-def rmsea_index(x2, df, n, c=1.0):
-    if not (np.isfinite(x2) and np.isfinite(df)):
-        return np.nan
-    if df <= 0:
-        return 0.0
-    return math.sqrt(max((x2 / n) / df - c / n, 0.0))
 
 
 def _rmsea_ci_robust(x2_scaled, df, n, c):
@@ -1072,20 +1046,20 @@ def _fit(_cfa, data, cons0, higher, missing):
     fit["baseline_df"] = dfb
     fit["baseline_pvalue"] = float(chdtrc(dfb, Tb))
     fit["baseline_chisq_scaled"] = ssb["stat"]
-    fit["cfi"] = cfi_index(T, df, Tb, dfb)
-    fit["tli"] = tli_index(T, df, Tb, dfb)
-    fit["cfi_scaled"] = cfi_index(ss["stat"], df, ssb["stat"], dfb)
-    fit["tli_scaled"] = tli_index(ss["stat"], df, ssb["stat"], dfb)
-    fit["rmsea"] = rmsea_index(T, df, n1)
+    fit["cfi"] = _rob.cfi(T, df, Tb, dfb)
+    fit["tli"] = _rob.tli(T, df, Tb, dfb)
+    fit["cfi_scaled"] = _rob.cfi(ss["stat"], df, ssb["stat"], dfb)
+    fit["tli_scaled"] = _rob.tli(ss["stat"], df, ssb["stat"], dfb)
+    fit["rmsea"] = _rob.rmsea(T, df, n1)
     lo, hi = _idx.rmsea_ci(T, df, n1)
     fit["rmsea_ci"] = [lo, hi]
-    fit["rmsea_scaled"] = rmsea_index(ss["stat"], df, n1)
+    fit["rmsea_scaled"] = _rob.rmsea(ss["stat"], df, n1)
     S_imp = imp.sigma[0].copy()
     np.fill_diagonal(S_imp, 1.0)
     cm = _catml(R, S_imp, n, df, pairs, G[nth:, nth:], np.diag(w), D[nth:], Einv)
-    fit["cfi_robust"] = cfi_index(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"], cm["c3_null"], True)
-    fit["tli_robust"] = tli_index(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"], cm["c3_null"], True)
-    fit["rmsea_robust"] = (rmsea_index(cm["XX3"], df, n1, cm["c3"]) if np.isfinite(cm["c3"])
+    fit["cfi_robust"] = _rob.cfi(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"], cm["c3_null"])
+    fit["tli_robust"] = _rob.tli(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"], cm["c3_null"])
+    fit["rmsea_robust"] = (_rob.rmsea(cm["XX3"], df, n1, cm["c3"]) if np.isfinite(cm["c3"])
                            else np.nan)
     fit["rmsea_robust_ci"] = (_rmsea_ci_robust(cm["XX3"] / cm["c3"], df, n1, cm["c3"])
                               if np.isfinite(cm["c3"]) and df > 0 else [np.nan, np.nan])

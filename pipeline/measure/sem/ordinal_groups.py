@@ -52,6 +52,7 @@ from scipy.special import chdtrc, ndtr
 
 from pipeline.measure.sem import indices as _idx
 from pipeline.measure.sem import ordinal as _ord
+from pipeline.measure.sem import robust as _rob
 
 __all__ = ["LEVELS", "OrdinalGroupStats", "fit_level", "group_stats", "lrt_satorra2000",
            "ordinal_invariance"]
@@ -350,50 +351,10 @@ def _start(L: _Layout, gs: OrdinalGroupStats, prev: LevelFit | None) -> np.ndarr
 
 def _dwls(L, s, w, x0, max_iter=500):
     """Gauss-Newton with Levenberg damping on the stacked residuals (w includes N_g - 1)."""
-    x = x0.copy()
-
-    def obj(xx):
-        m = np.concatenate(_moments(L, xx))
-        return float(np.sum(w * (s - m) ** 2)), m
-
-    f, m = obj(x)
-    lam = 1e-6
-    converged = False
-    for _ in range(max_iter):
-        J = np.vstack(_jacobian(L, x))
-        res = s - m
-        g = J.T @ (w * res)
-        H = J.T @ (w[:, None] * J)
-        scale = max(1.0, float(np.abs(np.diag(H)).max()))
-        if np.max(np.abs(g)) < 1e-10 * scale:
-            converged = True
-            break
-        improved = False
-        for _try in range(40):
-            try:
-                step = np.linalg.solve(H + lam * np.diag(np.diag(H) + 1e-12), g)
-            except np.linalg.LinAlgError:
-                lam *= 10
-                continue
-            f_new, m_new = obj(x + step)
-            if np.isfinite(f_new) and f_new <= f:
-                improved = True
-                break
-            lam *= 10
-        if not improved:
-            converged = bool(np.max(np.abs(g)) < 1e-6 * scale)
-            break
-        x_old, f_old = x, f
-        x, f, m = x + step, f_new, m_new
-        lam = max(lam / 10, 1e-12)
-        if np.max(np.abs(x - x_old)) < 1e-12 * max(1.0, np.max(np.abs(x))) or \
-                (f_old - f) <= 1e-15 * max(f, 1e-300):
-            J = np.vstack(_jacobian(L, x))
-            g = J.T @ (w * (s - m))
-            converged = bool(np.max(np.abs(g)) < 1e-6 * scale)
-            if converged:
-                break
-    return x, converged, f
+    return _ord.least_squares_gn(lambda x: (np.concatenate(_moments(L, x)), x),
+                                 lambda x: np.vstack(_jacobian(L, x)), s, w, x0,
+                                 max_iter=max_iter, grad_tol=1e-10, stop_tol=1e-6,
+                                 drop_tol=1e-15)
 
 
 def _sample(gs: OrdinalGroupStats):
@@ -469,11 +430,11 @@ def fit_level(level: str, gs: OrdinalGroupStats, lv: Sequence[str], pattern: np.
         "scaling_factor": 1.0 / ss["a"] if np.isfinite(ss["a"]) else np.nan,
         "shift_parameter": ss["shift"],
         "baseline_chisq": Tb, "baseline_df": dfb, "baseline_chisq_scaled": Tb_s,
-        "cfi": _ord.cfi_index(T, df, Tb, dfb), "tli": _ord.tli_index(T, df, Tb, dfb),
-        "cfi_scaled": _ord.cfi_index(ss["stat"], df, Tb_s, dfb),
-        "tli_scaled": _ord.tli_index(ss["stat"], df, Tb_s, dfb),
-        "rmsea": _ord.rmsea_index(T, df, n_rm) * math.sqrt(G),
-        "rmsea_scaled": _ord.rmsea_index(ss["stat"], df, n_rm) * math.sqrt(G),
+        "cfi": _rob.cfi(T, df, Tb, dfb), "tli": _rob.tli(T, df, Tb, dfb),
+        "cfi_scaled": _rob.cfi(ss["stat"], df, Tb_s, dfb),
+        "tli_scaled": _rob.tli(ss["stat"], df, Tb_s, dfb),
+        "rmsea": _rob.rmsea(T, df, n_rm) * math.sqrt(G),
+        "rmsea_scaled": _rob.rmsea(ss["stat"], df, n_rm) * math.sqrt(G),
     }
     lo, hi = _idx.rmsea_ci(T, df, n_rm)
     fit["rmsea_ci"] = [lo * math.sqrt(G), hi * math.sqrt(G)]
@@ -489,11 +450,11 @@ def fit_level(level: str, gs: OrdinalGroupStats, lv: Sequence[str], pattern: np.
     if level == "configural":
         cm = _catml_groups(gs, mom, D, W, Gam, fg, Einv, df)
         if cm is not None:
-            fit["cfi_robust"] = _ord.cfi_index(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"],
-                                          cm["c3_null"], True)
-            fit["tli_robust"] = _ord.tli_index(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"],
-                                          cm["c3_null"], True)
-            fit["rmsea_robust"] = _ord.rmsea_index(cm["XX3"], df, n_rm, cm["c3"]) * math.sqrt(G)
+            fit["cfi_robust"] = _rob.cfi(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"],
+                                          cm["c3_null"])
+            fit["tli_robust"] = _rob.tli(cm["XX3"], df, cm["XX3_null"], dfb, cm["c3"],
+                                          cm["c3_null"])
+            fit["rmsea_robust"] = _rob.rmsea(cm["XX3"], df, n_rm, cm["c3"]) * math.sqrt(G)
     fit["npar"] = L.k
     fit["ntotal"] = N
     fit["aic"] = fit["bic"] = None
