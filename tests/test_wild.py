@@ -181,3 +181,46 @@ def test_compact_webb_weights_give_the_same_bootstrap():
     assert compact.dtype == np.int8 and compact.nbytes * 8 == full.nbytes
     for a, b in zip(wild._stats(full, n, K, chunk=100), wild._stats(compact, n, K, chunk=128)):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_factored_k_gives_the_dense_bootstrap():
+    """K = Ca L' (rank p) applied as two thin products gives the G x G product's statistics."""
+    from pipeline.models import wild
+
+    X, y, g = _data(G=40, m=5)
+    Xr = np.delete(X, 3, axis=1)
+    br = np.linalg.lstsq(Xr, y - 0.1 * X[:, 3], rcond=None)[0]
+    e = y - Xr @ br - 0.1 * X[:, 3]
+    n, K = wild._pieces(X, e, np.ones(len(y)), g, 40, 3)
+    n2, KF = wild._pieces(X, e, np.ones(len(y)), g, 40, 3, factored=True)
+    assert isinstance(KF, tuple) and KF[0].shape == (40, X.shape[1])
+    np.testing.assert_allclose(wild._rowsum(KF), K.sum(axis=1), rtol=1e-10, atol=1e-12)
+    V, _, _ = bootstrap_weights(40, 999, 5, compact=True)
+    for a, b in zip(wild._stats(V, n, K), wild._stats(V, n2, KF)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("family", ["gaussian", "poisson"])
+def test_ci_bounds_are_where_the_p_value_crosses_alpha_with_many_clusters(family):
+    """Webb draws, 40 clusters (the factored K, Brent on the margin): just inside each bound the
+    test does not reject, just outside it rejects -- the definition of the inverted interval."""
+    from pipeline.models.estimation import fit_glm
+
+    X, y, g = _data(G=40, m=6, seed=11)
+    if family == "poisson":
+        y = np.random.default_rng(2).poisson(np.exp(0.1 + 0.3 * X[:, 1] + 0.2 * X[:, 3])).astype(float)
+        f = fit_glm(X, y, family)
+        b, se, eta = f.coef[3], float(np.sqrt(f.vcov[3, 3])), f.eta
+    else:
+        b, se, eta = np.linalg.lstsq(X, y, rcond=None)[0][3], 0.1, None
+    res = wild_cluster_bootstrap(X, y, g, 3, family=family, draws=999, seed=4, estimate=b,
+                                 se=se, eta0=eta)
+    lo, hi = res["ci_low"], res["ci_high"]
+    assert lo < b < hi
+    eps = 1e-3 * se
+    for bound, out, inn in ((lo, lo - eps, lo + eps), (hi, hi + eps, hi - eps)):
+        p_out = wild_cluster_bootstrap(X, y, g, 3, family=family, null=out, draws=999, seed=4,
+                                       ci=False, eta0=eta)["p"]
+        p_in = wild_cluster_bootstrap(X, y, g, 3, family=family, null=inn, draws=999, seed=4,
+                                      ci=False, eta0=eta)["p"]
+        assert p_out < 0.05 <= p_in, (bound, p_out, p_in)
