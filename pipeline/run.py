@@ -455,7 +455,8 @@ def models_stage(study: Study, units: pd.DataFrame | None, responses: pd.DataFra
             try:
                 out, res, cal_warnings = corrected_model(
                     table, responses, res, kwargs, unit=unit, scores=scores, method=sc.method,
-                    headline=sc.headline, reliabilities=score_reliability)
+                    headline=sc.headline, reliabilities=score_reliability,
+                    small_sample=sc.small_sample)
             except (np.linalg.LinAlgError, FloatingPointError, ValueError, StudyError) as exc:
                 # the model itself was fitted: a corrected refit that fails is a caveat
                 why = exc.problems[0].message if isinstance(exc, StudyError) else str(exc)

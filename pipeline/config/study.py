@@ -246,6 +246,7 @@ class ScoreCorrectionConfig(_Strict):
 
     method: Literal["latent", "measurement"] = "latent"
     headline: bool = False
+    small_sample: bool = True  # second-order bias adjustment of the true variance (calibration.py)
 
 
 class ModelConfig(_Strict):

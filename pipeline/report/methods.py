@@ -112,6 +112,7 @@ REFERENCES: dict[str, str] = {
     "Carroll et al. 2006": "Carroll, R. J., Ruppert, D., Stefanski, L. A., & Crainiceanu, C. M. (2006). Measurement error in nonlinear models: A modern perspective (2nd ed.). Chapman & Hall/CRC. https://doi.org/10.1201/9781420010138",
     "Cohen 1988": "Cohen, J. (1988). Statistical power analysis for the behavioral sciences (2nd ed.). Lawrence Erlbaum.",
     "Enders 2010": "Enders, C. K. (2010). Applied missing data analysis. Guilford Press.",
+    "Fuller 1987": "Fuller, W. A. (1987). Measurement error models. Wiley. https://doi.org/10.1002/9780470316665",
     "Friedrich 1982": "Friedrich, R. J. (1982). In defense of multiplicative terms in multiple regression equations. American Journal of Political Science, 26(4), 797-833. https://doi.org/10.2307/2110973",
     "Holm 1979": "Holm, S. (1979). A simple sequentially rejective multiple test procedure. Scandinavian Journal of Statistics, 6(2), 65-70.",
     "Kline & Santos 2012": "Kline, P., & Santos, A. (2012). A score based approach to wild bootstrap inference. Journal of Econometric Methods, 1(1), 23-41.",
@@ -588,7 +589,11 @@ def methods(results: dict, other_texts=()) -> Methods:
                      f"{cite('Croon & van Veldhoven 2007', 'Carroll et al. 2006')}: each unit "
                      f"mean replaced by its best linear prediction of the unit's construct -- "
                      f"{what} -- given the model's other unit-level predictors ("
-                     + "; ".join(rel) + "). The "
+                     + "; ".join(rel) + ")"
+                     + (", the estimated true between-unit variance including a second-order "
+                        "small-sample bias adjustment " + cite("Fuller 1987")
+                        if scc.get("small_sample") else "")
+                     + ". The "
                      + ("corrected estimates are the model's reported coefficients, the "
                         "uncorrected ones reported beside them" if scc.get("headline") else
                         "uncorrected estimates are the model's reported coefficients, the "

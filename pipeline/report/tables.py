@@ -1236,7 +1236,10 @@ def _score_correction_table(name: str, m: dict, out: list) -> None:
         f"{col}: reliability of the unit means {_num3(st.get('reliability_mean'))} on average "
         f"(from {_num3(st.get('reliability_min'))} to {_num3(st.get('reliability_max'))}), "
         f"true between-unit variance {_num3(st.get('var_true'))} of the observed "
-        f"{_num3(st.get('var_observed'))}" for col, st in scores.items())
+        f"{_num3(st.get('var_observed'))}"
+        + (f" (including the small-sample bias adjustment {_num3(st.get('small_sample_adjustment'))}"
+           f", Fuller 1987)" if st.get("small_sample_adjustment") else "")
+        for col, st in scores.items())
     what = ("latent: the unit's construct is its latent mean, within-unit sampling error is "
             "error (Croon & van Veldhoven 2007; Lüdtke et al. 2008)"
             if sc.get("method") == "latent" else
