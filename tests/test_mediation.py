@@ -200,25 +200,30 @@ def test_fixture_exercises_every_branch():
 CLUSTER = json.loads((REF / "mediation_cluster.json").read_text())
 
 
+@pytest.mark.parametrize("se,kind", [("cluster", "CR2"), ("cr1", "CR1")])
 @pytest.mark.parametrize("case", CLUSTER["cases"], ids=[c["id"] for c in CLUSTER["cases"]])
-def test_mediation_paths_are_cluster_robust_when_the_model_is_clustered(case):
-    """se: cluster -> the a/b paths, direct and total effect have CR1 SEs and t tests as
-    lmtest::coeftest(fit, vcov = sandwich::vcovCL(fit, cluster = ~cluster, type = "HC1"))
+def test_mediation_paths_are_cluster_robust_when_the_model_is_clustered(case, se, kind):
+    """The a/b paths, direct and total effect take the model's cluster-robust SEs: se: cluster
+    with 30 clusters is CR2 with Satterthwaite df as clubSandwich::coef_test(fit, vcov = "CR2",
+    test = "Satterthwaite"); se: cr1 is CR1 with t(G - 1) as lmtest::coeftest(fit, vcov =
+    sandwich::vcovCL(fit, cluster = ~cluster, type = "HC1"), df = G - 1)
     (tests/reference/mediation_cluster.R)."""
-    res = _run(case, n_boot=200, seed=11, se="cluster", cluster="cluster")
+    res = _run(case, n_boot=200, seed=11, se=se, cluster="cluster")
     d = res.to_dict()
     assert d["n"] == case["n"] and d["clusters"] == case["clusters"]
-    assert d["resampling"] == "clusters" and d["path_se"] == "CR1"
+    assert d["resampling"] == "clusters" and d["path_se"] == kind
     blocks = [(d["paths"]["a"], case["paths"]["a"]), (d["paths"]["b"], case["paths"]["b"])]
     if "a_interaction" in case["paths"]:
         blocks.append((d["paths"]["a_interaction"], case["paths"]["a_interaction"]))
     pairs = [(g[m], w[m]) for g, w in blocks for m in w] + [
         (d["direct_effect"], case["direct"]), (d["total_effect"], case["total"])]
     for g, w in pairs:
+        want = w["cr2"] if kind == "CR2" else {**w, "df": case["clusters"] - 1}
         assert g["estimate"] == pytest.approx(w["estimate"], rel=1e-6)
-        assert g["se"] == pytest.approx(w["se"], rel=1e-6)
-        assert g["t"] == pytest.approx(w["t"], rel=1e-6)
-        assert g["p"] == pytest.approx(w["p"], rel=1e-5, abs=1e-12)
+        assert g["se"] == pytest.approx(want["se"], rel=1e-6)
+        assert g["t"] == pytest.approx(want["t"], rel=1e-6)
+        assert g["df"] == pytest.approx(want["df"], rel=1e-6)
+        assert g["p"] == pytest.approx(want["p"], rel=1e-5, abs=1e-12)
     # without clustering the same paths keep their classical SEs and a bootstrap of rows
     plain = _run(case, n_boot=200, seed=11).to_dict()
     assert plain["resampling"] == "rows" and plain["clusters"] is None
@@ -285,11 +290,13 @@ def test_report_says_the_mediation_bootstrap_resampled_clusters():
                     cluster="cluster").to_dict()
     out: list = []
     _mediation_table("med", res["mediation"], out)
-    assert "whole clusters" in out[0].note and "CR1" in out[0].note and "30 clusters" in out[0].note
+    # 30 clusters: the model and its paths use CR2 with Satterthwaite df
+    assert "whole clusters" in out[0].note and "CR2" in out[0].note and "30 clusters" in out[0].note
     results = {"sample": {}, "models": {"med": res}, "config": {"analysis": {"models": [
         {"name": "med", "se": "cluster", "cluster": "cluster"}]}}}
     text = " ".join(p for _, p in methods(results).paragraphs)
     assert "bootstrap resamples of whole clusters (30 clusters" in text
+    assert "CR2 standard errors and Satterthwaite df" in text
     plain = fit_model(TABLE, name="med", formula=FORMULA, mediation=spec, n_boot=200).to_dict()
     out = []
     _mediation_table("med", plain["mediation"], out)

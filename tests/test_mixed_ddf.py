@@ -84,3 +84,34 @@ def test_ddf_block_meets_the_schema():
     assert list(jsonschema.Draft202012Validator(sub).iter_errors({"m": res})) == []
     res["ddf"]["method"] = "z"
     assert list(jsonschema.Draft202012Validator(sub).iter_errors({"m": res}))
+
+
+SLOPES = json.loads((REF / "lmer_slopes.json").read_text())
+SLOPE_DATA = {"firms": (DATA["firms"][0], "growth ~ degree * social_capital + log_employees",
+                        "cluster"),
+              "small": (DATA["small"][0], "y ~ x * z", "g")}
+
+
+@pytest.mark.parametrize("ddf,key", [("satterthwaite", "satterthwaite"),
+                                     ("kenward-roger", "kenward_roger")])
+@pytest.mark.parametrize("case", SLOPES["cases"], ids=[c["id"] for c in SLOPES["cases"]])
+def test_lmer_simple_slopes_and_jn_match_lmertest_contest1d(case, ddf, key):
+    """Simple slopes of a random-intercept model tested as lmerTest::contest1D (t with the
+    contrast's Satterthwaite or Kenward-Roger df; KR with pbkrtest's adjusted SE), and the
+    Johnson-Neyman critical value at the interaction's df (tests/reference/lmer_slopes.R)."""
+    table, formula, group = SLOPE_DATA[case["id"]]
+    res = fit_model(table, name="m", formula=formula, random=group, ddf=ddf,
+                    focal=case["focal"], moderator=case["moderator"]).to_dict()
+    got = {s["at"]: s for s in res["simple_slopes"]}
+    assert len(got) == len(case[key]) == 3
+    for w in case[key]:
+        g = got[w["at"]]
+        assert g["moderator_value"] == pytest.approx(w["moderator_value"], rel=1e-10)
+        assert g["slope"] == pytest.approx(w["slope"], abs=1e-4 * max(1, abs(w["slope"])))
+        assert g["se"] == pytest.approx(w["se"], abs=1e-4 * max(1, w["se"]))
+        assert g["df"] == pytest.approx(w["df"], abs=1e-3)
+        assert g["z_or_t"] == pytest.approx(w["t"], abs=1e-4)
+        assert g["p"] == pytest.approx(w["p"], rel=1e-4, abs=1e-12)
+    jn = res["johnson_neyman"]
+    assert jn["critical_value"] == pytest.approx(case["jn_critical"][key], abs=1e-5)
+    assert jn["distribution"].startswith("t(")

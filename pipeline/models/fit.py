@@ -690,7 +690,7 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
 
     # ---- fit statistics ----------------------------------------------------------------------
     extras: dict[str, Any] = {"link": {"gaussian": "identity", "poisson": "log", "negbin": "log", "logit": "logit"}[family]}
-    extras.update({k: v for k, v in lmer_extras.items() if k != "df_method"})
+    extras.update({k: v for k, v in lmer_extras.items() if k not in ("df_method", "_ddf_object")})
     random_info = None
     if mixed is not None and family == "gaussian":
         var_f = float(np.var(mixed.fitted_fixed, ddof=1))
@@ -777,9 +777,16 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
 
         g0 = slope_gradient(columns, at_means(0.0), focal_i, 1)[0]
         g1 = slope_gradient(columns, at_means(1.0), focal_i, 1)[0] - g0
+        lmer_dd = lmer_extras.get("_ddf_object")
+        V_probe = (lmer_dd.vcov_kr if lmer_dd is not None and ddf == "kenward-roger" else V)
+
         def contrast_df(gv: np.ndarray) -> float:
             """The df of a contrast g'b: Satterthwaite's for CR2 (clubSandwich::linear_contrast),
-            G - 1 for CR1, the residual df for lm, infinite (z) otherwise."""
+            G - 1 for CR1, the residual df for lm, lmerTest::contest1D's (Satterthwaite or
+            Kenward-Roger) for lmer, infinite (z) otherwise."""
+            if lmer_dd is not None:
+                dfl = lmer_dd.contrast(gv, ddf)[1]
+                return dfl if np.isfinite(dfl) and dfl > 0 else math.inf
             if df_method == "Satterthwaite":
                 return float(cr2obj.df(gv)[0])
             if df_method == "G-1":
@@ -794,7 +801,7 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
         for label, wv in mod_values:
             g = g0 + wv * g1
             s = float(g @ coef)
-            sse = float(math.sqrt(max(g @ V @ g, 0.0)))
+            sse = float(math.sqrt(max(g @ V_probe @ g, 0.0)))
             t = s / sse if sse > 0 else float("nan")
             dfg = contrast_df(g)
             fin = math.isfinite(dfg)
@@ -809,10 +816,12 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
             slopes.append(row)
         lo, hi = float(np.min(wvals)), float(np.max(wvals))
         a, c = float(g0 @ coef), float(g1 @ coef)
-        res = johnson_neyman(a, c, float(g0 @ V @ g0), float(g0 @ V @ g1), float(g1 @ V @ g1), qcrit, lo, hi)
+        res = johnson_neyman(a, c, float(g0 @ V_probe @ g0), float(g0 @ V_probe @ g1),
+                             float(g1 @ V_probe @ g1), qcrit, lo, hi)
         jn = {"bounds": res["bounds"], "inside_significant": res["inside_significant"], "alpha": 0.05,
               "critical_value": qcrit,
-              "distribution": (("t(%s)" % (f"{df_inter:.1f}" if df_method == "Satterthwaite" else int(df_inter)))
+              "distribution": (("t(%s)" % (f"{df_inter:.1f}" if df_method == "Satterthwaite" or lmer_dd is not None
+                                            else int(df_inter)))
                                if math.isfinite(df_inter) else "normal"),
               "range": [lo, hi], "significant_regions": res["significant_regions"],
               "bounds_in_range": [b for b in res["bounds"] if lo <= b <= hi], "summary": res["summary"]}
@@ -907,7 +916,12 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
         # the model's clustering (se: cluster, or a random intercept's groups) carries over:
         # cluster-robust path SEs and a bootstrap of whole clusters
         med_cluster = cluster if (cluster and se not in ("classical", "hc3")) else random
-        med = _mediation(table, mediation, form, key, seed, n_boot, cluster=med_cluster)
+        # the paths' cluster-robust SEs as the model's own (CR2 + Satterthwaite below
+        # FEW_CLUSTERS clusters); a random intercept's groups by the same rule
+        med_kind = (se_type_out if se_type_out in ("CR1", "CR2") else
+                    ("CR2" if random and table[random].nunique() < FEW_CLUSTERS else "CR1"))
+        med = _mediation(table, mediation, form, key, seed, n_boot, cluster=med_cluster,
+                         cluster_se=med_kind)
         warnings.extend(med.warnings)
         if weight is not None:
             warnings.append(f"The mediation regressions are unweighted (the model's weight '{weight}' is not applied "
@@ -984,11 +998,13 @@ def _lmer_tests(coefs: dict, names, X, y, groups, mixed, ddf: str, notes: list, 
                  f"denominator df as lmerTest::summary(fit, ddf = \"{DDF_METHODS[ddf]}\") "
                  + ("(Kenward-Roger: pbkrtest's adjusted covariance for the SEs)" if ddf == "kenward-roger"
                     else "(model-based SEs)")
-                 + f"; the {DDF_METHODS[other]} tests are reported beside them (ddf). Simple slopes and "
-                 "Johnson-Neyman bounds stay on the normal distribution.")
+                 + f"; the {DDF_METHODS[other]} tests are reported beside them (ddf). Simple slopes "
+                 f"are tested the same way (lmerTest::contest1D, ddf = \"{DDF_METHODS[ddf]}\") and the "
+                 "Johnson-Neyman bounds use the t critical value at the interaction's df.")
     return {"df_method": DDF_METHODS[ddf],
             "ddf": {"method": DDF_METHODS[ddf], "satterthwaite": both["satterthwaite"],
-                    "kenward_roger": both["kenward-roger"]}}
+                    "kenward_roger": both["kenward-roger"]},
+            "_ddf_object": dd}
 
 
 def _standardised(form, columns, vals, levels, X, y, coef, family, is_mixed, wts, offset, groups, fit):
@@ -1231,7 +1247,7 @@ def _breusch_pagan(Q: np.ndarray, e: np.ndarray) -> dict:
 
 
 def _mediation(table: pd.DataFrame, spec: Mapping, form: fm.Formula, key: str, seed: int,
-               n_boot: int, cluster: str | None = None) -> MediationResult:
+               n_boot: int, cluster: str | None = None, cluster_se: str = "CR2") -> MediationResult:
     mkey = f"{key}.mediation"
     if not isinstance(spec, Mapping):
         raise StudyError("mediation must be a mapping such as {x: social_capital, m: [participation], y: new_products}",
@@ -1324,4 +1340,4 @@ def _mediation(table: pd.DataFrame, spec: Mapping, form: fm.Formula, key: str, s
                              names={"x": x, "y": y, "m": ms, "moderator": w, "covariates": covs},
                              n_boot=n_boot, seed=seed, ci_level=level, n_dropped=len(table) - n,
                              clusters=(pd.factorize(table[cluster].to_numpy()[rows])[0]
-                                       if cluster else None))
+                                       if cluster else None), cluster_se=cluster_se)

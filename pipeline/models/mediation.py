@@ -55,26 +55,35 @@ def block_size(n: int) -> int:
     return b
 
 
-def _ols(R: np.ndarray, y: np.ndarray, clusters: np.ndarray | None = None):
-    """OLS with classical SEs, or cluster-robust CR1 SEs when ``clusters`` (codes 0..G-1) are
-    given (``sandwich::vcovCL(fit, cluster = ~g, type = "HC1")``, tested with the residual df as
-    ``lmtest::coeftest`` does): (coef, se, t, p, df)."""
+def _ols(R: np.ndarray, y: np.ndarray, clusters: np.ndarray | None = None, kind: str = "CR1"):
+    """OLS with classical SEs, or cluster-robust SEs when ``clusters`` (codes 0..G-1) are given:
+    ``kind`` "CR1" (``sandwich::vcovCL(fit, cluster = ~g, type = "HC1")``, t with G - 1 df as
+    the model's CR1 tests) or "CR2" (``clubSandwich::coef_test(fit, vcov = "CR2", test =
+    "Satterthwaite")``: Satterthwaite df per coefficient): (coef, se, t, p, df), df an array."""
     n, p = R.shape
     Q, Rr = np.linalg.qr(R)
     coef = np.linalg.solve(Rr, Q.T @ y)
     resid = y - R @ coef
-    df = n - p
+    df = np.full(p, float(n - p))
     Rinv = np.linalg.inv(Rr)
     if clusters is None:
-        s2 = float(resid @ resid) / df
+        s2 = float(resid @ resid) / (n - p)
         se = np.sqrt(np.sum(Rinv * Rinv, axis=1) * s2)
+    elif kind == "CR2":
+        from pipeline.models.clustered import cr2  # noqa: PLC0415
+        from pipeline.models.estimation import fit_lm  # noqa: PLC0415
+
+        obj = cr2(fit_lm(R, y), R, clusters)
+        se = np.sqrt(np.maximum(np.diag(obj.vcov), 0.0))
+        df = np.asarray(obj.df(np.eye(p)), dtype=float)
     else:
         G = int(clusters.max()) + 1
         S = R * resid[:, None]
         U = np.column_stack([np.bincount(clusters, weights=S[:, j], minlength=G) for j in range(p)])
         B = Rinv @ Rinv.T
-        adj = G / (G - 1.0) * (n - 1.0) / df if G > 1 else float("nan")
+        adj = G / (G - 1.0) * (n - 1.0) / (n - p) if G > 1 else float("nan")
         se = np.sqrt(np.diag(adj * (B @ (U.T @ U) @ B)))
+        df = np.full(p, float(G - 1))
     t = coef / se
     pval = 2.0 * sp.stdtr(df, -np.abs(t))
     return coef, se, t, pval, df
@@ -121,7 +130,7 @@ class MediationResult:
     model: str
     resampling: str = "rows"  # rows | clusters (what the bootstrap draws with replacement)
     n_clusters: int | None = None
-    path_se: str = "classical"  # classical | CR1 (the a/b/c paths' standard errors)
+    path_se: str = "classical"  # classical | CR1 | CR2 (the a/b/c paths' standard errors)
     warnings: tuple[str, ...] = ()
     boot_draws: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -190,7 +199,8 @@ def bootstrap_counts(seed: int, n: int, n_boot: int, clusters: np.ndarray | None
 def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates: np.ndarray | None = None,
                       w: np.ndarray | None = None, names: dict | None = None, n_boot: int = 5000,
                       seed: int = 0, ci_level: float = 0.95, n_dropped: int = 0,
-                      batch_blocks: int = 8, clusters: np.ndarray | None = None) -> MediationResult:
+                      batch_blocks: int = 8, clusters: np.ndarray | None = None,
+                      cluster_se: str = "CR2") -> MediationResult:
     """Indirect effects with bootstrap CIs.
 
     Parameters
@@ -211,7 +221,8 @@ def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates
         RNG blocks solved together (memory/speed only; results do not depend on it).
     clusters
         Cluster codes (0..G-1) of the rows, or None. With clusters the a- and b-path (and
-        total / direct effect) SEs are cluster-robust CR1 and the bootstrap resamples whole
+        total / direct effect) SEs are cluster-robust (``cluster_se``: "CR2" with Satterthwaite
+        df, or "CR1" with G - 1 df -- the model's own choice) and the bootstrap resamples whole
         clusters with replacement (G per draw; Field & Welsh 2007's cluster bootstrap), so
         the indirect effects' intervals respect the clustering.
 
@@ -223,8 +234,9 @@ def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates
     -----
     R equivalent (model 4, one mediator): ``a <- coef(lm(m ~ x + cov))["x"]``,
     ``b <- coef(lm(y ~ x + m + cov))["m"]``, indirect ``a * b``; the bootstrap resamples rows
-    (with clusters: clusters). Path SEs with clusters: ``lmtest::coeftest(fit, vcov =
-    sandwich::vcovCL(fit, cluster = ~g, type = "HC1"))``.
+    (with clusters: clusters). Path SEs with clusters: ``clubSandwich::coef_test(fit, vcov =
+    "CR2", cluster = g, test = "Satterthwaite")``, or with CR1 ``lmtest::coeftest(fit, vcov =
+    sandwich::vcovCL(fit, cluster = ~g, type = "HC1"), df = G - 1)``.
     """
     names = names or {}
     n = len(y)
@@ -253,9 +265,11 @@ def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates
     if clusters is not None:
         clusters = np.unique(np.asarray(clusters), return_inverse=True)[1].reshape(-1)
         n_clusters = int(clusters.max()) + 1 if n else 0
-    ca, sea, ta, pa, dfa = zip(*[_ols(V[:, ia], M[:, j], clusters) for j in range(K)])
-    cb, seb, tb, pb, dfb = _ols(V[:, ib], y, clusters)
-    ct, sect, tt, pt, dft = _ols(V[:, it], y, clusters)
+    if cluster_se not in ("CR1", "CR2"):
+        raise ValueError(f"cluster_se must be CR1 or CR2, not {cluster_se!r}")
+    ca, sea, ta, pa, dfa = zip(*[_ols(V[:, ia], M[:, j], clusters, cluster_se) for j in range(K)])
+    cb, seb, tb, pb, dfb = _ols(V[:, ib], y, clusters, cluster_se)
+    ct, sect, tt, pt, dft = _ols(V[:, it], y, clusters, cluster_se)
     a1 = np.array([c[1] for c in ca])
     a3 = np.array([c[3] for c in ca]) if moderated else None
     b = cb[2:2 + K]
@@ -263,18 +277,21 @@ def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates
 
     def rec(est, se, t, p, df):
         lo_hi = sp.stdtrit(df, 0.5 + ci_level / 2)
-        return {"estimate": float(est), "se": float(se), "t": float(t), "p": float(p),
-                "ci_low": float(est - lo_hi * se), "ci_high": float(est + lo_hi * se)}
+        out = {"estimate": float(est), "se": float(se), "t": float(t), "p": float(p),
+               "ci_low": float(est - lo_hi * se), "ci_high": float(est + lo_hi * se)}
+        if clusters is not None:
+            out["df"] = float(df)
+        return out
 
     paths = {"a": {}, "b": {}}
     for j, mn in enumerate(mnames):
-        paths["a"][mn] = rec(ca[j][1], sea[j][1], ta[j][1], pa[j][1], dfa[j])
+        paths["a"][mn] = rec(ca[j][1], sea[j][1], ta[j][1], pa[j][1], dfa[j][1])
         if moderated:
-            paths.setdefault("a_moderator", {})[mn] = rec(ca[j][2], sea[j][2], ta[j][2], pa[j][2], dfa[j])
-            paths.setdefault("a_interaction", {})[mn] = rec(ca[j][3], sea[j][3], ta[j][3], pa[j][3], dfa[j])
-        paths["b"][mn] = rec(cb[2 + j], seb[2 + j], tb[2 + j], pb[2 + j], dfb)
-    direct = rec(cb[1], seb[1], tb[1], pb[1], dfb)
-    total = rec(ct[1], sect[1], tt[1], pt[1], dft)
+            paths.setdefault("a_moderator", {})[mn] = rec(ca[j][2], sea[j][2], ta[j][2], pa[j][2], dfa[j][2])
+            paths.setdefault("a_interaction", {})[mn] = rec(ca[j][3], sea[j][3], ta[j][3], pa[j][3], dfa[j][3])
+        paths["b"][mn] = rec(cb[2 + j], seb[2 + j], tb[2 + j], pb[2 + j], dfb[2 + j])
+    direct = rec(cb[1], seb[1], tb[1], pb[1], dfb[1])
+    total = rec(ct[1], sect[1], tt[1], pt[1], dft[1])
 
     # bootstrap on standardised columns (conditioning); slopes are scaled back per column
     mu = V.mean(axis=0)
@@ -377,7 +394,7 @@ def mediation_effects(x: np.ndarray, M: np.ndarray, y: np.ndarray, *, covariates
         conditional_indirect=conditional, model="PROCESS model 7" if moderated else "PROCESS model 4",
         resampling="clusters" if clusters is not None else "rows",
         n_clusters=n_clusters if clusters is not None else None,
-        path_se="CR1" if clusters is not None else "classical",
+        path_se=cluster_se if clusters is not None else "classical",
         warnings=tuple(warnings), boot_draws=boot_draws)
 
 

@@ -371,6 +371,42 @@ class LmerDdf:
     satterthwaite: np.ndarray   # (p,) df
     kenward_roger: np.ndarray   # (p,) df
     vcov_kr: np.ndarray         # (p, p) Kenward-Roger adjusted covariance (pbkrtest::vcovAdj)
+    phi: np.ndarray | None = None            # (p, p) model-based covariance of the fixed effects
+    p_mats: tuple = ()                       # P_1, P_2 (see lmer_ddf)
+    a_satt: np.ndarray | None = None         # 2 H^-1 of the REML deviance (None: singular)
+    w_kr: np.ndarray | None = None           # 2 IE^-1
+
+    def contrast(self, g: np.ndarray, method: str) -> tuple[float, float]:
+        """(SE, df) of the contrast g'b, as ``lmerTest::contest1D(fit, g, ddf = ...)``:
+        ``method`` "satterthwaite" (model-based SE) or "kenward-roger" (adjusted SE)."""
+        g = np.asarray(g, dtype=float)
+        Phi = self.phi
+        if method == "satterthwaite":
+            var = float(g @ Phi @ g)
+            if self.a_satt is None or var <= 0:
+                return math.sqrt(max(var, 0.0)), float("nan")
+            grad = np.array([-(g @ Phi @ P @ Phi @ g) for P in self.p_mats])
+            return math.sqrt(var), float(2.0 * var**2 / (grad @ self.a_satt @ grad))
+        var_a = float(g @ self.vcov_kr @ g)
+        return math.sqrt(max(var_a, 0.0)), _kr_df(np.outer(g, g @ Phi) / float(g @ Phi @ g),
+                                                  self.p_mats, Phi, self.w_kr)
+
+
+def _kr_df(theta_phi: np.ndarray, P, Phi: np.ndarray, W: np.ndarray) -> float:
+    """Kenward & Roger's df of a one-row contrast L (``theta_phi`` = Theta Phi with Theta =
+    L (L' Phi L)^-1 L')."""
+    ui = [theta_phi @ P[i] @ Phi for i in range(2)]
+    A1 = sum(W[i, j] * np.trace(ui[i]) * np.trace(ui[j]) for i in range(2) for j in range(2))
+    A2 = sum(W[i, j] * np.sum(ui[i] * ui[j].T) for i in range(2) for j in range(2))
+    B = (A1 + 6.0 * A2) / 2.0
+    g = (2.0 * A1 - 5.0 * A2) / (3.0 * A2)
+    den = 3.0 + 2.0 * (1.0 - g)
+    c1, c2, c3 = g / den, (1.0 - g) / den, (3.0 - g) / den
+    V0, V1, V2 = 1.0 + c1 * B, 1.0 - c2 * B, 1.0 - c3 * B
+    V0 = 0.0 if abs(V0) < 1e-10 else V0
+    ratio = (1.0 - A2) / V1 if V1 != 0 else 0.0
+    rho = ratio**2 * V0 / V2
+    return float(4.0 + 3.0 / (rho - 1.0))
 
 
 def lmer_ddf(X: np.ndarray, y: np.ndarray, groups: np.ndarray, fit: MixedFit) -> LmerDdf:
@@ -452,6 +488,7 @@ def lmer_ddf(X: np.ndarray, y: np.ndarray, groups: np.ndarray, fit: MixedFit) ->
         denom = np.einsum("ki,ij,kj->k", grads, A, grads)
         satt = 2.0 * Phi.diagonal() ** 2 / denom
     except np.linalg.LinAlgError:
+        A = None
         satt = nan
     # Kenward-Roger
     try:
@@ -466,16 +503,6 @@ def lmer_ddf(X: np.ndarray, y: np.ndarray, groups: np.ndarray, fit: MixedFit) ->
     kr = np.empty(p)
     for k in range(p):
         theta_phi = np.eye(p)[:, [k]] @ Phi[[k], :] / Phi[k, k]      # Theta Phi, Theta = e_k e_k' / Phi_kk
-        ui = [theta_phi @ P[i] @ Phi for i in range(2)]
-        A1 = sum(W[i, j] * np.trace(ui[i]) * np.trace(ui[j]) for i in range(2) for j in range(2))
-        A2 = sum(W[i, j] * np.sum(ui[i] * ui[j].T) for i in range(2) for j in range(2))
-        B = (A1 + 6.0 * A2) / 2.0
-        g = (2.0 * A1 - 5.0 * A2) / (3.0 * A2)
-        den = 3.0 + 2.0 * (1.0 - g)
-        c1, c2, c3 = g / den, (1.0 - g) / den, (3.0 - g) / den
-        V0, V1, V2 = 1.0 + c1 * B, 1.0 - c2 * B, 1.0 - c3 * B
-        V0 = 0.0 if abs(V0) < 1e-10 else V0
-        ratio = (1.0 - A2) / V1 if V1 != 0 else 0.0
-        rho = ratio**2 * V0 / V2
-        kr[k] = 4.0 + 3.0 / (rho - 1.0)
-    return LmerDdf(satterthwaite=satt, kenward_roger=kr, vcov_kr=PhiA)
+        kr[k] = _kr_df(theta_phi, P, Phi, W)
+    return LmerDdf(satterthwaite=satt, kenward_roger=kr, vcov_kr=PhiA, phi=Phi, p_mats=tuple(P),
+                   a_satt=A, w_kr=W)

@@ -623,7 +623,9 @@ def methods(results: dict, other_texts=()) -> Methods:
                      f"{', '.join(med.get('m') or [])} ({med.get('model')}) was tested with "
                      f"{_n(med.get('n_boot'))} bootstrap resamples"
                      + (f" of whole clusters ({_n(med.get('clusters'))} clusters drawn with "
-                        "replacement per resample; paths with cluster-robust CR1 standard errors)"
+                        "replacement per resample; paths with cluster-robust "
+                        + ("CR2 standard errors and Satterthwaite df)" if med.get("path_se") == "CR2"
+                           else "CR1 standard errors and G - 1 df)")
                         if med.get("resampling") == "clusters" else "")
                      + f" (percentile and bias-corrected intervals) {cite('Hayes 2018')}.")
         paras.append((f"Model '{name}'", text))

@@ -1359,7 +1359,9 @@ def _mediation_table(name: str, med: dict, out: list) -> None:
         "models",
         f"n = {med.get('n')}; paths by OLS with Wald CIs"
         + (f" and cluster-robust CR1 SEs over {med.get('clusters')} clusters (sandwich::vcovCL, "
-           "HC1)" if med.get("path_se") == "CR1" else "")
+           "HC1; t with G - 1 df)" if med.get("path_se") == "CR1" else "")
+        + (f" and cluster-robust CR2 SEs over {med.get('clusters')} clusters with Satterthwaite "
+           "df (clubSandwich::coef_test)" if med.get("path_se") == "CR2" else "")
         + f"; indirect effects with {med.get('n_boot')} bootstrap resamples "
         + ("of whole clusters, drawn with replacement " if med.get("resampling") == "clusters" else "")
         + f"(seed {med.get('seed')}, "

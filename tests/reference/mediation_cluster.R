@@ -1,17 +1,25 @@
 # Reference values for pipeline.models.mediation with clusters: the a- and b-path (direct and
 # total effect) SEs of the mediation regressions are cluster-robust, as
 # lmtest::coeftest(fit, vcov = sandwich::vcovCL(fit, cluster = ~cluster, type = "HC1")) -- the
-# same firms, clusters and cases as tests/reference/models_firms.R. Also the classical SEs beside
-# them. Output: tests/reference/mediation_cluster.json
-suppressPackageStartupMessages({library(jsonlite); library(sandwich); library(lmtest)})
+# same firms, clusters and cases as tests/reference/models_firms.R: CR1 as
+# lmtest::coeftest(fit, vcov = vcovCL(..., type = "HC1"), df = G - 1) (the model's CR1 tests use
+# t(G - 1)), and CR2 with Satterthwaite df as clubSandwich::coef_test(fit, vcov = "CR2",
+# cluster = d$cluster, test = "Satterthwaite") -- what se: cluster picks below 50 clusters.
+# Also the classical SEs beside them. Output: tests/reference/mediation_cluster.json
+suppressPackageStartupMessages({library(jsonlite); library(sandwich); library(lmtest);
+                                library(clubSandwich)})
 firms <- read.csv("tests/reference/data/models_firms.csv")
 firms$sector <- factor(firms$sector)
 path <- function(fit, term, d) {
   V <- vcovCL(fit, cluster = ~cluster, type = "HC1")
-  ct <- coeftest(fit, vcov. = V)
+  G <- length(unique(d$cluster))
+  ct <- coeftest(fit, vcov. = V, df = G - 1)
   s <- summary(fit)$coefficients
+  c2 <- coef_test(fit, vcov = "CR2", cluster = d$cluster, test = "Satterthwaite")
+  k <- which(names(coef(fit)) == term)
   list(estimate = ct[term, 1], se = ct[term, 2], t = ct[term, 3], p = ct[term, 4],
-       se_classical = s[term, 2])
+       se_classical = s[term, 2],
+       cr2 = list(se = c2$SE[k], t = c2$tstat[k], df = c2$df_Satt[k], p = c2$p_Satt[k]))
 }
 case <- function(id, x, ms_, y, w = NULL, covs = character(0)) {
   d <- firms[complete.cases(firms[, c(x, ms_, y, w, covs, "cluster")]), ]
