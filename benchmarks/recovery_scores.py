@@ -58,13 +58,13 @@ def _two_models() -> str:
 MODELS_YAML = _two_models()
 
 
-def _models_block(yaml_text: str) -> str:
-    """study.yaml with its analysis.models replaced by the two models above."""
+def _models_block(yaml_text: str, models: str = MODELS_YAML) -> str:
+    """study.yaml with its analysis.models replaced by ``models`` (the two models above)."""
     start = yaml_text.index("  models:\n")
     rest = yaml_text[start + len("  models:\n"):]
     m = re.search(r"^(?!    |\s*$)", rest, flags=re.M)  # first line not indented under models
     end = start + len("  models:\n") + (m.start() if m else len(rest))
-    return yaml_text[:start] + MODELS_YAML + yaml_text[end:]
+    return yaml_text[:start] + models + yaml_text[end:]
 
 
 def _ci(c: dict) -> tuple[float, float, float, float]:

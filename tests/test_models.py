@@ -72,6 +72,8 @@ def test_coefficients_match_r(case, se):
             _close(g["slope"], w["slope"], 0, f"slope {w['at']}", absolute=1e-4 * max(abs(w["slope"]), w["se"]))
             _close(g["se"], w["se"], 1e-3, f"slope se {w['at']}")
             _close(g["p"], w["p"], 2e-3, f"slope p {w['at']}", absolute=1e-6)
+            if "df" in w:  # lmer: lmerTest::contest1D's Satterthwaite df of each slope
+                _close(g["df"], w["df"], 1e-6, f"slope df {w['at']}")
         jn = res["johnson_neyman"]
         want_b = probe["jn"]["bounds"]
         want_b = [want_b] if isinstance(want_b, (int, float)) else want_b

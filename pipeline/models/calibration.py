@@ -19,9 +19,10 @@ covariance of unit j's means. When a score interacts with a continuous predictor
 model's ``degree * social_capital``), z also holds that partner's centred square: the refit
 multiplies the calibrated score by its partner, so a curvature of ``E[T | z]`` in the partner
 that a linear prediction misses would load onto the interaction (a firm's degree is a count
-whose rate grows exponentially with its social capital, so ``E[T | degree]`` is curved). In
-benchmarks/recovery_scores.py the square moved the corrected interaction's bias towards the
-oracle's in every setting (by 0.9-1.6 points of the truth). What counts as error is what the unit's construct is taken to be:
+whose rate grows exponentially with its social capital, so ``E[T | degree]`` is curved);
+benchmarks/recovery_adjustment.py measures what the square changes.
+
+What counts as error is what the unit's construct is taken to be:
 
 ``latent`` (default; Luedtke et al. 2008's latent aggregation, Croon & van Veldhoven 2007)
     The unit's construct is the mean over all its potential respondents, so the error of the
@@ -47,7 +48,7 @@ unit-level predictors). At 2 respondents per firm (reliability given the network
 (compare the modified estimators of Fuller 1987, which move the estimated true variance by a
 term of order 1/n for finite moments and smaller bias). The
 adjustment and the unadjusted ``V_T`` are reported (``small_sample_adjustment``,
-``var_true_unadjusted``); ``benchmarks/recovery_scores.py`` measures its effect.
+``var_true_unadjusted``); ``benchmarks/recovery_adjustment.py`` measures its effect.
 
 A standardised score is z-scored with the estimated SD of the true unit values, ``sqrt(V_T)``
 (not with the smaller SD of the calibrated predictions), so that its coefficient is per SD of
@@ -186,7 +187,7 @@ def calibrate_unit_scores(table: pd.DataFrame, responses: pd.DataFrame, *, unit:
                           scores: Sequence[str], formula: str, method: str = "latent",
                           reliabilities: Mapping[str, Mapping[str, float]] | None = None,
                           standardize: Sequence[str] = (), extra_columns: Sequence[str] = (),
-                          small_sample: bool = True) -> Calibration:
+                          small_sample: bool = True, partner_squares: bool = True) -> Calibration:
     """Regression-calibrated unit scores for a unit-level model (see the module docstring).
 
     Parameters
@@ -213,6 +214,9 @@ def calibrate_unit_scores(table: pd.DataFrame, responses: pd.DataFrame, *, unit:
         Further columns whose missing values drop a row from the model (cluster, weight).
     small_sample
         Add the second-order bias adjustment ``a`` to ``V_T`` (module docstring).
+    partner_squares
+        Condition also on the centred squares of the scores' continuous interaction partners
+        (module docstring; off only to measure what they change, benchmarks/recovery_adjustment.py).
 
     Returns
     -------
@@ -254,7 +258,7 @@ def calibrate_unit_scores(table: pd.DataFrame, responses: pd.DataFrame, *, unit:
             znames.append(form.atoms[i].label)
     # the squares of the scores' continuous interaction partners (module docstring)
     partners = sorted({i for t in form.terms if len(t) > 1 and any(j in targets for j in t)
-                       for i in t if i not in targets})
+                       for i in t if i not in targets}) if partner_squares else []
     for i in partners:
         v = vals[i]
         if isinstance(v, tuple):

@@ -42,6 +42,20 @@ probe <- function(b, V, focal, inter, w_values, df = Inf, mod_range = NULL) {
   list(slopes = slopes, jn = list(bounds = real, inside_significant = inside, critical_value = q))
 }
 
+# a random-intercept lmer's simple slopes as lmerTest::contest1D (each slope's Satterthwaite df),
+# Johnson-Neyman at the interaction's df (fit: an lmerModLmerTest)
+lmer_probe <- function(fit, b, V, focal, inter, w_values) {
+  df_inter <- lmerTest::contest1D(fit, as.numeric(names(b) == inter), ddf = "Satterthwaite")$df
+  out <- probe(b, V, focal, inter, w_values, df_inter)
+  out$slopes <- lapply(seq_along(w_values), function(k) {
+    L <- as.numeric(names(b) == focal) + w_values[[k]] * as.numeric(names(b) == inter)
+    r <- lmerTest::contest1D(fit, L, ddf = "Satterthwaite")
+    list(at = names(w_values)[k], moderator_value = unname(w_values[[k]]), slope = r$Estimate,
+         se = r$`Std. Error`, stat = r$`t value`, p = r$`Pr(>|t|)`, df = r$df)
+  })
+  out
+}
+
 # counterfactual AME of focal with the moderator set to w, by central differences; delta-method
 # SE from a numerical jacobian with respect to the coefficients
 ame_fd <- function(fit, data, focal, mod, w, V, linkinv, weights = NULL) {

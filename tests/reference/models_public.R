@@ -37,7 +37,10 @@ lmer_case <- list(id = "grunfeld_lmer", data = "models_grunfeld.csv",
   args = list(formula = "invest ~ value * capital", family = "gaussian", random = "firm", focal = "value", moderator = "capital"),
   # t tests with lmerTest's Satterthwaite df (socap's default ddf for lmer)
   coefficients = list(classical = coef_table(b, V, summary(lmerTest::as_lmerModLmerTest(mm))$coefficients[, "df"])),
-  probe = list(classical = probe(b, V, "value", "value:capital", ms(grunfeld$capital), Inf)),
+  # simple slopes as lmerTest::contest1D (each slope's Satterthwaite df); Johnson-Neyman at
+  # the interaction's df
+  probe = list(classical = lmer_probe(lmerTest::as_lmerModLmerTest(mm), b, V, "value", "value:capital",
+                                      ms(grunfeld$capital))),
   random = list(tau2 = vc$vcov[1], sigma2 = vc$vcov[2], reml_criterion = unname(REMLcrit(mm)),
                 singular = isSingular(mm), icc = vc$vcov[1] / sum(vc$vcov), n_groups = unname(ngrps(mm)),
                 r2_marginal = vf / (vf + sum(vc$vcov)), r2_conditional = (vf + vc$vcov[1]) / (vf + sum(vc$vcov))),
