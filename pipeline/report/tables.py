@@ -1237,8 +1237,8 @@ def _score_correction_table(name: str, m: dict, out: list) -> None:
         f"(from {_num3(st.get('reliability_min'))} to {_num3(st.get('reliability_max'))}), "
         f"true between-unit variance {_num3(st.get('var_true'))} of the observed "
         f"{_num3(st.get('var_observed'))}"
-        + (f" (including the small-sample bias adjustment {_num3(st.get('small_sample_adjustment'))}"
-           f", Fuller 1987)" if st.get("small_sample_adjustment") else "")
+        + (f" (including the small-sample bias adjustment {st['small_sample_adjustment']:.2g}; "
+           "Fuller 1987)" if st.get("small_sample_adjustment") else "")
         for col, st in scores.items())
     what = ("latent: the unit's construct is its latent mean, within-unit sampling error is "
             "error (Croon & van Veldhoven 2007; Lüdtke et al. 2008)"
