@@ -167,6 +167,10 @@ def test_run_reports_the_corrected_model_beside_the_uncorrected(study_copy):
     sc = m["score_correction"]
     assert sc["method"] == "latent" and sc["headline"] is False
     assert set(sc["scores"]) == {"social_capital"} and sc["covariates"] == ["degree", "log_employees", "degree^2"]
+    # few clusters: jackknife inference, so the corrected fit's wild bootstrap is labelled
+    assert sc["jackknife_clusters"] == sc["wild_bootstrap"]["clusters"] >= 3
+    assert "treats the calibrated scores as known" in sc["wild_bootstrap_note"]
+    assert sc["small_sample"] is True and sc["scores"]["social_capital"]["small_sample_adjustment"] > 0
     assert sc["uncorrected"]["degree:social_capital"]["estimate"] == m["coefficients"][
         "degree:social_capital"]["estimate"]
     st = sc["scores"]["social_capital"]

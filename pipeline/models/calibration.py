@@ -439,6 +439,12 @@ def corrected_model(table: pd.DataFrame, responses: pd.DataFrame, uncorrected, f
              "coefficients": _coefs(corrected), "uncorrected": _coefs(base), "note": note,
              "se_type": corrected.get("se_type"), "df_method": corrected.get("df_method"),
              "wild_bootstrap": corrected.get("wild_bootstrap"),
+             "wild_bootstrap_note": ("the corrected fit's wild cluster bootstrap treats the "
+                                     "calibrated scores as known (it under-covers at few "
+                                     "respondents per unit, benchmarks/recovery_scores.py); the "
+                                     "corrected coefficients' reported inference is the jackknife"
+                                     if jack is not None and corrected.get("wild_bootstrap")
+                                     else None),
              "inference": ("cluster jackknife of the two-step estimator, t(G - 1)"
                            if jack is not None else "the corrected fit's own (calibrated scores "
                            "treated as known)"),
