@@ -43,7 +43,8 @@ data: ``Var(S) = 2 S^2 / df``, ``Cov(C, S) = 2 C S / df``) the corrected slope's
 ``(2 / df) (S / V) (S / V - 1)``, with ``S`` the variance of the observed unit means given the
 model's other predictors, ``V = S - Dbar`` their true part and ``df = k - d`` (k units, d
 unit-level predictors). At 2 respondents per firm (reliability given the network measures
-~.3) and 300 firms that is +5%; with 5 respondents or 1,000 firms under 1%. Adding ``a = 2 S Dbar
+~.33) and 300 firms that is about +5% (mean 6.6%, median 4.3% over 100 simulated studies);
+with 5 respondents (~.55) about 1%. Adding ``a = 2 S Dbar
 / (df V)`` to each score's ``V_T`` (in the calibration and in the z-scoring) cancels that term
 (compare the modified estimators of Fuller 1987, which move the estimated true variance by a
 term of order 1/n for finite moments and smaller bias). The
