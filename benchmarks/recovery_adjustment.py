@@ -20,11 +20,7 @@ Usage (from the repository root):
 
 from __future__ import annotations
 
-import argparse
-import re
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +28,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-FORMULA = "new_products ~ degree * social_capital + log_employees"
+from recovery_scores import FORMULA, analyse_simulated, run_settings  # noqa: E402
+
 STANDARDIZE = ["degree", "social_capital"]
+
+
 def _one_model() -> str:
     from pipeline.simulate import EXAMPLE_MODELS  # noqa: PLC0415
 
@@ -47,27 +46,12 @@ VARIANTS = (("adjusted + square (default)", True, True), ("adjusted, no square",
 
 
 def replicate(seed: int, truth: str, rpf: float) -> dict:
-    from pipeline.config.study import read_study
     from pipeline.measure.cfa import score_reliability
     from pipeline.models import fit_model
     from pipeline.models.calibration import calibrate_unit_scores
-    from pipeline.run import Stages, analyse, read_inputs
-    from pipeline.simulate import SimulationSpec, simulate_study, write_study
-    import recovery_scores
 
-    spec = SimulationSpec(seed=seed, regions=3, clusters_per_region=4, firms_per_cluster=25,
-                          respondents_per_firm=rpf, survey_format="csv", truth=truth)
-    sim = simulate_study(spec)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "s"
-        write_study(sim, folder)
-        y = folder / "study.yaml"
-        # one model, no score correction of its own (the variants are computed below)
-        text = recovery_scores._models_block(y.read_text(encoding="utf-8"), ONE_MODEL)
-        text = re.sub(r"^  efa: .*$", "  efa: false", text, flags=re.M)
-        text = re.sub(r"^  invariance: .*$", "  invariance: false", text, flags=re.M)
-        y.write_text(text, encoding="utf-8")
-        results, art = analyse(read_inputs(read_study(folder)), Stages())
+    # one model, no score correction of its own (the variants are computed below)
+    sim, results, art = analyse_simulated(seed, truth, rpf, ONE_MODEL)
     units = art["units"].reset_index()
     resp = art["responses"]
     reliab = score_reliability(art["cfa"], results["scores"]["method"])
@@ -90,23 +74,10 @@ def replicate(seed: int, truth: str, rpf: float) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=300)
-    ap.add_argument("--first-seed", type=int, default=7000)
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--respondents", type=float, nargs="+", default=[2.0, 5.0])
-    ap.add_argument("--truths", nargs="+", default=["sample", "latent"])
-    args = ap.parse_args()
-    from joblib import Parallel, delayed
-
     from pipeline.simulate import SimulationSpec
 
+    args, rows, wall = run_settings(replicate, 300, 7000)
     spec = SimulationSpec()
-    tasks = [(s, t, r) for t in args.truths for r in args.respondents
-             for s in range(args.first_seed, args.first_seed + args.seeds)]
-    t0 = time.perf_counter()
-    rows = Parallel(n_jobs=args.jobs, batch_size=4)(delayed(replicate)(*t) for t in tasks)
-    wall = time.perf_counter() - t0
     print(f"12 clusters x 25 firms; seeds {args.first_seed}-{args.first_seed + args.seeds - 1}; "
           f"truth b_cat = {spec.b_cat}, b_sc = {spec.b_sc}; corrected estimator matching the truth "
           "(sample: measurement, latent: latent)")

@@ -71,26 +71,53 @@ def _ci(c: dict) -> tuple[float, float, float, float]:
     return (c["estimate"], c.get("se") or np.nan, c.get("ci_low"), c.get("ci_high"))
 
 
-def replicate(seed: int, truth: str, rpf: float) -> dict:
+def analyse_simulated(seed: int, truth: str, rpf: float, models: str = MODELS_YAML):
+    """One simulated study (12 clusters x 25 firms, csv survey) analysed with its
+    analysis.models replaced by ``models`` (no EFA or invariance: they do not change the
+    models): ``(sim, results, artefacts)`` of :func:`pipeline.run.analyse`."""
     from pipeline.config.study import read_study
-    from pipeline.models import fit_model
     from pipeline.run import Stages, analyse, read_inputs
     from pipeline.simulate import SimulationSpec, simulate_study, write_study
 
     spec = SimulationSpec(seed=seed, regions=3, clusters_per_region=4, firms_per_cluster=25,
                           respondents_per_firm=rpf, survey_format="csv", truth=truth)
-    t0 = time.perf_counter()
     sim = simulate_study(spec)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "s"
         write_study(sim, folder)
         y = folder / "study.yaml"
-        text = _models_block(y.read_text(encoding="utf-8"))
-        # the EFA (parallel analysis) and the invariance models do not change the models: skipped
+        text = _models_block(y.read_text(encoding="utf-8"), models)
         text = re.sub(r"^  efa: .*$", "  efa: false", text, flags=re.M)
         text = re.sub(r"^  invariance: .*$", "  invariance: false", text, flags=re.M)
         y.write_text(text, encoding="utf-8")
-        results, _ = analyse(read_inputs(read_study(folder)), Stages())
+        results, artefacts = analyse(read_inputs(read_study(folder)), Stages())
+    return sim, results, artefacts
+
+
+def run_settings(replicate, default_seeds: int, default_first_seed: int):
+    """Parse the benchmarks' common options and run ``replicate(seed, truth, rpf)`` over every
+    setting on ``--jobs`` processes: ``(args, rows, wall seconds)``."""
+    ap = argparse.ArgumentParser(description=sys.modules[replicate.__module__].__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=default_seeds)
+    ap.add_argument("--first-seed", type=int, default=default_first_seed)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--respondents", type=float, nargs="+", default=[2.0, 5.0])
+    ap.add_argument("--truths", nargs="+", default=["sample", "latent"])
+    args = ap.parse_args()
+    from joblib import Parallel, delayed
+
+    tasks = [(s, t, r) for t in args.truths for r in args.respondents
+             for s in range(args.first_seed, args.first_seed + args.seeds)]
+    t0 = time.perf_counter()
+    rows = Parallel(n_jobs=args.jobs, batch_size=4)(delayed(replicate)(*t) for t in tasks)
+    return args, rows, time.perf_counter() - t0
+
+
+def replicate(seed: int, truth: str, rpf: float) -> dict:
+    from pipeline.models import fit_model
+
+    t0 = time.perf_counter()
+    sim, results, _ = analyse_simulated(seed, truth, rpf)
     lat, meas = results["models"]["latent"], results["models"]["meas"]
     oracle = fit_model(sim.latent.merge(sim.firms, on="firm_id"), name="oracle", formula=FORMULA,
                        family="poisson", se="cluster", cluster="cluster", focal="degree",
@@ -144,23 +171,10 @@ def summarise(rows: list[dict], b_cat: float, b_sc: float) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=100)
-    ap.add_argument("--first-seed", type=int, default=5000)
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--respondents", type=float, nargs="+", default=[2.0, 5.0])
-    ap.add_argument("--truths", nargs="+", default=["sample", "latent"])
-    args = ap.parse_args()
-    from joblib import Parallel, delayed
-
     from pipeline.simulate import SimulationSpec
 
+    args, rows, wall = run_settings(replicate, 100, 5000)
     spec = SimulationSpec()
-    tasks = [(s, t, r) for t in args.truths for r in args.respondents
-             for s in range(args.first_seed, args.first_seed + args.seeds)]
-    t0 = time.perf_counter()
-    rows = Parallel(n_jobs=args.jobs, batch_size=4)(delayed(replicate)(*t) for t in tasks)
-    wall = time.perf_counter() - t0
     table = summarise(rows, spec.b_cat, spec.b_sc)
     print(f"12 clusters x 25 firms; {args.seeds} seeds per setting; truth b_cat = {spec.b_cat}, "
           f"b_sc = {spec.b_sc}; inference: se_type {rows[0]['se_type']}, df {rows[0]['df_method']}")
