@@ -42,10 +42,8 @@ def test_latent_calibration_is_lmer_empirical_bayes_prediction():
                                atol=1e-9)
 
 
-def test_calibration_with_a_covariate_is_the_conditional_shrinkage():
-    """E[T | xbar, z] = a + b z + lam_z (xbar - a - b z), lam_z = V(T|z) / (V(T|z) + W/n_j): the
-    same prediction written through the regression on z (an independent formula), with unequal
-    respondents per unit."""
+def _covariate_case():
+    """60 units of 1-5 respondents, the unit value T correlated with an error-free z."""
     rng = np.random.default_rng(4)
     k = 60
     n = rng.integers(1, 6, k)
@@ -55,15 +53,32 @@ def test_calibration_with_a_covariate_is_the_conditional_shrinkage():
     resp = pd.DataFrame({"unit": unit, "score": np.repeat(t, n) + rng.normal(0, 0.9, n.sum())})
     table = _units(resp)
     table["z"] = z[table["unit"].str[1:].astype(int)]
+    return table, resp
+
+
+@pytest.mark.parametrize("small_sample", [False, True])
+def test_calibration_with_a_covariate_is_the_conditional_shrinkage(small_sample):
+    """E[T | xbar, z] = a + b z + lam_z (xbar - a - b z), lam_z = V(T|z) / (V(T|z) + W/n_j): the
+    same prediction written through the regression on z (an independent formula), with unequal
+    respondents per unit. With the small-sample adjustment V_T is V_T + a_adj,
+    a_adj = 2 S_x|z Dbar / ((k - d) (S_x|z - Dbar))."""
+    table, resp = _covariate_case()
+    k = len(table)
     cal = calibrate_unit_scores(table, resp, unit="unit", scores=["score"], formula="y ~ score + z",
-                                small_sample=False)
+                                small_sample=small_sample)
     x = table["score"].to_numpy()
     nj = resp.groupby("unit", sort=True).size().to_numpy()
     dev = resp["score"] - resp.groupby("unit")["score"].transform("mean")
     w = (dev**2).sum() / (len(resp) - k)
     sxx, szz = np.var(x, ddof=1), np.var(table["z"], ddof=1)
     sxz = np.cov(x, table["z"])[0, 1]
-    vt = sxx - np.mean(w / nj)
+    dbar = np.mean(w / nj)
+    s_cond = sxx - sxz**2 / szz
+    adj = 2 * s_cond * dbar / ((k - 2) * (s_cond - dbar)) if small_sample else 0.0
+    st = cal.scores["score"]
+    assert st["small_sample_adjustment"] == pytest.approx(adj, rel=1e-10, abs=0)
+    assert st["var_true"] - st["var_true_unadjusted"] == pytest.approx(adj, rel=1e-8, abs=1e-15)
+    vt = sxx - dbar + adj
     b = sxz / szz
     a = x.mean() - b * table["z"].mean()
     vt_z = vt - sxz**2 / szz
@@ -255,40 +270,6 @@ def test_clustered_corrected_model_uses_the_cluster_jackknife_of_both_steps():
                                  scores=["score"])
     assert out2["score_correction"]["jackknife_clusters"] is None
     assert "se_fit" not in out2["score_correction"]["coefficients"]["score"]
-
-
-def test_small_sample_adjustment_is_the_second_order_bias_term():
-    """a = 2 S_x|z Dbar / ((k - d) (S_x|z - Dbar)) added to V_T, and the calibration computed
-    with V_T + a (an independent formula, as in the covariate test above)."""
-    rng = np.random.default_rng(4)
-    k = 60
-    n = rng.integers(1, 6, k)
-    z = rng.normal(size=k)
-    t = 0.6 * z + rng.normal(0, 0.5, k)
-    unit = np.repeat([f"u{i}" for i in range(k)], n)
-    resp = pd.DataFrame({"unit": unit, "score": np.repeat(t, n) + rng.normal(0, 0.9, n.sum())})
-    table = _units(resp)
-    table["z"] = z[table["unit"].str[1:].astype(int)]
-    cal = calibrate_unit_scores(table, resp, unit="unit", scores=["score"], formula="y ~ score + z")
-    x = table["score"].to_numpy()
-    nj = resp.groupby("unit", sort=True).size().to_numpy()
-    dev = resp["score"] - resp.groupby("unit")["score"].transform("mean")
-    w = (dev**2).sum() / (len(resp) - k)
-    sxx, szz = np.var(x, ddof=1), np.var(table["z"], ddof=1)
-    sxz = np.cov(x, table["z"])[0, 1]
-    dbar = np.mean(w / nj)
-    s_cond = sxx - sxz**2 / szz
-    adj = 2 * s_cond * dbar / ((k - 2) * (s_cond - dbar))
-    st = cal.scores["score"]
-    assert st["small_sample_adjustment"] == pytest.approx(adj, rel=1e-10)
-    assert st["var_true"] - st["var_true_unadjusted"] == pytest.approx(adj, rel=1e-8)
-    vt = sxx - dbar + adj
-    b = sxz / szz
-    a = x.mean() - b * table["z"].mean()
-    vt_z = vt - sxz**2 / szz
-    lam = vt_z / (vt_z + w / nj)
-    np.testing.assert_allclose(cal.table["score"], a + b * table["z"] + lam * (x - a - b * table["z"]),
-                               atol=1e-10)
 
 
 def test_small_sample_adjustment_reduces_the_ratio_bias_of_few_units():
