@@ -44,12 +44,17 @@ def _cr1_t(X, y, g, k, r):
     return (b[k] - r) / np.sqrt(Vc[k, k])
 
 
-def brute_force_p(X, y, g, k, r):
-    G = g.max() + 1
+def _restricted_residuals(X, y, k, r):
+    """OLS residuals with b_k fixed at r."""
     Xr = np.delete(X, k, axis=1)
     br = np.linalg.lstsq(Xr, y - r * X[:, k], rcond=None)[0]
-    fitted = Xr @ br + r * X[:, k]
-    e = y - fitted
+    return y - Xr @ br - r * X[:, k]
+
+
+def brute_force_p(X, y, g, k, r):
+    G = g.max() + 1
+    e = _restricted_residuals(X, y, k, r)
+    fitted = y - e
     t0 = abs(_cr1_t(X, y, g, k, r))
     hits = 0
     for signs in itertools.product([-1.0, 1.0], repeat=G):
@@ -142,9 +147,7 @@ def test_linearised_score_bootstrap_is_the_wcr_for_the_linear_model():
 
     X, y, g = _data()
     r = 0.2
-    Xr = np.delete(X, 3, axis=1)
-    br = np.linalg.lstsq(Xr, y - r * X[:, 3], rcond=None)[0]
-    e = y - Xr @ br - r * X[:, 3]
+    e = _restricted_residuals(X, y, 3, r)
     n, K = wild._pieces(X, e, np.ones(len(y)), g, 8, 3)
     V, _, _ = bootstrap_weights(8, 0, 0)
     num, den = wild._stats(V, n, K)
@@ -172,9 +175,7 @@ def test_compact_webb_weights_give_the_same_bootstrap():
 
     X, y, g = _data(G=20, m=5)
     r = 0.1
-    Xr = np.delete(X, 3, axis=1)
-    br = np.linalg.lstsq(Xr, y - r * X[:, 3], rcond=None)[0]
-    e = y - Xr @ br - r * X[:, 3]
+    e = _restricted_residuals(X, y, 3, r)
     n, K = wild._pieces(X, e, np.ones(len(y)), g, 20, 3)
     full, _, _ = bootstrap_weights(20, 999, 3)
     compact, _, _ = bootstrap_weights(20, 999, 3, compact=True)
@@ -188,9 +189,7 @@ def test_factored_k_gives_the_dense_bootstrap():
     from pipeline.models import wild
 
     X, y, g = _data(G=40, m=5)
-    Xr = np.delete(X, 3, axis=1)
-    br = np.linalg.lstsq(Xr, y - 0.1 * X[:, 3], rcond=None)[0]
-    e = y - Xr @ br - 0.1 * X[:, 3]
+    e = _restricted_residuals(X, y, 3, 0.1)
     n, K = wild._pieces(X, e, np.ones(len(y)), g, 40, 3)
     n2, KF = wild._pieces(X, e, np.ones(len(y)), g, 40, 3, factored=True)
     assert isinstance(KF, tuple) and KF[0].shape == (40, X.shape[1])
