@@ -677,20 +677,21 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
         if df_coef is not None:
             coefs[nm]["df"] = float(dfs[j])
     lmer_extras: dict = {}
+    lmer_dd = None  # the lmer's df machinery, for the contrasts of the simple slopes
     if mixed is not None and family == "gaussian":
         if ddf not in DDF_METHODS:
             raise StudyError(f"unknown ddf '{ddf}'; {did_you_mean(ddf, tuple(DDF_METHODS))}",
                              key=f"{key}.ddf", fix="use ddf: satterthwaite or ddf: kenward-roger")
         test = "t"
-        lmer_extras = _lmer_tests(coefs, names, X, y - (0 if offset is None else offset), groups,
-                                  mixed, ddf, notes, warnings)
+        lmer_extras, lmer_dd = _lmer_tests(coefs, names, X, y - (0 if offset is None else offset),
+                                           groups, mixed, ddf, notes, warnings)
     notes.append("beta: coefficients of the model refitted on z-scored numeric variables (over the model's "
                  "rows, sample SD; " + ("outcome included" if family == "gaussian" else "outcome not scaled")
                  + "), interaction products formed from the z-scores (Friedrich, 1982); dummy columns stay 0/1.")
 
     # ---- fit statistics ----------------------------------------------------------------------
     extras: dict[str, Any] = {"link": {"gaussian": "identity", "poisson": "log", "negbin": "log", "logit": "logit"}[family]}
-    extras.update({k: v for k, v in lmer_extras.items() if k not in ("df_method", "_ddf_object")})
+    extras.update({k: v for k, v in lmer_extras.items() if k != "df_method"})
     random_info = None
     if mixed is not None and family == "gaussian":
         var_f = float(np.var(mixed.fitted_fixed, ddof=1))
@@ -777,7 +778,6 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
 
         g0 = slope_gradient(columns, at_means(0.0), focal_i, 1)[0]
         g1 = slope_gradient(columns, at_means(1.0), focal_i, 1)[0] - g0
-        lmer_dd = lmer_extras.get("_ddf_object")
         V_probe = (lmer_dd.vcov_kr if lmer_dd is not None and ddf == "kenward-roger" else V)
 
         def contrast_df(gv: np.ndarray) -> float:
@@ -962,10 +962,11 @@ def fit_model(table: pd.DataFrame, *, name: str, formula: str, family: str = "ga
 DDF_METHODS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger"}
 
 
-def _lmer_tests(coefs: dict, names, X, y, groups, mixed, ddf: str, notes: list, warnings: list) -> dict:
+def _lmer_tests(coefs: dict, names, X, y, groups, mixed, ddf: str, notes: list, warnings: list):
     """t tests of a gaussian random-intercept model's coefficients with Satterthwaite or
     Kenward-Roger df (``coefs`` updated in place: df, z_or_t, p, CI; Kenward-Roger also the
-    adjusted SE); returns the model's ``df_method`` and the ``ddf`` block with both methods."""
+    adjusted SE); returns ({``df_method``, the ``ddf`` block with both methods}, the
+    :class:`~pipeline.models.mixed.LmerDdf` for further contrasts)."""
     from pipeline.models.mixed import lmer_ddf  # noqa: PLC0415
 
     dd = lmer_ddf(X, y, groups, mixed)
@@ -1003,8 +1004,7 @@ def _lmer_tests(coefs: dict, names, X, y, groups, mixed, ddf: str, notes: list, 
                  "Johnson-Neyman bounds use the t critical value at the interaction's df.")
     return {"df_method": DDF_METHODS[ddf],
             "ddf": {"method": DDF_METHODS[ddf], "satterthwaite": both["satterthwaite"],
-                    "kenward_roger": both["kenward-roger"]},
-            "_ddf_object": dd}
+                    "kenward_roger": both["kenward-roger"]}}, dd
 
 
 def _standardised(form, columns, vals, levels, X, y, coef, family, is_mixed, wts, offset, groups, fit):

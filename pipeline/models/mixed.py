@@ -480,16 +480,11 @@ def lmer_ddf(X: np.ndarray, y: np.ndarray, groups: np.ndarray, fit: MixedFit) ->
     for i in range(2):
         for j in range(2):
             I_obs[i, j] = -0.5 * IE[i, j] + uu[i, j] - xu[i] @ Phi @ xu[j]
-    nan = np.full(p, np.nan)
-    # Satterthwaite
+    # Satterthwaite: A = 2 H^-1 (H = 2 I_obs); df of a contrast in LmerDdf.contrast
     try:
-        A = np.linalg.inv(I_obs)                                    # = 2 H^-1 (H = 2 I_obs)
-        grads = np.stack([-(Phi @ P[i] @ Phi).diagonal() for i in range(2)], axis=1)   # (p, 2)
-        denom = np.einsum("ki,ij,kj->k", grads, A, grads)
-        satt = 2.0 * Phi.diagonal() ** 2 / denom
+        A = np.linalg.inv(I_obs)
     except np.linalg.LinAlgError:
         A = None
-        satt = nan
     # Kenward-Roger
     try:
         W = 2.0 * np.linalg.inv(IE)
@@ -500,9 +495,9 @@ def lmer_ddf(X: np.ndarray, y: np.ndarray, groups: np.ndarray, fit: MixedFit) ->
         for j in range(2):
             U += W[i, j] * (Q[i, j] - P[i] @ Phi @ P[j])
     PhiA = Phi + 2.0 * Phi @ U @ Phi
-    kr = np.empty(p)
-    for k in range(p):
-        theta_phi = np.eye(p)[:, [k]] @ Phi[[k], :] / Phi[k, k]      # Theta Phi, Theta = e_k e_k' / Phi_kk
-        kr[k] = _kr_df(theta_phi, P, Phi, W)
-    return LmerDdf(satterthwaite=satt, kenward_roger=kr, vcov_kr=PhiA, phi=Phi, p_mats=tuple(P),
-                   a_satt=A, w_kr=W)
+    out = LmerDdf(satterthwaite=np.full(p, np.nan), kenward_roger=np.full(p, np.nan), vcov_kr=PhiA,
+                  phi=Phi, p_mats=tuple(P), a_satt=A, w_kr=W)
+    for k, e in enumerate(np.eye(p)):            # each coefficient is the contrast e_k
+        out.satterthwaite[k] = out.contrast(e, "satterthwaite")[1]
+        out.kenward_roger[k] = out.contrast(e, "kenward-roger")[1]
+    return out
