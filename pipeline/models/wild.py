@@ -151,10 +151,15 @@ def _stats_affine(V, n0, K0, n1, K1, chunk=4096):
     return N0, N1, A, Bq, C
 
 
-def _pvalue(num, den2, t_obs):
+def _abs_t(num, den2):
+    """The draws' |t*| (0 where a draw's studentisation is degenerate)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         tb = np.abs(num) / np.sqrt(den2)
-    tb = np.where(np.isfinite(tb), tb, 0.0)
+    return np.where(np.isfinite(tb), tb, 0.0)
+
+
+def _pvalue(num, den2, t_obs):
+    tb = _abs_t(num, den2)
     # ties (|t*| equal to |t| up to rounding, e.g. the all-ones vector) count as "as extreme"
     return float(np.mean(tb >= abs(t_obs) * (1.0 - 1e-10)))
 
@@ -172,9 +177,7 @@ def _rank(B, alpha):
 def _margin(num, den2, t_obs, m):
     """``c_m - |t| (1 - 1e-10)`` with c_m the m-th largest bootstrap |t*|: ``p >= alpha`` exactly
     when it is >= 0 (m from :func:`_rank`), and, unlike p, continuous in the null value."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tb = np.abs(num) / np.sqrt(den2)
-    tb = np.where(np.isfinite(tb), tb, 0.0)
+    tb = _abs_t(num, den2)
     B = tb.size
     c = float(np.partition(tb, B - m)[B - m])
     return c - abs(t_obs) * (1.0 - 1e-10)
